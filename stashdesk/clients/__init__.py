@@ -1,0 +1,1 @@
+"""Clients for Stash, qBittorrent and the video-tag server."""

@@ -1,0 +1,1 @@
+"""The automation daemons and the framework they share."""

@@ -1,0 +1,285 @@
+"""DaemonManager: the registry of daemon types and the supervisor of their tasks.
+
+It starts, stops and restarts daemons, auto-starts the enabled ones, repairs
+rows a hard kill left ``running``, records how each launched job ended, and
+restarts a crashed daemon with back-off (``daemons.restart_backoff_initial``
+doubling up to ``daemons.restart_backoff_max``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from stashdesk.daemons.base import BaseDaemon
+from stashdesk.events import DaemonJobActionTracked, DaemonStateChanged, JobFinished
+from stashdesk.store.models import Daemon, DaemonJobAction
+
+if TYPE_CHECKING:
+    from stashdesk.app import Services
+
+log = logging.getLogger(__name__)
+
+DAEMON_TYPES: dict[str, type[BaseDaemon]] = {}
+
+STOP_TIMEOUT = 5.0
+
+
+def register_daemon(cls: type[BaseDaemon]) -> type[BaseDaemon]:
+    DAEMON_TYPES[cls.name] = cls
+    return cls
+
+
+class UnknownDaemonError(LookupError):
+    def __init__(self, name: str) -> None:
+        known = ", ".join(sorted(DAEMON_TYPES)) or "none"
+        super().__init__(f"unknown daemon {name!r} (known: {known})")
+
+
+@dataclass
+class DaemonHandle:
+    """What the manager knows of one daemon, running or not."""
+
+    cls: type[BaseDaemon]
+    enabled: bool = False
+    auto_start: bool = True
+    config: dict[str, Any] = field(default_factory=dict)
+    state: str = "stopped"
+    last_error: str | None = None
+    started_at: float | None = None
+    instance: BaseDaemon | None = None
+    task: asyncio.Task | None = None
+    crashes: int = 0
+    recovering: bool = False
+    restart_delay: float | None = None  # current back-off after a crash
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+
+class DaemonManager:
+    """Attributes:
+        handles: one DaemonHandle per registered daemon type, by name.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.store = services.store
+        self.bus = services.bus
+        self.handles: dict[str, DaemonHandle] = {
+            name: DaemonHandle(cls) for name, cls in DAEMON_TYPES.items()
+        }
+        self._unlisten = self.bus.listen(self._on_job_finished, JobFinished)
+
+    def handle(self, name: str) -> DaemonHandle:
+        try:
+            return self.handles[name]
+        except KeyError:
+            raise UnknownDaemonError(name) from None
+
+    # --- start-up ------------------------------------------------------------------------------
+
+    async def load(self) -> list[str]:
+        """Create missing rows, repair rows a hard kill left running; returns repaired names."""
+        names = list(self.handles)
+
+        def load_rows() -> tuple[list[Any], list[str]]:
+            repaired = []
+            for name in names:
+                cls = DAEMON_TYPES[name]
+                row, _created = Daemon.get_or_create(
+                    name=name, defaults={"config": cls.default_config()})
+                if row.state != "stopped" or row.current_status is not None:
+                    if row.state == "running":
+                        repaired.append(name)
+                    Daemon.update(state="stopped", current_status=None, current_job_id=None,
+                                  current_job_type=None, current_phase=None, wake_at=None,
+                                  status_updated_at=None).where(Daemon.name == name).execute()
+            rows = list(Daemon.select().where(Daemon.name.in_(names)))
+            return rows, repaired
+
+        rows, repaired = await self.store.write(load_rows)
+        for row in rows:
+            h = self.handles[row.name]
+            h.enabled, h.auto_start = row.enabled, row.auto_start
+            h.config = h.cls.validate_config(row.config or {})
+            h.last_error = row.last_error
+        for name in repaired:
+            log.warning("daemon %s was left running by a process that did not stop cleanly; "
+                        "its row was repaired", name)
+        return repaired
+
+    async def auto_start(self) -> list[str]:
+        started = [h.name for h in self.handles.values() if h.enabled and h.auto_start]
+        for name in started:
+            await self.start(name)
+        return started
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, name: str) -> None:
+        h = self.handle(name)
+        if h.running:
+            return
+        h.crashes = 0
+        h.recovering = False
+        h.restart_delay = None
+        h.task = asyncio.get_running_loop().create_task(self._supervise(h), name=f"daemon-{name}")
+
+    async def stop(self, name: str) -> None:
+        h = self.handle(name)
+        task, instance = h.task, h.instance
+        if instance is not None:
+            instance.request_stop()
+            instance.clear_status()
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=STOP_TIMEOUT)
+        h.task = None
+        h.instance = None
+        if h.state != "stopped":
+            await self._set_state(h, "stopped")
+
+    async def restart(self, name: str) -> None:
+        await self.stop(name)
+        await self.start(name)
+
+    async def start_all(self) -> None:
+        for name in self.handles:
+            await self.start(name)
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(self.stop(name) for name in self.handles))
+
+    async def restart_all(self) -> None:
+        await self.stop_all()
+        await self.start_all()
+
+    async def shutdown(self) -> None:
+        self._unlisten()
+        await self.stop_all()
+
+    # --- configuration -----------------------------------------------------------------------------
+
+    async def set_config(self, name: str, updates: dict[str, Any]) -> dict[str, Any]:
+        """Validate and save config values; a running daemon sees them from its next pass."""
+        h = self.handle(name)
+        for key, value in updates.items():
+            h.cls.option(key)  # unknown keys are an error, not silently dropped
+        config = h.cls.validate_config({**h.config, **updates})
+        await self.store.write(
+            lambda: Daemon.update(config=config).where(Daemon.name == name).execute())
+        h.config = config
+        if h.instance is not None:
+            h.instance.config = dict(config)
+        return config
+
+    async def reset_config(self, name: str) -> dict[str, Any]:
+        h = self.handle(name)
+        config = h.cls.default_config()
+        await self.store.write(
+            lambda: Daemon.update(config=config).where(Daemon.name == name).execute())
+        h.config = config
+        if h.instance is not None:
+            h.instance.config = dict(config)
+        return config
+
+    async def set_enabled(self, name: str, enabled: bool, auto_start: bool | None = None) -> None:
+        h = self.handle(name)
+        fields: dict[str, Any] = {"enabled": enabled}
+        if auto_start is not None:
+            fields["auto_start"] = auto_start
+        await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
+        h.enabled = enabled
+        if auto_start is not None:
+            h.auto_start = auto_start
+
+    async def reload(self, name: str) -> None:
+        """Pick up a row another process changed (CLI ``daemons set``/``enable``)."""
+        h = self.handle(name)
+        row = await self.store.read(lambda: Daemon.get(Daemon.name == name))
+        h.enabled, h.auto_start = row.enabled, row.auto_start
+        h.config = h.cls.validate_config(row.config or {})
+        if h.instance is not None:
+            h.instance.config = dict(h.config)
+
+    # --- supervision ---------------------------------------------------------------------------------
+
+    async def _supervise(self, h: DaemonHandle) -> None:
+        settings = self.services.settings
+        while True:
+            instance = h.cls(self.services, h.config)
+            instance.on_pass_done = lambda h=h: self._pass_done(h)
+            h.instance = instance
+            h.started_at = time.time()
+            await self._set_state(h, "running", started_at=h.started_at, error=None)
+            try:
+                await instance.run()
+                return  # stopped
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                h.crashes += 1
+                backoff = h.restart_delay or float(settings.get("daemons.restart_backoff_initial"))
+                h.restart_delay = min(backoff * 2, float(settings.get("daemons.restart_backoff_max")))
+                error = f"{type(exc).__name__}: {exc}"
+                log.exception("daemon %s crashed", h.name)
+                instance.request_stop()
+                instance.clear_status()
+                instance.log("ERROR", f"Crashed: {error}; restarting in {backoff:g} seconds")
+                await self._set_state(h, "error", error=error)
+                h.recovering = True
+                self.services.notify(
+                    "daemon_crashed", f"{h.cls.display_name} crashed",
+                    f"{error}. Restarting in {backoff:g} seconds.", failure=True)
+                await asyncio.sleep(backoff)
+
+    def _pass_done(self, h: DaemonHandle) -> None:
+        if h.recovering:
+            h.recovering = False
+            h.restart_delay = None
+            self.services.notify(
+                "daemon_recovered", f"{h.cls.display_name} recovered",
+                f"Running again after {h.crashes} crash(es).", failure=False,
+                # whoever heard of the crash should hear of the recovery
+                setting="notifications.on_failure")
+
+    async def _set_state(self, h: DaemonHandle, state: str, *, started_at: float | None = None,
+                         error: str | None = None) -> None:
+        h.state = state
+        fields: dict[str, Any] = {"state": state}
+        if started_at is not None:
+            fields["started_at"] = started_at
+        if state == "error":
+            h.last_error = error
+            fields["last_error"] = error
+        name = h.name
+        self.bus.publish(DaemonStateChanged(daemon=name, state=state, error=error))
+        await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
+
+    def _on_job_finished(self, event: JobFinished) -> None:
+        """Record how a daemon's job ended, even if the daemon stopped meanwhile."""
+        if event.created_by not in self.handles:
+            return
+        action = {"completed": "FINISHED", "cancelled": "CANCELLED"}.get(event.status, "FAILED")
+        reason = event.error or _summarise_result(event.result)
+        name, job_id, at = event.created_by, event.job_id, time.time()
+        self.store.writer.submit(lambda: DaemonJobAction.create(
+            daemon=name, job_id=job_id, action=action, reason=reason, at=at))
+        self.bus.publish(DaemonJobActionTracked(daemon=name, job_id=job_id, action=action,
+                                                reason=reason, at=at))
+
+
+def _summarise_result(result: Any) -> str | None:
+    if not isinstance(result, dict) or not result:
+        return None
+    parts = [f"{k}={v}" for k, v in result.items() if isinstance(v, (int, float, str))]
+    return ", ".join(parts[:8]) or None

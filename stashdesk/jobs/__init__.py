@@ -1,0 +1,1 @@
+"""Jobs: finite work with progress, run by the JobRunner."""

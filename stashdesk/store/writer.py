@@ -1,0 +1,242 @@
+"""The one write path: a single thread that owns every write to the database.
+
+Callers on the event loop never wait on the disk. Status updates and log lines
+are *records*: appended to a queue in O(1) and written later in batches, one
+transaction per batch, so a flood of updates costs one commit per batch rather
+than one per call. Other writes are *operations* (callables) whose result the
+caller can await; they run on the same thread, in order, each in a savepoint so
+one failing operation does not undo its neighbours.
+
+Because everything goes through one thread, writes never fight each other for
+SQLite's lock inside this process, and "flush" has a simple meaning: everything
+queued before the call is on disk when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import peewee as pw
+
+from stashdesk.store.models import Daemon, DaemonLog, DaemonStatus
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STOP = object()
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Lock contention and I/O trouble pass; a bad statement does not."""
+    text = str(exc).lower()
+    return any(word in text for word in ("locked", "busy", "i/o", "disk"))
+
+
+@dataclass(slots=True)
+class StatusRecord:
+    daemon: str
+    message: str | None  # None clears the status (daemon stopped)
+    job_id: str | None
+    job_type: str | None
+    phase: str | None
+    wake_at: float | None
+    at: float
+
+
+@dataclass(slots=True)
+class HeartbeatRecord:
+    daemon: str
+    at: float
+
+
+@dataclass(slots=True)
+class LogRecord:
+    daemon: str
+    level: str
+    message: str
+    at: float
+
+
+@dataclass(slots=True)
+class _Operation:
+    fn: Callable[[], Any]
+    future: Future
+
+
+class StoreWriter:
+    """Owns the writer thread; see the module docstring.
+
+    Attributes:
+        batches_written: number of transactions committed (for benchmarks/tests).
+        rows_written: number of status/log records written.
+    """
+
+    def __init__(self, db: pw.SqliteDatabase, name: str = "stashdesk-db-writer") -> None:
+        self._db = db
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._closed = False
+        self.batches_written = 0
+        self.rows_written = 0
+        self._thread.start()
+
+    # --- producers (any thread, never block) -----------------------------------
+
+    def put(self, record: StatusRecord | HeartbeatRecord | LogRecord) -> None:
+        self._queue.put(record)
+
+    def submit(self, fn: Callable[[], T]) -> Future:
+        """Queue ``fn`` to run on the writer thread; returns a concurrent Future."""
+        future: Future = Future()
+        if self._closed:
+            future.set_exception(RuntimeError("the database writer is closed"))
+            return future
+        self._queue.put(_Operation(fn, future))
+        return future
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the writer thread and await its result from the loop."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        """Block until everything queued before this call is committed."""
+        self.submit(lambda: None).result(timeout)
+
+    async def flush_async(self) -> None:
+        await self.call(lambda: None)
+
+    def close(self, timeout: float = 30.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    # --- the writer thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        self._db.connect(reuse_if_open=True)
+        try:
+            while True:
+                batch = [self._queue.get()]
+                while True:  # drain whatever else is already waiting: one commit for all
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                stop = any(item is _STOP for item in batch)
+                work = [item for item in batch if item is not _STOP]
+                try:
+                    self._write_batch(work)
+                except Exception as exc:  # a bug must not kill the only writer
+                    log.exception("database write batch failed")
+                    for item in work:
+                        if isinstance(item, _Operation) and not item.future.done():
+                            item.future.set_exception(exc)
+                if stop:
+                    return
+        finally:
+            self._db.close()
+
+    def _write_batch(self, batch: list) -> None:
+        if not batch:
+            return
+        delay = 0.05
+        while True:
+            outcomes: list[tuple[Future, bool, Any]] = []
+            try:
+                # IMMEDIATE takes the write lock up front, so waiting on another
+                # process happens here (busy timeout), not half-way through the batch.
+                with self._db.atomic("IMMEDIATE"):
+                    self._write_records_and_operations(batch, outcomes)
+                break
+            except (pw.OperationalError, sqlite3.OperationalError) as exc:
+                if not _is_transient(exc):
+                    raise
+                # Locked longer than the busy timeout, or the disk hiccupped: nothing
+                # may be lost, so the whole batch is retried (it was rolled back).
+                log.warning("database write failed (%s); retrying in %.1f s", exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.batches_written += 1
+        # Only now is everything durable: tell the callers.
+        for future, ok, value in outcomes:
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+
+    def _write_records_and_operations(self, batch: list, outcomes: list) -> None:
+        statuses: list[StatusRecord] = []
+        logs: list[LogRecord] = []
+        heartbeats: dict[str, float] = {}
+        for item in batch:
+            if isinstance(item, _Operation):
+                # Keep order: records queued before an operation are written before it.
+                self._write_records(statuses, logs, heartbeats)
+                statuses, logs, heartbeats = [], [], {}
+                self._run_operation(item, outcomes)
+            elif isinstance(item, StatusRecord):
+                statuses.append(item)
+            elif isinstance(item, LogRecord):
+                logs.append(item)
+            else:
+                heartbeats[item.daemon] = item.at
+        self._write_records(statuses, logs, heartbeats)
+
+    def _run_operation(self, op: _Operation, outcomes: list) -> None:
+        if op.future.done():
+            return
+        try:
+            with self._db.atomic():  # a savepoint inside the batch transaction
+                result = op.fn()
+        except (pw.OperationalError, sqlite3.OperationalError) as exc:
+            if _is_transient(exc):
+                raise  # the batch is retried as a whole
+            outcomes.append((op.future, False, exc))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            outcomes.append((op.future, False, exc))
+        else:
+            outcomes.append((op.future, True, result))
+
+    def _write_records(
+        self, statuses: list[StatusRecord], logs: list[LogRecord], heartbeats: dict[str, float]
+    ) -> None:
+        history = [
+            {"daemon": s.daemon, "message": s.message, "job_id": s.job_id,
+             "job_type": s.job_type, "at": s.at}
+            for s in statuses if s.message is not None
+        ]
+        for start in range(0, len(history), 500):
+            DaemonStatus.insert_many(history[start:start + 500]).execute()
+        latest: dict[str, StatusRecord] = {}
+        for s in statuses:
+            latest[s.daemon] = s
+        for s in latest.values():
+            Daemon.update(
+                current_status=s.message,
+                current_job_id=s.job_id,
+                current_job_type=s.job_type,
+                current_phase=s.phase,
+                wake_at=s.wake_at,
+                status_updated_at=s.at if s.message is not None else None,
+                last_heartbeat=s.at,
+            ).where(Daemon.name == s.daemon).execute()
+        for daemon, at in heartbeats.items():
+            if daemon not in latest or latest[daemon].at < at:
+                Daemon.update(last_heartbeat=at).where(Daemon.name == daemon).execute()
+        for start in range(0, len(logs), 500):
+            DaemonLog.insert_many(
+                [{"daemon": r.daemon, "level": r.level, "message": r.message, "at": r.at}
+                 for r in logs[start:start + 500]]
+            ).execute()
+        self.rows_written += len(history) + len(logs)
