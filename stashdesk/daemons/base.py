@@ -170,8 +170,7 @@ class BaseDaemon:
     async def sleep(self, seconds: float, message: str) -> None:
         """Report "<message>, sleeping for N seconds" and sleep; wakes at once on stop."""
         seconds = max(0.0, float(seconds))
-        shown = int(seconds) if float(seconds).is_integer() else round(seconds, 1)
-        self._set_status(f"{message}, sleeping for {shown} seconds", None, None, "sleeping",
+        self._set_status(f"{message}, sleeping for {seconds:g} seconds", None, None, "sleeping",
                          wake_at=time.time() + seconds)
         await self._pause(seconds)
 
@@ -264,7 +263,6 @@ class BaseDaemon:
         self._consecutive_failures += 1
         delay = min(self.interval, ERROR_BACKOFF_INITIAL * 2 ** (self._consecutive_failures - 1))
         delay = max(1.0, delay) if self.interval >= 1 else self.interval
-        shown = int(delay) if float(delay).is_integer() else round(delay, 1)
         if isinstance(exc, ServiceError):
             text = str(exc)
             self.log("WARNING", f"{text} (attempt {self._consecutive_failures})")
@@ -272,7 +270,7 @@ class BaseDaemon:
             text = f"Error: {type(exc).__name__}: {exc}" if str(exc) else f"Error: {exc!r}"
             self.log_adapter.exception("pass failed")
             self.log("ERROR", text)
-        self._set_status(f"{text} - retrying in {shown} seconds", None, None, "sleeping",
+        self._set_status(f"{text} - retrying in {delay:g} seconds", None, None, "sleeping",
                          wake_at=time.time() + delay)
         await self._pause(delay)
 

@@ -132,6 +132,8 @@ class DaemonManager:
         h.crashes = 0
         h.recovering = False
         h.restart_delay = None
+        h.started_at = time.time()
+        await self._set_state(h, "running", started_at=h.started_at)
         h.task = asyncio.get_running_loop().create_task(self._supervise(h), name=f"daemon-{name}")
 
     async def stop(self, name: str) -> None:
@@ -219,8 +221,9 @@ class DaemonManager:
             instance = h.cls(self.services, h.config)
             instance.on_pass_done = lambda h=h: self._pass_done(h)
             h.instance = instance
-            h.started_at = time.time()
-            await self._set_state(h, "running", started_at=h.started_at, error=None)
+            if h.state != "running":  # restarting after a crash
+                h.started_at = time.time()
+                await self._set_state(h, "running", started_at=h.started_at)
             try:
                 await instance.run()
                 return  # stopped
