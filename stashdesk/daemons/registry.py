@@ -2,3 +2,4 @@
 
 One line per daemon; the order here is the order cards and listings show.
 """
+import stashdesk.daemons.download_processor  # noqa: F401
