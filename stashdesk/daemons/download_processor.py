@@ -17,7 +17,6 @@ that is still pending or running instead of launching the same work again.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any, ClassVar
 
 from stashdesk.daemons.base import BaseDaemon, Rest
@@ -105,7 +104,7 @@ class DownloadProcessorDaemon(BaseDaemon):
                             "in Stash after its next own scan")
             return
         settings = self.services.settings
-        destination = destination or os.path.normpath(settings.get("downloads.destination"))
+        destination = destination or settings.get("downloads.destination")
         stash_root = settings.get("downloads.stash_path") or destination
         paths = [stash_path_for(p, destination, stash_root) for p in placed]
         scan = await self.launch_job(JobType.STASH_SCAN, {"paths": paths},

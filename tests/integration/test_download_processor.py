@@ -12,7 +12,7 @@ import pytest
 
 from stashdesk.jobs import process_downloads
 from stashdesk.jobs.base import JobInfo, JobStatus, JobType
-from stashdesk.store.models import DaemonLog, Job
+from stashdesk.store.models import DaemonJobAction, DaemonLog, Job
 from tests.engine_fixtures import wait_until
 from tests.integration.downloads_helpers import (
     in_thread,
@@ -21,6 +21,7 @@ from tests.integration.downloads_helpers import (
     statuses,
     tags,
     tree,
+    write,
 )
 from tests.standins.qbittorrent_harness import QBittorrentProcess
 
@@ -202,3 +203,94 @@ async def test_after_a_restart_it_waits_for_its_own_unfinished_job(
     jobs = await services.store.read(lambda: [(j.id, j.status) for j in Job.select()])
     assert jobs == [(job.id, "completed")]
     assert tags(qbittorrent, torrent) == ["synced"]
+
+
+@pytest.fixture
+def fast_stash_polls(monkeypatch) -> None:
+    from stashdesk.jobs import stash_tasks
+
+    monkeypatch.setattr(stash_tasks, "POLL_SECONDS", 0.05)
+
+
+async def test_a_stash_scan_follows_on_the_folders_as_stash_sees_them(
+        engines, qbittorrent: QBittorrentProcess, stash_server, downloads: Path,
+        library: Path, fast_stash_polls) -> None:
+    stash_server.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
+    services = await engines.start(settings=settings_for(
+        qbittorrent, library, **{"stash.url": stash_server.url,
+                                 "downloads.stash_path": "/data/library"}))
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Pack"))
+    qbittorrent.add_completed_torrent(write(downloads / "Single.mp4", b"v" * 5000))
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Gone"), tags=["synced"])
+    await start_daemon(services, job_interval_seconds=300, scan_after_processing=True)
+
+    await wait_for_status(services, lambda s: s.startswith("No new downloads"))
+
+    process, scan = await services.store.read(lambda: [
+        JobInfo.from_row(j) for j in Job.select().order_by(Job.created_at)])
+    assert (process.type, process.status) == ("PROCESS_DOWNLOADS", "completed")
+    assert (scan.type, scan.status, scan.parent_id) == ("STASH_SCAN", "completed", process.id)
+    assert await statuses(services, DAEMON) == [
+        ("Checking qBittorrent for new downloads", None, None),
+        ("Found 2 new downloads to process", None, None),
+        ("Processing 2 downloads", process.id, "PROCESS_DOWNLOADS"),
+        ("Waiting for download processing to complete", process.id, "PROCESS_DOWNLOADS"),
+        ("Triggering Stash metadata scan", scan.id, "STASH_SCAN"),
+        ("Waiting for metadata scan to complete", scan.id, "STASH_SCAN"),
+        ("Checking qBittorrent for new downloads", None, None),
+        ("No new downloads, sleeping for 300 seconds", None, None),
+    ]
+    # Stash was asked to scan exactly what was placed, under its own path for the library.
+    [stash_job] = stash_server.jobs.values()
+    assert stash_job.kind == "scan" and stash_job.status == "FINISHED"
+    assert stash_job.input == {"paths": ["/data/library/Pack", "/data/library/Single.mp4"]}
+    assert stash_server.operations().count("metadataScan") == 1
+    assert scan.metadata["paths"] == stash_job.input["paths"]
+    actions = await services.store.read(lambda: [(a.job_id, a.action) for a in
+                                                 DaemonJobAction.select().order_by(
+                                                     DaemonJobAction.at)])
+    assert actions == [(process.id, "LAUNCHED"), (process.id, "FINISHED"),
+                       (scan.id, "LAUNCHED"), (scan.id, "FINISHED")]
+
+
+async def test_no_scan_when_nothing_was_placed(
+        engines, qbittorrent: QBittorrentProcess, stash_server, downloads: Path,
+        library: Path) -> None:
+    services = await engines.start(settings=settings_for(
+        qbittorrent, library, **{"stash.url": stash_server.url}))
+    gone = qbittorrent.add_missing_torrent(make_pack(downloads, "Gone"), mode="deleted")
+    await start_daemon(services, job_interval_seconds=300, scan_after_processing=True)
+    await wait_for_status(services, lambda s: s.startswith("No new downloads"))
+    messages = [m for m, _j, _t in await statuses(services, DAEMON)]
+    assert "Triggering Stash metadata scan" not in messages
+    assert stash_server.operations() == []
+    assert tags(qbittorrent, gone) == ["error_syncing"]
+    logs = await services.store.read(lambda: [(r.level, r.message) for r in DaemonLog.select()])
+    assert ("WARNING", f"Gone: not placed, tagged error_syncing: content missing: "
+                       f"{downloads / 'Gone' / 'movie.mkv'} does not exist (qBittorrent may "
+                       f"still report the torrent complete until it rechecks it)") in logs
+
+
+async def test_a_scan_missed_by_a_stop_right_after_processing_is_launched_after_restart(
+        engines, qbittorrent: QBittorrentProcess, stash_server, downloads: Path,
+        library: Path, fast_stash_polls) -> None:
+    stash_server.job_script = [("FINISHED", 1.0)]
+    settings = settings_for(qbittorrent, library, **{"stash.url": stash_server.url})
+    services = await engines.start(settings=settings)
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Pack"))
+    # Processed by this daemon, then StashDesk stopped before the scan was launched.
+    job = await services.runner.submit(JobType.PROCESS_DOWNLOADS, {}, created_by=DAEMON)
+    assert (await services.runner.wait(job.id, timeout=30)).status == "completed"
+    await engines.stop()
+
+    services = await engines.start()
+    await start_daemon(services, job_interval_seconds=300, scan_after_processing=True)
+    await wait_for_status(services, lambda s: s.startswith("No new downloads"))
+    [scan] = await services.store.read(lambda: [JobInfo.from_row(j) for j in Job.select().where(
+        Job.type == "STASH_SCAN")])
+    assert scan.parent_id == job.id and scan.status == "completed"
+    assert [(m, j) for m, j, _t in await statuses(services, DAEMON)][:3] == [
+        ("Triggering Stash metadata scan", scan.id),
+        ("Waiting for metadata scan to complete", scan.id),
+        ("Checking qBittorrent for new downloads", None)]
+    assert [j.input for j in stash_server.jobs.values()] == [{"paths": [str(library / "Pack")]}]

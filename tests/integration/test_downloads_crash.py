@@ -8,6 +8,7 @@ process there, starts it again without the pause and checks the library.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli_helpers import HeadlessProcess, query
+from tests.engine_fixtures import EngineFactory
 from tests.integration.downloads_helpers import make_pack, settings_for, tags, tree
 from tests.standins.qbittorrent_harness import QBittorrentProcess
 
@@ -24,13 +26,45 @@ DAEMON = "download-processor"
 MiB = 1 << 20
 
 
+@pytest.fixture
+def spawn():
+    """Start headless processes; any still running at the end (a failed test) is killed."""
+    started: list[HeadlessProcess] = []
+
+    def start(*args, **env) -> HeadlessProcess:
+        started.append(HeadlessProcess(*args, **env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        if process.proc.poll() is None:
+            process.proc.kill()
+        process.wait(10)
+
+
 def statuses(data_dir: Path) -> list[tuple]:
     return query(data_dir, "SELECT message, job_id, job_type FROM daemon_status "
                  "WHERE daemon=? ORDER BY at, id", (DAEMON,))
 
 
-async def test_kill_9_during_a_multi_file_copy_then_restart(
-        engines, qbittorrent: QBittorrentProcess, tmp_path: Path, data_dir: Path) -> None:
+def configure(data_dir: Path, settings: dict) -> None:
+    """Settings and the enabled daemon, written by an engine that is then stopped."""
+
+    async def write() -> None:
+        factory = EngineFactory(data_dir)
+        try:
+            services = await factory.start(settings=settings, control=False)
+            await services.manager.set_enabled(DAEMON, True)
+        finally:
+            await factory.stop()
+
+    asyncio.run(write())
+
+
+def test_kill_9_during_a_multi_file_copy_then_restart(
+        qbittorrent: QBittorrentProcess, stash_server, spawn, tmp_path: Path,
+        data_dir: Path) -> None:
+    stash_server.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
     downloads = tmp_path / "dl" / "save"
     library = tmp_path / "library"
     library.mkdir()
@@ -40,16 +74,14 @@ async def test_kill_9_during_a_multi_file_copy_then_restart(
     torrent = qbittorrent.add_completed_torrent(pack)
     untouched = {name: (pack / name).stat().st_mtime_ns for name in files}
 
-    services = await engines.start(settings=settings_for(qbittorrent, library), control=False)
-    await services.manager.set_enabled(DAEMON, True)
-    await services.manager.set_config(DAEMON, {"scan_after_processing": False})
-    await engines.stop()
+    configure(data_dir, settings_for(qbittorrent, library, **{
+        "stash.url": stash_server.url, "downloads.stash_path": "/stash/library"}))
 
     gate = tmp_path / "gate"
     gate.mkdir()
     env = {"STASHDESK_PLUGINS": "tests.fake_plugins,tests.downloads_plugin",
            "STASHDESK_TEST_FORCE_EXDEV": "1"}
-    first = HeadlessProcess(data_dir, tmp_path / "first.log", **env,
+    first = spawn(data_dir, tmp_path / "first.log", **env,
                             STASHDESK_TEST_COPY_GATE=str(gate), STASHDESK_TEST_PAUSE_AT_COPY="2")
     temp = Path(first.wait_for(lambda: (gate / "paused").exists()
                                and (gate / "paused").read_text(), 60, "the paused copy"))
@@ -63,7 +95,7 @@ async def test_kill_9_during_a_multi_file_copy_then_restart(
     [(first_job,)] = query(data_dir, "SELECT id FROM job WHERE status='running'")
     first.kill9()
 
-    second = HeadlessProcess(data_dir, tmp_path / "second.log", **env)
+    second = spawn(data_dir, tmp_path / "second.log", **env)
     second.wait_for(lambda: tags(qbittorrent, torrent) == ["synced"], 60, "the synced tag")
     second.wait_for(lambda: (statuses(data_dir) or [("",)])[-1][0].startswith(
         "No new downloads"), 30, "the daemon to go idle")
@@ -80,10 +112,13 @@ async def test_kill_9_during_a_multi_file_copy_then_restart(
         (str(library / "Pack" / name), "copied", len(data)) for name, data in files.items()]
     assert query(data_dir, "SELECT COUNT(*) FROM download_journal") == [(0,)]
 
-    jobs = query(data_dir, "SELECT id, status, result FROM job ORDER BY created_at")
-    assert [(j[0], j[1]) for j in jobs] == [(first_job, "interrupted"), (jobs[1][0], "completed")]
-    second_job = jobs[1][0]
-    result = json.loads(jobs[1][2])
+    jobs = query(data_dir, "SELECT id, type, status, result FROM job ORDER BY created_at")
+    assert [j[1:3] for j in jobs] == [("PROCESS_DOWNLOADS", "interrupted"),
+                                       ("PROCESS_DOWNLOADS", "completed"),
+                                       ("STASH_SCAN", "completed")]
+    assert jobs[0][0] == first_job
+    second_job, scan_job = jobs[1][0], jobs[2][0]
+    result = json.loads(jobs[1][3])
     assert result["temp_files_removed"] == 1
     # part1 was already there; part2 and part3 were copied by the second run.
     assert result["files_copied"] == 2 and result["skipped"] == 1
@@ -102,7 +137,12 @@ async def test_kill_9_during_a_multi_file_copy_then_restart(
         *job_steps,
         ("Processing 1 downloads", second_job, "PROCESS_DOWNLOADS"),
         ("Waiting for download processing to complete", second_job, "PROCESS_DOWNLOADS"),
+        ("Triggering Stash metadata scan", scan_job, "STASH_SCAN"),
+        ("Waiting for metadata scan to complete", scan_job, "STASH_SCAN"),
         ("Checking qBittorrent for new downloads", None, None),
         ("No new downloads, sleeping for 300 seconds", None, None),
     ]
+    # One scan, of the folder just filled, as Stash sees it.
+    assert [(j.kind, j.input) for j in stash_server.jobs.values()] == [
+        ("scan", {"paths": ["/stash/library/Pack"]})]
     assert second.terminate() == 0
