@@ -5,14 +5,16 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from stashdesk.downloads import placement
-from stashdesk.jobs.base import JobStatus
+from stashdesk.jobs.base import JobContext, JobStatus
 from stashdesk.store.models import DownloadJournal
 from tests.cli_helpers import cli_json
+from tests.engine_fixtures import wait_until
 from tests.integration.downloads_helpers import (
     handled,
     in_thread,
@@ -408,3 +410,126 @@ async def test_without_ffprobe_nothing_is_filtered_and_it_is_said_once(
     logged = [r for r in caplog.records if "ffprobe is not installed" in r.getMessage()]
     assert len(logged) == 1 and logged[0].levelname == "WARNING"
     assert tags(qbittorrent, one) == tags(qbittorrent, two) == ["synced"]
+
+
+async def test_progress_names_each_torrent(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, monkeypatch) -> None:
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Alpha"))
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Beta"))
+    reported: list[tuple[float, str]] = []
+    real_progress = JobContext.progress
+
+    def progress(self, percent=None, message=None):
+        reported.append((percent, message))
+        real_progress(self, percent, message)
+
+    monkeypatch.setattr(JobContext, "progress", progress)  # what the job says, unthrottled
+    job = await run_process_job(engine)
+    assert job.status == JobStatus.COMPLETED
+    steps = [(p, m) for p, m in reported if m and m.startswith("Processing torrent")]
+    assert list(dict.fromkeys(m for _p, m in steps)) == ["Processing torrent 1/2: Alpha",
+                                                         "Processing torrent 2/2: Beta"]
+    percents = [p for p, _m in reported]
+    assert percents == sorted(percents) and percents[-1] == 100
+    assert job.message == "2 torrent(s) processed: 6 linked, 0 copied, 0 skipped, 0 failed"
+
+
+async def test_no_file_operation_or_qbittorrent_call_runs_on_the_event_loop(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, monkeypatch) -> None:
+    from stashdesk.clients.qbittorrent import QBittorrentClient
+
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Linked"))
+    qbittorrent.add_completed_torrent(make_pack(downloads, "Copied", {"a.bin": b"a" * 10}))
+    loop_thread = threading.get_ident()
+    on_loop: list[str] = []
+    off_loop: set[str] = set()
+
+    def watch(owner, name):
+        real = getattr(owner, name)
+
+        def watched(*args, **kwargs):
+            if threading.get_ident() == loop_thread:
+                on_loop.append(name)
+            else:
+                off_loop.add(name)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, watched)
+
+    for owner, name in [(os, "link"), (os, "makedirs"), (os, "open"), (os, "lstat"),
+                        (os, "walk"), (os, "unlink"), (os.path, "realpath"),
+                        (placement, "copy_file"), (QBittorrentClient, "_translate_errors")]:
+        watch(owner, name)
+    real_link = os.link
+
+    def link_or_exdev(src, dst, *args, **kwargs):
+        if "Copied" in str(src):
+            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+        return real_link(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link_or_exdev)
+    job = await run_process_job(engine)
+    monkeypatch.undo()
+    assert job.result["files_linked"] == 3 and job.result["files_copied"] == 1
+    assert on_loop == []
+    assert {"link", "makedirs", "open", "copy_file", "_translate_errors"} <= off_loop
+
+
+async def test_a_cancelled_job_stops_between_files_and_the_next_run_finishes(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, library: Path,
+        monkeypatch) -> None:
+    files = {f"part{i}.bin": os.urandom(2 * placement.COPY_CHUNK) for i in range(3)}
+    pack = make_pack(downloads, "Pack", files)
+    torrent = qbittorrent.add_completed_torrent(pack)
+    real_copy = placement.copy_file
+    started = threading.Event()
+    go_on = threading.Event()
+
+    def slow_copy(source, destination, size, is_cancelled, on_bytes):
+        def paused(count):
+            on_bytes(count)
+            started.set()
+            go_on.wait(10)
+        return real_copy(source, destination, size, is_cancelled, paused)
+
+    monkeypatch.setattr(placement, "copy_file", slow_copy)
+    monkeypatch.setattr(os, "link", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.EXDEV, "cross-device")))
+    job = await engine.runner.submit("PROCESS_DOWNLOADS", {})
+    await wait_until(started.is_set, 10, "the first copy")
+    await engine.runner.cancel(job.id)
+    go_on.set()
+    cancelled = await engine.runner.wait(job.id, timeout=30)
+    monkeypatch.undo()
+
+    assert cancelled.status == JobStatus.CANCELLED
+    assert tree(library) == ["Pack"]  # the half-made copy was removed, nothing else placed
+    assert tags(qbittorrent, torrent) == []
+    finished = await run_process_job(engine)
+    assert finished.result["files_linked"] == 3
+    assert tree(library) == ["Pack", "Pack/part0.bin", "Pack/part1.bin", "Pack/part2.bin"]
+    assert tags(qbittorrent, torrent) == ["synced"]
+
+
+async def test_a_full_disk_fails_the_job_and_leaves_the_torrent_for_later(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, library: Path,
+        monkeypatch) -> None:
+    torrent = qbittorrent.add_completed_torrent(make_pack(downloads, "Pack"))
+
+    def full(src, dst, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
+
+    monkeypatch.setattr(os, "link", full)
+    job = await run_process_job(engine)
+    monkeypatch.undo()
+
+    assert job.status == JobStatus.FAILED
+    assert job.error == (f"Pack: could not write {library / 'Pack' / 'movie.mkv'}: No space "
+                         f"left on device - check that downloads.destination is writable and "
+                         f"has free space")
+    assert tags(qbittorrent, torrent) == []  # not the torrent's fault: no error tag
+    assert await engine.store.read(lambda: DownloadJournal.select().count()) == 1
+    again = await run_process_job(engine)
+    assert again.result["files_linked"] == 3
+    assert tags(qbittorrent, torrent) == ["synced"]
+    assert await engine.store.read(lambda: DownloadJournal.select().count()) == 0
