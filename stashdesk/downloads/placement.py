@@ -233,10 +233,12 @@ SkipReason = Callable[[str, str], "str | None"]  # (source, destination) -> why 
 
 
 def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destination: str,
-                 skip_reason: SkipReason | None = None) -> TorrentPlan:
+                 skip_reason: SkipReason | None = None,
+                 is_cancelled: Callable[[], bool] = lambda: False) -> TorrentPlan:
     """Where each file of ``torrent`` goes under ``destination``; reads only.
 
-    Raises TorrentRejected with the reason when the torrent must not be placed.
+    Raises TorrentRejected with the reason when the torrent must not be placed, and
+    PlacementCancelled (polled between files: probing durations takes a while).
     """
     destination = os.path.normpath(destination)
     name = torrent.name
@@ -286,6 +288,8 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
 
     plan = TorrentPlan(torrent.hash, name, root, destination)
     for item, source in zip(files, sources, strict=True):
+        if is_cancelled():
+            raise PlacementCancelled()
         if getattr(item, "priority", 1) == 0:
             plan.skipped.append((item.name, "not selected for download in qBittorrent"))
             continue

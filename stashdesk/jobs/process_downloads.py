@@ -32,6 +32,7 @@ import time
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
+from stashdesk.clients.errors import QBittorrentAnswerError
 from stashdesk.clients.qbittorrent import QBittorrentClient, Torrent
 from stashdesk.downloads.media import DurationFilter, find_ffprobe
 from stashdesk.downloads.placement import (
@@ -149,7 +150,10 @@ class _Progress:
             if now - self._last < PROGRESS_EVERY:
                 return
             self._last = now
-        self.loop.call_soon_threadsafe(self.ctx.progress, self.percent, self.message)
+        try:
+            self.loop.call_soon_threadsafe(self.ctx.progress, self.percent, self.message)
+        except RuntimeError:  # the loop closed under a job cut short at shutdown
+            pass
 
 
 @job_type(JobType.PROCESS_DOWNLOADS, exclusive=True,
@@ -169,17 +173,27 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
     new = await find_new_downloads(qbittorrent, settings)
     await _clean_up_after_crash(ctx, {t.hash for t in new})
     wanted = ctx.metadata.get("hashes")
-    torrents = [t for t in new if wanted is None or t.hash in set(wanted)]
+    wanted = None if wanted is None else set(wanted)
+    torrents = [t for t in new if wanted is None or t.hash in wanted]
     skip_reason = await _duration_filter(ctx)
 
     progress = _Progress(ctx, asyncio.get_running_loop(), sum(t.size for t in torrents))
     for index, torrent in enumerate(torrents, 1):
         ctx.check_cancelled()
         progress.start(torrent.size, f"Processing torrent {index}/{len(torrents)}: {torrent.name}")
-        files = await qbittorrent.torrent_files(torrent.hash)
+        try:
+            files = await qbittorrent.torrent_files(torrent.hash)
+        except QBittorrentAnswerError:
+            if await qbittorrent.torrent(torrent.hash) is not None:
+                raise
+            ctx.log.info("%s was removed from qBittorrent meanwhile", torrent.name)
+            progress.finish()
+            continue
         try:
             plan = await asyncio.to_thread(plan_torrent, torrent, files, destination,
-                                           skip_reason)
+                                           skip_reason, ctx.cancel_requested.is_set)
+        except PlacementCancelled:
+            raise JobCancelled() from None
         except TorrentRejected as rejected:
             await _reject(ctx, qbittorrent, error_tag, torrent, rejected.reason, None)
             progress.finish()

@@ -533,3 +533,25 @@ async def test_a_full_disk_fails_the_job_and_leaves_the_torrent_for_later(
     assert again.result["files_linked"] == 3
     assert tags(qbittorrent, torrent) == ["synced"]
     assert await engine.store.read(lambda: DownloadJournal.select().count()) == 0
+
+
+async def test_a_torrent_removed_from_qbittorrent_meanwhile_is_passed_over(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, library: Path,
+        monkeypatch) -> None:
+    from stashdesk.clients.qbittorrent import QBittorrentClient
+
+    removed = qbittorrent.add_completed_torrent(make_pack(downloads, "Alpha"))
+    kept = qbittorrent.add_completed_torrent(make_pack(downloads, "Beta"))
+    real_files = QBittorrentClient.torrent_files
+
+    async def files_after_removal(self, torrent_hash):
+        if torrent_hash == removed:
+            await in_thread(qbittorrent.api.torrents_delete, delete_files=False,
+                            torrent_hashes=removed)
+        return await real_files(self, torrent_hash)
+
+    monkeypatch.setattr(QBittorrentClient, "torrent_files", files_after_removal)
+    job = await run_process_job(engine)
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.result["torrents_processed"] == 1 and job.result["failed"] == 0
+    assert tree(library)[0] == "Beta" and tags(qbittorrent, kept) == ["synced"]
