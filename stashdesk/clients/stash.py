@@ -29,8 +29,22 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250
 
 
+def _root_cause(exc: BaseException) -> BaseException:
+    """The innermost exception httpx wrapped (anyio says "All connection attempts failed"
+    and keeps the ConnectionRefusedError underneath)."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
 def describe_transport_error(exc: Exception) -> str:
     """A short, human reason for a connection failure ("connection refused")."""
+    if isinstance(_root_cause(exc), ConnectionRefusedError):
+        return "connection refused"
     text = str(exc) or type(exc).__name__
     lowered = text.lower()
     if "refused" in lowered:
