@@ -59,9 +59,11 @@ class Torrent:
 
 @dataclass(frozen=True, slots=True)
 class TorrentFile:
-    name: str  # relative path inside the torrent, as qBittorrent reports it
+    name: str  # path relative to the torrent's save_path, as qBittorrent reports it
     size: int
     index: int
+    priority: int = 1  # 0: the user chose not to download this file
+    progress: float = 1.0
 
 
 class QBittorrentClient:
@@ -166,7 +168,9 @@ class QBittorrentClient:
     async def torrent_files(self, torrent_hash: str) -> list[TorrentFile]:
         files = await self._call(self._api.torrents_files, torrent_hash=torrent_hash)
         return [
-            TorrentFile(name=f["name"], size=int(f.get("size", 0)), index=int(f.get("index", i)))
+            TorrentFile(name=f["name"], size=int(f.get("size", 0)), index=int(f.get("index", i)),
+                        priority=int(f.get("priority", 1)),
+                        progress=float(f.get("progress", 1.0)))
             for i, f in enumerate(files)
         ]
 
