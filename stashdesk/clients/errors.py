@@ -88,6 +88,11 @@ class VideoTagUnreachable(VideoTagError, ServiceUnreachable):
     pass
 
 
+class VideoTagTimeout(VideoTagError):
+    """The server took the request but gave no answer in time: a failure of that video
+    (too long for analysis.server_timeout), not of the server as a whole."""
+
+
 class VideoTagServerError(VideoTagError, ServiceAnswerError):
     pass
 
