@@ -1,4 +1,6 @@
 """Imports every job module so each registers its job type with the runner."""
 
+# The `stashdesk plans` commands ride along: they launch APPLY_PLAN jobs.
+import stashdesk.analysis.commands
 import stashdesk.jobs.analysis
 import stashdesk.jobs.apply_plan  # noqa: F401
