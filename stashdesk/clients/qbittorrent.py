@@ -83,11 +83,30 @@ class QBittorrentClient:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stashdesk-qbt")
 
     async def aclose(self) -> None:
-        await self._call(self._api.auth_log_out, login=False, quiet=True)
+        """Log out (best effort) and close the HTTP session and the worker thread."""
+
+        def close() -> None:
+            try:
+                if self._logged_in:
+                    self._api.auth_log_out()
+            except qbittorrentapi.APIError:
+                pass  # closing anyway
+            finally:
+                # qbittorrent-api's way of dropping its requests session (else it
+                # lingers until garbage collection with its sockets open)
+                reset = getattr(self._api, "_trigger_session_initialization", None)
+                if reset is not None:
+                    reset()
+
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(self._worker, close), 10)
+        except TimeoutError:
+            pass
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, login: bool = True,
-                    quiet: bool = False, **kwargs: Any) -> T:
+                    **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
 
         def run() -> T:
@@ -96,19 +115,14 @@ class QBittorrentClient:
                 self._logged_in = True
             return fn(*args, **kwargs)
 
+        future = loop.run_in_executor(self._worker, self._translate_errors, run)
         try:
-            future = loop.run_in_executor(self._worker, self._translate_errors, run)
+            # requests has its own timeouts; this deadline also covers a stuck worker
             return await asyncio.wait_for(future, self.timeout * 2 + 5)
         except TimeoutError:
-            if quiet:
-                return None  # type: ignore[return-value]
             raise QBittorrentUnreachable(
                 f"qBittorrent at {self.url} did not answer within {self.timeout:g} s"
             ) from None
-        except QBittorrentUnreachable:
-            if quiet:
-                return None  # type: ignore[return-value]
-            raise
 
     def _translate_errors(self, run: Callable[[], T]) -> T:
         try:

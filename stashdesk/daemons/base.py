@@ -276,7 +276,7 @@ class BaseDaemon:
                          wake_at=time.time() + delay)
         await self._pause(delay)
 
-    # --- lifecycle (used by the DaemonManager) -----------------------------------------------------
+    # --- lifecycle (used by the DaemonManager) ----------------------------------------------------
 
     def request_stop(self) -> None:
         self._stop_requested.set()
