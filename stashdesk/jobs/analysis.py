@@ -46,7 +46,7 @@ from stashdesk.analysis.tracking import (
     record_scene_outcome,
     successfully_analysed,
 )
-from stashdesk.clients.errors import VideoTagError, VideoTagUnreachable
+from stashdesk.clients.errors import VideoTagError, VideoTagTimeout, VideoTagUnreachable
 from stashdesk.jobs.base import JobCancelled, JobContext, JobFailed, JobType, job_type
 
 if TYPE_CHECKING:
@@ -167,8 +167,11 @@ class _Analysis:
                 result = await client.process_video(
                     map_path(path, self.path_map), frame_interval=self.frame_interval,
                     threshold=self.threshold)
-        except VideoTagUnreachable:
-            raise  # the server, not this scene: the job fails (see the module docstring)
+        except VideoTagUnreachable as exc:
+            if not isinstance(exc, VideoTagTimeout):
+                raise  # the server, not this scene: the job fails (see the module docstring)
+            self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, exc)
+            return str(exc), status_tag_changes(scene, success=False)
         except VideoTagError as exc:
             self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, exc)
             return str(exc), status_tag_changes(scene, success=False)
