@@ -39,7 +39,7 @@ SETTINGS: list[Option] = [
     Option("stash.timeout", "float", 30.0, "Seconds to wait for an answer from Stash.",
            minimum=1, maximum=600),
     Option("stash.stalled_job_minutes", "float", 30.0, "Report a Stash job that makes no "
-           "progress for this many minutes.", minimum=1),
+           "progress for this many minutes.", minimum=0.01),
     # qBittorrent
     Option("qbittorrent.url", "url", "http://localhost:8080", "Address of qBittorrent's Web UI."),
     Option("qbittorrent.username", "str", "admin", "qBittorrent Web UI user name."),

@@ -16,7 +16,20 @@ from pathlib import Path
 import pytest
 from graphql import GraphQLSchema, build_schema
 
-UPSTREAM_SCHEMA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "stash-schema"
+
+def _find_schema_dir() -> Path:
+    """``$STASHDESK_UPSTREAM_SCHEMA``, else ``shared/stash-schema`` beside the checkout or
+    beside one of its ancestors (a git worktree such as ``/work/wt/stash`` sits one level
+    deeper than the main checkout)."""
+    override = os.environ.get("STASHDESK_UPSTREAM_SCHEMA")
+    if override:
+        return Path(override)
+    checkout = Path(__file__).resolve().parents[1]
+    candidates = [ancestor / "shared" / "stash-schema" for ancestor in checkout.parents]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+UPSTREAM_SCHEMA_DIR = _find_schema_dir()
 
 
 @functools.lru_cache(maxsize=1)

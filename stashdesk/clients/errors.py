@@ -100,3 +100,8 @@ class VideoTagServerError(VideoTagError, ServiceAnswerError):
 
 class VideoTagMalformedAnswer(VideoTagError, MalformedAnswer):
     pass
+
+
+class StashJobFailed(StashError):
+    """A job that talks to Stash (SYNC, STASH_SCAN, STASH_GENERATE) ended as failed; the
+    message carries the job's own error."""

@@ -83,6 +83,7 @@ class BaseDaemon:
         self._stop_requested = asyncio.Event()
         self._wake = asyncio.Event()
         self._consecutive_failures = 0
+        self._job_warning: str | None = None
         self.on_pass_done: Callable[[], None] = lambda: None  # set by the DaemonManager
         self.log_adapter = logging.getLogger(f"stashdesk.daemon.{self.name}")
 
@@ -218,10 +219,24 @@ class BaseDaemon:
                 if done:
                     return waiter.result()
                 self.heartbeat()
-                if self.status != message or self.job_id != job_id:
-                    await self.update_status(message, job_id=job_id, job_type=info.type)
+                shown = self.with_job_warning(message, job_id)
+                if self.status != shown or self.job_id != job_id:
+                    await self.update_status(shown, job_id=job_id, job_type=info.type)
         finally:
             waiter.cancel()
+
+    def with_job_warning(self, message: str, job_id: str) -> str:
+        """``message``, plus the job's warning when it reports one (``metadata["stalled"]``:
+        e.g. a Stash job that has made no progress for a long time); logged once."""
+        snapshot = self.runner.snapshot(job_id)
+        warning = snapshot.metadata.get("stalled") if snapshot is not None else None
+        if not warning:
+            self._job_warning = None
+            return message
+        if warning != self._job_warning:
+            self._job_warning = warning
+            self.log("WARNING", warning)
+        return f"{message} - {warning}"
 
     async def find_own_active_job(self, job_type: str) -> JobInfo | None:
         """A job of ``job_type`` this daemon launched that is still pending or running.

@@ -2,6 +2,9 @@
 
 One line per daemon; the order here is the order cards and listings show.
 """
-# ruff: noqa: I001 - registration order, not alphabetical order
+# ruff: noqa: F401, I001 - imported for their registration, in display order
+
 import stashdesk.daemons.video_analysis
-import stashdesk.daemons.plan_applier  # noqa: F401
+import stashdesk.daemons.stash_sync
+import stashdesk.daemons.plan_applier
+import stashdesk.daemons.stash_generation

@@ -3,4 +3,6 @@
 # The `stashdesk plans` commands ride along: they launch APPLY_PLAN jobs.
 import stashdesk.analysis.commands
 import stashdesk.jobs.analysis
-import stashdesk.jobs.apply_plan  # noqa: F401
+import stashdesk.jobs.apply_plan
+import stashdesk.jobs.stash_tasks
+import stashdesk.jobs.sync  # noqa: F401

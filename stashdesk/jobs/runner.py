@@ -257,11 +257,12 @@ class JobRunner:
             result = await spec.run(ctx)
             if result is not None:
                 ctx.result.update(result)
-        except JobCancelled:
+        except JobCancelled as exc:
             if self._shutting_down and job.cancel_reason is None:
                 status, error = JobStatus.INTERRUPTED, "Interrupted: StashDesk quit while it ran"
             else:
-                status, error = JobStatus.CANCELLED, job.cancel_reason or "Cancelled"
+                # A job may say why it was cancelled when nobody here asked (e.g. in Stash).
+                status, error = JobStatus.CANCELLED, job.cancel_reason or str(exc) or "Cancelled"
         except asyncio.CancelledError:
             if self._shutting_down:
                 status, error = JobStatus.INTERRUPTED, "Interrupted: StashDesk quit while it ran"

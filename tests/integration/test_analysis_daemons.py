@@ -240,6 +240,7 @@ async def test_plan_applier_retries_a_failed_apply_after_a_backoff(engines,
     await services.manager.set_config("plan-applier", {"job_interval_seconds": 1})
     await services.manager.start("plan-applier")
     await wait_until(lambda: tag_names(stash_server, scene) == ["T1"], 20, "the retry")
+    await wait_until(lambda: not services.runner.active_jobs(), 10, "the job to end")
     applies = await jobs(services, "APPLY_PLAN")
     assert [j.status for j in applies] == ["failed", "completed"]
     failed = applies[0]

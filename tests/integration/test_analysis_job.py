@@ -36,6 +36,7 @@ async def plan_of(services, job_id):
 
 async def changes_of(services, plan_id) -> list[tuple]:
     rows = await services.store.read(lambda: plan_changes(plan_id))
+    rows.sort(key=lambda c: c.scene_id)  # scenes are recorded in the order they finish
     return [(c.scene_id, c.field, c.action, c.proposed_value, c.confidence) for c in rows]
 
 

@@ -584,7 +584,9 @@ class StashStandin:
         """Move the clock forward (freezing it first if it is not frozen)."""
         if self.clock != self._frozen_clock:
             self.freeze_time()
-        self._frozen += timedelta(seconds=seconds)
+        # In UTC: aware arithmetic in a DST zone is wall-clock arithmetic, which would
+        # step over (or never reach) the hour a DST change skips or repeats.
+        self._frozen = self._frozen.astimezone(UTC) + timedelta(seconds=seconds)
         return self._frozen
 
     def unfreeze(self) -> None:
