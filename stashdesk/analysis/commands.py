@@ -30,6 +30,7 @@ from stashdesk.analysis.plans import (
     change_as_json,
     change_counts,
     changes_to_apply,
+    finalise_orphaned_plans,
     get_plan,
     plan_as_json,
     reject_changes,
@@ -178,6 +179,8 @@ def cmd_cancel(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_apply(ctx: CliContext, args: argparse.Namespace) -> int:
+    with ctx.db.atomic():
+        finalise_orphaned_plans()  # a plan whose analysis was killed can be applied
     plan = get_plan(args.id)
     if plan.status not in OPEN_PLAN_STATUSES:
         why = ("it is still being built by its analysis job" if plan.status == "pending"

@@ -88,6 +88,10 @@ class VideoAnalysisDaemon(BaseDaemon):
         if not pending:
             return Rest(self.interval, "No scenes to analyze")
         await self.update_status(f"Found {len(pending)} scenes needing analysis")
+        if "video_tags" in self.config["detectors"]:
+            # An unreachable server fails this pass (status, log, back-off) rather than
+            # a job per batch that could not analyse anything.
+            await self.services.video_tags().ping()
         size = int(self.config["batch_size"])
         batches = [pending[i:i + size] for i in range(0, len(pending), size)]
         for number, batch in enumerate(batches, 1):
