@@ -77,3 +77,44 @@ def deadline_wait(predicate, timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_kill_9_during_video_analysis_resumes_the_same_job(tmp_path: Path, stash_server,
+                                                           video_tag_server) -> None:
+    data_dir = tmp_path / "data"
+    scenes = [stash_server.add_scene(f"Scene {i}", tags=["AI_TagMe"]) for i in range(3)]
+    for key, value in (("stash.url", stash_server.url),
+                       ("analysis.video_server_url", video_tag_server.url),
+                       ("analysis.concurrency", "1")):
+        assert run_cli(data_dir, "config", "set", key, value).returncode == 0
+    assert run_cli(data_dir, "daemons", "enable", "video-analysis").returncode == 0
+    in_db(data_dir, lambda: mirror_standin(stash_server))
+    video_tag_server.set_default({"acts": ["Kissing"]})
+    video_tag_server.hold("/data/videos/scene-2.mp4")
+
+    first = HeadlessProcess(data_dir, tmp_path / "first.log")
+    try:
+        first.wait_for(lambda: video_tag_server.held == 1, what="scene 2 in flight")
+    finally:
+        first.kill9()
+    video_tag_server.release()
+    [(job_id, status)] = query(data_dir, "SELECT id, status FROM job WHERE type='ANALYSIS'")
+    assert status == "running"
+
+    second = HeadlessProcess(data_dir, tmp_path / "second.log")
+    try:
+        second.wait_for(lambda: (query(data_dir, "SELECT current_status FROM daemon WHERE "
+                                       "name='video-analysis'") or [("",)])[0][0] ==
+                        "No scenes to analyze, sleeping for 600 seconds", what="the daemon")
+    finally:
+        assert second.terminate() == 0
+    # the interrupted job was resumed, not launched again, and analysed each scene once
+    assert query(data_dir, "SELECT id, status FROM job WHERE type='ANALYSIS'") == [
+        (job_id, "completed")]
+    paths = [p for p in video_tag_server.request_paths if p]
+    assert paths.count("/data/videos/scene-1.mp4") == 1
+    assert paths.count("/data/videos/scene-3.mp4") == 1
+    for scene in scenes:
+        assert sorted(stash_server.tags[t].name for t in stash_server.scenes[scene].tag_ids) == [
+            "AI_Tagged", "Kissing_AI"]
+    assert query(data_dir, "SELECT count(*), min(status) FROM plan") == [(1, "applied")]
