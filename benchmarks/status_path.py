@@ -26,10 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("STASHDESK_NO_KEYRING", "1")
 
-from stashdesk.app import Engine  # noqa: E402
-from stashdesk.daemons.base import BaseDaemon  # noqa: E402
-from stashdesk.events import DaemonStatusChanged  # noqa: E402
-from stashdesk.store.models import Daemon, DaemonStatus  # noqa: E402
+from stashdesk.app import Engine
+from stashdesk.daemons.base import BaseDaemon
+from stashdesk.events import DaemonStatusChanged
+from stashdesk.store.models import Daemon, DaemonStatus
 
 
 class BenchDaemon(BaseDaemon):

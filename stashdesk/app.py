@@ -40,11 +40,10 @@ def load_plugins() -> None:
     import importlib
     import os
 
-    import stashdesk.daemons.registry  # noqa: F401
-    import stashdesk.jobs.registry  # noqa: F401
-
-    for module in filter(None, os.environ.get("STASHDESK_PLUGINS", "").split(",")):
-        importlib.import_module(module.strip())
+    modules = ["stashdesk.daemons.registry", "stashdesk.jobs.registry"]
+    modules += os.environ.get("STASHDESK_PLUGINS", "").split(",")
+    for module in filter(None, (m.strip() for m in modules)):
+        importlib.import_module(module)
 
 
 class Services:

@@ -161,12 +161,12 @@ class SecretStore:
 
     def delete(self, key: str) -> None:
         row = Setting.get_or_none(Setting.key == f"secret:{key}")
-        if row is not None and isinstance(row.value, dict) and row.value.get("keyring"):
-            if self.keyring is not None:
-                try:
-                    self.keyring.delete_password(self.service, key)
-                except Exception:  # already gone is fine
-                    pass
+        in_keyring = row is not None and isinstance(row.value, dict) and row.value.get("keyring")
+        if in_keyring and self.keyring is not None:
+            try:
+                self.keyring.delete_password(self.service, key)
+            except Exception:  # already gone is fine
+                pass
         Setting.delete().where(Setting.key == f"secret:{key}").execute()
 
 

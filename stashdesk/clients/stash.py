@@ -29,23 +29,20 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250
 
 
-def _root_cause(exc: BaseException) -> BaseException:
-    """The innermost exception httpx wrapped (anyio says "All connection attempts failed"
-    and keeps the ConnectionRefusedError underneath)."""
-    seen = {id(exc)}
-    while True:
-        inner = exc.__cause__ or exc.__context__
-        if inner is None or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
 
 
 def describe_transport_error(exc: Exception) -> str:
     """A short, human reason for a connection failure ("connection refused")."""
-    if isinstance(_root_cause(exc), ConnectionRefusedError):
+    chain = _causes(exc)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
         return "connection refused"
-    text = str(exc) or type(exc).__name__
+    text = " ".join(str(e) for e in chain) or type(exc).__name__
     lowered = text.lower()
     if "refused" in lowered:
         return "connection refused"
@@ -55,7 +52,7 @@ def describe_transport_error(exc: Exception) -> str:
         return "no answer in time"
     if "reset" in lowered:
         return "connection reset"
-    return text
+    return str(exc) or type(exc).__name__
 
 
 class StashClient:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from stashdesk.clients.errors import ServiceError
 from stashdesk.events import DaemonJobActionTracked, DaemonLogged, DaemonStatusChanged
-from stashdesk.jobs.base import JobInfo, JobStatus
+from stashdesk.jobs.base import JobFailed, JobInfo, JobStatus
 from stashdesk.options import Option
 from stashdesk.store.models import DaemonJobAction
 from stashdesk.store.writer import HeartbeatRecord, LogRecord, StatusRecord
@@ -278,7 +278,7 @@ class BaseDaemon:
         self._consecutive_failures += 1
         delay = min(self.interval, ERROR_BACKOFF_INITIAL * 2 ** (self._consecutive_failures - 1))
         delay = max(1.0, delay) if self.interval >= 1 else self.interval
-        if isinstance(exc, ServiceError):
+        if isinstance(exc, (ServiceError, JobFailed)):  # messages written for the user
             text = str(exc)
             self.log("WARNING", f"{text} (attempt {self._consecutive_failures})")
         else:
@@ -289,7 +289,7 @@ class BaseDaemon:
                          wake_at=time.time() + delay)
         await self._pause(delay)
 
-    # --- lifecycle (used by the DaemonManager) -----------------------------------------------------
+    # --- lifecycle (used by the DaemonManager) ----------------------------------------------------
 
     def request_stop(self) -> None:
         self._stop_requested.set()

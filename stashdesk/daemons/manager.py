@@ -169,12 +169,12 @@ class DaemonManager:
         self._unlisten()
         await self.stop_all()
 
-    # --- configuration -----------------------------------------------------------------------------
+    # --- configuration ----------------------------------------------------------------------------
 
     async def set_config(self, name: str, updates: dict[str, Any]) -> dict[str, Any]:
         """Validate and save config values; a running daemon sees them from its next pass."""
         h = self.handle(name)
-        for key, value in updates.items():
+        for key in updates:
             h.cls.option(key)  # unknown keys are an error, not silently dropped
         config = h.cls.validate_config({**h.config, **updates})
         await self.store.write(
@@ -213,7 +213,7 @@ class DaemonManager:
         if h.instance is not None:
             h.instance.config = dict(h.config)
 
-    # --- supervision ---------------------------------------------------------------------------------
+    # --- supervision ------------------------------------------------------------------------------
 
     async def _supervise(self, h: DaemonHandle) -> None:
         settings = self.services.settings
@@ -232,7 +232,8 @@ class DaemonManager:
             except Exception as exc:
                 h.crashes += 1
                 backoff = h.restart_delay or float(settings.get("daemons.restart_backoff_initial"))
-                h.restart_delay = min(backoff * 2, float(settings.get("daemons.restart_backoff_max")))
+                longest = float(settings.get("daemons.restart_backoff_max"))
+                h.restart_delay = min(backoff * 2, longest)
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("daemon %s crashed", h.name)
                 instance.request_stop()

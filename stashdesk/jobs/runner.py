@@ -260,7 +260,7 @@ class JobRunner:
                 status, error = JobStatus.INTERRUPTED, "Interrupted: StashDesk quit while it ran"
             else:
                 status = JobStatus.CANCELLED
-                error = (job.cancel_reason or "Cancelled") + " (stopped hard after the grace period)"
+                error = f"{job.cancel_reason or 'Cancelled'} (stopped hard after the grace period)"
         except (JobFailed, ServiceError) as exc:
             status, error = JobStatus.FAILED, str(exc)
         except Exception as exc:  # a bug in a job must not take the runner down

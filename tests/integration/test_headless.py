@@ -62,8 +62,8 @@ def test_sigint_stops_cleanly_and_clears_statuses(data_dir: Path, tmp_path: Path
     log = engine.log()
     assert "shutting down" in log and "stopped cleanly" in log and "Traceback" not in log
     assert query(data_dir, "SELECT name, state, current_status, current_job_id FROM daemon "
-                 "WHERE name LIKE 'test-%' ORDER BY name") == [("test-crash", "stopped", None, None),
-                                      ("test-tick", "stopped", None, None)]
+                 "WHERE name LIKE 'test-%' ORDER BY name") == [
+        ("test-crash", "stopped", None, None), ("test-tick", "stopped", None, None)]
     assert query(data_dir, "SELECT status FROM job WHERE id=?", (job_id,)) == [("interrupted",)]
     assert not (data_dir / "engine.json").exists()
 

@@ -94,7 +94,7 @@ class StashError(Exception):
 
 
 def _real_clock() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # ----------------------------------------------------------------------------- time
@@ -105,7 +105,7 @@ def parse_tz(spec: str | tzinfo) -> tzinfo:
     if isinstance(spec, tzinfo):
         return spec
     if spec in ("Z", "UTC"):
-        return timezone.utc
+        return UTC
     match = re.fullmatch(r"([+-])(\d\d):?(\d\d)", spec)
     if match:
         sign = 1 if match[1] == "+" else -1
@@ -680,7 +680,7 @@ class StashStandin:
             self.scenes[scene_id] = scene
             for spec in markers:
                 if isinstance(spec, tuple):
-                    spec = dict(zip(("title", "seconds", "primary_tag"), spec))
+                    spec = dict(zip(("title", "seconds", "primary_tag"), spec, strict=False))
                 self.add_marker(scene_id, touch=False, **spec)
             return scene_id
 
@@ -1053,7 +1053,7 @@ class StashStandin:
         """
         if ids:
             found = [table.get(str(_int_id(i))) for i in ids]
-            for ident, item in zip(ids, found):
+            for ident, item in zip(ids, found, strict=True):
                 if item is None:
                     raise StashError(f"{kind} with id {ident} not found")
             return len(found), found, found
@@ -1320,6 +1320,10 @@ def _mutation_resolvers() -> dict[str, Callable]:
     }
 
 
+def _attribute_resolver(attr: str) -> Callable:
+    return lambda obj, info: getattr(obj, attr)
+
+
 def _object_resolvers() -> dict[str, dict[str, Callable]]:
     def scene_count(ids_of: Callable[[Scene], list[str | None]]) -> Callable:
         def count(entity: Entity, info: Any, depth: int | None = None) -> int:
@@ -1346,7 +1350,7 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
         "Performer": {"scene_count": scene_count(lambda s: s.performer_ids)},
         "Studio": {"scene_count": scene_count(lambda s: [s.studio_id])},
         "Job": {
-            name: (lambda attr: lambda job, info: getattr(job, attr))(attr)
+            name: _attribute_resolver(attr)
             for name, attr in (("subTasks", "sub_tasks"), ("startTime", "start_time"),
                                ("endTime", "end_time"), ("addTime", "add_time"))
         },

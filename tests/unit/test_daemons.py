@@ -122,7 +122,7 @@ async def test_a_failing_pass_is_reported_and_the_loop_goes_on(services) -> None
     messages = [m for m, _j, _t in await history(services, "test-tick")]
     assert "Error: RuntimeError: test failure 1 - retrying in 0.05 seconds" in messages
     assert handle.state == "running"
-    logs = await services.store.read(lambda: [l.message for l in DaemonLog.select()])
+    logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
     assert any("test failure 2" in m for m in logs)
 
 
@@ -188,6 +188,6 @@ async def test_secrets_never_reach_status_or_logs(engines) -> None:
     await daemon.update_status("Calling Stash with key top-secret-key")
     daemon.log("ERROR", "request failed: ApiKey top-secret-key rejected")
     messages = [m for m, _j, _t in await history(services, daemon.name)]
-    logs = await services.store.read(lambda: [l.message for l in DaemonLog.select()])
+    logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
     assert messages == ["Calling Stash with key ********"]
     assert logs == ["request failed: ApiKey ******** rejected"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -245,18 +245,18 @@ def test_require_upstream_schema_skips_locally_and_fails_on_ci(monkeypatch, tmp_
 
 
 def test_timestamps_are_local_rfc3339_text_to_the_second() -> None:
-    moment = datetime(2026, 1, 15, 12, 0, 0, 987654, tzinfo=timezone.utc)
+    moment = datetime(2026, 1, 15, 12, 0, 0, 987654, tzinfo=UTC)
     assert StashStandin(tz="+05:30").stamp(moment) == "2026-01-15T17:30:00+05:30"
     assert StashStandin(tz="-03:00").stamp(moment) == "2026-01-15T09:00:00-03:00"
     assert StashStandin(tz="UTC").stamp(moment) == "2026-01-15T12:00:00Z"
     new_york = StashStandin(tz="America/New_York")
     assert new_york.stamp(moment) == "2026-01-15T07:00:00-05:00"
     assert new_york.stamp(moment + timedelta(days=180)) == "2026-07-14T08:00:00-04:00"
-    assert rfc3339(moment, timezone.utc, fraction=True) == "2026-01-15T12:00:00.987654Z"
+    assert rfc3339(moment, UTC, fraction=True) == "2026-01-15T12:00:00.987654Z"
 
 
 def test_default_zone_is_not_utc(stash_server: Server, client: Client) -> None:
-    stash_server.freeze_time(datetime(2026, 3, 1, 4, 45, 30, tzinfo=timezone.utc))
+    stash_server.freeze_time(datetime(2026, 3, 1, 4, 45, 30, tzinfo=UTC))
     stash_server.add_scene("A")
     scene = data(client, FIND_SCENE, {"id": "1"})["findScene"]
     assert scene["created_at"] == scene["updated_at"] == "2026-03-01T10:15:30+05:30"

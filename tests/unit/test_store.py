@@ -58,6 +58,7 @@ def test_migration_copies_file_aside_and_runs_in_a_transaction(tmp_path: Path,
     s.writer.submit(lambda: Setting.create(key="stash.url", value="http://old:9999")).result()
     s.close()
 
+    current = store_db.SCHEMA_VERSION
     calls = []
 
     def migration_2(db: pw.Database) -> None:
@@ -70,18 +71,18 @@ def test_migration_copies_file_aside_and_runs_in_a_transaction(tmp_path: Path,
 
     monkeypatch.setattr(store_db, "MIGRATIONS", [*store_db.MIGRATIONS, migration_2,
                                                  failing_migration_3])
-    monkeypatch.setattr(store_db, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(store_db, "SCHEMA_VERSION", current + 2)
     with pytest.raises(RuntimeError, match="migration 3 broke"):
         store_db.open_database(tmp_path)
     store_db.database.obj.close()
-    backups = list(tmp_path.glob("stashdesk.db.v1-*.bak"))
+    backups = list(tmp_path.glob(f"stashdesk.db.v{current}-*.bak"))
     assert len(backups) == 1
     # The backup holds the data as it was; the failed step left no trace.
     conn = sqlite3.connect(backups[0])
     assert conn.execute("SELECT value FROM setting").fetchone()[0] == '"http://old:9999"'
     conn.close()
     conn = sqlite3.connect(tmp_path / "stashdesk.db")
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == current + 1
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "extra" in tables and "half_done" not in tables
