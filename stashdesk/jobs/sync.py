@@ -376,7 +376,7 @@ def _write_changed(changed: list[SceneRecord], updated_ids: list[str], now: floa
 def mark_removed(seen: set[str], now: float) -> int:
     """After a full resync: scenes Stash no longer has are marked removed (writer thread)."""
     present = [row[0] for row in
-               Scene.select(Scene.id).where(Scene.removed == False).tuples()]
+               Scene.select(Scene.id).where(~Scene.removed).tuples()]
     gone = [scene_id for scene_id in present if scene_id not in seen]
     for chunk in _chunks(gone, 500):
         Scene.update(removed=True, removed_at=now).where(Scene.id.in_(chunk)).execute()
@@ -430,7 +430,7 @@ async def count_pending_scenes(services: Services) -> int:
     def differing() -> int:
         ids = [str(s.get("id")) for s in same_second]
         local = dict(Scene.select(Scene.id, Scene.content_hash).where(
-            Scene.id.in_(ids) & (Scene.removed == False)).tuples())
+            Scene.id.in_(ids) & ~Scene.removed).tuples())
         count = 0
         for raw in same_second:
             scene_id = str(raw.get("id"))
