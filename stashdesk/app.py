@@ -156,7 +156,11 @@ class Engine:
         self._background: set[asyncio.Task] = set()
         self.started_at: float | None = None
 
-    async def start(self, *, auto_start: bool = True, control: bool = True) -> Services:
+    async def start(self, *, auto_start: bool = True, control: bool = True,
+                    run_leftover_jobs: bool = True) -> Services:
+        """Start the engine. ``run_leftover_jobs=False`` (a short-lived engine such as the
+        CLI's) leaves jobs a previous process left pending or running for the next full
+        engine instead of running or interrupting them."""
         if control:
             other = ControlServer.find_running(self.data_dir)
             if other is not None:
@@ -171,7 +175,7 @@ class Engine:
         await services.store.write(services.settings.reload)
         await self.prune_now()
         services.bus.listen(lambda e: _notify_on_job_finished(services, e), JobFinished)
-        await services.runner.start()
+        await services.runner.start(reconcile=run_leftover_jobs)
         await services.manager.load()
         if control:
             self.control = ControlServer(services, self.data_dir, mode=self.mode)

@@ -88,6 +88,12 @@ class VideoTagUnreachable(VideoTagError, ServiceUnreachable):
     pass
 
 
+class VideoTagTimeout(VideoTagUnreachable):
+    """The server took the request but gave no answer in time. Unlike the other ways of
+    being unreachable it concerns that video (too long for analysis.server_timeout), not
+    the server as a whole: the analysis records it as that scene's failure."""
+
+
 class VideoTagServerError(VideoTagError, ServiceAnswerError):
     pass
 

@@ -210,29 +210,37 @@ class StashClient:
 
     async def _find_named(
         self, document: str, root: str, items: str, filter_arg: str, name: str | None,
-        page: int, per_page: int,
+        page: int, per_page: int, aliases: bool = False,
     ) -> tuple[int, list[dict[str, Any]]]:
         variables: dict[str, Any] = {"filter": {"page": page, "per_page": per_page,
                                                 "sort": "name", "direction": "ASC"}}
         if name is not None:
-            variables[filter_arg] = {"name": {"value": name, "modifier": "EQUALS"}}
+            # EQUALS is case-insensitive in Stash; OR means "name matches, or an alias does".
+            criterion = {"value": name, "modifier": "EQUALS"}
+            variables[filter_arg] = {"name": criterion}
+            if aliases:
+                variables[filter_arg]["OR"] = {"aliases": criterion}
         result = self._field(await self.execute(document, variables), root)
         return int(result["count"]), list(result[items])
 
     async def find_tags(self, name: str | None = None, *, page: int = 1,
-                        per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                        per_page: int = 1000, aliases: bool = False,
+                        ) -> tuple[int, list[dict[str, Any]]]:
+        """Tags; with ``name``, those so named (any case), or also so aliased (``aliases``)."""
         return await self._find_named(docs.FIND_TAGS, "findTags", "tags", "tag_filter",
-                                      name, page, per_page)
+                                      name, page, per_page, aliases)
 
     async def find_performers(self, name: str | None = None, *, page: int = 1,
-                              per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                              per_page: int = 1000, aliases: bool = False,
+                              ) -> tuple[int, list[dict[str, Any]]]:
         return await self._find_named(docs.FIND_PERFORMERS, "findPerformers", "performers",
-                                      "performer_filter", name, page, per_page)
+                                      "performer_filter", name, page, per_page, aliases)
 
     async def find_studios(self, name: str | None = None, *, page: int = 1,
-                           per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                           per_page: int = 1000, aliases: bool = False,
+                           ) -> tuple[int, list[dict[str, Any]]]:
         return await self._find_named(docs.FIND_STUDIOS, "findStudios", "studios",
-                                      "studio_filter", name, page, per_page)
+                                      "studio_filter", name, page, per_page, aliases)
 
     async def find_job(self, job_id: str) -> dict[str, Any] | None:
         return self._field(await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}),

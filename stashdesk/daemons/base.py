@@ -206,7 +206,9 @@ class BaseDaemon:
         """
         job_id = job if isinstance(job, str) else job.id
         info = await self.runner.get(job_id)
-        await self.update_status(message, job_id=job_id, job_type=info.type)
+        if self.status != message or self.job_id != job_id:
+            # (the launch message may already say it: one history row, not two)
+            await self.update_status(message, job_id=job_id, job_type=info.type)
         if info.finished:
             return info
         interval = float(self.config.get("heartbeat_interval", 30))

@@ -87,9 +87,17 @@ class JobRunner:
 
     # --- start-up ------------------------------------------------------------------------
 
-    async def start(self) -> dict[str, list[str]]:
-        """Reconcile rows left by a previous process, then start what can run."""
+    async def start(self, *, reconcile: bool = True) -> dict[str, list[str]]:
+        """Reconcile rows left by a previous process, then start what can run.
+
+        ``reconcile=False`` leaves those rows alone for the next full engine (a
+        short-lived engine, e.g. the CLI running one job, must not run or interrupt
+        other people's work).
+        """
         now = time.time()
+        if not reconcile:
+            self._started = True
+            return {"requeued": [], "resumed": [], "interrupted": []}
 
         def reconcile() -> dict[str, list[str]]:
             outcome: dict[str, list[str]] = {"requeued": [], "resumed": [], "interrupted": []}
