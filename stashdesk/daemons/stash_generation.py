@@ -29,7 +29,7 @@ MAX_SCENE_IDS = 1000
 def scenes_needing_generation() -> list[str]:
     """Synced, not removed, not yet covered by a completed generation (reader thread)."""
     query = Scene.select(Scene.id).where(
-        (Scene.removed == False) & (Scene.generated == False))  # noqa: E712 - peewee SQL
+        ~Scene.removed & ~Scene.generated)
     return [row[0] for row in query.tuples()]
 
 

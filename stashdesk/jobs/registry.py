@@ -6,5 +6,6 @@ import stashdesk.analysis.commands
 import stashdesk.jobs.analysis
 import stashdesk.jobs.apply_plan
 import stashdesk.jobs.process_downloads
+import stashdesk.jobs.stash_cli
 import stashdesk.jobs.stash_tasks
 import stashdesk.jobs.sync

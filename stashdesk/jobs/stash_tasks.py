@@ -215,12 +215,12 @@ def mark_generated(scene_ids: list[str] | None, started_at: float, now: float) -
     """Scenes a completed generation covered become generated (writer thread)."""
     if scene_ids is None:
         return Scene.update(generated=True, generated_at=now).where(
-            (Scene.removed == False) & (Scene.synced_at <= started_at)).execute()  # noqa: E712 - peewee SQL
+            ~Scene.removed & (Scene.synced_at <= started_at)).execute()
     count = 0
     for start in range(0, len(scene_ids), 500):
         chunk = scene_ids[start:start + 500]
         count += Scene.update(generated=True, generated_at=now).where(
-            (Scene.removed == False) & Scene.id.in_(chunk)).execute()  # noqa: E712 - peewee SQL
+            ~Scene.removed & Scene.id.in_(chunk)).execute()
     return count
 
 
