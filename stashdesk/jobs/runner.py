@@ -50,8 +50,8 @@ class UnknownJobError(LookupError):
 
 
 class _RunningJob:
-    __slots__ = ("info", "ctx", "task", "last_published", "last_persisted", "trailing",
-                 "hard_cancel", "cancel_reason")
+    __slots__ = ("info", "ctx", "task", "last_published", "last_persisted", "publish_timer",
+                 "persist_timer", "hard_cancel", "cancel_reason")
 
     def __init__(self, info: JobInfo) -> None:
         self.info = info
@@ -59,7 +59,8 @@ class _RunningJob:
         self.task: asyncio.Task | None = None
         self.last_published = 0.0
         self.last_persisted = 0.0
-        self.trailing: asyncio.TimerHandle | None = None
+        self.publish_timer: asyncio.TimerHandle | None = None
+        self.persist_timer: asyncio.TimerHandle | None = None
         self.hard_cancel: asyncio.TimerHandle | None = None
         self.cancel_reason: str | None = None
 
@@ -288,7 +289,7 @@ class JobRunner:
     async def _finish(self, job: _RunningJob, status: str, *, error: str | None = None,
                       result: Any = None) -> None:
         info = job.info
-        for handle in (job.trailing, job.hard_cancel):
+        for handle in (job.publish_timer, job.persist_timer, job.hard_cancel):
             if handle is not None:
                 handle.cancel()
         info.status = status
@@ -333,34 +334,38 @@ class JobRunner:
             info.progress = max(0.0, min(100.0, float(percent)))
         if message is not None:
             info.message = self.services.settings.redact(message)
-        now = time.monotonic()
-        if now - job.last_published >= JobContext.PUBLISH_EVERY and job.trailing is None:
-            self._flush_progress(job)
-        elif job.trailing is None:
-            # Throttled: make sure the newest value still goes out shortly.
-            delay = max(0.0, JobContext.PUBLISH_EVERY - (now - job.last_published))
-            job.trailing = asyncio.get_running_loop().call_later(
-                delay, self._flush_progress, job)
+        if job.publish_timer is None:
+            # Throttled per job: the newest value goes out within PUBLISH_EVERY.
+            delay = JobContext.PUBLISH_EVERY - (time.monotonic() - job.last_published)
+            if delay <= 0:
+                self._publish_now(job)
+            else:
+                job.publish_timer = asyncio.get_running_loop().call_later(
+                    delay, self._publish_now, job)
 
-    def _flush_progress(self, job: _RunningJob) -> None:
-        job.trailing = None
+    def _publish_now(self, job: _RunningJob) -> None:
+        job.publish_timer = None
         if job.info.id not in self.active:
             return
-        now = time.monotonic()
-        job.last_published = now
+        job.last_published = time.monotonic()
         self._publish_progress(job)
-        if now - job.last_persisted >= JobContext.PERSIST_EVERY:
-            job.last_persisted = now
-            info = job.info
-            progress, message, job_id = info.progress, info.message, info.id
-            self.store.writer.submit(
-                lambda: Job.update(progress=progress, message=message).where(
-                    Job.id == job_id).execute())
-        elif job.info.id in self.active:
-            # Not written this time: come back when a write is due, keeping it current.
-            delay = JobContext.PERSIST_EVERY - (now - job.last_persisted)
-            job.trailing = asyncio.get_running_loop().call_later(
-                delay, self._flush_progress, job)
+        if job.persist_timer is None:
+            # Written less often than published; the final state is written by _finish.
+            delay = JobContext.PERSIST_EVERY - (time.monotonic() - job.last_persisted)
+            if delay <= 0:
+                self._persist_now(job)
+            else:
+                job.persist_timer = asyncio.get_running_loop().call_later(
+                    delay, self._persist_now, job)
+
+    def _persist_now(self, job: _RunningJob) -> None:
+        job.persist_timer = None
+        if job.info.id not in self.active:
+            return
+        job.last_persisted = time.monotonic()
+        progress, message, job_id = job.info.progress, job.info.message, job.info.id
+        self.store.writer.submit(lambda: Job.update(progress=progress, message=message).where(
+            Job.id == job_id).execute())
 
     def _publish_progress(self, job: _RunningJob) -> None:
         info = job.info

@@ -154,3 +154,12 @@ async def test_shutdown_interrupts_running_jobs_and_hands_resumable_ones_over(en
     resumed = await services.runner.wait(resumable.id, 5)
     assert resumed.status == "completed" and resumed.result == {"resumed": True,
                                                                 "external_id": "ext-1"}
+
+
+async def test_progress_reaches_subscribers_about_ten_times_a_second(services) -> None:
+    sub = services.bus.subscribe(JobProgressed)
+    info = await services.runner.submit("TEST_STEPS", {"steps": 150, "delay": 0.01})
+    await services.runner.wait(info.id, 10)
+    running = [e for e in sub.drain() if e.status == "running"]
+    # ~1.5 s of steady progress: one event per 0.1 s, not one per database write (1 s)
+    assert 8 <= len(running) <= 25
