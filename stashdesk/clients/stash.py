@@ -30,18 +30,33 @@ PAGE_SIZE = 250
 
 
 def describe_transport_error(exc: Exception) -> str:
-    """A short, human reason for a connection failure ("connection refused")."""
-    text = str(exc) or type(exc).__name__
-    lowered = text.lower()
-    if "refused" in lowered:
+    """A short, human reason for a connection failure ("connection refused").
+
+    httpx wraps the socket error ("All connection attempts failed", from anyio's
+    happy-eyeballs connect), so the whole cause chain is read, outermost first.
+    """
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        reason = _transport_reason(link)
+        if reason:
+            return reason
+        link = link.__cause__ or link.__context__
+    return str(exc) or type(exc).__name__
+
+
+def _transport_reason(exc: BaseException) -> str | None:
+    lowered = str(exc).lower()
+    if isinstance(exc, ConnectionRefusedError) or "refused" in lowered:
         return "connection refused"
     if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "unknown host name"
-    if "timed out" in lowered or isinstance(exc, httpx.TimeoutException):
+    if "timed out" in lowered or isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         return "no answer in time"
-    if "reset" in lowered:
+    if isinstance(exc, ConnectionResetError) or "reset" in lowered:
         return "connection reset"
-    return text
+    return None
 
 
 class StashClient:

@@ -204,6 +204,10 @@ class TimelineModel(QAbstractTableModel):
 
         self.ctx.tasks.spawn(load(), "Loading history")
 
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
         return (not parent.isValid() and self.loaded_once and not self._exhausted
                 and not self._loading and bool(self.events))

@@ -214,6 +214,10 @@ class JobTableModel(QAbstractTableModel):
             return humanize.duration(end - job.started_at)
         return ""
 
+    @property
+    def loading(self) -> bool:
+        return self._loading
+
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
         return (not parent.isValid() and self.loaded_once and not self._exhausted
                 and not self._loading)

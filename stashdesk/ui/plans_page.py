@@ -236,6 +236,8 @@ class PlansPage(QWidget):
         self._apply_jobs: list[tuple[str, str]] = []
         self._pending_select: int | None = None
         self._started = False
+        self._generation = 0
+        self._apply_info_plan: int | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 12)
@@ -355,22 +357,26 @@ class PlansPage(QWidget):
 
     def reload(self) -> None:
         self._started = True
+        self._generation += 1
+        generation = self._generation
         keep = self._pending_select or (self.plan.id if self.plan else None)
         self.ctx.tasks.spawn(self.ctx.services.store.read(load_plans), "Loading plans",
-                             on_done=lambda rows: self._plans_loaded(rows, keep))
+                             on_done=lambda rows: self._plans_loaded(rows, keep, generation))
 
-    def _plans_loaded(self, rows: list[PlanRow], keep: int | None) -> None:
+    def _plans_loaded(self, rows: list[PlanRow], keep: int | None, generation: int) -> None:
+        if generation != self._generation:
+            return  # a newer reload is under way
         self.plans.set_rows(rows)
         open_count = sum(1 for r in rows if r.status in OPEN_PLAN_STATUSES)
         self.summary.setText(f"{humanize.count(len(rows), 'plan')} · {open_count} open "
                              "for review")
         self._pending_select = None
         target = next((i for i, r in enumerate(rows) if r.id == keep), None)
-        if target is None and rows and self.plan is None:
+        if target is None and rows:
             target = 0
         if target is not None:
-            self.plan_table.selectRow(target)
             self.plan = rows[target]
+            self.plan_table.selectRow(target)
             self._load_changes()
         else:
             self.plan = None
@@ -391,7 +397,6 @@ class PlansPage(QWidget):
         if self.plan is not None and plan.id == self.plan.id and self.changes.rows:
             return
         self.plan = plan
-        self.apply_info.setVisible(False)
         self._load_changes()
 
     def _load_changes(self) -> None:
@@ -422,11 +427,18 @@ class PlansPage(QWidget):
             counts = ", ".join(f"{n} {status}" for status, n in sorted(plan.counts.items()))
             self.plan_title.setText(f"#{plan.id} {plan.name} — {plan.status}"
                                     + (f" ({counts})" if counts else ""))
-        if self._apply_jobs and not self.apply_info.isVisible():
-            job_id, status = self._apply_jobs[0]
-            self.last_apply_job_id = job_id
-            self.apply_info.set_text(f"Last apply job: {job_id[:8]} ({status}).")
-            self.apply_info.setVisible(True)
+        plan_id = plan.id if plan is not None else None
+        if self._apply_info_plan != plan_id:
+            # Another plan: show its newest apply job, if it has one.
+            self.apply_info.setVisible(False)
+            self.last_apply_job_id = self._apply_info_plan = None
+            if plan_id is not None and self._apply_jobs:
+                job_id, status = self._apply_jobs[0]
+                self.last_apply_job_id, self._apply_info_plan = job_id, plan_id
+                self.apply_info.set_kind("error" if status in ("failed", "interrupted")
+                                         else "info")
+                self.apply_info.set_text(f"Last apply job: {job_id[:8]} ({status}).")
+                self.apply_info.setVisible(True)
         self._update_buttons()
 
     def _update_buttons(self) -> None:
@@ -519,6 +531,7 @@ class PlansPage(QWidget):
 
         def launched(info: Any) -> None:
             self.last_apply_job_id = info.id
+            self._apply_info_plan = plan_id
             self._apply_jobs.insert(0, (info.id, info.status))
             self.apply_info.set_kind("info")
             self.apply_info.set_text(f"Applying plan #{plan_id}: job {info.id[:8]} launched.")

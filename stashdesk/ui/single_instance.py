@@ -48,7 +48,6 @@ class SingleInstance(QObject):
         self.lock = QLockFile(str(self.data_dir / LOCK_FILE))
         self.lock.setStaleLockTime(0)  # stale only when its process is gone
         self.server: QLocalServer | None = None
-        self._sockets: set[QLocalSocket] = set()
 
     def acquire(self) -> bool:
         """Become the instance for this data directory; False when another one is."""
@@ -68,21 +67,16 @@ class SingleInstance(QObject):
         assert self.server is not None
         while self.server.hasPendingConnections():
             socket = self.server.nextPendingConnection()
-            self._sockets.add(socket)
+            # The socket stays a child of the server until the server goes: deleting
+            # it earlier (deleteLater) double-frees it under PySide6, whose wrapper
+            # also believes it owns it. One tiny object per second start is nothing.
             socket.readyRead.connect(lambda s=socket: self._read(s))
-            socket.disconnected.connect(lambda s=socket: self._drop(s))
             if socket.bytesAvailable():
                 self._read(socket)
 
     def _read(self, socket: QLocalSocket) -> None:
-        data = bytes(socket.readAll().data())
-        if b"show" in data:
+        if b"show" in bytes(socket.readAll().data()):
             self.activated.emit()
-        socket.disconnectFromServer()
-
-    def _drop(self, socket: QLocalSocket) -> None:
-        self._sockets.discard(socket)
-        socket.deleteLater()
 
     def signal_running(self, timeout_ms: int = 3000) -> bool:
         """Ask the running instance to show its window (blocking; used before any loop)."""

@@ -87,3 +87,12 @@ def make_gui(engines, data_dir: Path, qapp):
 async def gui(make_gui) -> Gui:
     return await make_gui()
 
+
+
+@pytest.fixture
+def stash_version_server():
+    from tests.ui.stash_version_server import StashVersionServer
+
+    server = StashVersionServer(api_key="right-key").start()
+    yield server
+    server.stop()
