@@ -1,27 +1,31 @@
-"""Work-arounds for bugs of the installed PySide6, applied once when ``stashdesk.ui``
-is imported, and only when the bug is actually present.
+"""A work-around for a reference-counting bug of the installed PySide6, applied once
+when ``stashdesk.ui`` is imported, and only when the bug is present.
 
-``SignalInstance.emit`` in PySide6 6.12 returns ``True`` without taking a new
-reference to it. Each ``signal.emit(...)`` from Python therefore takes one
-reference away from ``True``; on Python 3.11 (where ``True`` is not immortal)
-the count reaches zero after some thousands of emits and the interpreter aborts
-with "Fatal Python error: bool_dealloc". The window emits on every status flush,
-and qasync emits on every ``call_soon_threadsafe`` (each finished database
-write), so a running StashDesk would crash within minutes. The probe below
-emits a few times and, if references disappear, wraps ``emit`` to give back
-the reference it took. On a fixed PySide6 the probe finds nothing and nothing
-is changed.
+PySide6 6.12.0 (as installed here) returns ``None`` from every method that
+returns nothing (``setText``, ``setVisible``, ``QTimer.start``...) and ``True``
+from ``SignalInstance.emit`` without taking a new reference. Each such call
+takes one reference away from the singleton. On Python 3.11, where ``None`` and
+``True`` are ordinary objects, the count reaches zero after some tens of
+thousands of calls and the interpreter aborts ("Fatal Python error:
+none_dealloc" / "bool_dealloc"). A window repainting cards thirty times a
+second would crash within the hour.
+
+Python 3.12 made these singletons immortal: their count never moves. The fix
+does the same by hand on 3.11: when a probe shows references disappearing, it
+adds a very large number to the reference counts of ``None``, ``True`` and
+``False``, so lost references can never bring them to zero. Nothing else is
+changed, and on an unaffected PySide6 (or Python 3.12+) nothing is done.
 """
 
 from __future__ import annotations
 
 import ctypes
 import sys
-from typing import Any
 
-from PySide6.QtCore import QObject, Signal, SignalInstance
+from PySide6.QtCore import QObject, Signal
 
-PROBE_EMITS = 8
+PROBE_CALLS = 16
+BOOST = 1 << 56  # far more than any process could lose, far below overflow
 _installed = False
 
 
@@ -29,33 +33,30 @@ class _Probe(QObject):
     ping = Signal()
 
 
-def emit_loses_a_reference() -> bool:
+def lost_references() -> dict[str, int]:
+    """How many references a few void calls and emits took from None and True."""
     probe = _Probe()
-    before = sys.getrefcount(True)
-    for _ in range(PROBE_EMITS):
-        probe.ping.emit()
-    lost = before - sys.getrefcount(True)
+    none_before, true_before = sys.getrefcount(None), sys.getrefcount(True)
+    for i in range(PROBE_CALLS):
+        probe.setObjectName(f"probe-{i}")  # returns None
+        probe.ping.emit()  # returns True
+    lost = {"None": none_before - sys.getrefcount(None),
+            "True": true_before - sys.getrefcount(True)}
     probe.deleteLater()
-    return lost >= PROBE_EMITS
+    return lost
 
 
 def install() -> bool:
-    """Patch ``SignalInstance.emit`` if it loses references; returns whether it did."""
+    """Make None, True and False immortal if PySide6 loses references to them."""
     global _installed
     if _installed:
         return True
-    if not emit_loses_a_reference():
+    if sys.version_info >= (3, 12):
+        return False  # already immortal
+    lost = lost_references()
+    if max(lost.values()) < PROBE_CALLS:
         return False
-    original = SignalInstance.emit
-    incref = ctypes.pythonapi.Py_IncRef
-    incref.argtypes = [ctypes.py_object]
-    incref.restype = None
-
-    def emit(self: SignalInstance, *args: Any) -> Any:
-        result = original(self, *args)
-        incref(result)  # the reference emit() should have taken
-        return result
-
-    SignalInstance.emit = emit  # type: ignore[method-assign]
+    for singleton in (None, True, False):
+        ctypes.c_ssize_t.from_address(id(singleton)).value += BOOST
     _installed = True
     return True

@@ -20,10 +20,20 @@ from stashdesk.ui.theme import apply_theme
 from tests.ui.fakes import FakeTray
 
 
+# Every loop made stays referenced until the end of the session. A closed qasync
+# loop keeps a QObject timer with timers still registered; if Python's garbage
+# collector freed it on another thread (the database writer allocates a lot),
+# Qt would later fire a timer at a deleted object and crash. In the app there is
+# one loop for the whole run, so this only concerns tests.
+_LOOPS: list[asyncio.AbstractEventLoop] = []
+
+
 def _qasync_loop() -> asyncio.AbstractEventLoop:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    return qasync.QEventLoop(app)
+    loop = qasync.QEventLoop(app)
+    _LOOPS.append(loop)
+    return loop
 
 
 def pytest_asyncio_loop_factories(config, item):

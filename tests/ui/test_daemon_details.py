@@ -58,8 +58,8 @@ async def test_config_form_refuses_invalid_values_and_saves_valid_ones(gui):
     assert not form.editors["job_steps"].error.isVisibleTo(dialog)
     assert dialog.save_button.isEnabled()
     dialog.save_button.click()
-    await wait_until(lambda: _row_config("test-tick")["job_steps"] == 4, message="the save")
     handle = gui.manager.handle("test-tick")
+    await wait_until(lambda: handle.config["job_steps"] == 4, message="the save")
     assert handle.config["job_interval_seconds"] == 45.0
     assert _row_config("test-tick")["job_interval_seconds"] == 45.0
     await wait_until(lambda: "Saved 2 values" in dialog.config_message.label.text())

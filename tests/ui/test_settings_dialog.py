@@ -44,13 +44,14 @@ async def test_nothing_is_saved_while_any_value_is_invalid(gui):
     dialog.editor("stash.timeout").set_text("12.5")
     dialog.editor("stash.api_key").set_text("s3cret-key")
     dialog.save_button.click()
-    await wait_until(lambda: settings.get("history.retention_days") == 45, message="saving")
+    await wait_until(lambda: "Saved 4 settings" in dialog.message.label.text(),
+                     message="saving")
+    assert settings.get("history.retention_days") == 45
     assert settings.get("stash.url") == "http://stash.lan:9999"  # normalised by the option
     assert settings.get("stash.timeout") == 12.5
     assert settings.get("stash.api_key") == "s3cret-key"
     assert Setting.get(Setting.key == "history.retention_days").value == 45
     assert Setting.get_or_none(Setting.key == "stash.api_key") is None  # secrets stored apart
-    await wait_until(lambda: "Saved 4 settings" in dialog.message.label.text())
 
 
 async def test_restart_required_settings_say_so_when_saved(gui):
@@ -70,8 +71,8 @@ async def test_first_start_opens_the_settings_on_stash_and_says_why(gui):
     assert "does not know where your Stash server is" in dialog.banner.label.text()
     dialog.editor("stash.url").set_text("http://127.0.0.1:9999")
     dialog.save()
-    await wait_until(lambda: gui.services.settings.stash_configured)
-    assert not dialog.banner.isVisibleTo(dialog)
+    await wait_until(lambda: not dialog.banner.isVisibleTo(dialog), message="the banner gone")
+    assert gui.services.settings.stash_configured
     assert not gui.window.check_first_start()
 
 
