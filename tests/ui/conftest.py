@@ -15,10 +15,9 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
-import tests.fake_plugins
+import tests.fake_plugins  # registers test-tick, test-crash and the test job types
 from stashdesk.ui.theme import apply_theme
 from tests.ui.fakes import FakeTray
-
 
 # Every loop made stays referenced until the end of the session. A closed qasync
 # loop keeps a QObject timer with timers still registered; if Python's garbage
