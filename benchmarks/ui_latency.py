@@ -30,15 +30,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("STASHDESK_NO_KEYRING", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import qasync  # noqa: E402
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import qasync
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
 
-from stashdesk.app import Engine  # noqa: E402
-from stashdesk.daemons.base import BaseDaemon, Rest  # noqa: E402
-from stashdesk.daemons.manager import DAEMON_TYPES  # noqa: E402
-from stashdesk.ui.theme import apply_theme  # noqa: E402
-from stashdesk.ui.window import MainWindow  # noqa: E402
+from stashdesk.app import Engine
+from stashdesk.daemons.base import BaseDaemon, Rest
+from stashdesk.daemons.manager import DAEMON_TYPES
+from stashdesk.ui.theme import apply_theme
+from stashdesk.ui.window import MainWindow
 
 DAEMONS = 5
 
@@ -70,7 +70,7 @@ class PaintProbe(QObject):
     def published(self, daemon: str, seq: int) -> None:
         self.pending[daemon].append((seq, time.perf_counter()))
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint:
             daemon = self.by_label.get(watched)
             if daemon is not None:
