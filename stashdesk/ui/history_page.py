@@ -39,6 +39,8 @@ from stashdesk.ui.widgets import button, muted, page_title
 PAGE_SIZE = 200
 KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
+KIND_FILTER_LABELS = {"status": "Status changes", "job": "Job actions",
+                      "error": "Errors and warnings"}
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -147,9 +149,9 @@ class TimelineModel(QAbstractTableModel):
             if column == 1:
                 return self.ctx.daemon_display_name(event.daemon)
             if column == 2:
-                label = KIND_LABELS[event.kind]
-                return f"{label} ({event.detail.lower()})" if event.kind == "error" \
-                    and event.detail == "WARNING" else label
+                if event.kind == "error" and event.detail == "WARNING":
+                    return "Warning"
+                return KIND_LABELS[event.kind]
             if column == 3:
                 return event.text
             if column == 4:
@@ -273,7 +275,7 @@ class HistoryPage(QWidget):
         self.kind_filter = QComboBox()
         self.kind_filter.addItem("All kinds", KINDS)
         for kind in KINDS:
-            self.kind_filter.addItem(KIND_LABELS[kind] + "s", (kind,))
+            self.kind_filter.addItem(KIND_FILTER_LABELS[kind], (kind,))
         self.daemon_filter.currentIndexChanged.connect(self._filters_changed)
         self.kind_filter.currentIndexChanged.connect(self._filters_changed)
         self.refresh = button("Refresh")

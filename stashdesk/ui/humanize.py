@@ -50,14 +50,17 @@ def countdown(seconds: float) -> str:
 
 
 def timestamp(ts: float | None, *, now: float | None = None) -> str:
-    """POSIX seconds as local time: "14:03:22" today, else "2024-05-01 14:03"."""
+    """POSIX seconds as local time, short: "14:03:22" today, "05-01 14:03" this year,
+    else "2023-05-01"."""
     if ts is None:
         return ""
     moment = datetime.fromtimestamp(ts)
     today = datetime.fromtimestamp(now if now is not None else time.time()).date()
     if moment.date() == today:
         return moment.strftime("%H:%M:%S")
-    return moment.strftime("%Y-%m-%d %H:%M")
+    if moment.year == today.year:
+        return moment.strftime("%m-%d %H:%M")
+    return moment.strftime("%Y-%m-%d")
 
 
 def full_timestamp(ts: float | None) -> str:

@@ -120,8 +120,8 @@ class JobTableModel(QAbstractTableModel):
         filter: the JobFilter in force.
     """
 
-    COLUMNS = ("Type", "Status", "Progress", "Message", "Launched by", "Created", "Started",
-               "Finished", "Took")
+    COLUMNS = ("Type", "Status", "Progress", "Message", "Launched by", "Created", "Finished",
+               "Took")
     PROGRESS_COLUMN = 2
     loaded = Signal()
 
@@ -181,9 +181,12 @@ class JobTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 3:
                 return job.error or job.message
-            if column in (5, 6, 7):
-                return humanize.full_timestamp(
-                    (job.created_at, job.started_at, job.finished_at)[column - 5])
+            if column == 5:
+                return humanize.full_timestamp(job.created_at)
+            if column == 6:
+                return humanize.full_timestamp(job.finished_at)
+            if column == 7 and job.started_at is not None:
+                return f"Started {humanize.full_timestamp(job.started_at)}"
             return None
         if role == Qt.ItemDataRole.ForegroundRole and column == 1:
             return theme.STATUS_COLOURS.get(job.status)
@@ -204,10 +207,8 @@ class JobTableModel(QAbstractTableModel):
         if column == 5:
             return humanize.timestamp(job.created_at)
         if column == 6:
-            return humanize.timestamp(job.started_at)
-        if column == 7:
             return humanize.timestamp(job.finished_at)
-        if column == 8:
+        if column == 7:
             if job.started_at is None:
                 return ""
             end = job.finished_at or time.time()
@@ -428,7 +429,7 @@ class JobsPage(QWidget):
         self.table.setItemDelegateForColumn(JobTableModel.PROGRESS_COLUMN, ProgressDelegate(self))
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        for column, width in enumerate((130, 90, 120, 300, 120, 76, 76, 76, 70)):
+        for column, width in enumerate((150, 90, 112, 300, 150, 92, 92, 96)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(self._open_index)

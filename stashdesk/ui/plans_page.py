@@ -259,8 +259,8 @@ class PlansPage(QWidget):
         self.plan_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.plan_table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 50), (2, 90), (3, 80), (4, 80), (5, 80), (6, 80), (7, 80),
-                              (8, 130)):
+        for column, width in ((0, 50), (2, 90), (3, 80), (4, 80), (5, 84), (6, 80), (7, 80),
+                              (8, 110)):
             header.resizeSection(column, width)
         self.plan_table.selectionModel().selectionChanged.connect(self._plan_selected)
         splitter.addWidget(self.plan_table)
@@ -319,8 +319,8 @@ class PlansPage(QWidget):
         self.change_table = self._table(self.changes)
         self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.change_table.horizontalHeader()
-        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 60), (4, 130), (5, 170),
-                                    (6, 85), (7, 80)):
+        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
+                                    (6, 96), (7, 84)):
             header.resizeSection(column_index, width)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.change_table.selectionModel().selectionChanged.connect(self._update_buttons)

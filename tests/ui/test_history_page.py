@@ -49,7 +49,7 @@ async def test_timeline_merges_statuses_job_actions_and_errors_newest_first(gui)
                      "Checking for test work"]
     assert "just chatter" not in texts  # INFO log lines are not errors
     assert model.data(model.index(1, 2)) == "Error"
-    assert model.data(model.index(0, 2)) == "Error (warning)"
+    assert model.data(model.index(0, 2)) == "Warning"
     assert model.data(model.index(1, 1)) == "Test Crash"
     assert model.data(model.index(2, 4)) == f"TEST_STEPS {job_id[:8]}"
 
