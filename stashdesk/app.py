@@ -40,11 +40,10 @@ def load_plugins() -> None:
     import importlib
     import os
 
-    import stashdesk.daemons.registry  # noqa: F401
-    import stashdesk.jobs.registry  # noqa: F401
-
-    for module in filter(None, os.environ.get("STASHDESK_PLUGINS", "").split(",")):
-        importlib.import_module(module.strip())
+    modules = ["stashdesk.daemons.registry", "stashdesk.jobs.registry"]
+    modules += os.environ.get("STASHDESK_PLUGINS", "").split(",")
+    for module in filter(None, (m.strip() for m in modules)):
+        importlib.import_module(module)
 
 
 class Services:
@@ -157,7 +156,11 @@ class Engine:
         self._background: set[asyncio.Task] = set()
         self.started_at: float | None = None
 
-    async def start(self, *, auto_start: bool = True, control: bool = True) -> Services:
+    async def start(self, *, auto_start: bool = True, control: bool = True,
+                    run_leftover_jobs: bool = True) -> Services:
+        """Start the engine. ``run_leftover_jobs=False`` (a short-lived engine such as the
+        CLI's) leaves jobs a previous process left pending or running for the next full
+        engine instead of running or interrupting them."""
         if control:
             other = ControlServer.find_running(self.data_dir)
             if other is not None:
@@ -172,7 +175,7 @@ class Engine:
         await services.store.write(services.settings.reload)
         await self.prune_now()
         services.bus.listen(lambda e: _notify_on_job_finished(services, e), JobFinished)
-        await services.runner.start()
+        await services.runner.start(reconcile=run_leftover_jobs)
         await services.manager.load()
         if control:
             self.control = ControlServer(services, self.data_dir, mode=self.mode)

@@ -431,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", parents=[common], help="counts of what StashDesk holds")
     stats.add_argument("--json", action="store_true")
 
-    for name, (add_parser, _run) in EXTRA_COMMANDS.items():
+    for add_parser, _run in EXTRA_COMMANDS.values():
         add_parser(sub, common)
     return parser
 

@@ -39,7 +39,7 @@ SETTINGS: list[Option] = [
     Option("stash.timeout", "float", 30.0, "Seconds to wait for an answer from Stash.",
            minimum=1, maximum=600),
     Option("stash.stalled_job_minutes", "float", 30.0, "Report a Stash job that makes no "
-           "progress for this many minutes.", minimum=1),
+           "progress for this many minutes.", minimum=0.01),
     # qBittorrent
     Option("qbittorrent.url", "url", "http://localhost:8080", "Address of qBittorrent's Web UI."),
     Option("qbittorrent.username", "str", "admin", "qBittorrent Web UI user name."),
@@ -161,12 +161,12 @@ class SecretStore:
 
     def delete(self, key: str) -> None:
         row = Setting.get_or_none(Setting.key == f"secret:{key}")
-        if row is not None and isinstance(row.value, dict) and row.value.get("keyring"):
-            if self.keyring is not None:
-                try:
-                    self.keyring.delete_password(self.service, key)
-                except Exception:  # already gone is fine
-                    pass
+        in_keyring = row is not None and isinstance(row.value, dict) and row.value.get("keyring")
+        if in_keyring and self.keyring is not None:
+            try:
+                self.keyring.delete_password(self.service, key)
+            except Exception:  # already gone is fine
+                pass
         Setting.delete().where(Setting.key == f"secret:{key}").execute()
 
 

@@ -5,6 +5,12 @@ and the window through ``Store.write``. Selectors are combined with AND: a
 change id, a field, a minimum confidence; none selects every change. Only
 changes still open for review (pending, approved, rejected) are touched:
 applied, skipped or failed changes keep their status.
+
+Lifecycle: an ANALYSIS job creates its plan (status pending) with the first
+change it finds, adds changes scene by scene, and finalises it to draft (applied
+when empty). Reviewing moves a draft to reviewing. APPLY_PLAN marks each change
+applied, skipped or failed, and the plan becomes applied once nothing approved
+or pending is left.
 """
 
 from __future__ import annotations
@@ -25,7 +31,11 @@ OPEN_PLAN_STATUSES = ("draft", "reviewing")
 
 
 class PlanError(ValueError):
-    pass
+    """Bad input: no such plan or change, an unknown field (the CLI exits 2)."""
+
+
+class PlanStateError(PlanError):
+    """The plan exists but is in a state that does not allow this (the CLI exits 1)."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +62,24 @@ def get_plan(plan_id: int) -> Plan:
     return plan
 
 
+def _check_change_ids(plan_id: int, change_ids: Iterable[int]) -> None:
+    wanted = set(change_ids)
+    if not wanted:
+        return
+    found = {row.id for row in PlanChange.select(PlanChange.id).where(
+        (PlanChange.plan == plan_id) & PlanChange.id.in_(list(wanted)))}
+    missing = sorted(wanted - found)
+    if missing:
+        listed = ", ".join(map(str, missing))
+        raise PlanError(f"plan {plan_id} has no change with id {listed}")
+
+
 def _review(plan_id: int, selector: ChangeSelector, status: str) -> int:
     plan = get_plan(plan_id)
     if plan.status not in ("pending",) + OPEN_PLAN_STATUSES:
-        raise PlanError(f"plan {plan_id} is {plan.status}; only draft or reviewing plans "
-                        f"can be reviewed")
+        raise PlanStateError(f"plan {plan_id} is {plan.status}; only draft or reviewing plans "
+                             f"can be reviewed")
+    _check_change_ids(plan_id, selector.change_ids)
     count = PlanChange.update(status=status).where(selector.where(plan_id)).execute()
     if count and plan.status == "draft":
         plan.status = "reviewing"
@@ -79,7 +102,8 @@ def edit_proposed_value(change_id: int, value: Any) -> PlanChange:
     if change is None:
         raise PlanError(f"no change with id {change_id}")
     if change.status not in REVIEWABLE:
-        raise PlanError(f"change {change_id} is {change.status} and can no longer be edited")
+        raise PlanStateError(f"change {change_id} is {change.status} and can no longer be "
+                             f"edited")
     change.proposed_value = value
     change.save()
     Plan.update(updated_at=time.time()).where(Plan.id == change.plan_id).execute()
@@ -89,7 +113,7 @@ def edit_proposed_value(change_id: int, value: Any) -> PlanChange:
 def cancel_plan(plan_id: int) -> Plan:
     plan = get_plan(plan_id)
     if plan.status == "applied":
-        raise PlanError(f"plan {plan_id} is already applied")
+        raise PlanStateError(f"plan {plan_id} is already applied")
     plan.status = "cancelled"
     plan.updated_at = time.time()
     plan.save()
@@ -118,3 +142,123 @@ def finalise_plan_status(plan_id: int) -> str:
         plan.applied_at = plan.updated_at = time.time()
         plan.save()
     return plan.status
+
+
+# --- building (the ANALYSIS job) ---------------------------------------------------------
+
+
+def plan_for_job(job_id: str) -> Plan | None:
+    return Plan.get_or_none(Plan.job_id == job_id)
+
+
+def ensure_plan_for_job(job_id: str, name: str, metadata: dict[str, Any] | None = None) -> Plan:
+    """The job's plan, created (status pending) if it has none yet: one plan per job."""
+    plan = plan_for_job(job_id)
+    if plan is None:
+        now = time.time()
+        plan = Plan.create(name=name, status="pending", job_id=job_id, created_at=now,
+                           updated_at=now, metadata=metadata or {})
+    return plan
+
+
+def add_changes(plan_id: int, rows: Iterable[dict[str, Any]]) -> int:
+    """Insert proposed changes (dicts of PlanChange fields) as pending; returns how many."""
+    now = time.time()
+    batch = [{**row, "plan": plan_id, "status": "pending", "created_at": now} for row in rows]
+    for start in range(0, len(batch), 200):
+        PlanChange.insert_many(batch[start:start + 200]).execute()
+    if batch:
+        Plan.update(updated_at=now).where(Plan.id == plan_id).execute()
+    return len(batch)
+
+
+def finalise_built_plan(plan_id: int) -> str:
+    """A plan being built (pending) becomes draft, or applied when it holds no change."""
+    plan = get_plan(plan_id)
+    if plan.status != "pending":
+        return plan.status
+    now = time.time()
+    if PlanChange.select().where(PlanChange.plan == plan_id).count() == 0:
+        plan.status, plan.applied_at = "applied", now
+    else:
+        plan.status = "draft"
+    plan.updated_at = now
+    plan.save()
+    return plan.status
+
+
+def finalise_orphaned_plans() -> list[int]:
+    """Plans left pending by an ANALYSIS job that ended without finalising them (the
+    process was killed) become draft, so they can be reviewed and applied."""
+    from stashdesk.store.models import Job
+
+    active = ("pending", "running", "cancelling")
+    finalised = []
+    for plan in Plan.select().where((Plan.status == "pending") & Plan.job_id.is_null(False)):
+        job = Job.get_or_none(Job.id == plan.job_id)
+        if job is None or job.status not in active:
+            finalise_built_plan(plan.id)
+            finalised.append(plan.id)
+    return finalised
+
+
+# --- applying (the APPLY_PLAN job) ------------------------------------------------------------
+
+
+def changes_to_apply(plan_id: int, change_ids: Iterable[int] | None = None,
+                     auto_approve: bool = False) -> list[PlanChange]:
+    """Explicit ids (unless already applied/skipped or rejected), else approved changes,
+    plus pending ones with ``auto_approve``. Ordered by scene, then by id."""
+    query = PlanChange.select().where(PlanChange.plan == plan_id)
+    ids = list(change_ids or [])
+    if ids:
+        query = query.where(PlanChange.id.in_(ids) &
+                            PlanChange.status.in_(("pending", "approved", "failed")))
+    else:
+        wanted = ("approved", "pending") if auto_approve else ("approved",)
+        query = query.where(PlanChange.status.in_(wanted))
+    return list(query.order_by(PlanChange.scene_id, PlanChange.id))
+
+
+def count_to_apply(plan_ids: Iterable[int], auto_approve: bool = False) -> dict[int, int]:
+    """{plan id: changes an APPLY_PLAN would apply} (approved, plus pending on auto-approve)."""
+    wanted = ("approved", "pending") if auto_approve else ("approved",)
+    counts = change_counts(plan_ids)
+    return {pid: sum(counts.get(pid, {}).get(s, 0) for s in wanted) for pid in plan_ids}
+
+
+def mark_change(change_id: int, status: str, reason: str | None = None) -> None:
+    now = time.time()
+    fields: dict[str, Any] = {"status": status, "reason": reason}
+    if status == "applied":
+        fields["applied_at"] = now
+    PlanChange.update(**fields).where(PlanChange.id == change_id).execute()
+
+
+def open_plans() -> list[Plan]:
+    """Draft and reviewing plans, oldest first."""
+    return list(Plan.select().where(Plan.status.in_(OPEN_PLAN_STATUSES)).order_by(Plan.id))
+
+
+# --- as JSON (the CLI's stable contract) -------------------------------------------------------
+
+
+def plan_as_json(plan: Plan, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    counts = counts or {}
+    return {
+        "id": plan.id, "name": plan.name, "status": plan.status, "job_id": plan.job_id,
+        "created_at": plan.created_at, "updated_at": plan.updated_at,
+        "applied_at": plan.applied_at, "changes": sum(counts.values()),
+        "change_counts": {status: counts.get(status, 0) for status in CHANGE_STATUSES},
+        "metadata": plan.metadata or {},
+    }
+
+
+def change_as_json(change: PlanChange) -> dict[str, Any]:
+    return {
+        "id": change.id, "plan_id": change.plan_id, "scene_id": change.scene_id,
+        "field": change.field, "action": change.action, "current_value": change.current_value,
+        "proposed_value": change.proposed_value, "confidence": change.confidence,
+        "status": change.status, "reason": change.reason, "applied_at": change.applied_at,
+        "created_at": change.created_at,
+    }

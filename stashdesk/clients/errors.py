@@ -88,9 +88,20 @@ class VideoTagUnreachable(VideoTagError, ServiceUnreachable):
     pass
 
 
+class VideoTagTimeout(VideoTagUnreachable):
+    """The server took the request but gave no answer in time. Unlike the other ways of
+    being unreachable it concerns that video (too long for analysis.server_timeout), not
+    the server as a whole: the analysis records it as that scene's failure."""
+
+
 class VideoTagServerError(VideoTagError, ServiceAnswerError):
     pass
 
 
 class VideoTagMalformedAnswer(VideoTagError, MalformedAnswer):
     pass
+
+
+class StashJobFailed(StashError):
+    """A job that talks to Stash (SYNC, STASH_SCAN, STASH_GENERATE) ended as failed; the
+    message carries the job's own error."""

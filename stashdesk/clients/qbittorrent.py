@@ -59,9 +59,11 @@ class Torrent:
 
 @dataclass(frozen=True, slots=True)
 class TorrentFile:
-    name: str  # relative path inside the torrent, as qBittorrent reports it
+    name: str  # path relative to the torrent's save_path, as qBittorrent reports it
     size: int
     index: int
+    priority: int = 1  # 0: the user chose not to download this file
+    progress: float = 1.0
 
 
 class QBittorrentClient:
@@ -83,11 +85,30 @@ class QBittorrentClient:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stashdesk-qbt")
 
     async def aclose(self) -> None:
-        await self._call(self._api.auth_log_out, login=False, quiet=True)
+        """Log out (best effort) and close the HTTP session and the worker thread."""
+
+        def close() -> None:
+            try:
+                if self._logged_in:
+                    self._api.auth_log_out()
+            except qbittorrentapi.APIError:
+                pass  # closing anyway
+            finally:
+                # qbittorrent-api's way of dropping its requests session (else it
+                # lingers until garbage collection with its sockets open)
+                reset = getattr(self._api, "_trigger_session_initialization", None)
+                if reset is not None:
+                    reset()
+
+        try:
+            await asyncio.wait_for(
+                asyncio.get_running_loop().run_in_executor(self._worker, close), 10)
+        except TimeoutError:
+            pass
         self._worker.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, login: bool = True,
-                    quiet: bool = False, **kwargs: Any) -> T:
+                    **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
 
         def run() -> T:
@@ -96,19 +117,14 @@ class QBittorrentClient:
                 self._logged_in = True
             return fn(*args, **kwargs)
 
+        future = loop.run_in_executor(self._worker, self._translate_errors, run)
         try:
-            future = loop.run_in_executor(self._worker, self._translate_errors, run)
+            # requests has its own timeouts; this deadline also covers a stuck worker
             return await asyncio.wait_for(future, self.timeout * 2 + 5)
         except TimeoutError:
-            if quiet:
-                return None  # type: ignore[return-value]
             raise QBittorrentUnreachable(
                 f"qBittorrent at {self.url} did not answer within {self.timeout:g} s"
             ) from None
-        except QBittorrentUnreachable:
-            if quiet:
-                return None  # type: ignore[return-value]
-            raise
 
     def _translate_errors(self, run: Callable[[], T]) -> T:
         try:
@@ -152,7 +168,9 @@ class QBittorrentClient:
     async def torrent_files(self, torrent_hash: str) -> list[TorrentFile]:
         files = await self._call(self._api.torrents_files, torrent_hash=torrent_hash)
         return [
-            TorrentFile(name=f["name"], size=int(f.get("size", 0)), index=int(f.get("index", i)))
+            TorrentFile(name=f["name"], size=int(f.get("size", 0)), index=int(f.get("index", i)),
+                        priority=int(f.get("priority", 1)),
+                        progress=float(f.get("progress", 1.0)))
             for i, f in enumerate(files)
         ]
 

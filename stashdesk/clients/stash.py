@@ -29,34 +29,30 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 250
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while exc is not None and exc not in chain and len(chain) < 10:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return chain
+
+
 def describe_transport_error(exc: Exception) -> str:
-    """A short, human reason for a connection failure ("connection refused").
-
-    httpx wraps the socket error ("All connection attempts failed", from anyio's
-    happy-eyeballs connect), so the whole cause chain is read, outermost first.
-    """
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        seen.add(id(link))
-        reason = _transport_reason(link)
-        if reason:
-            return reason
-        link = link.__cause__ or link.__context__
-    return str(exc) or type(exc).__name__
-
-
-def _transport_reason(exc: BaseException) -> str | None:
-    lowered = str(exc).lower()
-    if isinstance(exc, ConnectionRefusedError) or "refused" in lowered:
+    """A short, human reason for a connection failure ("connection refused")."""
+    chain = _causes(exc)
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused"
+    text = " ".join(str(e) for e in chain) or type(exc).__name__
+    lowered = text.lower()
+    if "refused" in lowered:
         return "connection refused"
     if "name or service not known" in lowered or "nodename nor servname" in lowered:
         return "unknown host name"
-    if "timed out" in lowered or isinstance(exc, (httpx.TimeoutException, TimeoutError)):
+    if "timed out" in lowered or isinstance(exc, httpx.TimeoutException):
         return "no answer in time"
-    if isinstance(exc, ConnectionResetError) or "reset" in lowered:
+    if "reset" in lowered:
         return "connection reset"
-    return None
+    return str(exc) or type(exc).__name__
 
 
 class StashClient:
@@ -214,29 +210,37 @@ class StashClient:
 
     async def _find_named(
         self, document: str, root: str, items: str, filter_arg: str, name: str | None,
-        page: int, per_page: int,
+        page: int, per_page: int, aliases: bool = False,
     ) -> tuple[int, list[dict[str, Any]]]:
         variables: dict[str, Any] = {"filter": {"page": page, "per_page": per_page,
                                                 "sort": "name", "direction": "ASC"}}
         if name is not None:
-            variables[filter_arg] = {"name": {"value": name, "modifier": "EQUALS"}}
+            # EQUALS is case-insensitive in Stash; OR means "name matches, or an alias does".
+            criterion = {"value": name, "modifier": "EQUALS"}
+            variables[filter_arg] = {"name": criterion}
+            if aliases:
+                variables[filter_arg]["OR"] = {"aliases": criterion}
         result = self._field(await self.execute(document, variables), root)
         return int(result["count"]), list(result[items])
 
     async def find_tags(self, name: str | None = None, *, page: int = 1,
-                        per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                        per_page: int = 1000, aliases: bool = False,
+                        ) -> tuple[int, list[dict[str, Any]]]:
+        """Tags; with ``name``, those so named (any case), or also so aliased (``aliases``)."""
         return await self._find_named(docs.FIND_TAGS, "findTags", "tags", "tag_filter",
-                                      name, page, per_page)
+                                      name, page, per_page, aliases)
 
     async def find_performers(self, name: str | None = None, *, page: int = 1,
-                              per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                              per_page: int = 1000, aliases: bool = False,
+                              ) -> tuple[int, list[dict[str, Any]]]:
         return await self._find_named(docs.FIND_PERFORMERS, "findPerformers", "performers",
-                                      "performer_filter", name, page, per_page)
+                                      "performer_filter", name, page, per_page, aliases)
 
     async def find_studios(self, name: str | None = None, *, page: int = 1,
-                           per_page: int = 1000) -> tuple[int, list[dict[str, Any]]]:
+                           per_page: int = 1000, aliases: bool = False,
+                           ) -> tuple[int, list[dict[str, Any]]]:
         return await self._find_named(docs.FIND_STUDIOS, "findStudios", "studios",
-                                      "studio_filter", name, page, per_page)
+                                      "studio_filter", name, page, per_page, aliases)
 
     async def find_job(self, job_id: str) -> dict[str, Any] | None:
         return self._field(await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}),

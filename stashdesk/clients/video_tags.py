@@ -19,6 +19,7 @@ from stashdesk import __version__
 from stashdesk.clients.errors import (
     VideoTagMalformedAnswer,
     VideoTagServerError,
+    VideoTagTimeout,
     VideoTagUnreachable,
 )
 from stashdesk.clients.stash import _snippet, describe_transport_error
@@ -71,8 +72,13 @@ class VideoTagClient:
         }
         try:
             response = await self._http.post(f"{self.url}/process_video/", json=body)
-        except httpx.TimeoutException:
+        except httpx.ConnectTimeout:
             raise VideoTagUnreachable(
+                f"Video-tag server unreachable at {self.url}: no answer to the connection "
+                f"attempt - check analysis.video_server_url"
+            ) from None
+        except httpx.TimeoutException:
+            raise VideoTagTimeout(
                 f"The video-tag server at {self.url} did not finish {path} within "
                 f"{self.timeout:g} s - raise analysis.server_timeout for long videos"
             ) from None

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from stashdesk.clients.errors import ServiceError
 from stashdesk.events import DaemonJobActionTracked, DaemonLogged, DaemonStatusChanged
-from stashdesk.jobs.base import JobInfo, JobStatus
+from stashdesk.jobs.base import JobFailed, JobInfo, JobStatus
 from stashdesk.options import Option
 from stashdesk.store.models import DaemonJobAction
 from stashdesk.store.writer import HeartbeatRecord, LogRecord, StatusRecord
@@ -83,6 +83,7 @@ class BaseDaemon:
         self._stop_requested = asyncio.Event()
         self._wake = asyncio.Event()
         self._consecutive_failures = 0
+        self._job_warning: str | None = None
         self.on_pass_done: Callable[[], None] = lambda: None  # set by the DaemonManager
         self.log_adapter = logging.getLogger(f"stashdesk.daemon.{self.name}")
 
@@ -170,8 +171,7 @@ class BaseDaemon:
     async def sleep(self, seconds: float, message: str) -> None:
         """Report "<message>, sleeping for N seconds" and sleep; wakes at once on stop."""
         seconds = max(0.0, float(seconds))
-        shown = int(seconds) if float(seconds).is_integer() else round(seconds, 1)
-        self._set_status(f"{message}, sleeping for {shown} seconds", None, None, "sleeping",
+        self._set_status(f"{message}, sleeping for {seconds:g} seconds", None, None, "sleeping",
                          wake_at=time.time() + seconds)
         await self._pause(seconds)
 
@@ -206,7 +206,9 @@ class BaseDaemon:
         """
         job_id = job if isinstance(job, str) else job.id
         info = await self.runner.get(job_id)
-        await self.update_status(message, job_id=job_id, job_type=info.type)
+        if self.status != message or self.job_id != job_id:
+            # (the launch message may already say it: one history row, not two)
+            await self.update_status(message, job_id=job_id, job_type=info.type)
         if info.finished:
             return info
         interval = float(self.config.get("heartbeat_interval", 30))
@@ -217,10 +219,24 @@ class BaseDaemon:
                 if done:
                     return waiter.result()
                 self.heartbeat()
-                if self.status != message or self.job_id != job_id:
-                    await self.update_status(message, job_id=job_id, job_type=info.type)
+                shown = self.with_job_warning(message, job_id)
+                if self.status != shown or self.job_id != job_id:
+                    await self.update_status(shown, job_id=job_id, job_type=info.type)
         finally:
             waiter.cancel()
+
+    def with_job_warning(self, message: str, job_id: str) -> str:
+        """``message``, plus the job's warning when it reports one (``metadata["stalled"]``:
+        e.g. a Stash job that has made no progress for a long time); logged once."""
+        snapshot = self.runner.snapshot(job_id)
+        warning = snapshot.metadata.get("stalled") if snapshot is not None else None
+        if not warning:
+            self._job_warning = None
+            return message
+        if warning != self._job_warning:
+            self._job_warning = warning
+            self.log("WARNING", warning)
+        return f"{message} - {warning}"
 
     async def find_own_active_job(self, job_type: str) -> JobInfo | None:
         """A job of ``job_type`` this daemon launched that is still pending or running.
@@ -264,19 +280,18 @@ class BaseDaemon:
         self._consecutive_failures += 1
         delay = min(self.interval, ERROR_BACKOFF_INITIAL * 2 ** (self._consecutive_failures - 1))
         delay = max(1.0, delay) if self.interval >= 1 else self.interval
-        shown = int(delay) if float(delay).is_integer() else round(delay, 1)
-        if isinstance(exc, ServiceError):
+        if isinstance(exc, (ServiceError, JobFailed)):  # messages written for the user
             text = str(exc)
             self.log("WARNING", f"{text} (attempt {self._consecutive_failures})")
         else:
             text = f"Error: {type(exc).__name__}: {exc}" if str(exc) else f"Error: {exc!r}"
             self.log_adapter.exception("pass failed")
             self.log("ERROR", text)
-        self._set_status(f"{text} - retrying in {shown} seconds", None, None, "sleeping",
+        self._set_status(f"{text} - retrying in {delay:g} seconds", None, None, "sleeping",
                          wake_at=time.time() + delay)
         await self._pause(delay)
 
-    # --- lifecycle (used by the DaemonManager) -----------------------------------------------------
+    # --- lifecycle (used by the DaemonManager) ----------------------------------------------------
 
     def request_stop(self) -> None:
         self._stop_requested.set()

@@ -132,6 +132,8 @@ class DaemonManager:
         h.crashes = 0
         h.recovering = False
         h.restart_delay = None
+        h.started_at = time.time()
+        await self._set_state(h, "running", started_at=h.started_at)
         h.task = asyncio.get_running_loop().create_task(self._supervise(h), name=f"daemon-{name}")
 
     async def stop(self, name: str) -> None:
@@ -167,12 +169,12 @@ class DaemonManager:
         self._unlisten()
         await self.stop_all()
 
-    # --- configuration -----------------------------------------------------------------------------
+    # --- configuration ----------------------------------------------------------------------------
 
     async def set_config(self, name: str, updates: dict[str, Any]) -> dict[str, Any]:
         """Validate and save config values; a running daemon sees them from its next pass."""
         h = self.handle(name)
-        for key, value in updates.items():
+        for key in updates:
             h.cls.option(key)  # unknown keys are an error, not silently dropped
         config = h.cls.validate_config({**h.config, **updates})
         await self.store.write(
@@ -211,7 +213,7 @@ class DaemonManager:
         if h.instance is not None:
             h.instance.config = dict(h.config)
 
-    # --- supervision ---------------------------------------------------------------------------------
+    # --- supervision ------------------------------------------------------------------------------
 
     async def _supervise(self, h: DaemonHandle) -> None:
         settings = self.services.settings
@@ -219,8 +221,9 @@ class DaemonManager:
             instance = h.cls(self.services, h.config)
             instance.on_pass_done = lambda h=h: self._pass_done(h)
             h.instance = instance
-            h.started_at = time.time()
-            await self._set_state(h, "running", started_at=h.started_at, error=None)
+            if h.state != "running":  # restarting after a crash
+                h.started_at = time.time()
+                await self._set_state(h, "running", started_at=h.started_at)
             try:
                 await instance.run()
                 return  # stopped
@@ -229,7 +232,8 @@ class DaemonManager:
             except Exception as exc:
                 h.crashes += 1
                 backoff = h.restart_delay or float(settings.get("daemons.restart_backoff_initial"))
-                h.restart_delay = min(backoff * 2, float(settings.get("daemons.restart_backoff_max")))
+                longest = float(settings.get("daemons.restart_backoff_max"))
+                h.restart_delay = min(backoff * 2, longest)
                 error = f"{type(exc).__name__}: {exc}"
                 log.exception("daemon %s crashed", h.name)
                 instance.request_stop()

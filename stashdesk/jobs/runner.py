@@ -87,9 +87,17 @@ class JobRunner:
 
     # --- start-up ------------------------------------------------------------------------
 
-    async def start(self) -> dict[str, list[str]]:
-        """Reconcile rows left by a previous process, then start what can run."""
+    async def start(self, *, reconcile: bool = True) -> dict[str, list[str]]:
+        """Reconcile rows left by a previous process, then start what can run.
+
+        ``reconcile=False`` leaves those rows alone for the next full engine (a
+        short-lived engine, e.g. the CLI running one job, must not run or interrupt
+        other people's work).
+        """
         now = time.time()
+        if not reconcile:
+            self._started = True
+            return {"requeued": [], "resumed": [], "interrupted": []}
 
         def reconcile() -> dict[str, list[str]]:
             outcome: dict[str, list[str]] = {"requeued": [], "resumed": [], "interrupted": []}
@@ -249,17 +257,18 @@ class JobRunner:
             result = await spec.run(ctx)
             if result is not None:
                 ctx.result.update(result)
-        except JobCancelled:
+        except JobCancelled as exc:
             if self._shutting_down and job.cancel_reason is None:
                 status, error = JobStatus.INTERRUPTED, "Interrupted: StashDesk quit while it ran"
             else:
-                status, error = JobStatus.CANCELLED, job.cancel_reason or "Cancelled"
+                # A job may say why it was cancelled when nobody here asked (e.g. in Stash).
+                status, error = JobStatus.CANCELLED, job.cancel_reason or str(exc) or "Cancelled"
         except asyncio.CancelledError:
             if self._shutting_down:
                 status, error = JobStatus.INTERRUPTED, "Interrupted: StashDesk quit while it ran"
             else:
                 status = JobStatus.CANCELLED
-                error = (job.cancel_reason or "Cancelled") + " (stopped hard after the grace period)"
+                error = f"{job.cancel_reason or 'Cancelled'} (stopped hard after the grace period)"
         except (JobFailed, ServiceError) as exc:
             status, error = JobStatus.FAILED, str(exc)
         except Exception as exc:  # a bug in a job must not take the runner down

@@ -41,8 +41,14 @@ def _migration_1(db: pw.Database) -> None:
     db.create_tables(ALL_MODELS)
 
 
+def _migration_2(db: pw.Database) -> None:
+    from stashdesk.store.models import DownloadJournal
+
+    db.create_tables([DownloadJournal])  # safe: a new database got it from step 1
+
+
 # Each entry migrates from version i to i + 1. Append; never edit a released step.
-MIGRATIONS: list[Callable[[pw.Database], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[pw.Database], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

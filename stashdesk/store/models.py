@@ -251,8 +251,24 @@ class HandledDownload(BaseModel):
     at = pw.FloatField()
 
 
+class DownloadJournal(BaseModel):
+    """A torrent whose files are being placed right now.
+
+    Written before the first file operation of a torrent and deleted once the
+    torrent is tagged, so a run after a crash knows which destination folders
+    may hold a half-copied temporary file to clean up, even when that torrent
+    is no longer in qBittorrent.
+    """
+
+    torrent_hash = pw.CharField(primary_key=True)
+    torrent_name = pw.TextField()
+    destination = pw.TextField()  # the torrent's folder in the library, or its single file
+    job_id = pw.CharField(null=True)
+    started_at = pw.FloatField()
+
+
 ENGINE_MODELS = [Setting, Daemon, DaemonStatus, DaemonLog, DaemonJobAction, Job]
 STASH_MODELS = [Studio, Performer, Tag, Scene, SceneFile, SceneTag, ScenePerformer, SceneMarker]
 PLAN_MODELS = [Plan, PlanChange, SceneAnalysis]
-DOWNLOAD_MODELS = [HandledDownload]
+DOWNLOAD_MODELS = [HandledDownload, DownloadJournal]
 ALL_MODELS = ENGINE_MODELS + STASH_MODELS + PLAN_MODELS + DOWNLOAD_MODELS

@@ -203,7 +203,7 @@ class StoreWriter:
             if _is_transient(exc):
                 raise  # the batch is retried as a whole
             outcomes.append((op.future, False, exc))
-        except Exception as exc:  # noqa: BLE001 - handed to the caller
+        except Exception as exc:
             outcomes.append((op.future, False, exc))
         else:
             outcomes.append((op.future, True, result))

@@ -1,0 +1,189 @@
+"""Auto Video Analysis: send synced scenes to the video-tag server, batch by batch.
+
+Each pass: find the scenes of the local copy that still need video analysis
+(never analysed, or errored and due for a retry), split them into batches of
+``batch_size``, run one ANALYSIS job per batch and wait for it. With
+``auto_apply_plans`` each finished plan is applied (its pending changes
+approved) by an APPLY_PLAN job this daemon waits for; without it, plans are left
+for review and the Auto Plan Applier.
+
+It never analyses a scene twice at once: scenes of every active ANALYSIS job (its
+own, or one started by hand) are left out. ANALYSIS jobs are resumable, so one cut
+off by a restart continues with its unanalysed scenes in the same plan; after a
+restart the daemon waits for its own resumed job instead of launching the work
+again. Its own plans that were never applied (the apply failed, or StashDesk
+stopped in between) are applied on a later pass.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from stashdesk.analysis.detectors import DETECTORS
+from stashdesk.analysis.plans import count_to_apply, finalise_orphaned_plans, open_plans
+from stashdesk.analysis.tracking import scenes_needing_analysis
+from stashdesk.clients.errors import ServiceError
+from stashdesk.daemons.base import BaseDaemon, Rest
+from stashdesk.daemons.manager import register_daemon
+from stashdesk.jobs.base import JobInfo, JobStatus, JobType
+from stashdesk.options import Option, OptionError
+
+PLAN_PREFIX = "Auto Video Analysis"
+
+
+def _detectors_validator(value: list) -> None:
+    if not value or not all(isinstance(d, str) and d in DETECTORS for d in value):
+        raise OptionError(f"detectors must be a non-empty list of {', '.join(DETECTORS)} "
+                          f"(e.g. [\"video_tags\"]), not {value!r}")
+
+
+class AnalysisJobFailed(ServiceError):
+    """An ANALYSIS job failed; the message is the job's own (e.g. server unreachable)."""
+
+
+def active_analysis_scenes(jobs: list[JobInfo]) -> set[str]:
+    """Scenes some pending or running ANALYSIS job will analyse."""
+    scenes: set[str] = set()
+    for job in jobs:
+        if job.type == JobType.ANALYSIS and not job.finished:
+            scenes.update(str(s) for s in job.metadata.get("scene_ids") or [])
+    return scenes
+
+
+def applying_plans(jobs: list[JobInfo]) -> set[int]:
+    """Plans some pending or running APPLY_PLAN job is applying."""
+    plans: set[int] = set()
+    for job in jobs:
+        if job.type == JobType.APPLY_PLAN and not job.finished:
+            try:
+                plans.add(int(job.metadata.get("plan_id")))
+            except (TypeError, ValueError):
+                continue
+    return plans
+
+
+@register_daemon
+class VideoAnalysisDaemon(BaseDaemon):
+    name = "video-analysis"
+    display_name = "Auto Video Analysis"
+    description = ("Sends synced scenes to the AI video-tag server in batches and builds "
+                   "plans of tags and markers from the answers.")
+    config_options: ClassVar[list[Option]] = [
+        Option("job_interval_seconds", "int", 600, "Seconds between checks for scenes to "
+               "analyse.", minimum=1),
+        Option("batch_size", "int", 50, "Scenes per analysis job.", minimum=1, maximum=1000),
+        Option("detectors", "list", ["video_tags"], "Detectors to run: video_tags, path.",
+               validator=_detectors_validator),
+        Option("auto_apply_plans", "bool", True, "Approve and apply each finished analysis "
+               "plan; off leaves plans for review and the Auto Plan Applier."),
+    ]
+
+    async def run_pass(self) -> Rest | None:
+        await self.update_status("Checking for scenes needing video analysis")
+        store = self.services.store
+        await store.write(finalise_orphaned_plans)
+        await self._finish_previous_work()
+        pending = await self._scenes_needing_analysis()
+        if not pending:
+            return Rest(self.interval, "No scenes to analyze")
+        await self.update_status(f"Found {len(pending)} scenes needing analysis")
+        if "video_tags" in self.config["detectors"]:
+            # An unreachable server fails this pass (status, log, back-off) rather than
+            # a job per batch that could not analyse anything.
+            await self.services.video_tags().ping()
+        size = int(self.config["batch_size"])
+        batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+        for number, batch in enumerate(batches, 1):
+            await self.update_status(
+                f"Processing batch {number} of {len(batches)} ({len(batch)} scenes)")
+            # Scenes may have been taken by another job since the count (e.g. by hand).
+            busy = active_analysis_scenes(self.runner.active_jobs())
+            batch = [s for s in batch if s not in busy]
+            if not batch:
+                continue
+            job = await self.launch_job(JobType.ANALYSIS, {
+                "scene_ids": batch,
+                "detectors": list(self.config["detectors"]),
+                "plan_name": f"{PLAN_PREFIX} - {datetime.now():%Y-%m-%d %H:%M:%S}",
+                "only_unanalysed": True,
+            }, f"Analyzing video tags for {len(batch)} scenes")
+            outcome = await self.wait_for_job(job, "Waiting for video analysis to complete")
+            rest = await self._after_analysis(outcome)
+            if rest is not None:
+                return rest
+        return None  # look again at once: scenes may have been synced meanwhile
+
+    # --- steps -----------------------------------------------------------------------------
+
+    async def _finish_previous_work(self) -> None:
+        """After a restart: wait for this daemon's resumed jobs, apply its leftover plans."""
+        analysis = await self.find_own_active_job(JobType.ANALYSIS)
+        if analysis is not None:
+            outcome = await self.wait_for_job(analysis, "Waiting for video analysis to complete")
+            await self._after_analysis(outcome)
+        applying = await self.find_own_active_job(JobType.APPLY_PLAN)
+        if applying is not None:
+            plan_id = applying.metadata.get("plan_id")
+            await self._report_apply(
+                await self.wait_for_job(applying, f"Applying analysis plan {plan_id}"), plan_id)
+        if self.config["auto_apply_plans"]:
+            for plan_id in await self._own_unapplied_plans():
+                await self._apply(plan_id)
+
+    async def _scenes_needing_analysis(self) -> list[str]:
+        settings = self.services.settings
+        detectors = list(self.config["detectors"])
+        retry_after = float(settings.get("analysis.retry_after_hours")) * 3600
+        max_attempts = int(settings.get("analysis.max_attempts"))
+        busy = active_analysis_scenes(self.runner.active_jobs())
+        return await self.services.store.read(lambda: scenes_needing_analysis(
+            detectors, retry_after=retry_after, max_attempts=max_attempts, exclude=busy))
+
+    async def _after_analysis(self, outcome: JobInfo) -> Rest | None:
+        result: dict[str, Any] = outcome.result if isinstance(outcome.result, dict) else {}
+        plan_id = result.get("plan_id") or outcome.metadata.get("plan_id")
+        if plan_id is not None and self.config["auto_apply_plans"]:
+            await self._apply(int(plan_id))
+        if outcome.status == JobStatus.FAILED:
+            raise AnalysisJobFailed(f"Video analysis job {outcome.id} failed: {outcome.error}")
+        if outcome.status != JobStatus.COMPLETED:
+            self.log("WARNING", f"Video analysis job {outcome.id} ended {outcome.status}: "
+                                f"{outcome.error or 'no reason given'}")
+            return Rest(self.interval, f"Video analysis {outcome.status}")
+        return None
+
+    async def _own_unapplied_plans(self) -> list[int]:
+        busy = applying_plans(self.runner.active_jobs())
+        name = self.name
+
+        def find() -> list[int]:
+            own = [p.id for p in open_plans()
+                   if (p.metadata or {}).get("created_by") == name and p.id not in busy]
+            counts = count_to_apply(own, auto_approve=True)
+            return [pid for pid in own if counts.get(pid)]
+
+        return await self.services.store.read(find)
+
+    async def _apply(self, plan_id: int) -> None:
+        if plan_id in applying_plans(self.runner.active_jobs()):
+            return
+        counts = await self.services.store.read(
+            lambda: count_to_apply([plan_id], auto_approve=True))
+        if not counts.get(plan_id):
+            return
+        message = f"Applying analysis plan {plan_id}"
+        job = await self.launch_job(JobType.APPLY_PLAN,
+                                    {"plan_id": plan_id, "auto_approve": True}, message)
+        await self._report_apply(await self.wait_for_job(job, message), plan_id)
+
+    async def _report_apply(self, outcome: JobInfo, plan_id: Any) -> None:
+        result = outcome.result if isinstance(outcome.result, dict) else {}
+        if outcome.status == JobStatus.COMPLETED:
+            self.log("INFO", f"Plan {plan_id}: {result.get('applied', 0)} applied, "
+                             f"{result.get('skipped', 0)} skipped, "
+                             f"{result.get('failed', 0)} failed")
+        else:
+            self.log("WARNING", f"Applying analysis plan {plan_id} {outcome.status}: "
+                                f"{outcome.error or 'no reason given'}; it is tried again on "
+                                f"a later pass")

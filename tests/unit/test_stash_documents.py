@@ -1,0 +1,31 @@
+"""Every GraphQL document StashDesk sends is valid for upstream Stash (and the stand-in)."""
+
+from __future__ import annotations
+
+import pytest
+from graphql import OperationDefinitionNode, parse, validate
+
+from stashdesk.clients.stash_documents import DOCUMENTS
+from tests.standins.stash_server import stash_schema
+from tests.upstream_schema import require_upstream_schema
+
+
+def test_the_documents_are_collected() -> None:
+    assert {"FIND_SCENES", "COUNT_SCENES", "FIND_JOB", "JOB_QUEUE", "METADATA_SCAN",
+            "METADATA_GENERATE", "STOP_JOB"} <= set(DOCUMENTS)
+
+
+@pytest.mark.upstream_schema
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_document_is_valid_for_upstream_stash(name: str) -> None:
+    schema = require_upstream_schema()
+    document = parse(DOCUMENTS[name])
+    assert validate(schema, document) == []
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    assert len(operations) == 1 and operations[0].name is not None  # named, for the logs
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTS))
+def test_document_is_valid_for_the_stand_in(name: str) -> None:
+    # the stand-in must understand everything StashDesk sends, or tests would only see 422s
+    assert validate(stash_schema(), parse(DOCUMENTS[name])) == []
