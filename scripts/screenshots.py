@@ -280,8 +280,8 @@ def _save(widget: QWidget, path: Path) -> None:
 
 
 async def take(out: Path) -> None:
+    _register_demo_daemons()  # imports the real modules first: the demo jobs replace theirs
     _register_demo_jobs()
-    _register_demo_daemons()
     data_dir = Path(tempfile.mkdtemp(prefix="stashdesk-shots-"))
     engine = Engine(data_dir, use_keyring=False)
     services = await engine.start(auto_start=False, control=False)
@@ -355,9 +355,11 @@ async def take(out: Path) -> None:
 
         dialog = window.open_settings("Stash")
         await _settle()
-        from tests.ui.stash_version_server import StashVersionServer
+        from tests.standins.stash_server import StashStandin
 
-        server = StashVersionServer(api_key="demo-key").start()
+        server = StashStandin()
+        server.api_key = "demo-key"
+        server.start()
         try:
             dialog.editor("stash.url").set_text(server.url)
             finished: list[str] = []
@@ -365,7 +367,6 @@ async def take(out: Path) -> None:
             dialog.test_connection("Stash")
             while not finished:
                 await asyncio.sleep(0.05)
-            dialog.editor("stash.url").set_text("http://stash.lan:9999")
             await _settle()
             _save(dialog, out / "settings.png")
         finally:

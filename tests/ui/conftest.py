@@ -39,6 +39,24 @@ def pytest_asyncio_loop_factories(config, item):
     return {"qasync": _qasync_loop}
 
 
+@pytest.fixture
+def all_daemons():
+    """Ask for this to keep every registered daemon (the real ones too) in the window."""
+
+
+@pytest.fixture(autouse=True)
+def _only_test_daemons(request, monkeypatch):
+    """The window shows whatever is registered; most UI tests want only the scripted
+    test daemons, not the real ones (which would talk to Stash and qBittorrent)."""
+    from stashdesk.daemons.manager import DAEMON_TYPES
+
+    if "all_daemons" in request.fixturenames:
+        return
+    for name in list(DAEMON_TYPES):
+        if not name.startswith("test-"):
+            monkeypatch.delitem(DAEMON_TYPES, name)
+
+
 @pytest.fixture(autouse=True)
 def _crash_counter():
     """The crashing test daemon counts starts per class: start each test from zero."""
@@ -97,11 +115,3 @@ async def gui(make_gui) -> Gui:
     return await make_gui()
 
 
-
-@pytest.fixture
-def stash_version_server():
-    from tests.ui.stash_version_server import StashVersionServer
-
-    server = StashVersionServer(api_key="right-key").start()
-    yield server
-    server.stop()

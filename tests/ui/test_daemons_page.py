@@ -267,3 +267,15 @@ async def test_status_text_is_shown_in_full_wrapping_as_plain_text(gui):
     assert label.wordWrap()
     line = label.fontMetrics().height()
     assert label.heightForWidth(260) >= 3 * line  # wraps onto more lines, nothing elided
+
+
+async def test_the_window_has_a_card_for_every_registered_daemon(make_gui, all_daemons):
+    from stashdesk.daemons.manager import DAEMON_TYPES
+
+    gui = await make_gui()
+    cards = gui.window.daemons_page.cards
+    assert list(cards) == list(DAEMON_TYPES)
+    for name, cls in DAEMON_TYPES.items():
+        assert cards[name].title.text() == (cls.display_name or name)
+        assert cards[name].badge.text() == "stopped"
+    assert f"0 of {len(DAEMON_TYPES)} running" in gui.window.daemons_page.summary.text()

@@ -7,7 +7,7 @@ import time
 import pytest
 from PySide6.QtCore import QItemSelectionModel
 
-from stashdesk.jobs.base import JOB_TYPES, job_type
+from stashdesk.jobs.base import JOB_TYPES, JobTypeSpec
 from stashdesk.store.models import Job, Plan, PlanChange, Scene, SceneFile
 from stashdesk.ui.plans_page import APPLY_JOB_TYPE
 from tests.engine_fixtures import wait_until
@@ -117,18 +117,17 @@ async def test_review_of_an_applied_plan_is_refused_with_a_reason(gui):
 
 
 @pytest.fixture
-def apply_plan_job():
-    """An APPLY_PLAN job type for this test when the real one is not registered."""
-    registered = APPLY_JOB_TYPE in JOB_TYPES
-    if not registered:
-        @job_type(APPLY_JOB_TYPE, exclusive=True)
-        async def apply_plan_stand_in(ctx):
-            ctx.progress(100, "applied")
-            return {"applied": 0, "plan_id": ctx.metadata.get("plan_id")}
+def apply_plan_job(monkeypatch):
+    """A stand-in APPLY_PLAN for this test: the page's part is to launch and link the
+    job (the real job, which talks to Stash, has its own tests)."""
 
-    yield JOB_TYPES[APPLY_JOB_TYPE]
-    if not registered:
-        JOB_TYPES.pop(APPLY_JOB_TYPE, None)
+    async def apply_plan_stand_in(ctx):
+        ctx.progress(100, "applied")
+        return {"applied": 0, "plan_id": ctx.metadata.get("plan_id")}
+
+    monkeypatch.setitem(JOB_TYPES, APPLY_JOB_TYPE,
+                        JobTypeSpec(APPLY_JOB_TYPE, apply_plan_stand_in, exclusive=True))
+    return JOB_TYPES[APPLY_JOB_TYPE]
 
 
 async def test_apply_launches_apply_plan_and_links_to_its_job(gui, apply_plan_job):

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QLineEdit
 from stashdesk.settings import SETTINGS, group_of
 from stashdesk.store.models import Setting
 from tests.engine_fixtures import wait_until
-from tests.ui.stash_version_server import VERSION, closed_port_url
+from tests.ui.addresses import closed_port_url
 
 
 async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
@@ -84,15 +84,16 @@ async def _test(dialog, group: str) -> str:
     return dialog.report_text(group)
 
 
-async def test_stash_connection_test_reports_each_step(gui, stash_version_server):
+async def test_stash_connection_test_reports_each_step(gui, stash_server):
+    stash_server.api_key = "right-key"
     dialog = gui.window.open_settings("Stash")
-    dialog.editor("stash.url").set_text(stash_version_server.url)
+    dialog.editor("stash.url").set_text(stash_server.url)
     dialog.editor("stash.api_key").set_text("right-key")
     report = await _test(dialog, "Stash")
     assert report.splitlines() == [
-        f"✔ Reach Stash: {stash_version_server.url} answered",
+        f"✔ Reach Stash: {stash_server.url} answered",
         "✔ Sign in: accepted with the API key",
-        f"✔ Read Stash's version: Stash {VERSION}",
+        f"✔ Read Stash's version: Stash {stash_server.version_info['version']}",
     ]
 
     dialog.editor("stash.api_key").set_text("wrong-key")
