@@ -121,7 +121,7 @@ async def measure(window: MainWindow, services: Any, names: list[str], rate: int
             sent += 1
         await asyncio.sleep(0.002)
     deadline = time.perf_counter() + 2
-    while probe.unsettled() and time.perf_counter() < deadline:
+    while probe.unsettled() and time.perf_counter() < deadline:  # noqa: ASYNC110 - bounded
         await asyncio.sleep(0.01)
     stop.set()
     await lagger
@@ -154,7 +154,7 @@ async def run(rates: list[int], seconds: float) -> list[dict[str, float]]:
     try:
         for name in names:
             await services.manager.start(name)
-        while any(services.manager.handle(n).instance is None
+        while any(services.manager.handle(n).instance is None  # noqa: ASYNC110 - start-up poll
                   or services.manager.handle(n).instance.status is None for n in names):
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)

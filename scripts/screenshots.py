@@ -28,15 +28,15 @@ os.environ.setdefault("STASHDESK_NO_KEYRING", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import qasync
-from PySide6.QtWidgets import QApplication, QWidget
+import qasync  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
-from stashdesk.app import Engine, load_plugins
-from stashdesk.daemons.base import BaseDaemon, Rest
-from stashdesk.daemons.manager import DAEMON_TYPES
-from stashdesk.jobs.base import JobContext, job_type
-from stashdesk.options import Option
-from stashdesk.store.models import (
+from stashdesk.app import Engine, load_plugins  # noqa: E402
+from stashdesk.daemons.base import BaseDaemon, Rest  # noqa: E402
+from stashdesk.daemons.manager import DAEMON_TYPES  # noqa: E402
+from stashdesk.jobs.base import JobContext, job_type  # noqa: E402
+from stashdesk.options import Option  # noqa: E402
+from stashdesk.store.models import (  # noqa: E402
     DaemonJobAction,
     DaemonLog,
     DaemonStatus,
@@ -46,8 +46,8 @@ from stashdesk.store.models import (
     Scene,
     SceneFile,
 )
-from stashdesk.ui.theme import apply_theme
-from stashdesk.ui.window import MainWindow
+from stashdesk.ui.theme import apply_theme  # noqa: E402
+from stashdesk.ui.window import MainWindow  # noqa: E402
 
 random.seed(7)
 NOW = time.time()
@@ -365,7 +365,7 @@ async def take(out: Path) -> None:
             finished: list[str] = []
             dialog.check_finished.connect(finished.append)
             dialog.test_connection("Stash")
-            while not finished:
+            while not finished:  # noqa: ASYNC110 - the signal fills the list
                 await asyncio.sleep(0.05)
             await _settle()
             _save(dialog, out / "settings.png")

@@ -133,7 +133,8 @@ class DaemonCard(QFrame):
         self.progress.setRange(0, 100)
         self.progress_label = muted()
         self.progress_label.setMinimumWidth(150)
-        self.progress_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.progress_label.setAlignment(
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         bar_row.addWidget(self.progress, 1)
         bar_row.addWidget(self.progress_label)
         self.progress_row = QWidget()

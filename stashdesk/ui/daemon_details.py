@@ -309,7 +309,7 @@ class DaemonDetailsDialog(QDialog):
         if event.daemon == self.name:
             self._show_current_status()
 
-    # --- log ---------------------------------------------------------------------------------------
+    # --- log -------------------------------------------------------------------------------------
 
     def _load_log(self) -> None:
         name = self.name
@@ -416,7 +416,7 @@ class DaemonDetailsDialog(QDialog):
         if job_id:
             self.ctx.nav.open_job(job_id)
 
-    # --- configuration ------------------------------------------------------------------------------
+    # --- configuration ---------------------------------------------------------------------------
 
     def _build_config(self) -> QWidget:
         page = QWidget()

@@ -90,7 +90,7 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
     loop = qasync.QEventLoop(app)
     try:
         return loop.run_until_complete(run())
-    except Exception as exc:  # noqa: BLE001 - the check reports, it does not crash
+    except Exception as exc:
         return WindowCheck(False, None, f"the window could not start: {type(exc).__name__}: "
                                         f"{exc}")
     finally:

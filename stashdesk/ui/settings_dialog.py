@@ -33,6 +33,8 @@ from stashdesk.ui.context import UiContext
 from stashdesk.ui.option_form import OptionForm
 from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
 
+ConnectionCheck = Callable[[dict[str, Any]], Awaitable[list[CheckStep]]]
+
 GROUP_INTROS = {
     "Stash": "Where your Stash server is. StashDesk reads scenes from it and writes the "
              "changes you approve.",
@@ -210,7 +212,7 @@ class SettingsDialog(QDialog):
 
     # --- test connection -------------------------------------------------------------------------
 
-    def _check_for(self, group: str) -> Callable[[dict[str, Any]], Awaitable[list[CheckStep]]] | None:
+    def _check_for(self, group: str) -> ConnectionCheck | None:
         if group == "Stash":
             return lambda v: connection_check.check_stash(
                 v["stash.url"], v["stash.api_key"], v["stash.timeout"])
