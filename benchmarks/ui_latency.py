@@ -34,7 +34,7 @@ import qasync
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
-from stashdesk.app import Engine
+from stashdesk.app import Engine, load_plugins
 from stashdesk.daemons.base import BaseDaemon, Rest
 from stashdesk.daemons.manager import DAEMON_TYPES
 from stashdesk.ui.theme import apply_theme
@@ -140,6 +140,8 @@ async def measure(window: MainWindow, services: Any, names: list[str], rate: int
 
 
 async def run(rates: list[int], seconds: float) -> list[dict[str, float]]:
+    load_plugins()  # the real daemons register now, and make way for the bench ones
+    DAEMON_TYPES.clear()
     for index in range(1, DAEMONS + 1):
         cls = _bench_daemon(index)
         DAEMON_TYPES[cls.name] = cls
