@@ -1,9 +1,239 @@
-"""Starting the desktop window (placeholder until the window issue lands)."""
+"""Starting the desktop window: ``stashdesk`` without a command lands here.
+
+``run_gui`` makes the QApplication, settles single-instance (a second start
+raises the first window and exits), runs the engine and the window on one
+qasync event loop, and quits in stages: the window detaches, the daemons stop
+(clearing their status), jobs reach a safe point, the writer is flushed, then
+the loop closes.
+
+The program ends through one door: a *quit sentinel* future. The tray menu's
+Quit, closing the window without a tray, Ctrl+Q, SIGINT/SIGTERM and Qt's
+``aboutToQuit`` (a session ending) all resolve it; the main coroutine then shuts
+the engine down and returns. If Qt's loop is stopped from outside before that
+finished, the shutdown is completed on a fresh turn of the loop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import sys
+import traceback
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from stashdesk import APP_NAME
+from stashdesk.app import Engine, EngineAlreadyRunning
+from stashdesk.paths import ensure_data_dir
+from stashdesk.store import DatabaseTooNewError
+from stashdesk.ui.single_instance import SingleInstance
+from stashdesk.ui.theme import apply_theme
+
+log = logging.getLogger("stashdesk.ui")
+
+SHUTDOWN_TIMEOUT = 60.0
+LOG_FILE = "stashdesk.log"
 
 
-def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False) -> int:
-    raise SystemExit("the desktop window is not built yet; use --headless")
+def configure_logging(data_dir: Path, verbose: bool) -> None:
+    from stashdesk.headless import configure_logging as configure_console
+
+    configure_console(verbose)
+    try:
+        handler = RotatingFileHandler(data_dir / LOG_FILE, maxBytes=1_000_000, backupCount=3,
+                                      encoding="utf-8")
+    except OSError:
+        return
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logging.getLogger().addHandler(handler)
+
+
+class GuiApp:
+    """One run of the window: engine, window, quit sentinel.
+
+    Attributes:
+        engine: the Engine (its services once started).
+        window: the MainWindow once built.
+        failure: a sentence for the user when the engine could not start.
+    """
+
+    def __init__(self, app: QApplication, data_dir: Path, *, minimized: bool = False,
+                 tray_available: bool | None = None,
+                 instance: SingleInstance | None = None) -> None:
+        self.app = app
+        self.data_dir = data_dir
+        self.minimized = minimized
+        self.tray_available = tray_available
+        self.instance = instance
+        self.engine = Engine(data_dir, mode="gui")
+        self.window: Any = None
+        self.failure: str | None = None
+        self.quit_sentinel: asyncio.Future | None = None
+        self.activations = 0  # how often a second start raised the window
+
+    def request_quit(self) -> None:
+        if self.quit_sentinel is not None and not self.quit_sentinel.done():
+            self.quit_sentinel.set_result(None)
+
+    async def main(self) -> int:
+        from stashdesk.ui.window import MainWindow
+
+        loop = asyncio.get_running_loop()
+        self.quit_sentinel = loop.create_future()
+        self.app.aboutToQuit.connect(self.request_quit)
+        try:
+            services = await self.engine.start(auto_start=False)
+        except (EngineAlreadyRunning, DatabaseTooNewError) as exc:
+            self.failure = str(exc)
+            return 2
+        try:
+            window = MainWindow(services, data_dir=self.data_dir,
+                                tray_available=self.tray_available)
+            self.window = window
+            window.quit_requested.connect(self.request_quit)
+            if self.instance is not None:
+                self.instance.activated.connect(self._activated)
+            assert self.engine.control is not None
+            self.engine.control.extra_handlers.update({
+                "window.show": self._control_show,
+                "window.status": self._control_status,
+            })
+            if self.minimized and window.tray.available:
+                pass  # in the tray only
+            elif self.minimized:
+                window.showMinimized()
+            else:
+                window.show()
+            if not self.minimized:
+                window.check_first_start()
+            started = await services.manager.auto_start()
+            log.info("StashDesk window running on %s; daemons started: %s", self.data_dir,
+                     ", ".join(started) or "none")
+            await self.quit_sentinel
+        finally:
+            log.info("quitting: stopping the daemons and jobs")
+            if self.window is not None:
+                self.window.shutdown()
+            await asyncio.wait_for(self.engine.stop(), SHUTDOWN_TIMEOUT)
+            log.info("stopped cleanly")
+        return 0
+
+    def _activated(self) -> None:
+        self.activations += 1
+        self.window.bring_to_front()
+
+    async def _control_show(self, _command: str) -> dict[str, Any]:
+        self.window.bring_to_front()
+        return {"visible": self.window.isVisible()}
+
+    async def _control_status(self, _command: str) -> dict[str, Any]:
+        window = self.window
+        return {"visible": window.isVisible(), "minimized": window.isMinimized(),
+                "title": window.windowTitle(), "tray": window.tray.available,
+                "activations": self.activations}
+
+
+def _install_exception_hooks(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> None:
+    def report(text: str) -> None:
+        if gui.window is not None:
+            gui.window.show_message(f"Internal error: {text} (details in {LOG_FILE})",
+                                    error=True)
+
+    def excepthook(kind: type[BaseException], value: BaseException,
+                   tb: TracebackType | None) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            gui.request_quit()
+            return
+        log.critical("unhandled exception:\n%s",
+                     "".join(traceback.format_exception(kind, value, tb)))
+        report(f"{kind.__name__}: {value}")
+
+    def loop_handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        message = context.get("message", "error in the event loop")
+        if exc is not None:
+            log.error("%s", message, exc_info=exc)
+            report(f"{type(exc).__name__}: {exc}")
+        else:
+            log.error("%s", message)
+
+    sys.excepthook = excepthook
+    loop.set_exception_handler(loop_handler)
+
+
+def _install_signal_handlers(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> QTimer:
+    def handler(_signum: int, _frame: Any) -> None:
+        loop.call_soon_threadsafe(gui.request_quit)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(sig, handler)
+        except (ValueError, OSError):  # not the main thread, or not supported here
+            pass
+    # Python runs signal handlers between bytecodes; Qt's C++ loop gives it none
+    # unless something calls into Python now and then.
+    keepalive = QTimer()
+    keepalive.timeout.connect(lambda: None)
+    keepalive.start(250)
+    return keepalive
+
+
+def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
+            tray_available: bool | None = None) -> int:
+    """Run the window on ``data_dir`` until the user quits; returns the exit code."""
+    data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
+    configure_logging(data_dir, verbose)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName("stashdesk")
+
+    instance = SingleInstance(data_dir)
+    if not instance.acquire():
+        if instance.signal_running():
+            print(f"{APP_NAME} is already running for {data_dir}; its window was brought "
+                  "to the front.")
+            return 0
+        print(f"{APP_NAME}: another {APP_NAME} holds {data_dir / 'window.lock'} but does not "
+              "answer; if it hangs, end it and start again.", file=sys.stderr)
+        return 1
+
+    apply_theme(app)
+    # The window lives in the tray when one exists; otherwise closing it asks first.
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    gui = GuiApp(app, data_dir, minimized=minimized, tray_available=tray_available,
+                 instance=instance)
+    _install_exception_hooks(loop, gui)
+    keepalive = _install_signal_handlers(loop, gui)
+    main = loop.create_task(gui.main(), name="stashdesk-gui")
+    code = 1
+    try:
+        try:
+            code = loop.run_until_complete(main)
+        except RuntimeError:
+            # Qt's loop was stopped from outside (aboutToQuit already resolved the
+            # sentinel): give the staged shutdown a loop to finish on.
+            if main.done():
+                raise
+            code = loop.run_until_complete(asyncio.wait_for(main, SHUTDOWN_TIMEOUT))
+    finally:
+        keepalive.stop()
+        instance.release()
+        loop.close()
+        asyncio.set_event_loop(None)
+    if gui.failure:
+        log.error("%s", gui.failure)
+        print(f"{APP_NAME}: {gui.failure}", file=sys.stderr)
+        if app.platformName() not in ("offscreen", "minimal"):
+            QMessageBox.critical(None, f"{APP_NAME} cannot start", gui.failure)
+    return code

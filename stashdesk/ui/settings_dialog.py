@@ -1,0 +1,271 @@
+"""The Settings dialog, built from the declarative ``SETTINGS`` list.
+
+One page per group (``group_of``): Stash, qBittorrent, Downloads, Analysis,
+Notifications, History, Advanced. Secrets are password fields. Every value is
+validated before anything is saved, and nothing is saved while any value is
+wrong. Stash, qBittorrent and Analysis have a "Test connection" button that
+tries the values as typed and reports each step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from html import escape
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from stashdesk.options import OptionError
+from stashdesk.settings import SETTINGS, group_of
+from stashdesk.ui import connection_check, humanize
+from stashdesk.ui.connection_check import CheckStep
+from stashdesk.ui.context import UiContext
+from stashdesk.ui.option_form import OptionForm
+from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
+
+ConnectionCheck = Callable[[dict[str, Any]], Awaitable[list[CheckStep]]]
+
+GROUP_INTROS = {
+    "Stash": "Where your Stash server is. StashDesk reads scenes from it and writes the "
+             "changes you approve.",
+    "qBittorrent": "The qBittorrent Web UI the download processor watches.",
+    "Downloads": "Where finished downloads go in your library.",
+    "Analysis": "The AI video-tag server and how its findings become proposed changes.",
+    "Notifications": "What the tray tells you about.",
+    "History": "How long StashDesk keeps what happened.",
+    "Advanced": "Jobs and daemon supervision.",
+}
+
+
+class SettingsDialog(QDialog):
+    """Signals:
+        saved(dict): the values saved, by key.
+        check_finished(str): a connection test of this group finished.
+
+    Attributes:
+        forms: OptionForm by group title.
+        groups: the group titles in order.
+        reports: the last connection-test steps by group title.
+    """
+
+    saved = Signal(dict)
+    check_finished = Signal(str)
+
+    def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.settings = ctx.services.settings
+        self.setWindowTitle("Settings — StashDesk")
+        self.resize(860, 620)
+        self.forms: dict[str, OptionForm] = {}
+        self.reports: dict[str, list[CheckStep]] = {}
+        self._report_labels: dict[str, QLabel] = {}
+        self._test_buttons: dict[str, QPushButton] = {}
+        self.groups: list[str] = []
+        for option in SETTINGS:
+            group = group_of(option.key)
+            if group not in self.groups:
+                self.groups.append(group)
+
+        layout = QVBoxLayout(self)
+        self.banner = Banner("info")
+        self.banner.setVisible(False)
+        layout.addWidget(self.banner)
+        body = QHBoxLayout()
+        self.nav = QListWidget()
+        self.nav.setObjectName("sidebar")
+        self.nav.setFixedWidth(170)
+        self.pages = QStackedWidget()
+        for group in self.groups:
+            self.nav.addItem(group)
+            self.pages.addWidget(self._build_group(group))
+        self.nav.currentRowChanged.connect(self.pages.setCurrentIndex)
+        self.nav.setCurrentRow(0)
+        body.addWidget(self.nav)
+        body.addWidget(self.pages, 1)
+        layout.addLayout(body, 1)
+
+        self.message = Banner("info")
+        self.message.setVisible(False)
+        layout.addWidget(self.message)
+        buttons = QHBoxLayout()
+        buttons.addWidget(muted(f"Secrets are kept in {self.settings.secrets.location}."))
+        buttons.addStretch(1)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        self.save_button = button("Save", primary=True)
+        self.save_button.clicked.connect(self.save)
+        buttons.addWidget(self.close_button)
+        buttons.addWidget(self.save_button)
+        layout.addLayout(buttons)
+
+    def _build_group(self, group: str) -> QWidget:
+        options = [o for o in SETTINGS if group_of(o.key) == group]
+        values = {o.key: self.settings.get(o.key) for o in options}
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(12, 0, 0, 0)
+        column.addWidget(section(group))
+        if group in GROUP_INTROS:
+            column.addWidget(muted(GROUP_INTROS[group], wrap=True))
+        form = OptionForm(options, values)
+        self.forms[group] = form
+        check = self._check_for(group)
+        if check is not None:
+            row = QHBoxLayout()
+            test = button("Test connection")
+            test.setObjectName(f"test-{group}")
+            test.clicked.connect(lambda _=False, g=group: self.test_connection(g))
+            self._test_buttons[group] = test
+            row.addWidget(test)
+            row.addStretch(1)
+            report = QLabel()
+            report.setWordWrap(True)
+            report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            report.setVisible(False)
+            self._report_labels[group] = report
+            holder = QWidget()
+            inner = QVBoxLayout(holder)
+            inner.setContentsMargins(0, 0, 0, 0)
+            inner.addWidget(form)
+            inner.addLayout(row)
+            inner.addWidget(report)
+            inner.addStretch(1)
+            content: QWidget = holder
+        else:
+            content = form
+        column.addWidget(flat_scroll(content), 1)
+        return page
+
+    # --- navigation ------------------------------------------------------------------------------
+
+    def show_group(self, group: str, reason: str | None = None) -> None:
+        self.nav.setCurrentRow(self.groups.index(group))
+        if reason:
+            self.banner.set_kind("warning")
+            self.banner.set_text(reason)
+            self.banner.setVisible(True)
+
+    def editor(self, key: str) -> Any:
+        return self.forms[group_of(key)].editors[key]
+
+    # --- saving ----------------------------------------------------------------------------------
+
+    def save(self) -> None:
+        changed: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        for form in self.forms.values():
+            group_changed, group_errors = form.changes()
+            changed.update(group_changed)
+            errors.update(group_errors)
+        if errors:
+            groups = sorted({group_of(k) for k in errors}, key=self.groups.index)
+            self.show_group(groups[0])
+            self._say("error", f"Nothing was saved: {humanize.count(len(errors), 'value')} "
+                               f"to fix in {', '.join(groups)}. " + " ".join(errors.values()))
+            return
+        if not changed:
+            self._say("info", "Nothing changed.")
+            return
+        settings = self.settings
+
+        def write() -> dict[str, Any]:
+            return {key: settings.set(key, value) for key, value in changed.items()}
+
+        def done(values: dict[str, Any]) -> None:
+            for form in self.forms.values():
+                form.set_values({k: settings.get(k) for k in form.editors})
+            restart = [o.title for form in self.forms.values()
+                       for o in form.restart_required(values)]
+            text = f"Saved {humanize.count(len(values), 'setting')}."
+            if restart:
+                text += f" {', '.join(restart)}: takes effect after StashDesk restarts."
+            self._say("info", text)
+            if "stash.url" in values:
+                self.banner.setVisible(False)
+            self.saved.emit(values)
+
+        async def run() -> None:
+            try:
+                values = await self.ctx.services.store.write(write)
+            except OptionError as exc:
+                self._say("error", f"Nothing was saved: {exc}")
+                return
+            done(values)
+
+        self.ctx.tasks.spawn(run(), "Saving settings")
+
+    def _say(self, kind: str, text: str) -> None:
+        self.message.set_kind(kind)
+        self.message.set_text(text)
+        self.message.setVisible(True)
+
+    # --- test connection -------------------------------------------------------------------------
+
+    def _check_for(self, group: str) -> ConnectionCheck | None:
+        if group == "Stash":
+            return lambda v: connection_check.check_stash(
+                v["stash.url"], v["stash.api_key"], v["stash.timeout"])
+        if group == "qBittorrent":
+            return lambda v: connection_check.check_qbittorrent(
+                v["qbittorrent.url"], v["qbittorrent.username"], v["qbittorrent.password"],
+                v["qbittorrent.timeout"])
+        if group == "Analysis":
+            return lambda v: connection_check.check_video_tags(
+                v["analysis.video_server_url"], v["analysis.server_timeout"])
+        return None
+
+    def test_connection(self, group: str) -> None:
+        check = self._check_for(group)
+        if check is None:
+            return
+        values, errors = self.forms[group].validate()
+        test = self._test_buttons[group]
+        if errors:
+            self._show_report(group, [CheckStep("Check the values", False, message)
+                                      for message in errors.values()], tested=False)
+            self.check_finished.emit(group)
+            return
+        test.setEnabled(False)
+        test.setText("Testing…")
+        label = self._report_labels[group]
+        label.setText("Testing…")
+        label.setVisible(True)
+
+        async def run() -> None:
+            try:
+                steps = await check(values)
+            finally:
+                test.setEnabled(True)
+                test.setText("Test connection")
+            self._show_report(group, steps, tested=True)
+            self.check_finished.emit(group)
+
+        self.ctx.tasks.spawn(run(), f"Testing the {group} connection")
+
+    def _show_report(self, group: str, steps: list[CheckStep], *, tested: bool) -> None:
+        self.reports[group] = steps
+        colours = {True: "#15803d", False: "#b91c1c", None: "#64748b"}
+        lines = [f'<span style="color:{colours[s.ok]}"><b>{s.mark} {escape(s.name)}</b>: '
+                 f'{escape(s.detail)}</span>' for s in steps]
+        if not tested:
+            lines.insert(0, "Not tested: fix these values first.")
+        elif all(s.ok for s in steps):
+            lines.append('<span style="color:#15803d">Everything worked.</span>')
+        label = self._report_labels[group]
+        label.setText("<br>".join(lines))
+        label.setVisible(True)
+
+    def report_text(self, group: str) -> str:
+        """The last test's steps as plain lines ("✔ Reach Stash: ...")."""
+        return "\n".join(step.line() for step in self.reports.get(group, []))

@@ -1,0 +1,199 @@
+"""Small widgets shared by the pages: the pulse, the switch, badges, banners."""
+
+from __future__ import annotations
+
+import time
+from typing import ClassVar
+
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QWidget,
+)
+
+from stashdesk.ui import theme
+
+
+class PulseDot(QWidget):
+    """A dot that pulses while its daemon works and rests while it sleeps.
+
+    Modes: ``working`` (green, pulsing), ``waiting`` (indigo, pulsing: a job of
+    the daemon runs), ``sleeping`` (slate, still), ``None`` (hidden).
+
+    Attributes:
+        mode: the current mode.
+    """
+
+    COLOURS: ClassVar[dict[str, QColor]] = {
+        "working": theme.GREEN, "waiting": theme.INDIGO, "sleeping": theme.SLATE}
+    PERIOD = 1.4  # seconds per pulse
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.mode: str | None = None
+        self.setFixedSize(18, 18)
+        self._timer = QTimer(self)
+        self._timer.setInterval(50)
+        self._timer.timeout.connect(self.update)
+        self.setVisible(False)
+
+    def colour(self) -> QColor:
+        return QColor(self.COLOURS.get(self.mode or "", theme.SLATE))
+
+    def set_mode(self, mode: str | None) -> None:
+        if mode == self.mode:
+            return
+        self.mode = mode
+        self.setVisible(mode is not None)
+        self.setToolTip({"working": "Working", "waiting": "Waiting for its job",
+                         "sleeping": "Sleeping until the next check"}.get(mode or "", ""))
+        if mode in ("working", "waiting"):
+            self._timer.start()
+        else:
+            self._timer.stop()
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        colour = self.colour()
+        centre = QRectF(self.rect()).center()
+        if self._timer.isActive():
+            phase = (time.monotonic() % self.PERIOD) / self.PERIOD
+            halo = QColor(colour)
+            halo.setAlphaF(0.35 * (1 - phase))
+            radius = 4.5 + 4.0 * phase
+            painter.setBrush(halo)
+            painter.drawEllipse(centre, radius, radius)
+        painter.setBrush(colour)
+        painter.drawEllipse(centre, 4.5, 4.5)
+
+
+class ToggleSwitch(QAbstractButton):
+    """A checkable on/off switch (a pill with a knob)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setCheckable(True)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+
+    def sizeHint(self) -> QSize:
+        return QSize(36, 20)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        track = QRectF(1, 2, self.width() - 2, self.height() - 4)
+        on = self.isChecked()
+        colour = QColor("#4338ca") if on else QColor("#cbd5e1")
+        if not self.isEnabled():
+            colour.setAlphaF(0.5)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(track, track.height() / 2, track.height() / 2)
+        knob = track.height() - 4
+        x = track.right() - knob - 2 if on else track.left() + 2
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawEllipse(QRectF(x, track.top() + 2, knob, knob))
+
+
+def badge(text: str, kind: str) -> QLabel:
+    """A state pill: kind is running, stopped or error (see the style sheet)."""
+    label = QLabel(text)
+    label.setProperty("badge", kind)
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    return label
+
+
+def set_badge(label: QLabel, text: str, kind: str) -> None:
+    label.setText(text)
+    theme.set_property(label, "badge", kind)
+
+
+def tag(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("tag", "job")
+    return label
+
+
+def muted(text: str = "", *, wrap: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("muted", True)
+    label.setWordWrap(wrap)
+    return label
+
+
+def page_title(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", "page-title")
+    return label
+
+
+def section(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setProperty("role", "section")
+    return label
+
+
+def button(text: str, *, primary: bool = False, danger: bool = False,
+           tooltip: str = "") -> QPushButton:
+    result = QPushButton(text)
+    if primary:
+        result.setProperty("primary", True)
+    if danger:
+        result.setProperty("danger", True)
+    if tooltip:
+        result.setToolTip(tooltip)
+    return result
+
+
+class Banner(QFrame):
+    """A coloured box with a sentence (info, warning or error) and an optional button.
+
+    Signals:
+        action_clicked(): the button was pressed.
+    """
+
+    action_clicked = Signal()
+
+    def __init__(self, kind: str = "info", text: str = "", action: str | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setProperty("banner", kind)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        self.label = QLabel(text)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(self.label, 1)
+        self.button: QPushButton | None = None
+        if action:
+            self.button = QPushButton(action)
+            self.button.clicked.connect(self.action_clicked)
+            layout.addWidget(self.button, 0, Qt.AlignmentFlag.AlignTop)
+
+    def set_kind(self, kind: str) -> None:
+        theme.set_property(self, "banner", kind)
+
+    def set_text(self, text: str) -> None:
+        self.label.setText(text)
+
+
+
+def flat_scroll(content: QWidget) -> QScrollArea:
+    """A frameless scroll area that shows the dialog's background, around ``content``."""
+    scroll = QScrollArea()
+    scroll.setProperty("flat", True)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setWidget(content)
+    return scroll

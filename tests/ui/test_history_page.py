@@ -1,0 +1,131 @@
+"""The History page: one timeline from three tables, filtered, paged, opening jobs."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
+from stashdesk.ui.history_page import KINDS, load_timeline
+from tests.engine_fixtures import wait_until
+
+
+async def _seed(services, base: float) -> str:
+    job_id = str(uuid.uuid4())
+
+    def write() -> None:
+        Job.insert(id=job_id, type="TEST_STEPS", status="completed", created_at=base).execute()
+        DaemonStatus.insert_many([
+            {"daemon": "test-tick", "message": "Checking for test work", "at": base + 1},
+            {"daemon": "test-tick", "message": "Running 3 test steps", "job_id": job_id,
+             "job_type": "TEST_STEPS", "at": base + 2},
+            {"daemon": "test-crash", "message": "Starting", "at": base + 3},
+        ]).execute()
+        DaemonJobAction.insert_many([
+            {"daemon": "test-tick", "job_id": job_id, "action": "LAUNCHED",
+             "reason": "Running 3 test steps", "at": base + 2.5},
+            {"daemon": "test-tick", "job_id": job_id, "action": "FINISHED",
+             "reason": "steps=3", "at": base + 4},
+        ]).execute()
+        DaemonLog.insert_many([
+            {"daemon": "test-crash", "level": "ERROR", "message": "Crashed: boom", "at": base + 5},
+            {"daemon": "test-tick", "level": "INFO", "message": "just chatter", "at": base + 6},
+            {"daemon": "test-tick", "level": "WARNING", "message": "Stash slow", "at": base + 7},
+        ]).execute()
+
+    await services.store.write(write)
+    return job_id
+
+
+async def test_timeline_merges_statuses_job_actions_and_errors_newest_first(gui):
+    base = time.time() - 100
+    job_id = await _seed(gui.services, base)
+    gui.window.show_page("history")
+    model = gui.window.history_page.model
+    await wait_until(lambda: model.loaded_once and model.rowCount() == 7, message="the events")
+    texts = [e.text for e in model.events]
+    assert texts == ["Stash slow", "Crashed: boom", "Finished job: steps=3", "Starting",
+                     "Launched job: Running 3 test steps", "Running 3 test steps",
+                     "Checking for test work"]
+    assert "just chatter" not in texts  # INFO log lines are not errors
+    assert model.data(model.index(1, 2)) == "Error"
+    assert model.data(model.index(0, 2)) == "Warning"
+    assert model.data(model.index(1, 1)) == "Test Crash"
+    assert model.data(model.index(2, 4)) == f"TEST_STEPS {job_id[:8]}"
+
+    gui.window.history_page._open(model.index(2, 0))
+    assert job_id in gui.window.job_dialogs
+
+
+async def test_filters_by_daemon_and_kind(gui):
+    await _seed(gui.services, time.time() - 100)
+    gui.window.show_page("history")
+    page = gui.window.history_page
+    model = page.model
+    await wait_until(lambda: model.rowCount() == 7)
+    page.daemon_filter.setCurrentIndex(page.daemon_filter.findData("test-crash"))
+    await wait_until(lambda: model.rowCount() == 2, message="test-crash events")
+    assert {e.daemon for e in model.events} == {"test-crash"}
+    page.daemon_filter.setCurrentIndex(0)
+    page.kind_filter.setCurrentIndex(1 + KINDS.index("job"))
+    await wait_until(lambda: model.rowCount() == 2 and {e.kind for e in model.events} == {"job"})
+    page.kind_filter.setCurrentIndex(1 + KINDS.index("error"))
+    await wait_until(lambda: {e.kind for e in model.events} == {"error"}
+                     and model.rowCount() == 2)
+
+
+async def test_older_events_load_a_page_at_a_time_without_gaps(gui):
+    base = time.time() - 10_000
+
+    def write() -> None:
+        DaemonStatus.insert_many([{"daemon": "test-tick", "message": f"status {i}",
+                                   "at": base + i} for i in range(120)]).execute()
+        DaemonLog.insert_many([{"daemon": "test-tick", "level": "ERROR",
+                                "message": f"error {i}", "at": base + i + 0.5}
+                               for i in range(30)]).execute()
+
+    await gui.services.store.write(write)
+    page = gui.window.history_page
+    page.model.page_size = 25
+    gui.window.show_page("history")
+    model = page.model
+    await wait_until(lambda: model.loaded_once and model.rowCount() == 25)
+    while model.canFetchMore():
+        n = model.rowCount()
+        model.fetchMore()
+        await wait_until(lambda: not model.loading)
+        assert model.rowCount() > n
+    assert model.rowCount() == 150
+    times = [e.at for e in model.events]
+    assert times == sorted(times, reverse=True)
+    assert len({e.key for e in model.events}) == 150
+
+
+async def test_the_timeline_follows_new_events_while_at_the_top(gui):
+    await gui.manager.set_config("test-tick", {"job_interval_seconds": 30})
+    gui.window.show_page("history")
+    model = gui.window.history_page.model
+    await wait_until(lambda: model.loaded_once)
+    await gui.manager.start("test-tick")
+    await wait_until(lambda: any("sleeping for 30 seconds" in e.text for e in model.events),
+                     timeout=6, message="the new status in the timeline")
+
+
+def test_timeline_pages_walk_the_at_index_instead_of_sorting_tables(tmp_path):
+    from stashdesk.store.db import make_database
+    from stashdesk.store.models import ALL_MODELS, database
+
+    db = make_database(tmp_path / "plan.db")
+    database.initialize(db)
+    try:
+        db.create_tables(ALL_MODELS)
+        for model in (DaemonStatus, DaemonJobAction, DaemonLog):
+            query = (model.select().where(model.at <= 5.0).order_by(model.at.desc()).limit(200))
+            sql, params = query.sql()
+            plan = " ".join(str(row) for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql,
+                                                                 params))
+            assert "INDEX" in plan, plan
+            assert "TEMP B-TREE" not in plan, plan  # no sorting of the whole table
+        assert load_timeline(None, KINDS, None, 10) == []
+    finally:
+        db.close()

@@ -1,0 +1,166 @@
+"""The Plans page: review changes (one, a selection, by field, by confidence) and Apply."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PySide6.QtCore import QItemSelectionModel
+
+from stashdesk.jobs.base import JOB_TYPES, JobTypeSpec
+from stashdesk.store.models import Job, Plan, PlanChange, Scene, SceneFile
+from stashdesk.ui.plans_page import APPLY_JOB_TYPE
+from tests.engine_fixtures import wait_until
+
+CHANGES = [
+    # field, action, current, proposed, confidence
+    ("tags", "add", None, "Outdoor_AI", 0.95),
+    ("tags", "add", None, "Beach_AI", 0.55),
+    ("tags", "remove", "AI_TagMe", None, 1.0),
+    ("markers", "add", None, {"title": "Beach_AI", "seconds": 12.0, "end_seconds": 30.0}, 0.8),
+    ("markers", "add", None, {"title": "Sunset_AI", "seconds": 95.0, "end_seconds": 120.0},
+     0.92),
+    ("studio", "set", "Old Studio", "New Studio", 0.7),
+]
+
+
+async def _make_plan(services, name: str = "Auto Video Analysis - 2024-05-01 10:00",
+                     status: str = "draft") -> tuple[int, list[int]]:
+    now = time.time()
+
+    def write() -> tuple[int, list[int]]:
+        Scene.insert(id="41", title="Holiday at the beach", updated_at="2024-05-01T10:00:00Z"
+                     ).on_conflict_replace().execute()
+        SceneFile.insert(id="f41", scene="41", path="/media/library/holiday/beach.mp4",
+                         size=1000).on_conflict_replace().execute()
+        plan_id = Plan.insert(name=name, status=status, created_at=now, updated_at=now
+                              ).execute()
+        ids = [PlanChange.insert(plan=plan_id, scene_id="41", field=field, action=action,
+                                 current_value=current, proposed_value=proposed,
+                                 confidence=confidence, created_at=now).execute()
+               for field, action, current, proposed, confidence in CHANGES]
+        return plan_id, ids
+
+    return await services.store.write(write)
+
+
+def _statuses(ids: list[int]) -> list[str]:
+    by_id = dict(PlanChange.select(PlanChange.id, PlanChange.status)
+                 .where(PlanChange.id.in_(ids)).tuples())
+    return [by_id[i] for i in ids]
+
+
+async def _open(gui, plan_id: int):
+    gui.window.open_plan(plan_id)
+    page = gui.window.plans_page
+    ids = set(PlanChange.select(PlanChange.id).where(PlanChange.plan == plan_id).tuples())
+    await wait_until(lambda: page.plan is not None and page.plan.id == plan_id
+                     and {(c.id,) for c in page.changes.rows} == ids,
+                     message="the plan's changes")
+    return page
+
+
+async def test_plan_list_and_changes_show_scene_field_values_and_status(gui):
+    plan_id, ids = await _make_plan(gui.services)
+    page = await _open(gui, plan_id)
+    assert page.plans.rows[0].total == len(CHANGES)
+    beach_marker = [c.id for c in page.changes.rows].index(ids[3])
+    row = [page.changes.data(page.changes.index(beach_marker, c)) for c in range(8)]
+    assert row == ["Holiday at the beach", "/media/library/holiday/beach.mp4", "markers", "add",
+                   "—", "Beach_AI @ 0:12–0:30", "0.80", "pending"]
+    assert "draft" in page.plan_title.text()
+
+
+async def test_approve_and_reject_one_a_selection_a_field_and_by_confidence(gui):
+    plan_id, ids = await _make_plan(gui.services)
+    page = await _open(gui, plan_id)
+    rows = {c.id: i for i, c in enumerate(page.changes.rows)}
+
+    page.change_table.selectRow(rows[ids[0]])
+    page.approve_selected.click()
+    await wait_until(lambda: _statuses(ids)[0] == "approved", message="one approved")
+    assert _statuses(ids)[1:] == ["pending"] * 5
+    await wait_until(lambda: "reviewing" in page.plan_title.text(), message="plan reviewing")
+
+    await wait_until(lambda: len(page.changes.rows) == len(CHANGES))
+    selection = page.change_table.selectionModel()
+    selection.clearSelection()
+    for change_id in (ids[1], ids[5]):
+        selection.select(page.changes.index(rows[change_id], 0),
+                         QItemSelectionModel.SelectionFlag.Select
+                         | QItemSelectionModel.SelectionFlag.Rows)
+    page.reject_selected.click()
+    await wait_until(lambda: _statuses(ids)[1] == "rejected" and _statuses(ids)[5] == "rejected")
+
+    page.field_filter.setCurrentIndex(page.field_filter.findData("markers"))
+    page.min_confidence.setValue(0.9)
+    page.approve_matching.click()  # markers AND confidence >= 0.9: only Sunset
+    await wait_until(lambda: _statuses(ids)[4] == "approved")
+    assert _statuses(ids)[3] == "pending"
+    assert "Approved 1 change" in page.message.text()
+
+    page.field_filter.setCurrentIndex(0)
+    page.min_confidence.setValue(0.0)
+    page.reject_matching.click()  # every reviewable change
+    await wait_until(lambda: set(_statuses(ids)) == {"rejected"}, message="all rejected")
+    await wait_until(lambda: page.plan.counts == {"rejected": len(CHANGES)})
+
+
+async def test_review_of_an_applied_plan_is_refused_with_a_reason(gui):
+    plan_id, ids = await _make_plan(gui.services, status="applied")
+    page = await _open(gui, plan_id)
+    assert not page.approve_matching.isEnabled()
+    assert not page.apply_button.isEnabled()
+    page.review_matching(True)  # forced anyway: the plan layer refuses
+    await wait_until(lambda: "only draft or reviewing plans" in page.message.text())
+    assert set(_statuses(ids)) == {"pending"}
+
+
+@pytest.fixture
+def apply_plan_job(monkeypatch):
+    """A stand-in APPLY_PLAN for this test: the page's part is to launch and link the
+    job (the real job, which talks to Stash, has its own tests)."""
+
+    async def apply_plan_stand_in(ctx):
+        ctx.progress(100, "applied")
+        return {"applied": 0, "plan_id": ctx.metadata.get("plan_id")}
+
+    monkeypatch.setitem(JOB_TYPES, APPLY_JOB_TYPE,
+                        JobTypeSpec(APPLY_JOB_TYPE, apply_plan_stand_in, exclusive=True))
+    return JOB_TYPES[APPLY_JOB_TYPE]
+
+
+async def test_apply_launches_apply_plan_and_links_to_its_job(gui, apply_plan_job):
+    plan_id, _ids = await _make_plan(gui.services)
+    page = await _open(gui, plan_id)
+    assert page.apply_button.isEnabled()
+    page.apply_button.click()
+    await wait_until(lambda: page.last_apply_job_id is not None, message="the job launched")
+    job_id = page.last_apply_job_id
+    row = Job.get(Job.id == job_id)
+    assert row.type == APPLY_JOB_TYPE
+    assert row.metadata["plan_id"] == plan_id
+    assert row.created_by == "user"
+    assert page.apply_info.isVisibleTo(page)
+    assert job_id[:8] in page.apply_info.label.text()
+
+    page.apply_info.button.click()  # "View job"
+    assert job_id in gui.window.job_dialogs
+    await gui.services.runner.wait(job_id)
+    await wait_until(lambda: "completed" in page.apply_info.label.text())
+
+    # Another plan has no apply job; back on this one, the link is found in the database.
+    other_id, _other_ids = await _make_plan(gui.services, name="Another plan")
+    await _open(gui, other_id)
+    assert not page.apply_info.isVisibleTo(page) and page.last_apply_job_id is None
+    await _open(gui, plan_id)
+    await wait_until(lambda: page.last_apply_job_id == job_id, message="the link from the db")
+    assert page.apply_info.isVisibleTo(page)
+
+
+async def test_apply_is_disabled_when_no_apply_plan_job_type_exists(gui, monkeypatch):
+    monkeypatch.delitem(JOB_TYPES, APPLY_JOB_TYPE, raising=False)
+    plan_id, _ids = await _make_plan(gui.services)
+    page = await _open(gui, plan_id)
+    assert not page.apply_button.isEnabled()
+    assert "no APPLY_PLAN" in page.apply_button.toolTip()

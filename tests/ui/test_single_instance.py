@@ -1,0 +1,95 @@
+"""One window per data directory: a second start raises the first and exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stashdesk.control import ENGINE_FILE, NoEngineRunning, send_command
+from stashdesk.ui.single_instance import SingleInstance, server_name
+from tests.engine_fixtures import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def test_the_lock_admits_one_instance_and_the_second_signals_the_first(tmp_path, qapp):
+    first = SingleInstance(tmp_path)
+    second = SingleInstance(tmp_path)
+    activations: list[bool] = []
+    first.activated.connect(lambda: activations.append(True))
+    try:
+        assert first.acquire()
+        assert not second.acquire()
+        assert second.signal_running()
+        await wait_until(lambda: activations == [True], message="the first to be asked to show")
+    finally:
+        first.release()
+    # Released: the next start may take over.
+    third = SingleInstance(tmp_path)
+    assert third.acquire()
+    third.release()
+
+
+def test_each_data_directory_has_its_own_name(tmp_path):
+    assert server_name(tmp_path / "a") != server_name(tmp_path / "b")
+    assert server_name(tmp_path / "a") == server_name(tmp_path / "a" / ".." / "a")
+
+
+def _status(data_dir: Path) -> dict | None:
+    try:
+        return send_command(data_dir, "window.status", timeout=5)
+    except NoEngineRunning:
+        return None
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_second_stashdesk_raises_the_running_window_and_exits(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "STASHDESK_NO_KEYRING": "1",
+           "STASHDESK_PLUGINS": "tests.fake_plugins", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir)]
+    log = (tmp_path / "first.log").open("wb")
+    first = subprocess.Popen(command + ["--minimized"], cwd=REPO, env=env, stdout=log,
+                             stderr=subprocess.STDOUT)
+    try:
+        status = _wait(lambda: first.poll() is None and _status(data_dir), 30,
+                       "the first window to run")
+        assert status["title"] == "StashDesk"
+        assert status["minimized"] and status["activations"] == 0
+
+        second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                                check=False,
+                                timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout
+        status = _wait(lambda: (s := _status(data_dir)) and s["activations"] == 1 and s, 10,
+                       "the first window to be raised")
+        assert status["visible"] and not status["minimized"]
+        assert first.poll() is None  # the first one still runs
+
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(60) == 0
+        assert not (data_dir / ENGINE_FILE).exists()  # stopped cleanly
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait(10)
+        log.close()
+    output = (tmp_path / "first.log").read_text(errors="replace")
+    assert "stopped cleanly" in output, output
