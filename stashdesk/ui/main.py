@@ -33,6 +33,7 @@ from stashdesk import APP_NAME
 from stashdesk.app import Engine, EngineAlreadyRunning
 from stashdesk.paths import ensure_data_dir
 from stashdesk.store import DatabaseTooNewError
+from stashdesk.ui.pyside_check import check_pyside
 from stashdesk.ui.single_instance import SingleInstance
 from stashdesk.ui.theme import apply_theme
 
@@ -189,6 +190,11 @@ def _install_signal_handlers(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> QT
 def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
             tray_available: bool | None = None) -> int:
     """Run the window on ``data_dir`` until the user quits; returns the exit code."""
+    try:
+        check_pyside()
+    except RuntimeError as exc:
+        print(f"{APP_NAME}: {exc}", file=sys.stderr)
+        return 2
     data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
     configure_logging(data_dir, verbose)
     app = QApplication.instance() or QApplication(sys.argv[:1])
