@@ -1,17 +1,15 @@
 """The look: resources (icons, style sheet), extra rules for the window, colours.
 
-``resources/`` sits beside the ``stashdesk`` package in a source tree and at the
-bundle root in a PyInstaller build (``sys._MEIPASS``).
+Files come from ``resources/``, found by ``stashdesk.resources_path`` (a source
+checkout, a PyInstaller bundle, or ``$STASHDESK_RESOURCES_DIR``).
 """
 
 from __future__ import annotations
 
-import functools
-import sys
-from pathlib import Path
-
 from PySide6.QtGui import QColor, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
+
+from stashdesk.resources_path import APP_ICON_SIZES, TRAY_ICON_SIZES, resources_dir
 
 # Colours shared by painted widgets (the style sheet holds the rest).
 GREEN = QColor("#16a34a")
@@ -80,30 +78,17 @@ QScrollArea[flat="true"] > QWidget > QWidget { background: transparent; }
 """
 
 
-@functools.cache
-def resources_dir() -> Path:
-    candidates = []
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        candidates.append(Path(bundle) / "resources")
-    candidates.append(Path(__file__).resolve().parents[2] / "resources")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    return candidates[-1]
-
-
 def icon(name: str) -> QIcon:
     """An icon from resources/icons: ``app``, ``tray-idle``, ``tray-working``, ``tray-error``."""
     folder = resources_dir() / "icons"
     result = QIcon()
     if name == "app":
-        for size in (16, 24, 32, 48, 64, 128, 256):
+        for size in APP_ICON_SIZES:
             path = folder / f"stashdesk-{size}.png"
             if path.exists():
                 result.addFile(str(path))
         return result
-    for size in (32, 64):
+    for size in TRAY_ICON_SIZES:
         path = folder / f"{name}-{size}.png"
         if path.exists():
             result.addFile(str(path))
