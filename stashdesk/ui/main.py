@@ -31,6 +31,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from stashdesk import APP_NAME
 from stashdesk.app import Engine, EngineAlreadyRunning
+from stashdesk.app_identity import set_app_user_model_id
 from stashdesk.paths import ensure_data_dir
 from stashdesk.store import DatabaseTooNewError
 from stashdesk.ui.pyside_check import check_pyside
@@ -197,6 +198,7 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
         return 2
     data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
     configure_logging(data_dir, verbose)
+    set_app_user_model_id()  # before the QApplication: the taskbar and notifications use it
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)

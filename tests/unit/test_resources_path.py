@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import configparser
+import ctypes
 import struct
 import sys
 from pathlib import Path
 
 import pytest
 
-from stashdesk import resources_path
+from stashdesk import app_identity, resources_path
 from stashdesk.resources_path import (
     ENV_VAR,
     REQUIRED_RESOURCES,
@@ -98,3 +99,25 @@ def test_the_desktop_entry_starts_stashdesk_with_its_icon():
     assert section["Exec"] == "stashdesk"
     assert section["Icon"] == "stashdesk"
     assert section["StartupWMClass"] == "StashDesk"
+
+
+def test_app_user_model_id_is_left_alone_off_windows():
+    assert sys.platform != "win32"
+    assert app_identity.set_app_user_model_id() is False
+
+
+def test_app_user_model_id_is_set_on_windows(monkeypatch):
+    calls = []
+
+    class Shell32:
+        def SetCurrentProcessExplicitAppUserModelID(self, app_id):
+            calls.append(app_id)
+            return 0
+
+    class WinDLL:
+        shell32 = Shell32()
+
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(ctypes, "windll", WinDLL(), raising=False)
+    assert app_identity.set_app_user_model_id() is True
+    assert calls == ["StashDesk.StashDesk"]
