@@ -1,0 +1,218 @@
+"""build_installer.spec, read the way PyInstaller reads it, with its build steps recorded.
+
+The real build (minutes, hundreds of MB) is scripts/build_installer.sh's job, run by
+.ci/run; here the spec runs against stand-ins for Analysis/PYZ/EXE/COLLECT/BUNDLE, so
+what it asks for (resources, hidden imports, excludes, executables, Qt plugins) is
+checked in a second.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from stashdesk.resources_path import REQUIRED_RESOURCES
+from tests.cli_helpers import REPO
+
+pytest.importorskip("PyInstaller", reason="the [build] extra (PyInstaller) is not installed")
+
+SPEC = REPO / "build_installer.spec"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: dict[str, list[SimpleNamespace]] = {}
+
+    def step(self, kind: str, result=None):
+        def record(*args, **kwargs):
+            call = SimpleNamespace(args=args, kwargs=kwargs)
+            self.calls.setdefault(kind, []).append(call)
+            if result is not None:
+                return result(call)
+            return call
+        return record
+
+
+def fake_analysis(call):
+    binaries = [(dest, f"/nonexistent/{dest}", kind) for dest, kind in (
+        ("libpython3.11.so.1.0", "BINARY"),
+        ("PySide6/QtWidgets.abi3.so", "EXTENSION"),
+        ("PySide6/Qt/plugins/platforms/libqxcb.so", "BINARY"),
+        ("PySide6/Qt/plugins/platforms/libqeglfs.so", "BINARY"),
+        ("PySide6/Qt/plugins/imageformats/libqpdf.so", "BINARY"),
+    )]
+    datas = [(str(Path(folder, Path(src).name)), src, "DATA")
+             for src, folder in call.kwargs["datas"]] + [
+        ("PySide6/Qt/translations/qtbase_de.qm", "/nonexistent/qtbase_de.qm", "DATA")]
+    return SimpleNamespace(binaries=binaries, datas=datas, pure=["pure"], scripts=["script"])
+
+
+def run_spec(monkeypatch, platform: str = "linux") -> tuple[dict, Recorder]:
+    monkeypatch.setattr(sys, "platform", platform)
+    recorder = Recorder()
+    namespace = {
+        "__name__": "__main__", "SPECPATH": str(REPO), "SPEC": str(SPEC),
+        "Analysis": recorder.step("Analysis", fake_analysis), "PYZ": recorder.step("PYZ"),
+        "EXE": recorder.step("EXE"), "COLLECT": recorder.step("COLLECT"),
+        "BUNDLE": recorder.step("BUNDLE"),
+    }
+    exec(compile(SPEC.read_text(encoding="utf-8"), str(SPEC), "exec"), namespace)
+    return namespace, recorder
+
+
+@pytest.fixture(scope="module")
+def hooks_cache():
+    """collect_submodules/copy_metadata results, computed once for all platforms."""
+    return {}
+
+
+@pytest.fixture
+def spec(monkeypatch, hooks_cache):
+    import PyInstaller.utils.hooks as hooks
+
+    for name in ("collect_submodules", "copy_metadata"):
+        real = getattr(hooks, name)
+
+        def cached(arg, _real=real, _name=name):
+            key = (_name, arg)
+            if key not in hooks_cache:
+                hooks_cache[key] = _real(arg)
+            return hooks_cache[key]
+        monkeypatch.setattr(hooks, name, cached)
+    return lambda platform="linux": run_spec(monkeypatch, platform)
+
+
+def test_analysis_gets_the_launcher_every_resource_and_the_dynamic_imports(spec):
+    _namespace, recorder = spec()
+    [analysis] = recorder.calls["Analysis"]
+    assert [Path(p) for p in analysis.args[0]] == [REPO / "scripts/stashdesk_launcher.py"]
+    assert Path(analysis.args[0][0]).is_file()
+    datas = {(Path(src).relative_to(REPO / "resources").as_posix(), dest)
+             for src, dest in analysis.kwargs["datas"] if "resources" in Path(src).parts}
+    for name in REQUIRED_RESOURCES:
+        assert (name, str(Path("resources", name).parent)) in datas
+    assert any(dest.startswith("keyring-") and dest.endswith(".dist-info")
+               for _src, dest in analysis.kwargs["datas"])
+    hidden = set(analysis.kwargs["hiddenimports"])
+    assert {"stashdesk.daemons.video_analysis", "stashdesk.jobs.sync", "stashdesk.selfcheck",
+            "stashdesk.ui.main", "stashdesk.ui.resource_check", "qasync",
+            "keyring.backends.SecretService", "keyring.backends.Windows",
+            "keyring.backends.macOS", "keyring.backends.kwallet"} <= hidden
+    assert not any(name.startswith("tests") for name in hidden)
+    excludes = set(analysis.kwargs["excludes"])
+    assert {"tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "tests"} <= excludes
+
+
+def test_linux_one_console_executable_named_stashdesk(spec):
+    namespace, recorder = spec("linux")
+    [exe] = recorder.calls["EXE"]
+    assert exe.kwargs["name"] == "stashdesk"
+    assert exe.kwargs["console"] is True
+    assert exe.kwargs["exclude_binaries"] is True  # one folder, not one file
+    [collect] = recorder.calls["COLLECT"]
+    assert collect.kwargs["name"] == "stashdesk"
+    assert "BUNDLE" not in recorder.calls
+    # The fake analysis' unwanted plugins and translations are gone.
+    binaries = {dest for dest, _src, _kind in namespace["a"].binaries}
+    assert binaries == {"libpython3.11.so.1.0", "PySide6/QtWidgets.abi3.so",
+                        "PySide6/Qt/plugins/platforms/libqxcb.so"}
+    assert not any("translations" in dest for dest, _src, _kind in namespace["a"].datas)
+
+
+def test_windows_windowed_executable_with_icon_and_a_console_twin(spec):
+    _namespace, recorder = spec("win32")
+    gui, cli = recorder.calls["EXE"]
+    assert (gui.kwargs["name"], gui.kwargs["console"]) == ("stashdesk", False)
+    assert (cli.kwargs["name"], cli.kwargs["console"]) == ("stashdesk-cli", True)
+    assert gui.kwargs["icon"] == str(REPO / "resources/icons/stashdesk.ico")
+    [collect] = recorder.calls["COLLECT"]
+    assert collect.args[:2] == (gui, cli)
+
+
+def test_macos_windowed_app_bundle(spec):
+    _namespace, recorder = spec("darwin")
+    [exe] = recorder.calls["EXE"]
+    assert exe.kwargs["console"] is False
+    [bundle] = recorder.calls["BUNDLE"]
+    assert bundle.kwargs["name"] == "StashDesk.app"
+
+
+def test_qt_plugins_kept_and_dropped(spec):
+    namespace, _recorder = spec()
+    wanted = namespace["plugin_wanted"]
+    for dest in ("PySide6/Qt/plugins/platforms/libqxcb.so",
+                 "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+                 "PySide6/Qt/plugins/platforms/libqwayland.so",
+                 "PySide6/plugins/platforms/qwindows.dll",
+                 "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
+                 "PySide6/Qt/plugins/imageformats/libqsvg.so",
+                 "PySide6/Qt/plugins/imageformats/libqico.so",
+                 "PySide6/plugins/imageformats/qico.dll",
+                 "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+                 "PySide6/plugins/styles/qmodernwindowsstyle.dll",
+                 "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
+                 "PySide6/Qt/plugins/somenewtype/libqnew.so",
+                 "libQt6Core.so.6"):
+        assert wanted(dest), dest
+    for dest in ("PySide6/Qt/plugins/platforms/libqeglfs.so",
+                 "PySide6/Qt/plugins/platforms/libqminimalegl.so",
+                 "PySide6/Qt/plugins/platforms/libqvnc.so",
+                 "PySide6/Qt/plugins/imageformats/libqpdf.so",
+                 "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+                 "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+                 "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+                 "PySide6/Qt/plugins/tls/libqopensslbackend.so",
+                 "PySide6/plugins/generic/qtuiotouchplugin.dll"):
+        assert not wanted(dest), dest
+
+
+def test_the_installed_qt_has_the_plugins_the_spec_keeps(spec):
+    """A Qt release that renames a plugin must not silently lose it from the bundle."""
+    from PySide6.QtCore import QLibraryInfo
+
+    namespace, _recorder = spec()
+    plugins = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath))
+    kept = set()
+    for path in plugins.rglob("*"):
+        dest = f"PySide6/Qt/{path.relative_to(plugins.parent).as_posix()}"
+        plugin = namespace["qt_plugin"](dest)
+        if plugin and namespace["plugin_wanted"](dest):
+            kept.add(plugin)
+    native = {"linux": "qxcb", "win32": "qwindows", "darwin": "qcocoa"}[
+        "linux" if sys.platform.startswith("linux") else sys.platform]
+    assert {("platforms", native), ("platforms", "qoffscreen"), ("imageformats", "qsvg"),
+            ("imageformats", "qico"), ("iconengines", "qsvgicon")} <= kept
+
+
+def test_libraries_only_dropped_plugins_need_go_with_them(spec):
+    namespace, _recorder = spec()
+    links = {
+        "/qt/plugins/platformthemes/libqgtk3.so": ["/sys/libgtk-3.so.0", "/sys/libglib.so"],
+        "/sys/libgtk-3.so.0": ["/sys/libcairo.so.2"],
+        "/qt/lib/libQt6Core.so.6": ["/sys/libglib.so"],
+        "/py/QtCore.abi3.so": ["/qt/lib/libQt6Core.so.6"],
+    }
+    binaries = [
+        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+         "/qt/plugins/platformthemes/libqgtk3.so", "BINARY"),
+        ("libgtk-3.so.0", "/sys/libgtk-3.so.0", "BINARY"),
+        ("libcairo.so.2", "/sys/libcairo.so.2", "BINARY"),
+        ("libglib.so", "/sys/libglib.so", "BINARY"),
+        ("PySide6/Qt/lib/libQt6Core.so.6", "/qt/lib/libQt6Core.so.6", "BINARY"),
+        ("PySide6/QtCore.abi3.so", "/py/QtCore.abi3.so", "EXTENSION"),
+    ]
+    datas = [("libgtk-3.so.0.link", "libgtk-3.so.0", "SYMLINK"),
+             ("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
+             ("PySide6/Qt/translations/qtbase_de.qm", "/qt/translations/qtbase_de.qm", "DATA"),
+             ("resources/style.qss", "/repo/resources/style.qss", "DATA")]
+    kept, kept_datas, removed = namespace["slim"](binaries, datas,
+                                                  lambda path: links.get(path, []))
+    assert [dest for dest, _src, _kind in kept] == [
+        "libglib.so", "PySide6/Qt/lib/libQt6Core.so.6", "PySide6/QtCore.abi3.so"]
+    assert removed == ["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libcairo.so.2",
+                       "libgtk-3.so.0"]
+    assert [dest for dest, _src, _kind in kept_datas] == ["libQt6Core.so.6",
+                                                          "resources/style.qss"]
