@@ -270,7 +270,13 @@ class DaemonManager:
         await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
 
     def _on_job_finished(self, event: JobFinished) -> None:
-        """Record how a daemon's job ended, even if the daemon stopped meanwhile."""
+        """Wake daemons waiting for such a job's results; record how a daemon's job
+        ended, even if the daemon stopped meanwhile."""
+        if event.status == "completed":
+            for h in self.handles.values():
+                if (h.instance is not None and event.job_type in h.cls.wake_on_jobs
+                        and event.created_by != h.name):
+                    h.instance.wake_up()
         if event.created_by not in self.handles:
             return
         action = {"completed": "FINISHED", "cancelled": "CANCELLED"}.get(event.status, "FAILED")
