@@ -65,6 +65,7 @@ class TickDaemon(BaseDaemon):
     name = "test-tick"
     display_name = "Test Tick"
     description = "A daemon for the engine's tests."
+    wake_on_jobs = ("TEST_EXCLUSIVE",)
     config_options = [
         Option("job_interval_seconds", "float", 0.2, "Pause between passes.", minimum=0.01),
         Option("job_steps", "int", 0, "Steps of the job launched each pass (0: no job).",

@@ -68,6 +68,10 @@ class BaseDaemon:
     display_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     config_options: ClassVar[list[Option]] = []
+    # Job types whose successful end may have made work for this daemon (a finished
+    # SYNC brings scenes to analyse): the manager wakes it instead of letting it sleep
+    # out its interval.
+    wake_on_jobs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, services: Services, config: dict[str, Any] | None = None) -> None:
         self.services = services
@@ -176,7 +180,9 @@ class BaseDaemon:
         await self._pause(seconds)
 
     async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
+        if self._wake.is_set():  # woken while busy: whatever it was for may be unseen yet
+            self._wake.clear()
+            return
         stop = asyncio.ensure_future(self._stop_requested.wait())
         wake = asyncio.ensure_future(self._wake.wait())
         try:
@@ -184,11 +190,12 @@ class BaseDaemon:
         finally:
             stop.cancel()
             wake.cancel()
+            self._wake.clear()
         if self._stop_requested.is_set():
             raise DaemonStopped()
 
     def wake_up(self) -> None:
-        """Cut the current sleep short (a "check now" button)."""
+        """Cut the current sleep short (or the next one, when called during a pass)."""
         self._wake.set()
 
     async def launch_job(self, job_type: str, metadata: dict[str, Any], message: str,

@@ -176,17 +176,14 @@ class DaemonManager:
         h = self.handle(name)
         for key in updates:
             h.cls.option(key)  # unknown keys are an error, not silently dropped
-        config = h.cls.validate_config({**h.config, **updates})
-        await self.store.write(
-            lambda: Daemon.update(config=config).where(Daemon.name == name).execute())
-        h.config = config
-        if h.instance is not None:
-            h.instance.config = dict(config)
-        return config
+        return await self._save_config(h, h.cls.validate_config({**h.config, **updates}))
 
     async def reset_config(self, name: str) -> dict[str, Any]:
         h = self.handle(name)
-        config = h.cls.default_config()
+        return await self._save_config(h, h.cls.default_config())
+
+    async def _save_config(self, h: DaemonHandle, config: dict[str, Any]) -> dict[str, Any]:
+        name = h.name
         await self.store.write(
             lambda: Daemon.update(config=config).where(Daemon.name == name).execute())
         h.config = config
@@ -270,7 +267,13 @@ class DaemonManager:
         await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
 
     def _on_job_finished(self, event: JobFinished) -> None:
-        """Record how a daemon's job ended, even if the daemon stopped meanwhile."""
+        """Wake daemons waiting for such a job's results; record how a daemon's job
+        ended, even if the daemon stopped meanwhile."""
+        if event.status == "completed":
+            for h in self.handles.values():
+                if (h.instance is not None and event.job_type in h.cls.wake_on_jobs
+                        and event.created_by != h.name):
+                    h.instance.wake_up()
         if event.created_by not in self.handles:
             return
         action = {"completed": "FINISHED", "cancelled": "CANCELLED"}.get(event.status, "FAILED")

@@ -49,6 +49,7 @@ class PlanApplierDaemon(BaseDaemon):
     name = "plan-applier"
     display_name = "Auto Plan Applier"
     description = "Applies the approved changes of draft and reviewing plans to Stash."
+    wake_on_jobs = ("ANALYSIS",)  # a finished analysis leaves a plan to apply
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "int", 60, "Seconds between checks for plans to apply.",
                minimum=1),

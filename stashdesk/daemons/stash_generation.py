@@ -41,6 +41,7 @@ class StashGenerationDaemon(BaseDaemon):
     display_name = "Auto Stash Generation"
     description = ("Has Stash generate covers, sprites, previews and phashes for synced "
                    "scenes when nothing else is running.")
+    wake_on_jobs = ("SYNC",)  # newly synced scenes need generating
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "float", 3600, "Seconds between checks for scenes "
                "needing generation.", minimum=0.1),

@@ -28,6 +28,8 @@ class StashSyncDaemon(BaseDaemon):
     name = "stash-sync"
     display_name = "Auto Stash Sync"
     description = "Brings scenes changed in Stash into StashDesk's local copy."
+    # a scan brings new scenes; an applied plan changes scenes in Stash
+    wake_on_jobs = ("STASH_SCAN", "APPLY_PLAN")
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "float", 300, "Seconds between checks for scenes "
                "changed in Stash.", minimum=0.1),

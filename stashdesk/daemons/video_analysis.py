@@ -69,6 +69,7 @@ class VideoAnalysisDaemon(BaseDaemon):
     display_name = "Auto Video Analysis"
     description = ("Sends synced scenes to the AI video-tag server in batches and builds "
                    "plans of tags and markers from the answers.")
+    wake_on_jobs = ("SYNC",)  # newly synced scenes need analysing
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "int", 600, "Seconds between checks for scenes to "
                "analyse.", minimum=1),

@@ -305,6 +305,8 @@ class JobRunner:
                                 message=info.message)
         finally:
             self.active.pop(info.id, None)
+            # The last progress may still have been waiting for its throttle slot.
+            self._publish_progress(job)
             self.bus.publish(JobFinished(job_id=info.id, job_type=info.type, status=status,
                                          error=error, result=result,
                                          created_by=info.created_by))

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -22,11 +21,9 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -34,7 +31,7 @@ from PySide6.QtWidgets import (
 from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import button, muted, page_title
+from stashdesk.ui.widgets import ColumnsModel, button, data_table, muted, page_title
 
 PAGE_SIZE = 200
 KINDS = ("status", "job", "error")
@@ -105,7 +102,7 @@ def load_timeline(daemon: str | None, kinds: tuple[str, ...], before: float | No
     return events[:limit]
 
 
-class TimelineModel(QAbstractTableModel):
+class TimelineModel(ColumnsModel):
     """Signals:
         loaded(): a reload finished.
     """
@@ -126,17 +123,8 @@ class TimelineModel(QAbstractTableModel):
         self._generation = 0
         self.loaded_once = False
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.events)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.events)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -284,18 +272,8 @@ class HistoryPage(QWidget):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(28)
+        self.table = data_table(self.model)
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         for column, width in ((0, 130), (1, 170), (2, 110), (4, 170)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)

@@ -15,7 +15,6 @@ from typing import Any
 
 import peewee as pw
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     QRect,
@@ -33,7 +32,6 @@ from PySide6.QtWidgets import (
     QStyle,
     QStyledItemDelegate,
     QStyleOptionViewItem,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -43,7 +41,7 @@ from stashdesk.jobs.base import ACTIVE_STATUSES, JOB_TYPES, JobStatus
 from stashdesk.store.models import Job
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import button, muted, page_title
+from stashdesk.ui.widgets import ColumnsModel, button, data_table, muted, page_title
 
 PAGE_SIZE = 200
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -109,7 +107,7 @@ def count_jobs(flt: JobFilter) -> int:
     return Job.select().where(flt.clause()).count()
 
 
-class JobTableModel(QAbstractTableModel):
+class JobTableModel(ColumnsModel):
     """Jobs, newest first, loaded page by page.
 
     Signals:
@@ -144,17 +142,8 @@ class JobTableModel(QAbstractTableModel):
 
     # --- Qt model API ----------------------------------------------------------------------------
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._head) + len(self._tail)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self._head) + len(self._tail)
 
     def row_at(self, row: int) -> JobRow:
         head = len(self._head)
@@ -415,20 +404,10 @@ class JobsPage(QWidget):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
-        self.table = QTableView()
-        self.table.setModel(self.model)
-        self.table.setAlternatingRowColors(True)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = data_table(self.model, row_height=30)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setShowGrid(False)
-        self.table.setWordWrap(False)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        self.table.verticalHeader().setDefaultSectionSize(30)
         self.table.setItemDelegateForColumn(JobTableModel.PROGRESS_COLUMN, ProgressDelegate(self))
         header = self.table.horizontalHeader()
-        header.setHighlightSections(False)
         for column, width in enumerate((150, 90, 112, 300, 150, 92, 92, 96)):
             header.resizeSection(column, width)
         header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import traceback
@@ -188,11 +189,22 @@ def _install_signal_handlers(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> QT
     return keepalive
 
 
+def check_display() -> None:
+    """On Linux without a display Qt aborts the process; say what to do instead."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise RuntimeError(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
+            "on a server run `stashdesk --headless`, or set QT_QPA_PLATFORM=offscreen")
+
+
 def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
             tray_available: bool | None = None) -> int:
     """Run the window on ``data_dir`` until the user quits; returns the exit code."""
     try:
         check_pyside()
+        check_display()
     except RuntimeError as exc:
         print(f"{APP_NAME}: {exc}", file=sys.stderr)
         return 2

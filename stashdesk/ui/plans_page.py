@@ -47,7 +47,15 @@ from stashdesk.jobs.base import JOB_TYPES
 from stashdesk.store.models import Job, Plan, PlanChange, Scene, SceneFile
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import Banner, button, muted, page_title, section
+from stashdesk.ui.widgets import (
+    Banner,
+    ColumnsModel,
+    button,
+    data_table,
+    muted,
+    page_title,
+    section,
+)
 
 APPLY_JOB_TYPE = "APPLY_PLAN"
 ModelIndex = QModelIndex | QPersistentModelIndex
@@ -118,7 +126,7 @@ def apply_jobs_of(plan_id: int, limit: int = 200) -> list[tuple[str, str]]:
     return found
 
 
-class PlanListModel(QAbstractTableModel):
+class PlanListModel(ColumnsModel):
     COLUMNS = ("#", "Name", "Status", "Changes", "Pending", "Approved", "Rejected", "Applied",
                "Created")
 
@@ -131,17 +139,8 @@ class PlanListModel(QAbstractTableModel):
         self.rows = rows
         self.endResetModel()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -161,7 +160,7 @@ class PlanListModel(QAbstractTableModel):
         return None
 
 
-class ChangeModel(QAbstractTableModel):
+class ChangeModel(ColumnsModel):
     COLUMNS = ("Scene", "Path", "Field", "Action", "Current", "Proposed", "Confidence", "Status")
 
     def __init__(self, parent: Any = None) -> None:
@@ -173,17 +172,8 @@ class ChangeModel(QAbstractTableModel):
         self.rows = rows
         self.endResetModel()
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def row_count(self) -> int:
+        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -335,17 +325,7 @@ class PlansPage(QWidget):
 
     @staticmethod
     def _table(model: QAbstractTableModel) -> QTableView:
-        table = QTableView()
-        table.setModel(model)
-        table.setAlternatingRowColors(True)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setShowGrid(False)
-        table.setWordWrap(False)
-        table.verticalHeader().setVisible(False)
-        table.verticalHeader().setDefaultSectionSize(28)
-        table.horizontalHeader().setHighlightSections(False)
-        return table
+        return data_table(model)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

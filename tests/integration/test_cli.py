@@ -194,3 +194,18 @@ def test_jobs_cancel_through_the_engine(data_dir: Path) -> None:
                                       (job_id,)) == [("cancelled",)], what="cancelled")
     finally:
         assert engine.terminate() == 0
+
+
+def test_gui_without_a_display_says_what_to_do(data_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.cli_helpers import REPO, cli_env
+
+    env = cli_env()
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir)],
+                          capture_output=True, text=True, timeout=60, cwd=REPO, env=env)
+    assert done.returncode == 2
+    assert "stashdesk --headless" in done.stderr and "Traceback" not in done.stderr

@@ -191,3 +191,17 @@ async def test_secrets_never_reach_status_or_logs(engines) -> None:
     logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
     assert messages == ["Calling Stash with key ********"]
     assert logs == ["request failed: ApiKey ******** rejected"]
+
+
+async def test_a_finished_job_wakes_the_daemons_that_wait_for_its_results(services) -> None:
+    await services.manager.set_config("test-tick", {"job_interval_seconds": 600})
+    await services.manager.start("test-tick")
+    handle = services.manager.handle("test-tick")
+    await wait_until(lambda: handle.instance and handle.instance.phase == "sleeping")
+    assert handle.instance.passes == 1
+    other = await services.runner.submit("TEST_STEPS", {"steps": 1}, created_by="tester")
+    await services.runner.wait(other.id, 5)
+    assert handle.instance.phase == "sleeping" and handle.instance.passes == 1  # not its kind
+    job = await services.runner.submit("TEST_EXCLUSIVE", {"steps": 1}, created_by="tester")
+    await services.runner.wait(job.id, 5)
+    await wait_until(lambda: handle.instance.passes == 2, timeout=2)

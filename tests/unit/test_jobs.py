@@ -163,3 +163,14 @@ async def test_progress_reaches_subscribers_about_ten_times_a_second(services) -
     running = [e for e in sub.drain() if e.status == "running"]
     # ~1.5 s of steady progress: one event per 0.1 s, not one per database write (1 s)
     assert 8 <= len(running) <= 25
+
+
+async def test_the_final_progress_and_message_are_always_published(services) -> None:
+    sub = services.bus.subscribe(JobProgressed, JobFinished)
+    info = await services.runner.submit("TEST_STEPS", {"steps": 50, "delay": 0})
+    await services.runner.wait(info.id, 10)
+    events = sub.drain()
+    last_progress = [e for e in events if isinstance(e, JobProgressed)][-1]
+    assert isinstance(events[-1], JobFinished)
+    assert (last_progress.status, last_progress.progress, last_progress.message) == (
+        "completed", 100.0, "Step 50/50")
