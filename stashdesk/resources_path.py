@@ -10,7 +10,8 @@ from its own ``__file__``:
 2. a frozen build (PyInstaller sets ``sys.frozen``): ``resources/`` inside the
    bundle's data folder, ``sys._MEIPASS`` (``_internal/`` next to the
    executable in a one-folder build), else next to the executable;
-3. a source checkout: ``resources/`` beside the ``stashdesk`` package.
+3. a source checkout: ``resources/`` beside the ``stashdesk`` package;
+4. an installed wheel: ``<prefix>/share/stashdesk/resources`` (pyproject's data-files).
 
 Qt-free: the self-check and the build spec use it without a QApplication.
 """
@@ -57,6 +58,7 @@ def candidate_dirs() -> list[Path]:
             candidates.append(Path(bundle) / FOLDER)
         candidates.append(Path(sys.executable).resolve().parent / FOLDER)
     candidates.append(Path(__file__).resolve().parent.parent / FOLDER)
+    candidates.append(Path(sys.prefix) / "share" / "stashdesk" / FOLDER)
     return candidates
 
 

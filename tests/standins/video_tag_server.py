@@ -638,14 +638,16 @@ class VideoTagServer:
             self._requests.append(rec)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
-            self._cond.notify_all()
             answer = self._choose(rec, handler.command)
             rec.status = answer.status
+            # Counted as held together with in flight, so a waiter sees both at once.
+            held = self._is_held(path) and not self._stopping
+            if held:
+                self._held += 1
+            self._cond.notify_all()
         try:
             with self._cond:
-                if self._is_held(path) and not self._stopping:
-                    self._held += 1
-                    self._cond.notify_all()
+                if held:
                     try:
                         self._cond.wait_for(lambda: self._stopping or not self._is_held(path))
                     finally:

@@ -48,10 +48,12 @@ def all_daemons():
 def _only_test_daemons(request, monkeypatch):
     """The window shows whatever is registered; most UI tests want only the scripted
     test daemons, not the real ones (which would talk to Stash and qBittorrent)."""
+    from stashdesk.app import load_plugins
     from stashdesk.daemons.manager import DAEMON_TYPES
 
     if "all_daemons" in request.fixturenames:
         return
+    load_plugins()  # register the real ones now, or the engine's start would add them later
     for name in list(DAEMON_TYPES):
         if not name.startswith("test-"):
             monkeypatch.delitem(DAEMON_TYPES, name)

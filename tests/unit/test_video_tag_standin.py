@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from tests.engine_fixtures import wait_until
 from tests.standins.video_tag_server import ENDPOINT, VideoTagServer, build_result
 
 
@@ -255,9 +256,9 @@ async def test_hold_keeps_requests_in_flight_until_release(
             for i in range(4)
         ]
         await video_tag_server.wait_for_in_flight_async(4)
-        await asyncio.sleep(0.05)
+        # a request counts as in flight a moment before it counts as held
+        await wait_until(lambda: video_tag_server.held == 4, timeout=5)
         assert video_tag_server.in_flight == 4
-        assert video_tag_server.held == 4
         assert not any(t.done() for t in tasks)
         video_tag_server.release()
         resps = await asyncio.gather(*tasks)
