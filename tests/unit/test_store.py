@@ -158,3 +158,21 @@ def test_retention_prunes_old_rows_but_keeps_each_daemons_newest_100(store: Stor
     assert DaemonStatus.select().where(DaemonStatus.daemon == "busy").count() == 120
     assert [r.message for r in DaemonLog.select()] == ["y"]
     assert sorted(j.id for j in Job.select()) == ["job-2", "job-3"]
+
+
+async def test_the_engine_prunes_old_history_when_it_starts(engines) -> None:
+    services = await engines.start(settings={"history.retention_days": 7})
+    old = time.time() - 8 * 86400
+
+    def seed() -> None:
+        DaemonLog.create(daemon="x", level="INFO", message="old", at=old)
+        DaemonLog.create(daemon="x", level="INFO", message="new", at=time.time())
+        Job.create(id="old-job", type="SYNC", status="completed", created_at=old,
+                   finished_at=old)
+
+    await services.store.write(seed)
+    await engines.engine.stop()
+    services = await engines.start()
+    logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
+    assert logs == ["new"]
+    assert await services.store.read(lambda: Job.get_or_none(Job.id == "old-job")) is None
