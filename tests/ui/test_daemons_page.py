@@ -213,6 +213,8 @@ async def test_page_actions_start_stop_and_restart_every_daemon(make_gui):
     await wait_until(lambda: all(h.state == "running" for h in handles), message="all running")
     await wait_until(lambda: "2 of 2 running" in page.summary.text())
     instances = {h.name: h.instance for h in handles}
+    # the page's buttons stay disabled until "Start all" has finished
+    await wait_until(lambda: page.restart_all.isEnabled())
     page.restart_all.click()
     await wait_until(lambda: all(h.instance is not None and h.instance is not instances[h.name]
                                  and h.running for h in handles), message="all restarted")
