@@ -49,7 +49,7 @@ from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.widgets import (
     Banner,
-    ColumnsModel,
+    RowsModel,
     button,
     data_table,
     muted,
@@ -126,21 +126,9 @@ def apply_jobs_of(plan_id: int, limit: int = 200) -> list[tuple[str, str]]:
     return found
 
 
-class PlanListModel(ColumnsModel):
+class PlanListModel(RowsModel):
     COLUMNS = ("#", "Name", "Status", "Changes", "Pending", "Approved", "Rejected", "Applied",
                "Created")
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.rows: list[PlanRow] = []
-
-    def set_rows(self, rows: list[PlanRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def row_count(self) -> int:
-        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -160,20 +148,8 @@ class PlanListModel(ColumnsModel):
         return None
 
 
-class ChangeModel(ColumnsModel):
+class ChangeModel(RowsModel):
     COLUMNS = ("Scene", "Path", "Field", "Action", "Current", "Proposed", "Confidence", "Status")
-
-    def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self.rows: list[ChangeRow] = []
-
-    def set_rows(self, rows: list[ChangeRow]) -> None:
-        self.beginResetModel()
-        self.rows = rows
-        self.endResetModel()
-
-    def row_count(self) -> int:
-        return len(self.rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -233,6 +233,22 @@ class ColumnsModel(QAbstractTableModel):
         return None
 
 
+class RowsModel(ColumnsModel):
+    """A ColumnsModel over a list of rows replaced as a whole (``set_rows``)."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.rows: list[Any] = []
+
+    def set_rows(self, rows: list[Any]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def row_count(self) -> int:
+        return len(self.rows)
+
+
 def data_table(model: QAbstractTableModel, *, row_height: int = 28) -> QTableView:
     """A read-only, row-selecting table in the app's look."""
     table = QTableView()
