@@ -645,6 +645,7 @@ class VideoTagServer:
             if held:
                 self._held += 1
             self._cond.notify_all()
+        counted_down = False
         try:
             with self._cond:
                 if held:
@@ -656,6 +657,11 @@ class VideoTagServer:
                 if seconds > 0 and not self._stopping:
                     self._cond.wait_for(lambda: self._stopping, timeout=seconds)
                 aborted = self._stopping
+                # No longer in flight once answered: counted down before sending, so a
+                # client holding the answer never still sees its request in flight.
+                self._in_flight -= 1
+                counted_down = True
+                self._cond.notify_all()
             if aborted:
                 rec.aborted = True
                 handler.close_connection = True
@@ -668,6 +674,7 @@ class VideoTagServer:
                 rec.aborted = True
                 handler.close_connection = True
         finally:
-            with self._cond:
-                self._in_flight -= 1
-                self._cond.notify_all()
+            if not counted_down:
+                with self._cond:
+                    self._in_flight -= 1
+                    self._cond.notify_all()
