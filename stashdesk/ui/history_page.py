@@ -295,11 +295,6 @@ class HistoryPage(QWidget):
             self._started = True
             self.model.reload()
 
-    def ensure_loaded(self) -> None:
-        if not self._started:
-            self._started = True
-            self.model.reload()
-
     def _filters_changed(self) -> None:
         self.model.set_filter(self.daemon_filter.currentData(), self.kind_filter.currentData())
 

@@ -434,11 +434,6 @@ class JobsPage(QWidget):
             self._started = True
             self.model.reload()
 
-    def ensure_loaded(self) -> None:
-        if not self._started:
-            self._started = True
-            self.model.reload()
-
     def _filters_changed(self) -> None:
         statuses = STATUS_FILTERS[self.status_filter.currentIndex()][1]
         self.model.set_filter(JobFilter(statuses, self.type_filter.currentData()))

@@ -14,7 +14,6 @@ from typing import Any
 
 import peewee as pw
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QModelIndex,
     QPersistentModelIndex,
     Qt,
@@ -28,7 +27,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -221,7 +219,7 @@ class PlansPage(QWidget):
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.plans = PlanListModel(self)
-        self.plan_table = self._table(self.plans)
+        self.plan_table = data_table(self.plans)
         self.plan_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.plan_table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
@@ -282,7 +280,7 @@ class PlansPage(QWidget):
         column.addWidget(self.message)
 
         self.changes = ChangeModel(self)
-        self.change_table = self._table(self.changes)
+        self.change_table = data_table(self.changes)
         self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.change_table.horizontalHeader()
         for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
@@ -298,10 +296,6 @@ class PlansPage(QWidget):
 
         ctx.bridge.job_finished.connect(self._on_job_finished)
         self._update_buttons()
-
-    @staticmethod
-    def _table(model: QAbstractTableModel) -> QTableView:
-        return data_table(model)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

@@ -30,20 +30,6 @@ pytestmark = pytest.mark.qbittorrent
 DAEMON = "download-processor"
 
 
-@pytest.fixture
-def downloads(tmp_path: Path) -> Path:
-    path = tmp_path / "dl" / "save"
-    path.mkdir(parents=True)
-    return path
-
-
-@pytest.fixture
-def library(tmp_path: Path) -> Path:
-    path = tmp_path / "library"
-    path.mkdir()
-    return path
-
-
 async def start_daemon(services, **config) -> None:
     await services.manager.set_config(DAEMON, {"job_interval_seconds": 1,
                                                "scan_after_processing": False, **config})

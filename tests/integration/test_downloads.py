@@ -31,21 +31,6 @@ pytestmark = pytest.mark.qbittorrent
 
 
 @pytest.fixture
-def downloads(tmp_path: Path) -> Path:
-    """Where qBittorrent keeps content: two levels deep, so '..' escapes stay in tmp_path."""
-    path = tmp_path / "dl" / "save"
-    path.mkdir(parents=True)
-    return path
-
-
-@pytest.fixture
-def library(tmp_path: Path) -> Path:
-    path = tmp_path / "library"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
 async def engine(engines, qbittorrent: QBittorrentProcess, library: Path):
     return await engines.start(settings=settings_for(qbittorrent, library))
 
