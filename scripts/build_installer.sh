@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build StashDesk's one-folder bundle (dist/stashdesk/) with PyInstaller, then prove it works:
-# the frozen `stashdesk --version` and `stashdesk --self-check` (offscreen; and on X11 under
-# Xvfb when xvfb-run is installed). Prints the bundle's size and the self-check's time; exits
-# non-zero on any failure.
+# the frozen `stashdesk --version` and `stashdesk --self-check` (offscreen; on X11 under Xvfb
+# when xvfb-run is installed; on Wayland under a headless Weston when weston is). Prints the
+# bundle's size and the self-check's time; exits non-zero on any failure.
 #
 #   scripts/build_installer.sh
 #
@@ -31,6 +31,26 @@ started=$(date +%s)
 "$python" -m PyInstaller --noconfirm --clean --log-level WARN \
   --distpath dist --workpath build build_installer.spec
 echo "built in $(($(date +%s) - started)) s"
+
+# A Python built into its own prefix (pyenv, /usr/local) records that prefix's lib folder
+# as RUNPATH in libpython and its extension modules: in the bundle, a folder of the build
+# machine. Keep only the $ORIGIN-relative entries (Qt's and PySide6's own).
+if [ "$(uname -s)" = Linux ]; then
+  command -v patchelf >/dev/null \
+    || { echo "build_installer: patchelf is missing; run scripts/setup.sh test" >&2; exit 2; }
+  cleaned=0
+  while IFS= read -r -d '' library; do
+    runpath=$(readelf -d "$library" 2>/dev/null | sed -n 's/.*(R[UN]*PATH).*\[\(.*\)\]/\1/p')
+    [ -n "$runpath" ] || continue
+    kept=$(tr ':' '\n' <<<"$runpath" | grep '^\$ORIGIN' | paste -sd: || true)
+    [ "$kept" = "$runpath" ] && continue
+    if [ -n "$kept" ]; then patchelf --set-rpath "$kept" "$library"
+    else patchelf --remove-rpath "$library"; fi
+    cleaned=$((cleaned + 1))
+  done < <(find "$bundle" -type f -name '*.so*' -print0)
+  echo "dropped build-machine RUNPATHs from $cleaned libraries"
+fi
+
 exe=$bundle/stashdesk
 # Windows: stashdesk.exe is windowed (no stdout); its console twin runs the checks.
 [ -f "$bundle/stashdesk-cli.exe" ] && exe=$bundle/stashdesk-cli.exe
@@ -65,9 +85,30 @@ elif [ "${CI:-}" = true ] && [ "$(uname -s)" = Linux ]; then
   echo "build_installer: CI=true but xvfb-run is missing: the xcb platform went untested" >&2
   exit 1
 fi
+if command -v weston >/dev/null && [ "$(uname -s)" = Linux ]; then
+  # A Wayland compositor without a screen, on a socket of its own.
+  wayland_dir=$(mktemp -d)
+  chmod 0700 "$wayland_dir"
+  XDG_RUNTIME_DIR=$wayland_dir weston --backend=headless-backend.so --socket=stashdesk-check \
+    --idle-time=0 > "$wayland_dir/weston.log" 2>&1 &
+  weston_pid=$!
+  trap 'kill "$weston_pid" 2>/dev/null; rm -rf "$wayland_dir"' EXIT
+  for _ in $(seq 100); do
+    [ -S "$wayland_dir/stashdesk-check" ] && break
+    kill -0 "$weston_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -S "$wayland_dir/stashdesk-check" ] \
+    || { cat "$wayland_dir/weston.log" >&2; echo "build_installer: weston did not start" >&2; exit 1; }
+  self_check "wayland under a headless Weston" env XDG_RUNTIME_DIR="$wayland_dir" \
+    WAYLAND_DISPLAY=stashdesk-check QT_QPA_PLATFORM=wayland STASHDESK_NO_KEYRING=1
+elif [ "${CI:-}" = true ] && [ "$(uname -s)" = Linux ]; then
+  echo "build_installer: CI=true but weston is missing: the wayland platform went untested" >&2
+  exit 1
+fi
 
 echo "== bundle"
-size=$(du -sh "$bundle" | cut -f1)
+size="$(du -sh "$bundle" | cut -f1) ($(du -sb "$bundle" | cut -f1) bytes)"
 files=$(find "$bundle" -type f | wc -l)
 plugins=$(find "$bundle" -path '*plugins/*' -type f | sed 's|.*/plugins/||' | sort | tr '\n' ' ')
 echo "Qt plugins: $plugins"

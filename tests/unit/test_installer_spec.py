@@ -36,26 +36,28 @@ class Recorder:
         return record
 
 
-def fake_analysis(call):
+def fake_analysis(call, extra_binaries=()):
     binaries = [(dest, f"/nonexistent/{dest}", kind) for dest, kind in (
         ("libpython3.11.so.1.0", "BINARY"),
         ("PySide6/QtWidgets.abi3.so", "EXTENSION"),
         ("PySide6/Qt/plugins/platforms/libqxcb.so", "BINARY"),
         ("PySide6/Qt/plugins/platforms/libqeglfs.so", "BINARY"),
         ("PySide6/Qt/plugins/imageformats/libqpdf.so", "BINARY"),
-    )]
+    )] + list(extra_binaries)
     datas = [(str(Path(folder, Path(src).name)), src, "DATA")
              for src, folder in call.kwargs["datas"]] + [
         ("PySide6/Qt/translations/qtbase_de.qm", "/nonexistent/qtbase_de.qm", "DATA")]
     return SimpleNamespace(binaries=binaries, datas=datas, pure=["pure"], scripts=["script"])
 
 
-def run_spec(monkeypatch, platform: str = "linux") -> tuple[dict, Recorder]:
+def run_spec(monkeypatch, platform: str = "linux", workpath: str = "/nonexistent/build",
+             extra_binaries=()) -> tuple[dict, Recorder]:
     monkeypatch.setattr(sys, "platform", platform)
     recorder = Recorder()
     namespace = {
-        "__name__": "__main__", "SPECPATH": str(REPO), "SPEC": str(SPEC),
-        "Analysis": recorder.step("Analysis", fake_analysis), "PYZ": recorder.step("PYZ"),
+        "__name__": "__main__", "SPECPATH": str(REPO), "SPEC": str(SPEC), "workpath": workpath,
+        "Analysis": recorder.step("Analysis", lambda call: fake_analysis(call, extra_binaries)),
+        "PYZ": recorder.step("PYZ"),
         "EXE": recorder.step("EXE"), "COLLECT": recorder.step("COLLECT"),
         "BUNDLE": recorder.step("BUNDLE"),
     }
@@ -82,7 +84,7 @@ def spec(monkeypatch, hooks_cache):
                 hooks_cache[key] = _real(arg)
             return hooks_cache[key]
         monkeypatch.setattr(hooks, name, cached)
-    return lambda platform="linux": run_spec(monkeypatch, platform)
+    return lambda platform="linux", **kwargs: run_spec(monkeypatch, platform, **kwargs)
 
 
 def test_analysis_gets_the_launcher_every_resource_and_the_dynamic_imports(spec):
@@ -154,6 +156,8 @@ def test_qt_plugins_kept_and_dropped(spec):
                  "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
                  "PySide6/plugins/styles/qmodernwindowsstyle.dll",
                  "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
+                 "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
+                 "PySide6/Qt/plugins/wayland-decoration-client/libadwaita.so",
                  "PySide6/Qt/plugins/somenewtype/libqnew.so",
                  "libQt6Core.so.6"):
         assert wanted(dest), dest
@@ -165,6 +169,8 @@ def test_qt_plugins_kept_and_dropped(spec):
                  "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
                  "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
                  "PySide6/Qt/plugins/tls/libqopensslbackend.so",
+                 "PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
+                 "PySide6/Qt/plugins/wayland-shell-integration/libwl-shell-plugin.so",
                  "PySide6/plugins/generic/qtuiotouchplugin.dll"):
         assert not wanted(dest), dest
 
@@ -216,3 +222,42 @@ def test_libraries_only_dropped_plugins_need_go_with_them(spec):
                        "libgtk-3.so.0"]
     assert [dest for dest, _src, _kind in kept_datas] == ["libQt6Core.so.6",
                                                           "resources/style.qss"]
+
+
+def test_pyside6s_icu_data_is_swapped_for_a_slim_copy(spec, tmp_path):
+    namespace, _recorder = spec()
+    calls = []
+
+    def slim_library(src, dest):
+        calls.append((src, dest))
+        return SimpleNamespace(before=32.0e6, after=5.2e6, dropped=3720)
+
+    binaries = [("PySide6/Qt/lib/libicudata.so.73", "/wheel/libicudata.so.73", "BINARY"),
+                ("PySide6/Qt/lib/libicuuc.so.73", "/wheel/libicuuc.so.73", "BINARY"),
+                ("libicudata.so.72", "/usr/lib/libicudata.so.72", "BINARY")]  # not PySide6's
+    kept, note = namespace["slim_icu"](binaries, str(tmp_path), slim_library)
+    slim_copy = tmp_path / "icu" / "libicudata.so.73"
+    assert calls == [(Path("/wheel/libicudata.so.73"), slim_copy)]
+    assert kept == [("PySide6/Qt/lib/libicudata.so.73", str(slim_copy), "BINARY"),
+                    binaries[1], binaries[2]]
+    assert note == "ICU data 32.0 MB -> 5.2 MB (3720 items dropped)"
+    assert namespace["slim_icu"](binaries[1:], str(tmp_path), slim_library) == (binaries[1:], "")
+
+
+def test_the_linux_build_ships_the_slim_icu_data_made_in_the_work_folder(spec, tmp_path):
+    import shutil
+
+    from PySide6.QtCore import QLibraryInfo
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PySide6 ships its own ICU on Linux only")
+    if shutil.which("as") is None or shutil.which("ld") is None:
+        pytest.skip("binutils (as, ld) are missing; scripts/setup.sh test installs them")
+    qt_lib = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.LibrariesPath))
+    [icu] = qt_lib.glob("libicudata.so.*")
+    dest = f"PySide6/Qt/lib/{icu.name}"
+    namespace, _recorder = spec("linux", workpath=str(tmp_path),
+                                extra_binaries=[(dest, str(icu), "BINARY")])
+    [src] = [src for d, src, _kind in namespace["a"].binaries if d == dest]
+    assert Path(src) == tmp_path / "icu" / icu.name
+    assert Path(src).stat().st_size < icu.stat().st_size / 4
