@@ -2,11 +2,11 @@
 
 Two detectors exist:
 
-* ``video_tags`` - the AI video-tag server's answer for the scene's file. Each
-  detected tag proposes adding "<tag>_AI"; each time span (not starting at 0 s)
-  a marker titled "<tag>_AI" when ``analysis.create_markers`` is on. The AI
-  status tags are always proposed: remove "AI_TagMe", add "AI_Tagged" on success
-  or "AI_Errored" when the server failed on the scene.
+* ``video_tags`` - the AI video-tag server's answer for the scene's file, turned
+  into tags and markers by the tag rules and mapping (see
+  :mod:`stashdesk.analysis.video_tag_plan`; by default "<tag>_AI"). The AI status
+  tags are always proposed: remove "AI_TagMe", add "AI_Tagged" on success or
+  "AI_Errored" when the server failed on the scene.
 * ``path`` - performers, studios and tags Stash already knows (names and
   aliases) found as whole words, case-insensitively, in the file path (without
   its extension) and the title.
@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from stashdesk.analysis.scenes import KnownName, SceneSnapshot
-from stashdesk.clients.video_tags import VideoTagResult
 
 DETECTORS = ("video_tags", "path")
 FIELDS = ("tags", "performers", "studio", "title", "details", "markers")
 
-AI_SUFFIX = "_AI"
 TAG_ME = "AI_TagMe"
 TAGGED = "AI_Tagged"
 ERRORED = "AI_Errored"
@@ -96,45 +94,6 @@ def status_tag_changes(scene: SceneSnapshot, success: bool) -> list[ProposedChan
         changes.append(ProposedChange(scene.id, "tags", "add", wanted))
     if success and scene.has_tag(ERRORED):
         changes.append(ProposedChange(scene.id, "tags", "remove", ERRORED))
-    return changes
-
-
-def video_tag_changes(scene: SceneSnapshot, result: VideoTagResult, *, threshold: float,
-                      create_markers: bool) -> list[ProposedChange]:
-    """Tag and marker changes from the server's answer (status tags not included)."""
-    changes: list[ProposedChange] = []
-    confidence_of: dict[str, float] = {}
-    for tag in result.tags:
-        key = tag.name.casefold()
-        confidence_of[key] = max(confidence_of.get(key, 0.0), tag.confidence)
-    proposed_tags: set[str] = set()
-    for tag in result.tags:
-        name = tag.name + AI_SUFFIX
-        folded = name.casefold()
-        confidence = confidence_of[tag.name.casefold()]
-        if confidence < threshold or folded in proposed_tags or scene.has_tag(name):
-            continue
-        proposed_tags.add(folded)
-        changes.append(ProposedChange(scene.id, "tags", "add", name, confidence=confidence))
-    if not create_markers:
-        return changes
-    proposed_markers: set[tuple[str, int]] = set()
-    for span in sorted(result.timespans, key=lambda s: (s.start, s.name)):
-        if span.start <= 0:
-            continue  # a span at 0 s is the whole video, not a moment worth a marker
-        title = span.name + AI_SUFFIX
-        confidence = span.confidence if span.confidence is not None else confidence_of.get(
-            span.name.casefold(), 1.0)
-        key = (title.casefold(), int(span.start))
-        if confidence < threshold or key in proposed_markers or scene.has_marker(title,
-                                                                                 span.start):
-            continue
-        proposed_markers.add(key)
-        changes.append(ProposedChange(
-            scene.id, "markers", "add",
-            {"title": title, "seconds": span.start, "end_seconds": span.end,
-             "primary_tag": title},
-            confidence=confidence))
     return changes
 
 

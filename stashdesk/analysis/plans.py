@@ -22,6 +22,7 @@ from typing import Any
 
 import peewee as pw
 
+from stashdesk.store.bulk import execute_many
 from stashdesk.store.models import Plan, PlanChange
 
 PLAN_STATUSES = ("pending", "draft", "reviewing", "applied", "cancelled")
@@ -38,11 +39,29 @@ class PlanStateError(PlanError):
     """The plan exists but is in a state that does not allow this (the CLI exits 1)."""
 
 
+def change_tag(field: str, value: Any) -> str | None:
+    """The tag a change is about: a tag change's name, a marker's primary tag."""
+    if field == "tags" and isinstance(value, str):
+        return value
+    if field == "markers" and isinstance(value, dict):
+        tag = value.get("primary_tag") or value.get("title")
+        return tag if isinstance(tag, str) else None
+    return None
+
+
 @dataclass(frozen=True)
 class ChangeSelector:
+    """Which changes of a plan: combined with AND; nothing given selects all.
+
+    ``tag`` matches tag changes and markers of that tag (any case); ``scene_ids``
+    the changes of those scenes.
+    """
+
     change_ids: tuple[int, ...] = ()
     field: str | None = None
     min_confidence: float | None = None
+    scene_ids: tuple[str, ...] = ()
+    tag: str | None = None
 
     def where(self, plan_id: int) -> Any:
         clause = (PlanChange.plan == plan_id) & PlanChange.status.in_(REVIEWABLE)
@@ -52,6 +71,16 @@ class ChangeSelector:
             clause &= PlanChange.field == self.field
         if self.min_confidence is not None:
             clause &= PlanChange.confidence >= self.min_confidence
+        if self.scene_ids:
+            clause &= PlanChange.scene_id.in_([str(s) for s in self.scene_ids])
+        if self.tag is not None:
+            folded = self.tag.strip().casefold()
+            candidates = PlanChange.select(PlanChange.id, PlanChange.field,
+                                           PlanChange.proposed_value).where(
+                clause & PlanChange.field.in_(("tags", "markers")))
+            ids = [c.id for c in candidates
+                   if (change_tag(c.field, c.proposed_value) or "").casefold() == folded]
+            clause &= PlanChange.id.in_(ids)
         return clause
 
 
@@ -62,7 +91,7 @@ def get_plan(plan_id: int) -> Plan:
     return plan
 
 
-def _check_change_ids(plan_id: int, change_ids: Iterable[int]) -> None:
+def check_change_ids(plan_id: int, change_ids: Iterable[int]) -> None:
     wanted = set(change_ids)
     if not wanted:
         return
@@ -79,7 +108,7 @@ def _review(plan_id: int, selector: ChangeSelector, status: str) -> int:
     if plan.status not in ("pending",) + OPEN_PLAN_STATUSES:
         raise PlanStateError(f"plan {plan_id} is {plan.status}; only draft or reviewing plans "
                              f"can be reviewed")
-    _check_change_ids(plan_id, selector.change_ids)
+    check_change_ids(plan_id, selector.change_ids)
     count = PlanChange.update(status=status).where(selector.where(plan_id)).execute()
     if count and plan.status == "draft":
         plan.status = "reviewing"
@@ -97,10 +126,12 @@ def reject_changes(plan_id: int, selector: ChangeSelector = ChangeSelector()) ->
     return _review(plan_id, selector, "rejected")
 
 
-def edit_proposed_value(change_id: int, value: Any) -> PlanChange:
+def edit_proposed_value(change_id: int, value: Any, plan_id: int | None = None) -> PlanChange:
+    """Replace what a change proposes (before it is applied); ``plan_id`` guards the id."""
     change = PlanChange.get_or_none(PlanChange.id == change_id)
-    if change is None:
-        raise PlanError(f"no change with id {change_id}")
+    if change is None or (plan_id is not None and change.plan_id != plan_id):
+        where = f" in plan {plan_id}" if plan_id is not None else ""
+        raise PlanError(f"no change with id {change_id}{where}")
     if change.status not in REVIEWABLE:
         raise PlanStateError(f"change {change_id} is {change.status} and can no longer be "
                              f"edited")
@@ -118,6 +149,37 @@ def cancel_plan(plan_id: int) -> Plan:
     plan.updated_at = time.time()
     plan.save()
     return plan
+
+
+def list_plans(status: str | None = None) -> list[tuple[Plan, dict[str, int]]]:
+    """Plans newest first, each with its change counts by status."""
+    query = Plan.select()
+    if status:
+        query = query.where(Plan.status == status)
+    plans = list(query.order_by(Plan.id.desc()))
+    counts = change_counts([p.id for p in plans]) if plans else {}
+    return [(plan, counts.get(plan.id, {})) for plan in plans]
+
+
+def plan_changes(plan_id: int, offset: int = 0, limit: int | None = None
+                 ) -> list[tuple[PlanChange, str | None, str | None]]:
+    """A plan's changes by scene, then id; each with its scene's title and first file path."""
+    from stashdesk.store.models import Scene, SceneFile
+
+    query = (PlanChange.select().where(PlanChange.plan == plan_id)
+             .order_by(PlanChange.scene_id, PlanChange.id).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    changes = list(query)
+    scene_ids = sorted({c.scene_id for c in changes})
+    titles: dict[str, str] = {}
+    paths: dict[str, str] = {}
+    for start in range(0, len(scene_ids), 500):
+        chunk = scene_ids[start:start + 500]
+        titles.update(Scene.select(Scene.id, Scene.title).where(Scene.id.in_(chunk)).tuples())
+        paths.update(SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
+                     .where(SceneFile.scene.in_(chunk)).group_by(SceneFile.scene).tuples())
+    return [(c, titles.get(c.scene_id), paths.get(c.scene_id)) for c in changes]
 
 
 def change_counts(plan_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
@@ -161,12 +223,19 @@ def ensure_plan_for_job(job_id: str, name: str, metadata: dict[str, Any] | None 
     return plan
 
 
+_CHANGE_COLUMNS = ("scene_id", "field", "action", "current_value", "proposed_value",
+                   "confidence")
+
+
 def add_changes(plan_id: int, rows: Iterable[dict[str, Any]]) -> int:
     """Insert proposed changes (dicts of PlanChange fields) as pending; returns how many."""
     now = time.time()
-    batch = [{**row, "plan": plan_id, "status": "pending", "created_at": now} for row in rows]
-    for start in range(0, len(batch), 200):
-        PlanChange.insert_many(batch[start:start + 200]).execute()
+    json_of = PlanChange.proposed_value.db_value
+    batch = [(plan_id, str(row["scene_id"]), row["field"], row["action"],
+              json_of(row.get("current_value")), json_of(row.get("proposed_value")),
+              float(row.get("confidence", 1.0)), "pending", now) for row in rows]
+    execute_many(PlanChange, "INSERT", ["plan_id", *_CHANGE_COLUMNS, "status", "created_at"],
+                 batch)
     if batch:
         Plan.update(updated_at=now).where(Plan.id == plan_id).execute()
     return len(batch)

@@ -40,6 +40,7 @@ class SceneSnapshot:
     performer_names: list[str] = field(default_factory=list)
     studio_name: str | None = None
     markers: list[MarkerInfo] = field(default_factory=list)
+    duration: float | None = None  # of the primary file, as Stash measured it
 
     @property
     def primary_path(self) -> str | None:
@@ -82,10 +83,13 @@ def load_scene_snapshots(scene_ids: list[str]) -> dict[str, SceneSnapshot]:
         if not wanted:
             continue
         # Files in the order the sync stored them: Stash lists the primary file first.
-        files = (SceneFile.select(SceneFile.scene, SceneFile.path)
+        files = (SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
                  .where(SceneFile.scene.in_(wanted)).order_by(SceneFile.scene, pw.SQL("rowid")))
-        for row in files.tuples():
-            snapshots[row[0]].paths.append(row[1])
+        for scene_id, path, duration in files.tuples():
+            snapshot = snapshots[scene_id]
+            if not snapshot.paths:
+                snapshot.duration = duration
+            snapshot.paths.append(path)
         tags = (SceneTag.select(SceneTag.scene, Tag.name)
                 .join(Tag, on=(SceneTag.tag_id == Tag.id)).where(SceneTag.scene.in_(wanted)))
         for scene_id, name in tags.tuples():
