@@ -10,6 +10,8 @@ import os
 import shutil
 import subprocess
 
+from stashdesk.resources_path import is_frozen
+
 # Stash's default video extensions, plus a few container formats it also reads.
 VIDEO_EXTENSIONS = frozenset({
     ".m4v", ".mp4", ".mov", ".wmv", ".avi", ".mpg", ".mpeg", ".rmvb", ".rm", ".flv", ".asf",
@@ -28,6 +30,23 @@ def find_ffprobe() -> str | None:
     return shutil.which("ffprobe")
 
 
+def host_program_env() -> dict[str, str]:
+    """The environment for a program of the system (ffprobe) started from StashDesk.
+
+    A frozen build's bootloader points LD_LIBRARY_PATH at the bundle's own libraries
+    (keeping the user's value in LD_LIBRARY_PATH_ORIG); a system program must not load
+    those instead of the system's.
+    """
+    env = dict(os.environ)
+    if is_frozen():
+        original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+        if original is None:
+            env.pop("LD_LIBRARY_PATH", None)
+        else:
+            env["LD_LIBRARY_PATH"] = original
+    return env
+
+
 def probe_duration(ffprobe: str, path: str, timeout: float = PROBE_TIMEOUT) -> float | None:
     """The duration of ``path`` in seconds, or None when ffprobe cannot tell."""
     try:
@@ -35,7 +54,7 @@ def probe_duration(ffprobe: str, path: str, timeout: float = PROBE_TIMEOUT) -> f
             [ffprobe, "-v", "error", "-show_entries", "format=duration",
              "-of", "default=noprint_wrappers=1:nokey=1", path],
             capture_output=True, text=True, timeout=timeout, check=False,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, env=host_program_env())
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:

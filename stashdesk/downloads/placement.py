@@ -112,6 +112,7 @@ class Placement:
     # "linked" when it is a hard link of the source, else "existing".
     done: list[tuple[PlannedFile, str, bool]] = field(default_factory=list)
     copy_reason: str | None = None  # why files had to be copied, e.g. EXDEV
+    copy_errno: int | None = None  # the link() error behind copy_reason
 
     @property
     def linked(self) -> int:
@@ -304,7 +305,7 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
             raise TorrentRejected(f"the file {item.name!r} would be placed outside "
                                   f"{root}")
         real = _checked_source(item, source, real_content, single)
-        already = existing_state(target, real, item.size, real_destination)
+        already = existing_state(target, real, item.size, real_destination, is_cancelled)
         if already is None and skip_reason is not None:
             reason = skip_reason(real, target)
             if reason:
@@ -345,10 +346,12 @@ def _checked_source(item: TorrentFileLike, source: str, real_content: str,
     return real
 
 
-def existing_state(target: str, source: str, size: int, real_destination: str) -> str | None:
+def existing_state(target: str, source: str, size: int, real_destination: str,
+                   is_cancelled: Callable[[], bool] = lambda: False) -> str | None:
     """What is at ``target`` already: None (nothing), "linked" (a hard link of the
-    source), "existing" (a file of the same size). Raises TorrentRejected when
-    something else is there, or when the way there leaves the library."""
+    source), "existing" (a copy: the same bytes, compared in full). Raises
+    TorrentRejected when something else is there (a same-sized file with other bytes
+    too), or when the way there leaves the library."""
     ancestor = os.path.dirname(target)
     while not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
@@ -372,11 +375,40 @@ def existing_state(target: str, source: str, size: int, real_destination: str) -
             return "linked"
     except OSError:
         pass
-    if st.st_size == size:
-        return "existing"
-    raise TorrentRejected(
-        f"{target} already exists with different content ({st.st_size} bytes; the torrent's "
-        f"file is {size} bytes) - not overwritten")
+    if st.st_size != size:
+        raise TorrentRejected(
+            f"{target} already exists with different content ({st.st_size} bytes; the "
+            f"torrent's file is {size} bytes) - not overwritten")
+    difference = first_difference(source, target, is_cancelled)
+    if difference is not None:
+        raise TorrentRejected(
+            f"{target} already exists with different content (the same size, {size} bytes, "
+            f"but other bytes from byte {difference}) - not overwritten")
+    return "existing"
+
+
+def first_difference(first: str, second: str,
+                     is_cancelled: Callable[[], bool] = lambda: False) -> int | None:
+    """Where two files of the same size first differ (a byte offset), or None when they
+    hold the same bytes. Reads both in chunks (blocking: call it off the event loop),
+    polling ``is_cancelled`` between chunks."""
+    offset = 0
+    try:
+        with open(first, "rb", buffering=0) as a, open(second, "rb", buffering=0) as b:
+            while True:
+                if is_cancelled():
+                    raise PlacementCancelled()
+                chunk_a, chunk_b = a.read(COPY_CHUNK), b.read(COPY_CHUNK)
+                if chunk_a != chunk_b:
+                    return offset + next((i for i, (x, y) in enumerate(
+                        zip(chunk_a, chunk_b, strict=False)) if x != y),
+                        min(len(chunk_a), len(chunk_b)))
+                if not chunk_a:
+                    return None
+                offset += len(chunk_a)
+    except OSError as exc:
+        raise PlacementError(f"could not compare {second} with {first}: "
+                             f"{exc.strerror or exc}") from None
 
 
 # --- placing ------------------------------------------------------------------------------------
@@ -386,13 +418,15 @@ OnPlaced = Callable[[PlannedFile, str, bool], None]  # (file, method, placed now
 
 
 def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callable[[], bool],
-                  on_bytes: Callable[[int], None], on_placed: OnPlaced | None = None
-                  ) -> Placement:
+                  on_bytes: Callable[[int], None], on_placed: OnPlaced | None = None,
+                  before_copy: Callable[[int], None] | None = None) -> Placement:
     """Link (or copy) every planned file; see the module docstring.
 
     ``is_cancelled`` is polled between files and between copy chunks;
     ``on_bytes(n)`` reports progress; ``on_placed`` hears of each file as soon as
-    it is in place (to record it at once). Raises PlacementCancelled, TorrentRejected
+    it is in place (to record it at once); ``before_copy(n)`` hears, before the first
+    copy starts, how many bytes remain to be copied (and may refuse with
+    TorrentRejected, e.g. for want of space). Raises PlacementCancelled, TorrentRejected
     (something changed since planning) or PlacementError (the library is not
     writable); ``placement`` always tells what was done before that.
     """
@@ -404,7 +438,7 @@ def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callabl
         if on_placed is not None:
             on_placed(item, method, new)
 
-    for item in plan.files:
+    for index, item in enumerate(plan.files):
         if is_cancelled():
             raise PlacementCancelled()
         if item.already is not None:
@@ -418,8 +452,10 @@ def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callabl
             folder = os.path.dirname(folder)
         linked = None
         if placement.copy_reason is None:
-            linked = _link(item, real_destination, placement)
+            linked = _link(item, real_destination, placement, is_cancelled)
         if linked is None:
+            if before_copy is not None and not placement.copied:
+                before_copy(sum(f.size for f in plan.files[index:] if f.already is None))
             copy_file(item.source, item.destination, item.size, is_cancelled, on_bytes)
             done(item, "copied", True)
         else:
@@ -429,8 +465,8 @@ def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callabl
     return placement
 
 
-def _link(item: PlannedFile, real_destination: str,
-          placement: Placement) -> tuple[str, bool] | None:
+def _link(item: PlannedFile, real_destination: str, placement: Placement,
+          is_cancelled: Callable[[], bool]) -> tuple[str, bool] | None:
     """Hard-link one file: (method, placed now), or None when a copy is needed
     (placement.copy_reason then says why)."""
     try:
@@ -438,12 +474,14 @@ def _link(item: PlannedFile, real_destination: str,
         return "linked", True
     except FileExistsError:
         # Appeared since planning: fine if it is the same file, refused otherwise.
-        already = existing_state(item.destination, item.source, item.size, real_destination)
+        already = existing_state(item.destination, item.source, item.size, real_destination,
+                                 is_cancelled)
         assert already is not None
         return already, False
     except OSError as exc:
         if exc.errno in LINK_FALLBACK_ERRNOS:
             placement.copy_reason = f"{os.strerror(exc.errno)} (errno {exc.errno})"
+            placement.copy_errno = exc.errno
             return None
         raise _placement_error(exc, item.source, item.destination) from None
 
