@@ -9,7 +9,11 @@ on one event loop. Printed:
 - time from the last call until every row is durable (target: < 1 s);
 - rows lost (must be 0).
 
-Usage: python benchmarks/status_path.py [--total 20000] [--daemons 5]
+By default every secret the redaction must mask is set (an API key, a password and
+credentials inside the three URL settings), so each call pays for masking them;
+``--no-secrets`` measures without.
+
+Usage: python benchmarks/status_path.py [--total 20000] [--daemons 5] [--no-secrets]
 """
 
 from __future__ import annotations
@@ -42,10 +46,22 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-async def run(total: int, daemons: int, yield_every: int) -> None:
+SECRETS = {
+    "stash.api_key": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.bench",
+    "qbittorrent.password": "qbt-p@ss word",
+    "stash.url": "http://alice:st%40sh-pass@nas:9999",
+    "qbittorrent.url": "http://bob:qbt%2Fproxy@nas:8080",
+    "analysis.video_server_url": "http://carol:ai-pass@gpu:8084",
+}
+
+
+async def run(total: int, daemons: int, yield_every: int, secrets: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(Path(tmp), use_keyring=False)
         services = await engine.start(auto_start=False, control=False)
+        if secrets:
+            await services.store.write(
+                lambda: [services.settings.set(k, v) for k, v in SECRETS.items()])
         names = [f"bench-{i}" for i in range(daemons)]
         await services.store.write(lambda: [Daemon.create(name=n) for n in names])
         instances = []
@@ -99,6 +115,7 @@ async def run(total: int, daemons: int, yield_every: int) -> None:
         await engine.stop()
 
     issued = per_daemon * daemons
+    print(f"secrets to mask              : {len(SECRETS) if secrets else 0} settings")
     print(f"status updates issued        : {issued} by {daemons} daemons "
           f"in {last_call - started:.3f} s")
     print(f"update_status cost           : mean {statistics.mean(costs):.1f} us, "
@@ -118,8 +135,10 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=20_000)
     parser.add_argument("--daemons", type=int, default=5)
     parser.add_argument("--yield-every", type=int, default=10)
+    parser.add_argument("--no-secrets", action="store_true",
+                        help="measure without secrets to mask")
     args = parser.parse_args()
-    asyncio.run(run(args.total, args.daemons, args.yield_every))
+    asyncio.run(run(args.total, args.daemons, args.yield_every, not args.no_secrets))
 
 
 if __name__ == "__main__":

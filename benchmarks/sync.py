@@ -1,25 +1,41 @@
-"""Benchmark the SYNC job: 50,000 scenes from a Stash stand-in on loopback.
+"""Benchmark the SYNC job against a Stash stand-in on loopback.
 
 The stand-in (tests/standins/stash_server.py) runs in a separate process, so its
 own work does not count against StashDesk's event loop. It is seeded with
 ``--scenes`` scenes (3 tags, 2 performers, 1 studio, 1 file each; three scenes
-per second of ``updated_at``). Printed:
+per second of ``updated_at``). With ``--fast-server`` it answers ``findScenes``
+from pages pre-built once (tests/standins/stash_pages.py: each scene's JSON
+rendered through the stand-in's own execution of StashDesk's document, cached
+under ``benchmarks/.cache``), so the server is never the bottleneck. Printed:
 
-- scenes per second for a first (full) sync into an empty database;
-- the ratio of that sync's time to the time to merely fetch the same pages with
-  the same client and the same paging (target <= 1.5);
-- the event loop's lag during the sync, p99 and max (target p99 < 25 ms), from a
-  task that asks to wake every 5 ms;
-- peak RSS of the StashDesk process;
-- the time of a second, incremental sync with nothing changed.
+- how fast the stand-in alone is: the same requests replayed, bodies not parsed;
+- fetch-only: a bare httpx client fetching the same pages with the project's own
+  ``FindScenes`` document and keyset paging, parsing the JSON with json (and, as
+  StashClient does, with orjson);
+- a first (full) SYNC into an empty database: time, scenes/s, sync/fetch ratio
+  (target <= 1.2), the event loop's lag p50/p99/max from a task that asks to wake
+  every 5 ms (target p99 < 25 ms), peak RSS of this process (target < 350 MB),
+  and the database's size per 100,000 scenes;
+- an incremental SYNC after 10 scenes changed (target < 1 s) and the idle check
+  after it (requests, seconds);
+- ``--bulk N``: a second library whose newest ``N`` scenes share one second of
+  ``updated_at`` (a bulk import a minute before the sync): its sync, the idle checks
+  after it, and an edit of one of its scenes (the check, the sync).
 
-Usage: python benchmarks/sync.py [--scenes 50000] [--page-size 250]
+``STASHDESK_BENCH_ENGINE=/path/to/checkout`` measures that checkout's engine against
+this stand-in (a before/after on the same machine at the same time).
+
+Usage: python benchmarks/sync.py [--scenes 50000] [--page-size 250] [--fast-server]
+                                 [--bulk 12743]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
+import inspect
+import json
 import multiprocessing
 import os
 import resource
@@ -31,21 +47,25 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if os.environ.get("STASHDESK_BENCH_ENGINE"):  # another checkout's engine, for before/after
+    sys.path.insert(0, os.environ["STASHDESK_BENCH_ENGINE"])
 os.environ.setdefault("STASHDESK_NO_KEYRING", "1")
 
+import httpx
+import orjson
+
 from stashdesk.app import Engine
-from stashdesk.clients.stash import StashClient
-from stashdesk.jobs.sync import _SceneSync
+from stashdesk.clients import stash_documents as docs
+from stashdesk.jobs.sync import at_or_after, count_pending_scenes, in_second, newer_than
 from stashdesk.store.models import Scene, SceneTag
 
+CACHE = ROOT / "benchmarks" / ".cache"
 
-def serve_standin(scenes: int, conn: Any) -> None:
-    """Child process: seed a stand-in, report its address, serve until told to stop."""
-    sys.path.insert(0, str(ROOT))
-    from tests.standins.stash_server import StashStandin
 
-    server = StashStandin()
-    server.freeze_time("2026-01-01T00:00:00")
+# --- the stand-in (child process) ----------------------------------------------------------
+
+
+def seed(server: Any, scenes: int, bulk: int) -> None:
     tags = [f"Tag {i}" for i in range(60)]
     performers = [f"Performer {i}" for i in range(40)]
     studios = [f"Studio {i}" for i in range(12)]
@@ -56,27 +76,130 @@ def serve_standin(scenes: int, conn: Any) -> None:
             performers=[performers[i % 40], performers[(i * 3 + 1) % 40]],
             studio=studios[i % 12], details=f"Details of scene {i}", rating100=i % 100,
         )
-        if i % 3 == 2:
+        if bulk == 0 and i % 3 == 2 or bulk and i == scenes - bulk - 1:
             server.advance(1)
+
+
+def serve_standin(scenes: int, bulk: int, fast: bool, conn: Any) -> None:
+    """Child process: seed a stand-in, report its address, then do what the parent asks."""
+    sys.path.insert(0, str(ROOT))
+    from tests.standins.stash_pages import PrebuiltScenePages
+    from tests.standins.stash_server import StashStandin
+
+    server = StashStandin()
+    server.freeze_time("2026-01-01T00:00:00")
+    seed(server, scenes, bulk)
+    if bulk:
+        server.advance(60)  # the sync comes a minute after the import, not during it
+    built = 0.0
+    if fast:
+        key = hashlib.sha1((docs.FIND_SCENES + inspect.getsource(seed)).encode()).hexdigest()
+        path = CACHE / f"stash-pages-{scenes}-{bulk}-{key[:12]}.pickle"
+        pages = PrebuiltScenePages.load(path, docs.FIND_SCENES)
+        if pages is None:
+            started = time.perf_counter()
+            pages = PrebuiltScenePages.render(server, docs.FIND_SCENES)
+            built = time.perf_counter() - started
+            pages.save(path)
+        server.prebuilt = pages
     server.start()
-    conn.send(server.url)
-    conn.recv()  # any message: stop
+    conn.send((server.url, built))
+    while True:
+        command, value = conn.recv()
+        if command == "stop":
+            break
+        if command == "advance":
+            server.advance(value)
+        elif command == "edit":
+            edited = [str(1 + i * (scenes // value)) for i in range(value)]
+            for scene_id in edited:
+                server.edit_scene(scene_id, title=f"Edited {scene_id}")
+            if server.prebuilt is not None:
+                server.prebuilt.refresh(server, edited)
+        elif command == "requests":
+            pass
+        conn.send(len(server.requests))
     server.stop()
 
 
-class _FetchOnly(_SceneSync):
-    """The SYNC job's paging with the writing left out: the cost of fetching alone."""
+class Standin:
+    """The parent's handle on the child process."""
 
-    async def _store(self, scenes: list[dict[str, Any]]) -> None:
-        self.done += len(scenes)
+    def __init__(self, scenes: int, bulk: int, fast: bool) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve_standin, args=(scenes, bulk, fast, child),
+                                       daemon=True)
+        self.process.start()
+        if not self.conn.poll(900):
+            raise SystemExit("the stand-in did not start within 15 minutes")
+        self.url, self.built = self.conn.recv()
+
+    def ask(self, command: str, value: Any = None) -> int:
+        self.conn.send((command, value))
+        return self.conn.recv()
+
+    def close(self) -> None:
+        self.conn.send(("stop", None))
+        self.process.join(30)
+        if self.process.is_alive():
+            self.process.terminate()
 
 
-class _QuietContext:
-    def progress(self, *_args: Any) -> None:
-        pass
+# --- fetching without StashDesk --------------------------------------------------------------
 
-    def check_cancelled(self) -> None:
-        pass
+
+async def fetch_only(url: str, page_size: int, loads: Any = json.loads,
+                     ) -> tuple[float, int, list[dict[str, Any]]]:
+    """The SYNC job's keyset paging with a bare httpx client: (seconds, scenes, requests)."""
+    sent: list[dict[str, Any]] = []
+
+    def variables(scene_filter: Any, sort: str = "updated_at") -> dict[str, Any]:
+        sent.append({"filter": {"page": 1, "per_page": page_size, "sort": sort,
+                                "direction": "ASC"}, "scene_filter": scene_filter, "ids": None})
+        return sent[-1]
+
+    async with httpx.AsyncClient(timeout=120) as http:
+        async def page(scene_filter: Any, sort: str = "updated_at") -> list[dict[str, Any]]:
+            answer = await http.post(f"{url}/graphql", json={
+                "query": docs.FIND_SCENES, "variables": variables(scene_filter, sort)})
+            return loads(answer.content)["data"]["findScenes"]["scenes"]
+
+        started = time.perf_counter()
+        count, scene_filter = 0, None
+        while True:
+            scenes = await page(scene_filter)
+            if len(scenes) < page_size:
+                count += len(scenes)
+                break
+            last = scenes[-1]["updated_at"]
+            head = sum(1 for s in scenes if s["updated_at"] != last)
+            count += head
+            if head:
+                scene_filter = at_or_after(last)
+                continue
+            after = 0
+            while True:
+                second = await page(in_second(last, after), "id")
+                count += len(second)
+                if len(second) < page_size:
+                    break
+                after = int(second[-1]["id"])
+            scene_filter = newer_than(last)
+        return time.perf_counter() - started, count, sent
+
+
+async def replay(url: str, sent: list[dict[str, Any]]) -> float:
+    """The same requests, bodies read but not parsed: the stand-in and the transport alone."""
+    async with httpx.AsyncClient(timeout=120) as http:
+        started = time.perf_counter()
+        for variables in sent:
+            (await http.post(f"{url}/graphql", json={"query": docs.FIND_SCENES,
+                                                     "variables": variables})).read()
+        return time.perf_counter() - started
+
+
+# --- measuring StashDesk ---------------------------------------------------------------------
 
 
 async def measure_lag(lags: list[float], stop: asyncio.Event, every: float = 0.005) -> None:
@@ -91,73 +214,143 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
-async def run(url: str, scenes: int, page_size: int) -> None:
-    client = StashClient(url, timeout=120)
-    fetcher = _FetchOnly(_QuietContext(), client, page_size)  # type: ignore[arg-type]
+def database_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.glob("stashdesk.db*"))
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def timed_sync(services: Any, page_size: int) -> tuple[float, Any, list[float]]:
+    lags: list[float] = []
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(measure_lag(lags, stop))
     started = time.perf_counter()
-    await fetcher.run(None)
-    fetch_time = time.perf_counter() - started
-    await client.aclose()
-    assert fetcher.done >= scenes, fetcher.done
+    job = await services.runner.submit("SYNC", {"page_size": page_size})
+    outcome = await services.runner.wait(job.id)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await monitor
+    assert outcome.status == "completed", outcome.error
+    return elapsed, outcome, lags
+
+
+async def idle_check(services: Any, standin: Standin) -> tuple[int, int, float]:
+    before = standin.ask("requests")
+    started = time.perf_counter()
+    pending = await count_pending_scenes(services)
+    elapsed = time.perf_counter() - started
+    return pending, standin.ask("requests") - before, elapsed
+
+
+async def start_engine(folder: str, url: str) -> tuple[Engine, Any]:
+    engine = Engine(Path(folder), use_keyring=False)
+    services = await engine.start(auto_start=False, control=False)
+    await services.store.write(lambda: services.settings.set("stash.url", url))
+    await services.store.write(lambda: services.settings.set("stash.timeout", 120))
+    return engine, services
+
+
+def lag_text(lags: list[float]) -> str:
+    return (f"p50 {percentile(lags, 50) * 1000:.1f} ms, p99 {percentile(lags, 99) * 1000:.1f} ms, "
+            f"max {max(lags) * 1000:.1f} ms ({len(lags)} samples; target p99 < 25 ms)")
+
+
+async def run(standin: Standin, scenes: int, page_size: int, fast: bool) -> None:
+    fetch_time, fetched, sent = await fetch_only(standin.url, page_size)
+    assert fetched >= scenes, fetched
+    orjson_time, _, _ = await fetch_only(standin.url, page_size, orjson.loads)
+    raw_time = await replay(standin.url, sent)
+    rss_before = peak_rss_mib()
 
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine(Path(tmp), use_keyring=False)
-        services = await engine.start(auto_start=False, control=False)
-        await services.store.write(lambda: services.settings.set("stash.url", url))
-        await services.store.write(lambda: services.settings.set("stash.timeout", 120))
-        lags: list[float] = []
-        stop = asyncio.Event()
-        monitor = asyncio.create_task(measure_lag(lags, stop))
-        started = time.perf_counter()
-        job = await services.runner.submit("SYNC", {"page_size": page_size})
-        outcome = await services.runner.wait(job.id)
-        sync_time = time.perf_counter() - started
-        stop.set()
-        await monitor
-        assert outcome.status == "completed", outcome.error
+        engine, services = await start_engine(tmp, standin.url)
+        sync_time, outcome, lags = await timed_sync(services, page_size)
         stored = await services.store.read(lambda: (Scene.select().count(),
                                                     SceneTag.select().count()))
-        started = time.perf_counter()
-        again = await services.runner.wait(
-            (await services.runner.submit("SYNC", {"page_size": page_size})).id)
-        incremental_time = time.perf_counter() - started
-        await engine.stop()
+        standin.ask("advance", 10)
+        standin.ask("edit", 10)
+        standin.ask("advance", 10)
+        incremental_time, again, incremental_lags = await timed_sync(services, page_size)
+        standin.ask("advance", 10)
+        checks = [await idle_check(services, standin) for _ in range(3)]
+        await engine.stop()  # the last connection to close folds the WAL into the file
+        db_bytes = database_bytes(Path(tmp))
 
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = outcome.result
-    print(f"scenes in Stash              : {scenes} (page size {page_size})")
+    print(f"scenes in Stash              : {scenes} (page size {page_size}; "
+          f"{'pre-built pages' if fast else 'graphql-core stand-in'}"
+          + (f", built in {standin.built:.0f} s" if standin.built else "") + ")")
+    print(f"stand-in alone (replay, raw) : {raw_time:.1f} s, {scenes / raw_time:.0f} scenes/s, "
+          f"{len(sent)} requests")
+    print(f"fetch only (bare httpx+json) : {fetch_time:.1f} s, {scenes / fetch_time:.0f} scenes/s"
+          f" (parsing with orjson, as StashClient does: {orjson_time:.1f} s)")
     print(f"full sync                    : {sync_time:.1f} s, {scenes / sync_time:.0f} scenes/s "
           f"(created {result['created']}, failed {result['failed']}; stored {stored[0]} "
           f"scenes, {stored[1]} scene tags)")
-    print(f"fetch only, same pages       : {fetch_time:.1f} s")
-    print(f"sync / fetch                 : {sync_time / fetch_time:.2f} (target <= 1.5)")
-    print(f"event loop lag during sync   : p50 {percentile(lags, 50) * 1000:.1f} ms, "
-          f"p99 {percentile(lags, 99) * 1000:.1f} ms, max {max(lags) * 1000:.1f} ms "
-          f"({len(lags)} samples; target p99 < 25 ms)")
-    print(f"peak RSS (StashDesk process) : {peak_kb / 1024:.0f} MiB")
-    print(f"incremental sync, no changes : {incremental_time:.2f} s "
-          f"(unchanged {again.result['unchanged']}, synced {again.result['synced']})")
+    print(f"sync / fetch                 : {sync_time / fetch_time:.2f} (target <= 1.2; "
+          f"against the orjson fetch {sync_time / orjson_time:.2f})")
+    print(f"event loop lag during sync   : {lag_text(lags)}")
+    print(f"peak RSS (StashDesk process) : {peak_rss_mib():.0f} MiB (before the sync "
+          f"{rss_before:.0f} MiB; target < 350 MB)")
+    print(f"database size                : {db_bytes / 2**20:.1f} MiB, "
+          f"{db_bytes / 2**20 / stored[0] * 100_000:.1f} MiB per 100,000 scenes")
+    print(f"incremental sync, 10 changed : {incremental_time:.2f} s (updated "
+          f"{again.result['updated']}, unchanged {again.result['unchanged']}; "
+          f"lag p99 {percentile(incremental_lags, 99) * 1000:.1f} ms; target < 1 s)")
+    print("idle checks after it         : " + "; ".join(
+        f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
+        for pending, requests, seconds in checks))
+
+
+async def run_bulk(standin: Standin, scenes: int, bulk: int, page_size: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, services = await start_engine(tmp, standin.url)
+        sync_time, outcome, lags = await timed_sync(services, page_size)
+        checks = [await idle_check(services, standin) for _ in range(3)]
+        standin.ask("advance", 10)
+        standin.ask("edit", 1)  # one scene edited later
+        edited = await idle_check(services, standin)
+        again, outcome_after_edit, _ = await timed_sync(services, page_size)
+        await engine.stop()
+    print(f"bulk import: {scenes} scenes, the newest {bulk} in one second of updated_at")
+    print(f"  its sync                   : {sync_time:.1f} s (created "
+          f"{outcome.result['created']}; lag {lag_text(lags)})")
+    print("  idle checks after its sync : " + "; ".join(
+        f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
+        for pending, requests, seconds in checks)
+        + "  (issue 15 before: 62 requests, ~11 s each)")
+    pending, requests, seconds = edited
+    print(f"  after 1 scene is edited    : idle check {requests} request(s), "
+          f"{seconds * 1000:.0f} ms, {pending} pending; its sync {again:.2f} s (updated "
+          f"{outcome_after_edit.result['updated']}, unchanged "
+          f"{outcome_after_edit.result['unchanged']} read again)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=50_000)
     parser.add_argument("--page-size", type=int, default=250)
+    parser.add_argument("--fast-server", action="store_true",
+                        help="serve findScenes from pre-built pages (see the docstring)")
+    parser.add_argument("--bulk", type=int, default=0, metavar="N",
+                        help="also measure the idle check after N scenes in one second")
+    parser.add_argument("--skip-main", action="store_true", help="only the --bulk part")
     args = parser.parse_args()
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=serve_standin, args=(args.scenes, child), daemon=True)
-    process.start()
-    try:
-        if not parent.poll(600):
-            raise SystemExit("the stand-in did not start within 10 minutes")
-        url = parent.recv()
-        asyncio.run(run(url, args.scenes, args.page_size))
-    finally:
-        parent.send("stop")
-        process.join(30)
-        if process.is_alive():
-            process.terminate()
+    if not args.skip_main:
+        standin = Standin(args.scenes, 0, args.fast_server)
+        try:
+            asyncio.run(run(standin, args.scenes, args.page_size, args.fast_server))
+        finally:
+            standin.close()
+    if args.bulk:
+        total = args.bulk + 1000
+        standin = Standin(total, args.bulk, args.fast_server)
+        try:
+            asyncio.run(run_bulk(standin, total, args.bulk, args.page_size))
+        finally:
+            standin.close()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """Storage: the database file, its models, the one write path and retention.
 
+Named queries live beside it: ``store.scenes`` (the sync), ``store.history`` (the
+History page, a daemon's panels, the CLI's ``history``) and ``store.jobs`` (the
+Jobs page).
+
 ``Store`` bundles what the rest of the engine needs: ``write``/``read`` to run
 blocking Peewee code off the event loop, and the batched ``writer`` the status
 path appends to.
@@ -19,25 +23,34 @@ import peewee as pw
 from stashdesk.store.db import (
     DB_FILENAME,
     SCHEMA_VERSION,
+    DatabaseCorruptError,
+    DatabaseRefused,
     DatabaseTooNewError,
+    ForeignDatabaseError,
     open_database,
 )
-from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job, database
+from stashdesk.store.history import prune_status_history
+from stashdesk.store.models import DaemonJobAction, DaemonLog, Job, database
 from stashdesk.store.writer import StoreWriter
 
 __all__ = [
     "DB_FILENAME",
     "SCHEMA_VERSION",
+    "DatabaseCorruptError",
+    "DatabaseRefused",
     "DatabaseTooNewError",
+    "ForeignDatabaseError",
     "Store",
     "database",
     "prune_history",
+    "reclaim_space",
 ]
 
 T = TypeVar("T")
 
 FINISHED_JOB_STATUSES = ("completed", "failed", "cancelled", "interrupted")
 STATUS_ROWS_KEPT_PER_DAEMON = 100
+LARGE_PRUNE_ROWS = 10_000
 
 
 class Store:
@@ -47,17 +60,31 @@ class Store:
         path: the database file.
         db: the Peewee database (models are bound to it).
         writer: the single writer thread (see stashdesk.store.writer).
+        direct_writes: write from the calling process's own transactions instead (a CLI
+            command on a data folder no engine runs on).
     """
 
     def __init__(self, data_dir: Path) -> None:
         self.path = Path(data_dir) / DB_FILENAME
         self.db: pw.SqliteDatabase = open_database(Path(data_dir))
         self.writer = StoreWriter(self.db)
+        self.direct_writes = False
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="stashdesk-db-read")
 
     async def write(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` (Peewee writes) on the writer thread, in one savepoint."""
+        """Run ``fn`` (Peewee writes) on the writer thread, in one savepoint; with
+        ``direct_writes`` (a process that is not the engine), in a transaction of its
+        own that takes the write lock up front and gives up, clearly, when another
+        process holds it too long (``DatabaseBusyError``)."""
+        if self.direct_writes:
+            return await asyncio.to_thread(self._write_directly, fn)
         return await self.writer.call(fn)
+
+    def _write_directly(self, fn: Callable[[], T]) -> T:
+        from stashdesk.store.offline import write_transaction
+
+        with self.db.connection_context():
+            return write_transaction(self.db, fn)
 
     async def read(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` (Peewee reads) on a reader thread, never on the loop."""
@@ -75,6 +102,18 @@ class Store:
             self.db.close()
 
 
+def reclaim_space(max_pages: int | None = None) -> int:
+    """Hand free pages back to the file system (``auto_vacuum = INCREMENTAL``, set by
+    a migration); returns how many were free. Cheap when there are none."""
+    db = database.obj
+    free = db.execute_sql("PRAGMA freelist_count").fetchone()[0]
+    # Python's sqlite3 steps a statement without result columns once, and each step of
+    # incremental_vacuum frees one page: so one execution per page (microseconds each).
+    for _ in range(free if max_pages is None else min(free, max_pages)):
+        db.execute_sql("PRAGMA incremental_vacuum(1)")
+    return free
+
+
 def prune_history(retention_days: float, now: float | None = None) -> dict[str, int]:
     """Delete status history, logs, job actions and finished jobs older than the limit.
 
@@ -84,17 +123,13 @@ def prune_history(retention_days: float, now: float | None = None) -> dict[str, 
     """
     cutoff = (now or time.time()) - retention_days * 86400
     removed = {
-        "status_history": DaemonStatus._meta.database.execute_sql(
-            "DELETE FROM daemon_status WHERE at < ? AND id NOT IN ("
-            " SELECT id FROM (SELECT id, ROW_NUMBER() OVER ("
-            "  PARTITION BY daemon ORDER BY at DESC, id DESC) AS newest FROM daemon_status)"
-            " WHERE newest <= ?)",
-            (cutoff, STATUS_ROWS_KEPT_PER_DAEMON),
-        ).rowcount,
+        "status_history": prune_status_history(cutoff, STATUS_ROWS_KEPT_PER_DAEMON),
         "logs": DaemonLog.delete().where(DaemonLog.at < cutoff).execute(),
         "job_actions": DaemonJobAction.delete().where(DaemonJobAction.at < cutoff).execute(),
         "jobs": Job.delete()
         .where(Job.status.in_(FINISHED_JOB_STATUSES) & (Job.finished_at < cutoff))
         .execute(),
     }
+    if sum(removed.values()) >= LARGE_PRUNE_ROWS:
+        reclaim_space()  # a large prune frees many pages: the file shrinks too
     return removed

@@ -150,6 +150,7 @@ class Scene(BaseModel):
     removed_at = pw.FloatField(null=True)
     generated = pw.BooleanField(default=False, index=True)
     generated_at = pw.FloatField(null=True)
+    screenshot = pw.TextField(null=True)  # Stash's paths.screenshot: the cover's URL
 
 
 class SceneFile(BaseModel):
@@ -220,7 +221,13 @@ class PlanChange(BaseModel):
 
 
 class SceneAnalysis(BaseModel):
-    """Which analyser has looked at which scene, and how it went (for retries)."""
+    """Which analyser has looked at which scene, and how it went (for retries).
+
+    For video tags it also records what produced the result - the server, the
+    model identity it reported, the frame interval, threshold and VR flag sent -
+    so a scene is analysed again when one of them changes. Rows written before
+    this was recorded have them NULL: what produced them is unknown.
+    """
 
     scene_id = pw.CharField()
     analyzer = pw.CharField()  # video_tags | path
@@ -229,9 +236,67 @@ class SceneAnalysis(BaseModel):
     last_error = pw.TextField(null=True)
     last_attempt_at = pw.FloatField()
     job_id = pw.CharField(null=True)
+    server_url = pw.TextField(null=True)
+    model_key = pw.TextField(null=True)  # digest of ``models``; NULL: none reported
+    models = JSONField(null=True)  # [{"name", "version", "identifier", "categories"}]
+    frame_interval = pw.FloatField(null=True)
+    threshold = pw.FloatField(null=True)
+    vr_video = pw.BooleanField(null=True)
 
     class Meta:
         primary_key = pw.CompositeKey("scene_id", "analyzer")
+
+
+class AnalysisRequest(BaseModel):
+    """Someone asked for a scene to be analysed again ("Analyse again", ``--scene``).
+
+    Deleted once the scene has been analysed after ``requested_at``.
+    """
+
+    scene_id = pw.CharField(primary_key=True)
+    requested_at = pw.FloatField()
+    requested_by = pw.CharField(null=True)
+
+
+class PlanNote(BaseModel):
+    """Why an analysis left something out of a plan ("Kitchen: 3 s on screen, under the
+    10 s minimum"), per scene, for the review screen."""
+
+    id = pw.AutoField()
+    plan = pw.ForeignKeyField(Plan, backref="notes", on_delete="CASCADE")
+    scene_id = pw.CharField(index=True)
+    ai_tag = pw.TextField(null=True)
+    rule = pw.CharField()  # enabled | min_confidence | min_on_screen | ... | mapping
+    message = pw.TextField()
+    data = JSONField(null=True)
+    created_at = pw.FloatField()
+
+
+class TagMapping(BaseModel):
+    """An AI tag the video-tag server reports -> the Stash tag to propose, or ignore it."""
+
+    key = pw.CharField(primary_key=True)  # the AI tag, case-folded
+    ai_tag = pw.TextField()  # as the user or the server wrote it
+    stash_tag = pw.TextField(null=True)  # NULL when ignored
+    ignore = pw.BooleanField(default=False)
+    updated_at = pw.FloatField()
+
+
+class TagRule(BaseModel):
+    """When an AI tag becomes a tag or markers; key ``*`` is the default for all tags.
+
+    A NULL field means "as the default rule says" (and for the default: built in).
+    """
+
+    key = pw.CharField(primary_key=True)  # the AI tag, case-folded, or "*"
+    ai_tag = pw.TextField()
+    enabled = pw.BooleanField(null=True)
+    min_confidence = pw.FloatField(null=True)
+    min_on_screen = pw.CharField(null=True)  # "10s" or "5%"
+    min_marker_seconds = pw.FloatField(null=True)
+    merge_gap_seconds = pw.FloatField(null=True)
+    max_markers = pw.IntegerField(null=True)
+    updated_at = pw.FloatField()
 
 
 # --- downloads ------------------------------------------------------------------
@@ -267,8 +332,37 @@ class DownloadJournal(BaseModel):
     started_at = pw.FloatField()
 
 
+# --- notifications ------------------------------------------------------------------
+
+
+class NotificationTarget(BaseModel):
+    """An Apprise target and the events it wants.
+
+    Its URL is a secret: it lives in the SecretStore (keyring or the owner-only
+    database) under ``notification_target.<id>``, never in this row. The
+    ``last_*`` columns are the outcome of its latest delivery.
+    """
+
+    id = pw.AutoField()
+    name = pw.CharField(unique=True)
+    events = JSONField(default=list)
+    enabled = pw.BooleanField(default=True)
+    created_at = pw.FloatField()
+    updated_at = pw.FloatField()
+    last_attempt_at = pw.FloatField(null=True)
+    last_success_at = pw.FloatField(null=True)
+    last_failure_at = pw.FloatField(null=True)
+    last_error = pw.TextField(null=True)  # None once a delivery succeeded again
+    last_event = pw.CharField(null=True)
+
+
+# Created by their own migration (store/db.py), not by step 1: step 1 must keep
+# creating what it created when it was released.
+NOTIFICATION_MODELS = [NotificationTarget]
+
 ENGINE_MODELS = [Setting, Daemon, DaemonStatus, DaemonLog, DaemonJobAction, Job]
 STASH_MODELS = [Studio, Performer, Tag, Scene, SceneFile, SceneTag, ScenePerformer, SceneMarker]
 PLAN_MODELS = [Plan, PlanChange, SceneAnalysis]
+ANALYSIS_MODELS = [AnalysisRequest, PlanNote, TagMapping, TagRule]
 DOWNLOAD_MODELS = [HandledDownload, DownloadJournal]
-ALL_MODELS = ENGINE_MODELS + STASH_MODELS + PLAN_MODELS + DOWNLOAD_MODELS
+ALL_MODELS = ENGINE_MODELS + STASH_MODELS + PLAN_MODELS + DOWNLOAD_MODELS + ANALYSIS_MODELS

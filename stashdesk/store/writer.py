@@ -10,6 +10,12 @@ one failing operation does not undo its neighbours.
 Because everything goes through one thread, writes never fight each other for
 SQLite's lock inside this process, and "flush" has a simple meaning: everything
 queued before the call is on disk when it returns.
+
+With ``max_rows_per_daemon`` set, the writer also keeps each daemon's status
+history and log bounded however fast it reports: every tenth of that many new
+rows of a daemon, its rows beyond the newest ``max_rows_per_daemon`` are deleted
+in the same transaction (retention by age, ``prune_history``, runs daily; this
+is what bounds the database between two of its runs).
 """
 
 from __future__ import annotations
@@ -72,12 +78,27 @@ class _Operation:
     future: Future
 
 
+def trim_daemon_history(daemon: str, keep: int) -> int:
+    """Delete ``daemon``'s status history and log rows beyond its newest ``keep`` of each;
+    returns how many went. Runs inside the caller's transaction."""
+    removed = 0
+    for table in (DaemonStatus._meta.table_name, DaemonLog._meta.table_name):
+        removed += DaemonStatus._meta.database.execute_sql(
+            f"DELETE FROM {table} WHERE daemon = ? AND id <= ("
+            f" SELECT id FROM {table} WHERE daemon = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (daemon, daemon, keep)).rowcount
+    return removed
+
+
 class StoreWriter:
     """Owns the writer thread; see the module docstring.
 
     Attributes:
         batches_written: number of transactions committed (for benchmarks/tests).
         rows_written: number of status/log records written.
+        max_rows_per_daemon: cap on each daemon's status history and log rows (None:
+            no cap); set it before the first records arrive.
+        rows_trimmed: rows deleted by that cap.
     """
 
     def __init__(self, db: pw.SqliteDatabase, name: str = "stashdesk-db-writer") -> None:
@@ -87,6 +108,9 @@ class StoreWriter:
         self._closed = False
         self.batches_written = 0
         self.rows_written = 0
+        self.max_rows_per_daemon: int | None = None
+        self.rows_trimmed = 0
+        self._new_rows: dict[str, int] = {}  # per daemon, since its last trim
         self._thread.start()
 
     # --- producers (any thread, never block) -----------------------------------
@@ -145,6 +169,12 @@ class StoreWriter:
                 if stop:
                     return
         finally:
+            try:
+                # fresh statistics for the planner where this connection's queries
+                # would have used them (cheap: it analyses only what needs it)
+                self._db.execute_sql("PRAGMA optimize")
+            except (pw.OperationalError, sqlite3.OperationalError):
+                log.warning("PRAGMA optimize failed on close", exc_info=True)
             self._db.close()
 
     def _write_batch(self, batch: list) -> None:
@@ -240,3 +270,15 @@ class StoreWriter:
                  for r in logs[start:start + 500]]
             ).execute()
         self.rows_written += len(history) + len(logs)
+        if self.max_rows_per_daemon is not None and (history or logs):
+            self._trim_if_due([row["daemon"] for row in history] + [r.daemon for r in logs])
+
+    def _trim_if_due(self, daemons: list[str]) -> None:
+        keep = int(self.max_rows_per_daemon or 0)
+        every = max(50, keep // 10)
+        for daemon in daemons:
+            self._new_rows[daemon] = self._new_rows.get(daemon, 0) + 1
+        for daemon, count in list(self._new_rows.items()):
+            if count >= every:
+                self._new_rows[daemon] = 0
+                self.rows_trimmed += trim_daemon_history(daemon, keep)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stashdesk.jobs.sync import count_pending_scenes, shift_stash_time
+from stashdesk.jobs.sync import count_pending_scenes, newer_than, shift_stash_time
 from stashdesk.store.models import (
     Performer,
     Scene,
@@ -351,3 +351,41 @@ async def test_the_watermark_never_comes_from_the_local_clock(engines, stash_ser
     assert await count_pending_scenes(services) == 1
     await run_job(services, "SYNC")
     assert (await local_scenes(services))[first]["title"] == "Still yesterday"
+
+
+async def test_an_idle_check_after_a_bulk_import_costs_one_small_request(
+        engines, stash_server) -> None:
+    """Once the watermark's second is over on Stash's clock (its Date header) and was read
+    whole, nothing new can land in it: checks are one count, and syncs start after it."""
+    stash_server.freeze_time("2026-03-01T10:00:00")
+    stash_server.add_scene("Before the import")
+    stash_server.advance(1)
+    bulk = [stash_server.add_scene(f"Imported {i}") for i in range(700)]  # one second
+    stash_server.advance(120)  # the first sync runs two minutes after the import
+    services = await start_with_stash(engines, stash_server)
+    outcome = await run_job(services, "SYNC", {"page_size": 250})
+    assert outcome.result["created"] == 701
+
+    async def check(pending: int) -> list[dict]:
+        before = len(stash_server.requests)
+        assert await count_pending_scenes(services) == pending
+        return [r.variables for r in stash_server.requests[before:]]
+
+    for _ in range(3):
+        sent = await check(0)
+        assert sent == [{"scene_filter": newer_than(await watermark(services))}]
+    stash_server.advance(5)
+    stash_server.edit_scene(bulk[3], title="Edited after the import")
+    assert len(await check(1)) == 1
+    again = await run_job(services, "SYNC", {"page_size": 250})
+    # the bulk second was not read again: only the edited scene came back
+    assert (again.result["updated"], again.result["unchanged"]) == (1, 0)
+    mark = await watermark(services)
+    assert mark == stash_server.scenes[bulk[3]].updated_at
+    # read while its second was still current: re-read until it is over, then settled
+    assert len(await check(0)) == 2
+    stash_server.advance(10)
+    assert len(await check(0)) == 2  # this re-read happened after the second: it settles
+    assert len(await check(0)) == 1
+    stash_server.edit_scene(bulk[5], title="Another edit")
+    assert len(await check(1)) == 1

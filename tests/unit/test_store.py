@@ -176,3 +176,46 @@ async def test_the_engine_prunes_old_history_when_it_starts(engines) -> None:
     logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
     assert logs == ["new"]
     assert await services.store.read(lambda: Job.get_or_none(Job.id == "old-job")) is None
+
+
+def test_the_writer_keeps_each_daemons_history_and_log_under_the_cap(store: Store) -> None:
+    store.writer.max_rows_per_daemon = 200
+    now = time.time()
+    for i in range(1500):
+        store.writer.put(StatusRecord("busy", f"status {i}", None, None, "working", None,
+                                      now + i))
+        store.writer.put(LogRecord("busy", "INFO", f"line {i}", now + i))
+        if i % 500 == 0:
+            store.writer.put(StatusRecord("quiet", f"quiet {i}", None, None, "working", None,
+                                          now + i))
+        if i % 100 == 0:
+            store.writer.flush()  # several batches, as in a real run
+    store.writer.flush()
+
+    def counts() -> tuple[int, int, int, str]:
+        busy = DaemonStatus.select().where(DaemonStatus.daemon == "busy")
+        newest = busy.order_by(DaemonStatus.id.desc()).first().message
+        return (busy.count(), DaemonLog.select().where(DaemonLog.daemon == "busy").count(),
+                DaemonStatus.select().where(DaemonStatus.daemon == "quiet").count(), newest)
+
+    history, logs, quiet, newest = store.writer.submit(counts).result(10)
+    assert 200 <= history <= 200 + 50 and 200 <= logs <= 200 + 50
+    assert newest == "status 1499"  # the newest rows are the ones kept
+    assert quiet == 3  # another daemon's rows are not touched
+    assert store.writer.rows_trimmed >= 2 * (1500 - 250)
+
+
+def test_without_a_cap_nothing_is_trimmed(store: Store) -> None:
+    now = time.time()
+    for i in range(300):
+        store.writer.put(LogRecord("d", "INFO", f"line {i}", now + i))
+    store.writer.flush()
+    assert store.writer.submit(lambda: DaemonLog.select().count()).result(10) == 300
+    assert store.writer.rows_trimmed == 0
+
+
+async def test_the_engine_caps_history_by_the_setting(engines) -> None:
+    services = await engines.start(settings={"history.max_rows_per_daemon": 100})
+    await engines.engine.stop()
+    services = await engines.start()
+    assert services.store.writer.max_rows_per_daemon == 100
