@@ -17,13 +17,16 @@ run_packages=(python3-venv python3-pip libegl1 libgl1 libfontconfig1 libglib2.0-
   libxkbcommon0 libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
   libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xfixes0 libxcb-sync1
   libxcb-xkb1)
-# A real qBittorrent for the download tests, ffprobe for the duration filter,
-# Xvfb for screenshots, binutils for PyInstaller.
-test_packages=(qbittorrent-nox ffmpeg xvfb binutils)
+# A real qBittorrent for the download tests, ffprobe for the duration filter, Xvfb for
+# screenshots, binutils and patchelf for PyInstaller's bundle, Weston (headless) for its
+# Wayland check, and what scripts/build_deb.sh builds and checks the Debian package with
+# (the packaging tests use the validators too).
+test_packages=(qbittorrent-nox ffmpeg xvfb weston binutils patchelf dpkg-dev lintian
+  desktop-file-utils appstream systemd help2man pkgconf)
 
 case "$mode" in
   run) packages=("${run_packages[@]}"); extra="" ;;
-  test) packages=("${run_packages[@]}" "${test_packages[@]}"); extra="[test,build]" ;;
+  test) packages=("${run_packages[@]}" "${test_packages[@]}"); extra="[test,build,dev]" ;;
   *) echo "usage: $0 run|test [arguments]" >&2; exit 2 ;;
 esac
 

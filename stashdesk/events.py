@@ -15,6 +15,8 @@ thread hands events over with ``publish_threadsafe``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import json
 import logging
 import time
 from collections import deque
@@ -45,6 +47,22 @@ class DaemonStateChanged(Event):
     daemon: str
     state: str  # running | stopped | error
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonHealthChanged(Event):
+    """How a daemon is faring, besides its run state.
+
+    ``health``: ok | retrying (its last pass failed; it will retry) | error (crashed;
+    restarting with back-off) | stalled (no sign of life, or its job made no progress,
+    for longer than expected) | stopped. ``reason`` says why, with the remedy;
+    ``setting`` names the setting that fixes it, when one does.
+    """
+
+    daemon: str
+    health: str
+    reason: str | None = None
+    setting: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +107,39 @@ class JobFinished(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonConfigChanged(Event):
+    """A daemon's saved configuration or its enabled/auto-start flags changed."""
+
+    daemon: str
+    enabled: bool
+    auto_start: bool
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanChanged(Event):
+    """A plan or some of its changes were reviewed, edited, cancelled or applied."""
+
+    plan_id: int
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged(Event):
+    """Settings were saved or reset (their keys; never their values: some are secrets)."""
+
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChecked(Event):
+    """The health checks ran; ``checks``: their results (check, ok, message, remedy,
+    setting)."""
+
+    checks: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Notification(Event):
     """Something a user should hear about (the tray shows it)."""
 
@@ -100,6 +151,42 @@ class Notification(Event):
 
 
 Listener = Callable[[Event], None]
+
+# Every event type by name: the engine API's event stream names them so.
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls for cls in (
+        DaemonStatusChanged, DaemonStateChanged, DaemonHealthChanged, DaemonLogged,
+        DaemonJobActionTracked,
+        DaemonConfigChanged, JobCreated, JobProgressed, JobFinished, PlanChanged,
+        SettingsChanged, HealthChecked, Notification)
+}
+_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()
+}
+
+
+def event_to_json(event: Event, seq: int) -> str:
+    """An event as one JSON object of the engine API's event stream.
+
+    ``type`` names its class, ``seq`` is its number in the stream, the other keys are
+    its fields (times in POSIX seconds).
+    """
+    item: dict[str, Any] = {"seq": seq, "type": type(event).__name__}
+    for name in _FIELDS[type(event)]:
+        item[name] = getattr(event, name)
+    return json.dumps(item, separators=(",", ":"), default=str)
+
+
+def event_from_json(item: dict[str, Any]) -> Event | None:
+    """The event ``event_to_json`` wrote; None for a type this version does not know."""
+    cls = EVENT_TYPES.get(item.get("type", ""))
+    if cls is None:
+        return None
+    values = {name: item[name] for name in _FIELDS[cls] if name in item}
+    for name in ("keys", "checks"):  # tuples travel as JSON lists
+        if name in values:
+            values[name] = tuple(values[name] or ())
+    return cls(**values)
 
 
 class Subscription:

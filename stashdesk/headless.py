@@ -10,19 +10,11 @@ from pathlib import Path
 
 from stashdesk.app import Engine, EngineAlreadyRunning
 from stashdesk.events import DaemonStatusChanged
-from stashdesk.store import DatabaseTooNewError
+from stashdesk.log_file import configure_logging
+from stashdesk.paths import DataDirError, ensure_data_dir
+from stashdesk.store import DatabaseRefused
 
 log = logging.getLogger("stashdesk")
-
-
-def configure_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "urllib3", "qbittorrentapi"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def _log_status(event: DaemonStatusChanged) -> None:
@@ -31,13 +23,17 @@ def _log_status(event: DaemonStatusChanged) -> None:
         log.info("[%s] %s%s", event.daemon, event.message, job)
 
 
-async def serve(data_dir: Path, stop: asyncio.Event) -> None:
-    engine = Engine(data_dir, mode="headless")
+async def serve(data_dir: Path, stop: asyncio.Event, listen: str | None = None) -> None:
+    engine = Engine(data_dir, mode="headless", listen=listen)
     services = await engine.start(auto_start=False)
     services.bus.listen(_log_status, DaemonStatusChanged)
     started = await services.manager.auto_start()
     log.info("StashDesk engine running on %s; daemons started: %s", data_dir,
              ", ".join(started) or "none (enable some with `stashdesk daemons enable NAME`)")
+    if engine.api is not None:
+        fingerprint = engine.describe().get("fingerprint")
+        log.info("engine API at %s%s (key: `stashdesk api key`)", engine.api.url,
+                 f", TLS certificate SHA-256 {fingerprint}" if fingerprint else "")
     try:
         await stop.wait()
     finally:
@@ -46,8 +42,13 @@ async def serve(data_dir: Path, stop: asyncio.Event) -> None:
         log.info("stopped cleanly")
 
 
-def run_headless(data_dir: Path, verbose: bool = False) -> int:
-    configure_logging(verbose)
+def run_headless(data_dir: Path, verbose: bool = False, listen: str | None = None) -> int:
+    try:
+        ensure_data_dir(data_dir)
+    except DataDirError as exc:
+        print(f"stashdesk: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(data_dir, verbose)  # stderr (the journal, for a service) and the file
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -57,11 +58,14 @@ def run_headless(data_dir: Path, verbose: bool = False) -> int:
                 loop.add_signal_handler(sig, stop.set)
             except (NotImplementedError, RuntimeError):  # Windows
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-        await serve(data_dir, stop)
+        await serve(data_dir, stop, listen)
 
     try:
         asyncio.run(main())
-    except (DatabaseTooNewError, EngineAlreadyRunning) as exc:
+    except (DatabaseRefused, DataDirError, EngineAlreadyRunning) as exc:
         log.error("%s", exc)
+        return 2
+    except (ValueError, OSError) as exc:  # an address that cannot be listened on
+        log.error("the engine API cannot listen: %s", exc)
         return 2
     return 0

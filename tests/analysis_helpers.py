@@ -3,7 +3,8 @@
 The SYNC job owns the local copy in the product; these tests put rows there
 directly (``seed_scene``), or copy what the Stash stand-in holds
 (``mirror_standin``) so that scene, tag and performer ids agree with it.
-All functions are synchronous Peewee code: run them through ``Store.write``.
+The seeding functions are synchronous Peewee code: run them through ``Store.write``;
+the async ones run an ANALYSIS job or read its outcome through the engine.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from stashdesk.store.models import (
     Plan,
     PlanChange,
     Scene,
+    SceneAnalysis,
     SceneFile,
     SceneMarker,
     ScenePerformer,
@@ -100,3 +102,28 @@ def seed_plan(name: str, changes: Iterable[dict[str, Any]], *, status: str = "dr
 
 def plan_changes(plan_id: int) -> list[PlanChange]:
     return list(PlanChange.select().where(PlanChange.plan == plan_id).order_by(PlanChange.id))
+
+
+async def analyse(services: Any, scene_ids: Iterable[str], detectors=("video_tags",),
+                  plan_name: str = "Test plan", timeout: float = 20, **meta: Any) -> Any:
+    """Run an ANALYSIS job to its end; returns its final JobInfo."""
+    info = await services.runner.submit("ANALYSIS", {
+        "scene_ids": list(scene_ids), "detectors": list(detectors), "plan_name": plan_name,
+        **meta})
+    return await services.runner.wait(info.id, timeout=timeout)
+
+
+async def plan_of(services: Any, job_id: str) -> Plan | None:
+    return await services.store.read(lambda: Plan.get_or_none(Plan.job_id == job_id))
+
+
+async def changes_of(services: Any, plan_id: int) -> list[tuple]:
+    """(scene, field, action, value, confidence) by scene (scenes finish in any order)."""
+    rows = await services.store.read(lambda: plan_changes(plan_id))
+    rows.sort(key=lambda c: c.scene_id)
+    return [(c.scene_id, c.field, c.action, c.proposed_value, c.confidence) for c in rows]
+
+
+async def analysis_rows(services: Any) -> dict[tuple[str, str], SceneAnalysis]:
+    rows = await services.store.read(lambda: list(SceneAnalysis.select()))
+    return {(r.scene_id, r.analyzer): r for r in rows}

@@ -19,6 +19,8 @@ pytest_plugins = [
     "tests.standins.video_tag_fixtures",
     "tests.standins.qbittorrent_fixtures",
     "tests.standins.stash_fixtures",
+    "tests.standins.webhook_fixtures",
+    "tests.upstream_schema",
 ]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from stashdesk.app import Engine, Services
+from stashdesk.daemons.schedule import Clock
 
 os.environ["STASHDESK_NO_KEYRING"] = "1"  # never touch a developer's real keyring
 
@@ -31,7 +32,9 @@ class EngineFactory:
                     settings: dict | None = None) -> Services:
         engine = Engine(self.data_dir, use_keyring=False)
         self.engines.append(engine)
-        services = await engine.start(auto_start=False, control=control)
+        # The health checks run when a test asks: on their own they would notify about
+        # the default Stash address in every test.
+        services = await engine.start(auto_start=False, control=control, health_checks=False)
         if settings:
             for key, value in settings.items():
                 await services.store.write(lambda k=key, v=value: services.settings.set(k, v))
@@ -71,3 +74,21 @@ async def wait_until(predicate: Callable[[], object], timeout: float = 5.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         await asyncio.sleep(0.01)
+
+
+class ManualClock(Clock):
+    """A clock whose wall time tests set and jump, as a suspend or a clock change would;
+    its monotonic time is the real one (it does not count a suspend)."""
+
+    def __init__(self, at: float | None = None, check_interval: float = 0.05) -> None:
+        self.offset = 0.0 if at is None else at - time.time()
+        self.check_interval = check_interval
+
+    def time(self) -> float:
+        return time.time() + self.offset
+
+    def jump(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def set(self, at: float) -> None:
+        self.offset = at - time.time()

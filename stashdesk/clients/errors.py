@@ -7,10 +7,13 @@ class ServiceError(Exception):
     """A failure talking to Stash, qBittorrent or the video-tag server.
 
     ``str(error)`` is written for the user: what happened, and what to do.
-    ``retryable`` tells whether trying again later may help.
+    ``retryable`` tells whether trying again later may help; ``setting`` names the
+    setting that fixes it, when one does.
     """
 
     retryable = True
+    # The setting a user changes to fix it (the window offers to open it), if one does.
+    setting: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -39,11 +42,16 @@ class StashError(ServiceError):
 
 
 class StashUnreachable(StashError, ServiceUnreachable):
-    pass
+    setting = "stash.url"
+
+
+class StashTimedOut(StashUnreachable):
+    """Stash did not send its whole answer within ``stash.timeout`` (connect, send and
+    answer together). Not retried: the request has had its time."""
 
 
 class StashAuthRejected(StashError, ServiceAuthRejected):
-    pass
+    setting = "stash.api_key"
 
 
 class StashServerError(StashError, ServiceAnswerError):
@@ -68,11 +76,11 @@ class QBittorrentError(ServiceError):
 
 
 class QBittorrentUnreachable(QBittorrentError, ServiceUnreachable):
-    pass
+    setting = "qbittorrent.url"
 
 
 class QBittorrentLoginRejected(QBittorrentError, ServiceAuthRejected):
-    pass
+    setting = "qbittorrent.password"
 
 
 class QBittorrentAnswerError(QBittorrentError, ServiceAnswerError):
@@ -85,7 +93,7 @@ class VideoTagError(ServiceError):
 
 
 class VideoTagUnreachable(VideoTagError, ServiceUnreachable):
-    pass
+    setting = "analysis.video_server_url"
 
 
 class VideoTagTimeout(VideoTagUnreachable):
@@ -93,9 +101,16 @@ class VideoTagTimeout(VideoTagUnreachable):
     being unreachable it concerns that video (too long for analysis.server_timeout), not
     the server as a whole: the analysis records it as that scene's failure."""
 
+    setting = "analysis.server_timeout"
+
 
 class VideoTagServerError(VideoTagError, ServiceAnswerError):
-    pass
+    """The server answered with an HTTP error; ``status`` tells a server in trouble (5xx)
+    from one refusing this video (4xx)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class VideoTagMalformedAnswer(VideoTagError, MalformedAnswer):

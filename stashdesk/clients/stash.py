@@ -1,18 +1,26 @@
 """StashClient: Stash's GraphQL API over httpx, with errors a user can act on.
 
-Reads may be retried with back-off when Stash is unreachable or answers 5xx.
-Mutations are sent once: a retried ``tagCreate`` or ``sceneMarkerCreate`` could
-create a duplicate, so their callers decide what is safe to repeat.
+Every request has a total deadline, ``stash.timeout``: connecting, sending and
+reading the whole answer together (httpx's own timeouts bound each read only, so
+a server sending a byte every few seconds would hold a request for ever).
+
+Reads may be retried with back-off when Stash is unreachable or answers 5xx, but
+not after the deadline passed. Mutations are sent once: a retried ``tagCreate``
+or ``sceneMarkerCreate`` could create a duplicate, so their callers decide what
+is safe to repeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import email.utils
 import json
 import logging
 from typing import Any
 
 import httpx
+import orjson
 
 from stashdesk import __version__
 from stashdesk.clients import stash_documents as docs
@@ -21,12 +29,25 @@ from stashdesk.clients.errors import (
     StashGraphQLError,
     StashMalformedAnswer,
     StashServerError,
+    StashTimedOut,
     StashUnreachable,
 )
+from stashdesk.clients.stash_feed import StashJobFeed
+from stashdesk.urls import basic_auth, mask_url
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 250
+AUTO_TAG_SCRAPER = "builtin_autotag"  # Stash's built-in auto tagger as an identify source
+
+
+def websocket_url(endpoint: str) -> str:
+    """``http(s)://host/graphql`` as the ``ws(s)://`` address Stash upgrades."""
+    if endpoint.startswith("https://"):
+        return "wss://" + endpoint[len("https://"):]
+    if endpoint.startswith("http://"):
+        return "ws://" + endpoint[len("http://"):]
+    return endpoint
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -61,6 +82,9 @@ class StashClient:
     Attributes:
         url: the server's base address (``stash.url``).
         retries: how often a read is retried after a transient failure.
+        server_clock: the latest time an answer's ``Date`` header showed (POSIX
+            seconds; None before the first dated answer): Stash's own clock, to
+            the second, which the sync uses to tell a second that is over.
     """
 
     def __init__(
@@ -70,23 +94,36 @@ class StashClient:
         timeout: float = 30.0,
         retries: int = 2,
         retry_delay: float = 0.5,
+        *,
+        websocket: bool = True,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.endpoint = f"{self.url}/graphql"
+        address, auth = basic_auth(url.rstrip("/"))
+        self.url = mask_url(url.rstrip("/"))  # for messages: never the password
+        self.endpoint = f"{address}/graphql"
         self._has_key = bool(api_key)
         self.timeout = timeout
         self.retries = retries
         self.retry_delay = retry_delay
+        self.server_clock: float | None = None
         headers = {"User-Agent": f"StashDesk/{__version__}", "Accept": "application/json"}
         if api_key:
             headers["ApiKey"] = api_key
         self._http = httpx.AsyncClient(
             headers=headers,
+            auth=httpx.BasicAuth(*auth) if auth else None,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             follow_redirects=True,
         )
+        ws_headers = {k: v for k, v in headers.items() if k != "Accept"}
+        if auth:  # a reverse proxy's basic auth guards the WebSocket too
+            user, password = auth
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            ws_headers["Authorization"] = f"Basic {token}"
+        self.job_feed = StashJobFeed(websocket_url(self.endpoint), ws_headers,
+                                     enabled=websocket)
 
     async def aclose(self) -> None:
+        await self.job_feed.aclose()
         await self._http.aclose()
 
     # --- transport -----------------------------------------------------------------
@@ -101,7 +138,7 @@ class StashClient:
             try:
                 return await self._post(document, variables)
             except (StashUnreachable, StashServerError) as exc:
-                if attempt == attempts:
+                if attempt == attempts or isinstance(exc, StashTimedOut):
                     raise
                 log.info("Stash read failed (%s); retry %d in %.1f s", exc, attempt, delay)
                 await asyncio.sleep(delay)
@@ -111,9 +148,10 @@ class StashClient:
     async def _post(self, document: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         payload = {"query": document, "variables": variables or {}}
         try:
-            response = await self._http.post(self.endpoint, json=payload)
-        except httpx.TimeoutException:
-            raise StashUnreachable(
+            async with asyncio.timeout(self.timeout):
+                response = await self._http.post(self.endpoint, json=payload)
+        except (httpx.TimeoutException, TimeoutError):
+            raise StashTimedOut(
                 f"Stash at {self.url} did not answer within {self.timeout:g} s - check that "
                 f"Stash is running and not overloaded, or raise stash.timeout"
             ) from None
@@ -125,6 +163,7 @@ class StashClient:
 
     def _read_answer(self, response: httpx.Response) -> dict[str, Any]:
         status = response.status_code
+        self._note_date(response.headers.get("date"))
         if status in (401, 403):
             if self._has_key:
                 raise StashAuthRejected(
@@ -135,7 +174,7 @@ class StashClient:
                 f"Stash requires an API key (HTTP {status}) - set stash.api_key"
             )
         try:
-            body = response.json()
+            body = _parse_json(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError):
             body = None
         if status >= 500:
@@ -164,6 +203,16 @@ class StashClient:
             )
         return data
 
+    def _note_date(self, header: str | None) -> None:
+        if not header:
+            return
+        try:
+            moment = email.utils.parsedate_to_datetime(header).timestamp()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return
+        if self.server_clock is None or moment > self.server_clock:
+            self.server_clock = moment
+
     def _field(self, data: dict[str, Any], name: str) -> Any:
         if name not in data:
             raise StashMalformedAnswer(f"Stash's answer lacks the field {name!r}")
@@ -175,6 +224,13 @@ class StashClient:
         data = await self.execute(docs.VERSION)
         version = self._field(data, "version") or {}
         return version.get("version") or version.get("hash") or "unknown"
+
+    async def library_paths(self) -> list[str]:
+        """The folders Stash scans for videos (its Library settings)."""
+        data = await self.execute(docs.LIBRARY_PATHS)
+        stashes = ((self._field(data, "configuration") or {}).get("general") or {}).get(
+            "stashes") or []
+        return [s["path"] for s in stashes if s.get("path") and not s.get("excludeVideo")]
 
     async def count_scenes(self, scene_filter: dict[str, Any] | None = None) -> int:
         data = await self.execute(docs.COUNT_SCENES, {"scene_filter": scene_filter})
@@ -249,10 +305,72 @@ class StashClient:
     async def job_queue(self) -> list[dict[str, Any]]:
         return list(self._field(await self.execute(docs.JOB_QUEUE), "jobQueue") or [])
 
+    async def scene_ids_for_paths(self, paths: list[str]) -> dict[str, str]:
+        """The scenes Stash has for these file paths: {path: scene id}; unknown ones left out.
+
+        One exact (EQUALS) ``path`` lookup per file: Stash compares folder + basename
+        with LIKE, so ``_`` and ``%`` in a name may also match others; only a scene
+        with a file of exactly that path counts.
+        """
+        found: dict[str, str] = {}
+        for path in paths:
+            variables = {"filter": {"per_page": 25},
+                         "scene_filter": {"path": {"value": path, "modifier": "EQUALS"}}}
+            data = await self.execute(docs.FIND_SCENE_PATHS, variables)
+            for scene in self._field(data, "findScenes")["scenes"]:
+                if any(f.get("path") == path for f in scene.get("files") or []):
+                    found[path] = str(scene["id"])
+                    break
+        return found
+
+    async def identify_configuration(self) -> dict[str, Any]:
+        """Stash's stash-box endpoints and saved identify defaults (``configuration``)."""
+        return self._field(await self.execute(docs.IDENTIFY_CONFIGURATION), "configuration")
+
+
+    async def ui_configuration(self) -> dict[str, Any]:
+        """Stash's UI settings (``configuration { ui }``: ``vrTag`` and the like)."""
+        config = self._field(await self.execute(docs.UI_CONFIGURATION), "configuration") or {}
+        ui = config.get("ui")
+        return ui if isinstance(ui, dict) else {}
+
+    async def get_media(self, url: str, *, max_bytes: int = 20_000_000) -> tuple[bytes, str]:
+        """Fetch a file Stash serves (a cover) with the API key: (content, content type).
+
+        Only the path and query of ``url`` are used, against ``stash.url``: the key never
+        goes to another host, and an address Stash built for itself (a Docker name) works.
+        """
+        parts = httpx.URL(url)
+        target = httpx.URL(self.endpoint).copy_with(path=parts.path, query=parts.query or None)
+        try:
+            async with asyncio.timeout(self.timeout):  # the whole answer, not each read
+                response = await self._http.get(target)
+        except (httpx.TimeoutException, TimeoutError):
+            raise StashUnreachable(f"Stash at {self.url} did not send {parts.path} within "
+                                   f"{self.timeout:g} s") from None
+        except httpx.TransportError as exc:
+            raise StashUnreachable(
+                f"Stash unreachable at {self.url}: {describe_transport_error(exc)}") from None
+        if response.status_code in (401, 403):
+            raise StashAuthRejected(f"Stash refused {parts.path} (HTTP "
+                                    f"{response.status_code}) - check stash.api_key")
+        if response.status_code >= 400:
+            raise StashServerError(f"Stash answered HTTP {response.status_code} for "
+                                   f"{parts.path}")
+        if len(response.content) > max_bytes:
+            raise StashMalformedAnswer(f"{parts.path} is larger than {max_bytes} bytes")
+        return response.content, response.headers.get("content-type", "")
+
     # --- writes (never retried) --------------------------------------------------------
 
-    async def create_tag(self, name: str) -> dict[str, Any]:
-        data = await self.execute(docs.TAG_CREATE, {"input": {"name": name}}, mutation=True)
+    async def create_tag(self, name: str, *, ignore_auto_tag: bool | None = None,
+                         parent_ids: list[str] | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = {"name": name}
+        if ignore_auto_tag is not None:
+            fields["ignore_auto_tag"] = ignore_auto_tag
+        if parent_ids:
+            fields["parent_ids"] = parent_ids
+        data = await self.execute(docs.TAG_CREATE, {"input": fields}, mutation=True)
         return self._field(data, "tagCreate")
 
     async def create_performer(self, name: str) -> dict[str, Any]:
@@ -285,9 +403,27 @@ class StashClient:
         data = await self.execute(docs.METADATA_GENERATE, {"input": options}, mutation=True)
         return str(self._field(data, "metadataGenerate"))
 
+    async def metadata_identify(self, fields: dict[str, Any]) -> str:
+        data = await self.execute(docs.METADATA_IDENTIFY, {"input": fields}, mutation=True)
+        return str(self._field(data, "metadataIdentify"))
+
+    async def metadata_auto_tag(self, fields: dict[str, Any]) -> str:
+        data = await self.execute(docs.METADATA_AUTO_TAG, {"input": fields}, mutation=True)
+        return str(self._field(data, "metadataAutoTag"))
+
     async def stop_job(self, job_id: str) -> bool:
         data = await self.execute(docs.STOP_JOB, {"job_id": job_id}, mutation=True)
         return bool(self._field(data, "stopJob"))
+
+
+def _parse_json(content: bytes) -> Any:
+    """Stash's answer as JSON: orjson takes half the time json needs for a page of
+    scenes, and that time is the event loop's; json still reads what orjson refuses
+    (integers beyond 64 bits)."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def _snippet(text: str, limit: int = 160) -> str:

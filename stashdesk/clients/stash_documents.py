@@ -21,12 +21,19 @@ fragment SceneFields on Scene {
   performers { id name }
   studio { id name }
   scene_markers { id title seconds end_seconds primary_tag { id name } }
+  paths { screenshot }
 }
 """
 
 VERSION = """
 query Version {
   version { version hash build_time }
+}
+"""
+
+LIBRARY_PATHS = """
+query LibraryPaths {
+  configuration { general { stashes { path excludeVideo } } }
 }
 """
 
@@ -50,6 +57,15 @@ query FindSceneIds($filter: FindFilterType, $scene_filter: SceneFilterType) {
   findScenes(filter: $filter, scene_filter: $scene_filter) {
     count
     scenes { id }
+  }
+}
+"""
+
+FIND_SCENE_PATHS = """
+query FindScenePaths($filter: FindFilterType, $scene_filter: SceneFilterType) {
+  findScenes(filter: $filter, scene_filter: $scene_filter) {
+    count
+    scenes { id files { path } }
   }
 }
 """
@@ -84,6 +100,12 @@ query FindStudios($filter: FindFilterType, $studio_filter: StudioFilterType) {
     count
     studios { id name aliases }
   }
+}
+"""
+
+UI_CONFIGURATION = """
+query UIConfiguration {
+  configuration { ui }
 }
 """
 
@@ -135,15 +157,59 @@ mutation MetadataGenerate($input: GenerateMetadataInput!) {
 }
 """
 
+JOB_FIELDS = "id status subTasks description progress startTime endTime addTime error"
+
 FIND_JOB = """
 query FindJob($input: FindJobInput!) {
-  findJob(input: $input) { id status subTasks description progress startTime endTime addTime error }
+  findJob(input: $input) { """ + JOB_FIELDS + """ }
 }
 """
 
 JOB_QUEUE = """
 query JobQueue {
-  jobQueue { id status subTasks description progress startTime endTime addTime error }
+  jobQueue { """ + JOB_FIELDS + """ }
+}
+"""
+
+# Sent over the WebSocket (stashdesk.clients.stash_feed), not POSTed.
+JOBS_SUBSCRIBE = """
+subscription JobsSubscribe {
+  jobsSubscribe { type job { """ + JOB_FIELDS + """ } }
+}
+"""
+
+METADATA_IDENTIFY = """
+mutation MetadataIdentify($input: IdentifyMetadataInput!) {
+  metadataIdentify(input: $input)
+}
+"""
+
+METADATA_AUTO_TAG = """
+mutation MetadataAutoTag($input: AutoTagMetadataInput!) {
+  metadataAutoTag(input: $input)
+}
+"""
+
+IDENTIFY_OPTIONS_FIELDS = """
+  fieldOptions { field strategy createMissing }
+  setCoverImage setOrganized includeMalePerformers skipMultipleMatches skipMultipleMatchTag
+  skipSingleNamePerformers skipSingleNamePerformerTag
+"""
+
+# The stash-box endpoints and the identify defaults saved in Stash's Tasks page (never the
+# stash-box API keys: Stash uses its own).
+IDENTIFY_CONFIGURATION = """
+query IdentifyConfiguration {
+  configuration {
+    general { stashBoxes { endpoint name } }
+    defaults {
+      identify {
+        sources { source { stash_box_endpoint scraper_id } options { """ + (
+    IDENTIFY_OPTIONS_FIELDS) + """ } }
+        options { """ + IDENTIFY_OPTIONS_FIELDS + """ }
+      }
+    }
+  }
 }
 """
 
@@ -156,5 +222,6 @@ mutation StopJob($job_id: ID!) {
 DOCUMENTS: dict[str, str] = {
     name: value
     for name, value in dict(globals()).items()
-    if name.isupper() and isinstance(value, str) and name != "SCENE_FIELDS"
+    if name.isupper() and isinstance(value, str)
+    and name not in ("SCENE_FIELDS", "JOB_FIELDS", "IDENTIFY_OPTIONS_FIELDS")
 }

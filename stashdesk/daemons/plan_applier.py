@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from stashdesk.analysis.plans import count_to_apply, finalise_orphaned_plans, open_plans
-from stashdesk.daemons.base import BaseDaemon, Rest
+from stashdesk.daemons.base import MAX_INTERVAL_SECONDS, BaseDaemon, Rest
 from stashdesk.daemons.manager import register_daemon
 from stashdesk.daemons.video_analysis import VideoAnalysisDaemon, applying_plans
 from stashdesk.jobs.base import JobInfo, JobStatus, JobType
@@ -50,9 +50,10 @@ class PlanApplierDaemon(BaseDaemon):
     display_name = "Auto Plan Applier"
     description = "Applies the approved changes of draft and reviewing plans to Stash."
     wake_on_jobs = ("ANALYSIS",)  # a finished analysis leaves a plan to apply
+    uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "int", 60, "Seconds between checks for plans to apply.",
-               minimum=1),
+               minimum=1, maximum=MAX_INTERVAL_SECONDS),
         Option("plan_prefix_filter", "list", [], "Only plans whose name starts with one of "
                "these (empty: every plan).", validator=list_of_strings("plan_prefix_filter")),
         Option("auto_approve_all_changes", "bool", False, "Apply pending changes too, not "

@@ -10,11 +10,10 @@ After a restart the daemon monitors the generation it launched before.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from stashdesk.clients.errors import StashJobFailed
-from stashdesk.daemons.base import BaseDaemon, Rest
+from stashdesk.daemons.base import MAX_INTERVAL_SECONDS, BaseDaemon, Rest
 from stashdesk.daemons.manager import register_daemon
 from stashdesk.jobs.base import ACTIVE_STATUSES, JobInfo, JobStatus, JobType
 from stashdesk.jobs.stash_tasks import STASH_ACTIVE, is_scan
@@ -42,11 +41,12 @@ class StashGenerationDaemon(BaseDaemon):
     description = ("Has Stash generate covers, sprites, previews and phashes for synced "
                    "scenes when nothing else is running.")
     wake_on_jobs = ("SYNC",)  # newly synced scenes need generating
+    uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "float", 3600, "Seconds between checks for scenes "
-               "needing generation.", minimum=0.1),
+               "needing generation.", minimum=0.1, maximum=MAX_INTERVAL_SECONDS),
         Option("scan_check_seconds", "float", 15, "While generating, how often to look for "
-               "scans that would fight the generation.", minimum=0.05),
+               "scans that would fight the generation.", minimum=0.05, maximum=3600),
     ]
 
     def _stash_ids_of_local_jobs(self) -> set[str]:
@@ -54,22 +54,28 @@ class StashGenerationDaemon(BaseDaemon):
                 if j.metadata.get("stash_job_id") is not None}
 
     async def _running_jobs(self, own: JobInfo | None) -> int:
+        queue = await self.services.stash().job_queue()
+        # Local jobs are read after Stash answered: one that started its Stash job meanwhile
+        # is then known by its id (or not yet started, and so not in that answer).
         local = [j for j in self.runner.active_jobs()
                  if j.status in ACTIVE_STATUSES and (own is None or j.id != own.id)]
         known = self._stash_ids_of_local_jobs()
-        in_stash = [j for j in await self.services.stash().job_queue()
+        in_stash = [j for j in queue
                     if j.get("status") in STASH_ACTIVE and str(j.get("id")) not in known]
         return len(local) + len(in_stash)
 
     async def _scan_jobs(self, generation: JobInfo) -> int:
+        queue = await self.services.stash().job_queue()
         local = [j for j in self.runner.active_jobs()
                  if j.type == JobType.STASH_SCAN and j.status in ACTIVE_STATUSES]
         own = {str(generation.metadata.get("stash_job_id"))}
         local_stash_ids = {str(j.metadata.get("stash_job_id")) for j in local}
-        in_stash = [j for j in await self.services.stash().job_queue()
+        in_stash = [j for j in queue
                     if is_scan(j) and j.get("status") in ("READY", "RUNNING")
                     and str(j.get("id")) not in own | local_stash_ids]
-        return len(local) + len(in_stash)
+        # A local scan whose Stash job has started but whose id is not saved yet.
+        unsaved = sum(1 for j in local if j.metadata.get("stash_job_id") is None)
+        return len(local) + max(0, len(in_stash) - unsaved)
 
     async def run_pass(self) -> Rest | None:
         await self.update_status("Checking for running jobs")
@@ -99,27 +105,17 @@ class StashGenerationDaemon(BaseDaemon):
 
     async def _monitor(self, job: JobInfo) -> tuple[JobInfo, int]:
         """Wait for the generation; cancel it when a scan appears. Returns (outcome, scans)."""
-        message = "Generating metadata for scenes"
-        await self.update_status(message, job_id=job.id, job_type=job.type)
-        waiter = asyncio.ensure_future(self.runner.wait(job.id))
-        try:
-            while True:
-                done, _ = await asyncio.wait({waiter}, timeout=self.config["scan_check_seconds"])
-                if done:
-                    return waiter.result(), 0
-                self.heartbeat()
-                current = self.runner.snapshot(job.id) or job
-                scans = await self._scan_jobs(current)
-                if scans:
-                    await self.update_status(f"Cancelling generation due to {scans} scan jobs",
-                                             job_id=job.id, job_type=job.type)
-                    self.log("INFO", f"Cancelling generation job {job.id}: {scans} scan "
-                                     f"job(s) started")
-                    await self.runner.cancel(job.id, f"Cancelled because {scans} scan job(s) "
-                                                     f"started")
-                    return await waiter, scans
-                shown = self.with_job_warning(message, job.id)
-                if self.status != shown or self.job_id != job.id:
-                    await self.update_status(shown, job_id=job.id, job_type=job.type)
-        finally:
-            waiter.cancel()
+        found: list[int] = []
+
+        async def scans_starting(current: JobInfo) -> tuple[str, str] | None:
+            scans = await self._scan_jobs(current)
+            if not scans:
+                return None
+            found.append(scans)
+            return (f"Cancelling generation due to {scans} scan jobs",
+                    f"Cancelled because {scans} scan job(s) started")
+
+        outcome = await self.wait_for_job(job, "Generating metadata for scenes",
+                                          check=scans_starting,
+                                          check_every=self.config["scan_check_seconds"])
+        return outcome, (found[-1] if found else 0)

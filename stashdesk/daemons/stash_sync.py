@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from stashdesk.clients.errors import StashJobFailed
-from stashdesk.daemons.base import BaseDaemon, Rest
+from stashdesk.daemons.base import MAX_INTERVAL_SECONDS, BaseDaemon, Rest
 from stashdesk.daemons.manager import register_daemon
 from stashdesk.jobs.base import JobStatus, JobType
 from stashdesk.jobs.sync import count_pending_scenes
@@ -30,9 +30,10 @@ class StashSyncDaemon(BaseDaemon):
     description = "Brings scenes changed in Stash into StashDesk's local copy."
     # a scan brings new scenes; an applied plan changes scenes in Stash
     wake_on_jobs = ("STASH_SCAN", "APPLY_PLAN")
+    uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
         Option("job_interval_seconds", "float", 300, "Seconds between checks for scenes "
-               "changed in Stash.", minimum=0.1),
+               "changed in Stash.", minimum=0.1, maximum=MAX_INTERVAL_SECONDS),
     ]
 
     async def run_pass(self) -> Rest | None:

@@ -1,21 +1,25 @@
 """ANALYSIS: run detectors over scenes of the local copy and build one plan of changes.
 
 Metadata: ``scene_ids`` (Stash ids), ``detectors`` (["video_tags"], ["path"] or
-both), ``plan_name``; optional ``only_unanalysed`` (skip an analyser that has
-already analysed a scene successfully - what the daemon asks for).
+both), ``plan_name``; optional ``only_unanalysed`` (skip an analyser whose result
+for a scene is current: analysed, not requested again, and - with
+``analysis.reanalyse_on_change`` - produced as it would be now; what the daemon
+asks for).
 
 * The plan is created with the first change (status pending while it is built)
   and finalised to draft when the job ends, however it ends (completed, failed,
   cancelled), so a partial plan can still be reviewed.
-* Each scene is recorded (its changes and its SceneAnalysis rows) in one write
+* Each scene is recorded (its changes, the notes on what the tag rules and mapping
+  left out, and its SceneAnalysis rows with what produced the result) in one write
   as soon as it is done: a scene counts as analysed exactly when that write
   commits.
-* Video tags are requested for ``analysis.concurrency`` scenes at once (one limit
-  for the whole engine, read live from the setting) with the long
-  ``analysis.server_timeout``. A scene the server fails on (HTTP error, malformed
-  answer, no answer in time) is recorded as errored and gets AI_Errored; the
-  batch goes on. A server that cannot be reached at all fails the job instead:
-  proposing AI_Errored for every scene because the server is down would be wrong.
+* Video tags go to the engine's video-tag server pool
+  (:mod:`stashdesk.analysis.server_pool`), which bounds the requests per server and
+  moves a scene to another server when one fails. A scene the servers fail on
+  (HTTP error, malformed answer, no answer in time) is recorded as errored and gets
+  AI_Errored; the batch goes on. When no server can be reached at all the job
+  fails instead: proposing AI_Errored for every scene because the servers are down
+  would be wrong. Scenes carrying Stash's VR tag are sent with ``vr_video``.
 * Resumable: a job cut off by a restart (or a kill) continues with the scenes it
   has not recorded yet, in the same plan, instead of being run a second time.
 * Cancelling stops at once between scenes; requests still in flight are dropped,
@@ -25,10 +29,10 @@ already analysed a scene successfully - what the daemon asks for).
 from __future__ import annotations
 
 import asyncio
-import weakref
-from collections.abc import Callable
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from stashdesk.analysis.detectors import (
     DETECTORS,
@@ -37,62 +41,34 @@ from stashdesk.analysis.detectors import (
     keep_confident,
     map_path,
     status_tag_changes,
-    video_tag_changes,
 )
 from stashdesk.analysis.plans import finalise_built_plan, plan_for_job
+from stashdesk.analysis.provenance import (
+    CurrentProducer,
+    Producer,
+    list_requests,
+    load_current_producer,
+    read_vr_tag,
+    save_server_models,
+)
 from stashdesk.analysis.scenes import SceneSnapshot, load_known_names, load_scene_snapshots
+from stashdesk.analysis.server_pool import SceneAttempt, pool_for
+from stashdesk.analysis.tag_mapping import load_tag_resolver
+from stashdesk.analysis.tag_rules import load_rulebook
 from stashdesk.analysis.tracking import (
     analysed_by_job,
+    current_analyses,
     record_scene_outcome,
-    successfully_analysed,
 )
-from stashdesk.clients.errors import VideoTagError, VideoTagTimeout, VideoTagUnreachable
+from stashdesk.analysis.video_tag_plan import LeftOut, VideoTagPolicy, plan_video_tags
+from stashdesk.clients.errors import (
+    VideoTagError,
+    VideoTagServerError,
+    VideoTagTimeout,
+    VideoTagUnreachable,
+)
+from stashdesk.clients.video_tags import read_video_tag_answer
 from stashdesk.jobs.base import JobCancelled, JobContext, JobFailed, JobType, job_type
-
-if TYPE_CHECKING:
-    from stashdesk.app import Services
-
-
-class ConcurrencyLimit:
-    """At most ``limit()`` holders at once; the limit is read again at every acquire, so a
-    changed setting takes effect without a restart."""
-
-    def __init__(self, limit: Callable[[], int]) -> None:
-        self._limit = limit
-        self.in_use = 0
-        self._waiters: list[asyncio.Future] = []
-
-    async def __aenter__(self) -> None:
-        while self.in_use >= max(1, int(self._limit())):
-            future = asyncio.get_running_loop().create_future()
-            self._waiters.append(future)
-            try:
-                await future
-            finally:
-                if future in self._waiters:
-                    self._waiters.remove(future)
-        self.in_use += 1
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.in_use -= 1
-        # Wake everyone: each re-checks, so a waiter cancelled meanwhile loses no slot.
-        waiters, self._waiters = self._waiters, []
-        for future in waiters:
-            if not future.done():
-                future.set_result(None)
-
-
-_video_limits: weakref.WeakKeyDictionary[Services, ConcurrencyLimit] = (
-    weakref.WeakKeyDictionary())
-
-
-def video_server_limit(services: Services) -> ConcurrencyLimit:
-    """The engine-wide limit on requests to the video-tag server."""
-    limit = _video_limits.get(services)
-    if limit is None:
-        limit = ConcurrencyLimit(lambda: services.settings.get("analysis.concurrency"))
-        _video_limits[services] = limit
-    return limit
 
 
 def default_plan_name() -> str:
@@ -112,6 +88,15 @@ def _dedupe(changes: list[ProposedChange]) -> list[ProposedChange]:
     return kept
 
 
+@dataclass
+class _SceneOutcome:
+    changes: list[ProposedChange] = field(default_factory=list)
+    errors: dict[str, str | None] = field(default_factory=dict)
+    producers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[LeftOut] = field(default_factory=list)
+    started_at: float = field(default_factory=time.time)
+
+
 class _Analysis:
     """One run of the job: settings read once, counters, the plan once it exists."""
 
@@ -127,13 +112,19 @@ class _Analysis:
         self.threshold = float(settings.get("analysis.threshold"))
         self.frame_interval = float(settings.get("analysis.frame_interval"))
         self.create_markers = bool(settings.get("analysis.create_markers"))
-        self.path_map = list(settings.get("analysis.path_map"))
-        self.workers = int(settings.get("analysis.concurrency"))
+        self.pool = pool_for(ctx.services)
+        # One worker per slot: a scene is recorded before its worker takes the next one,
+        # so a stop or a cancel always falls between scenes.
+        self.workers = max(1, self.pool.capacity)
+        self.policy = VideoTagPolicy(self.threshold, self.create_markers, self.frame_interval)
+        self.vr_tag: str | None = None
+        self.requested: set[str] = set()
         self.plan_id: int | None = ctx.metadata.get("plan_id")
         self.path_detector: PathDetector | None = None
         self.settled: dict[str, set[str]] = {}
         self.processed = 0
-        self.counts = {"analysed": 0, "errored": 0, "changes": 0}
+        self.counts = {"analysed": 0, "errored": 0, "changes": 0, "left_out": 0}
+        self.by_server: dict[str, int] = {}
 
     @property
     def total(self) -> int:
@@ -143,56 +134,119 @@ class _Analysis:
         percent = 100.0 * self.processed / self.total if self.total else 100.0
         self.ctx.progress(percent, f"Processed {self.processed}/{self.total} scenes")
 
-    async def detect(self, scene: SceneSnapshot) -> tuple[list[ProposedChange],
-                                                          dict[str, str | None]]:
-        changes: list[ProposedChange] = []
-        errors: dict[str, str | None] = {}
+    async def prepare(self) -> None:
+        """Read the tag rules, the mapping and Stash's VR tag once for the whole job."""
+        await self.load_requests()
+        settings = self.ctx.services.settings
+        if "video_tags" not in self.detectors:
+            return
+        policy, create = settings.get("analysis.tag_policy"), settings.get(
+            "analysis.create_missing_tags")
+        rules = await self.store.read(load_rulebook)
+        resolver = await self.store.read(lambda: load_tag_resolver(policy, bool(create)))
+        self.policy = VideoTagPolicy(self.threshold, self.create_markers, self.frame_interval,
+                                     rules, resolver)
+        self.vr_tag = await self.store.read(read_vr_tag)
+
+    async def load_requests(self) -> None:
+        self.requested = {r["scene_id"] for r in await self.store.read(list_requests)}
+
+    async def current_producer(self) -> CurrentProducer | None:
+        settings = self.ctx.services.settings
+        if not settings.get("analysis.reanalyse_on_change"):
+            return None
+        urls = [s.spec.url for s in self.pool.servers()]
+        return await self.store.read(lambda: load_current_producer(settings, urls))
+
+    async def detect(self, scene: SceneSnapshot) -> _SceneOutcome:
+        outcome = _SceneOutcome()
         if "video_tags" in self.detectors and scene.id not in self.settled.get("video_tags", ()):
-            error, found = await self._video_tags(scene)
-            errors["video_tags"] = error
-            changes.extend(found)
+            await self._video_tags(scene, outcome)
         if "path" in self.detectors and scene.id not in self.settled.get("path", ()):
             assert self.path_detector is not None
-            changes.extend(keep_confident(self.path_detector.detect(scene), self.threshold))
-            errors["path"] = None
-        return _dedupe(changes), errors
+            outcome.changes.extend(keep_confident(self.path_detector.detect(scene),
+                                                  self.threshold))
+            outcome.errors["path"] = None
+        return outcome
 
-    async def _video_tags(self, scene: SceneSnapshot) -> tuple[str | None, list[ProposedChange]]:
+    async def _video_tags(self, scene: SceneSnapshot, outcome: _SceneOutcome) -> None:
         path = scene.primary_path
+        vr_video = bool(self.vr_tag) and scene.has_tag(self.vr_tag or "")
         if path is None:
-            return "the scene has no file to analyse", []
-        client = self.ctx.services.video_tags()
+            return self._video_error(scene, outcome, "the scene has no file to analyse")
+        attempt = SceneAttempt()
+        while True:
+            server = await self.pool.acquire(attempt)  # PoolUnreachable fails the job
+            if server is None:  # it failed on every server it could try
+                return self._video_error(scene, outcome, attempt.last_error or "failed")
+            try:
+                answer = await server.client.request_video(
+                    map_path(path, server.spec.path_map), frame_interval=self.frame_interval,
+                    threshold=self.threshold, vr_video=vr_video)
+            except VideoTagTimeout as exc:
+                self.pool.failed(server, exc, attempt)
+                continue
+            except VideoTagUnreachable as exc:
+                self.ctx.log.info("%s; scene %s goes to another server", exc, scene.id)
+                self.pool.unreachable(server, exc, attempt)
+                continue
+            except VideoTagServerError as exc:
+                if (exc.status or 0) < 500:
+                    return self._video_error(scene, outcome, str(exc))
+                self.pool.failed(server, exc, attempt)
+                continue
+            except VideoTagError as exc:
+                return self._video_error(scene, outcome, str(exc))
+            finally:
+                self.pool.release(server)
+            break
         try:
-            async with video_server_limit(self.ctx.services):
-                result = await client.process_video(
-                    map_path(path, self.path_map), frame_interval=self.frame_interval,
-                    threshold=self.threshold)
-        except VideoTagUnreachable as exc:
-            if not isinstance(exc, VideoTagTimeout):
-                raise  # the server, not this scene: the job fails (see the module docstring)
-            self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, exc)
-            return str(exc), status_tag_changes(scene, success=False)
+            # Decoding hundreds of spans takes milliseconds: off the event loop, and after
+            # the server's slot went back to the pool.
+            result = await asyncio.to_thread(read_video_tag_answer, answer, self.frame_interval)
         except VideoTagError as exc:
-            self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, exc)
-            return str(exc), status_tag_changes(scene, success=False)
-        found = video_tag_changes(scene, result, threshold=self.threshold,
-                                  create_markers=self.create_markers)
-        return None, found + status_tag_changes(scene, success=True)
+            return self._video_error(scene, outcome, str(exc))
+        url, models = server.spec.url, result.models
+        if self.pool.succeeded(server, models):
+            await self.store.write(lambda: save_server_models(url, models))
+        self.by_server[url] = self.by_server.get(url, 0) + 1
+        # Hundreds of spans make milliseconds of work: not on the event loop.
+        planned = await asyncio.to_thread(plan_video_tags, scene, result, self.policy)
+        outcome.changes += planned.changes + status_tag_changes(scene, success=True)
+        outcome.notes += planned.notes
+        outcome.errors["video_tags"] = None
+        outcome.producers["video_tags"] = Producer(
+            url, models, self.frame_interval, self.threshold, vr_video).as_fields()
 
-    async def record(self, scene: SceneSnapshot, changes: list[ProposedChange],
-                     errors: dict[str, str | None]) -> None:
-        rows = [c.as_row() for c in changes]
-        job_id, name = self.ctx.job_id, self.plan_name
+    def _video_error(self, scene: SceneSnapshot, outcome: _SceneOutcome, error: str) -> None:
+        self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, error)
+        outcome.changes += status_tag_changes(scene, success=False)
+        outcome.errors["video_tags"] = error
+
+    async def record(self, scene: SceneSnapshot, outcome: _SceneOutcome) -> None:
+        job_id, name, known_plan = self.ctx.job_id, self.plan_name, self.plan_id
         meta = {"created_by": self.ctx.created_by, "detectors": self.detectors}
-        plan_id = await self.store.write(lambda: record_scene_outcome(
-            job_id=job_id, plan_name=name, plan_metadata=meta, scene_id=scene.id,
-            changes=rows, errors=errors))
+        # A request made after the job started stays for the next pass (harmless).
+        requested = scene.id in self.requested
+
+        def write() -> tuple[int | None, int]:
+            # (the rows are built here, on the writer thread, not on the event loop)
+            rows = [c.as_row() for c in _dedupe(outcome.changes)]
+            return record_scene_outcome(
+                job_id=job_id, plan_name=name, plan_metadata=meta, scene_id=scene.id,
+                changes=rows, errors=outcome.errors, producers=outcome.producers,
+                notes=[n.as_row(scene.id) for n in outcome.notes],
+                analysed_from=outcome.started_at, plan_id=known_plan,
+                has_request=requested), len(rows)
+
+        plan_id, written = await self.store.write(write)
         if plan_id is not None and self.plan_id is None:
             self.plan_id = plan_id
             await self.ctx.save_metadata(plan_id=plan_id)
-        self.counts["changes"] += len(rows)
-        if errors:
-            self.counts["errored" if any(errors.values()) else "analysed"] += 1
+        self.counts["changes"] += written
+        self.counts["left_out"] += len(outcome.notes)
+        if outcome.errors:
+            self.counts["errored" if any(outcome.errors.values()) else "analysed"] += 1
 
     async def finalise(self) -> str | None:
         job_id = self.ctx.job_id
@@ -212,8 +266,7 @@ async def _run_workers(run: _Analysis, queue: list[SceneSnapshot]) -> None:
             if run.ctx.cancelled:
                 return
             scene = queue.pop(0)
-            changes, errors = await run.detect(scene)
-            await run.record(scene, changes, errors)
+            await run.record(scene, await run.detect(scene))
             run.processed += 1
             run.report()
 
@@ -255,8 +308,10 @@ async def analysis_job(ctx: JobContext) -> dict[str, Any]:
 
     snapshots = await store.read(lambda: load_scene_snapshots(scene_ids))
     done = await store.read(lambda: analysed_by_job(job_id, scene_ids, detectors))
+    await run.prepare()
     if run.only_unanalysed:
-        run.settled = {d: await store.read(lambda d=d: successfully_analysed(scene_ids, d))
+        current = await run.current_producer()
+        run.settled = {d: await store.read(lambda d=d: current_analyses(scene_ids, d, current))
                        for d in detectors}
     if "path" in detectors:
         run.path_detector = PathDetector(await store.read(load_known_names))
@@ -271,7 +326,7 @@ async def analysis_job(ctx: JobContext) -> dict[str, Any]:
     def result() -> dict[str, Any]:
         return {"plan_id": run.plan_id, "scenes": run.total, **run.counts,
                 "missing": len(missing), "already_done": len(done & set(snapshots)),
-                "detectors": detectors}
+                "detectors": detectors, "servers": dict(run.by_server)}
 
     try:
         await _run_workers(run, queue)

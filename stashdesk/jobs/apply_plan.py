@@ -14,7 +14,11 @@ Safe to run again at any moment, which is why it is resumable:
   scene's markers from Stash, so a change whose marker was written just before a
   crash (kill -9 between the write and the commit) does not create a second one.
 * Tags, performers and studios are found by name or alias (Stash compares names
-  case-insensitively) before one is created, so nothing is created twice.
+  case-insensitively) before one is created, so nothing is created twice. A tag
+  StashDesk creates gets "ignore auto tag" (Stash's own Auto Tag must not spread
+  AI guesses by file name) and sits under ``analysis.parent_tag`` (default "AI",
+  itself created the same way when missing; "-": no parent); tags that exist are
+  left as they are.
 
 A change whose scene no longer exists (gone from Stash, or marked removed by the
 sync) is skipped with that reason; Stash refusing one change (a GraphQL error)
@@ -65,8 +69,9 @@ def _aliases(entity: dict[str, Any]) -> list[str]:
 class StashWriter:
     """Applies single changes to Stash; caches names it has resolved and scenes it read."""
 
-    def __init__(self, stash: StashClient) -> None:
+    def __init__(self, stash: StashClient, parent_tag: str = "") -> None:
         self.stash = stash
+        self.parent_tag = parent_tag.strip()
         self._ids: dict[tuple[str, str], str] = {}
         self._scenes: dict[str, dict[str, Any] | None] = {}
 
@@ -89,7 +94,7 @@ class StashWriter:
         found = await self._find(kind, name)
         if found is None and create:
             try:
-                await getattr(self.stash, _KINDS[kind][1])(name)
+                await self._create(kind, name)
             except StashGraphQLError as exc:
                 # Someone created it meanwhile, or the name is another's alias: look again.
                 found = await self._find(kind, name)
@@ -103,6 +108,16 @@ class StashWriter:
         if found is not None:
             self._ids[key] = found
         return found
+
+    async def _create(self, kind: str, name: str) -> None:
+        if kind != "tags":
+            await getattr(self.stash, _KINDS[kind][1])(name)
+            return
+        parents = []
+        if self.parent_tag and name.casefold() != self.parent_tag.casefold():
+            parent = await self.entity_id("tags", self.parent_tag, create=True)
+            parents = [parent] if parent is not None else []
+        await self.stash.create_tag(name, ignore_auto_tag=True, parent_ids=parents)
 
     async def _find(self, kind: str, name: str) -> str | None:
         _count, items = await getattr(self.stash, _KINDS[kind][0])(name, aliases=True)
@@ -225,7 +240,8 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
         raise JobFailed(f"plan {plan_id} is still being built by its analysis job; apply it "
                         f"once it is a draft")
 
-    writer = StashWriter(ctx.services.stash())
+    parent_tag = str(ctx.services.settings.get("analysis.parent_tag")).strip()
+    writer = StashWriter(ctx.services.stash(), "" if parent_tag == "-" else parent_tag)
     removed = await store.read(lambda: {s for (s,) in Scene.select(Scene.id).where(
         Scene.removed & Scene.id.in_(list({c.scene_id for c in changes}))).tuples()})
     counts = {"applied": 0, "skipped": 0, "failed": 0}

@@ -28,6 +28,8 @@ class JobType(StrEnum):
     APPLY_PLAN = "APPLY_PLAN"
     STASH_SCAN = "STASH_SCAN"
     STASH_GENERATE = "STASH_GENERATE"
+    STASH_IDENTIFY = "STASH_IDENTIFY"
+    STASH_AUTO_TAG = "STASH_AUTO_TAG"
     PROCESS_DOWNLOADS = "PROCESS_DOWNLOADS"
 
 
@@ -156,6 +158,15 @@ class JobContext:
     def progress(self, percent: float | None = None, message: str | None = None) -> None:
         """Report progress (0-100) and/or a message; cheap, throttled, never blocks."""
         self._runner._report_progress(self._info, percent, message)
+
+    def note(self, message: str, level: int = logging.INFO) -> None:
+        """Write ``message`` to the job's log: the logger, and ``result["log"]`` (kept with
+        the job, shown in its details), with the time it happened."""
+        self.log.log(level, "%s", message)
+        entries = self.result.setdefault("log", [])
+        if len(entries) < 200:
+            entries.append({"at": time.time(), "level": logging.getLevelName(level),
+                            "message": self.services.settings.redact(message)})
 
     async def save_metadata(self, **updates: Any) -> None:
         """Merge ``updates`` into the job's metadata and persist them now."""

@@ -4,8 +4,14 @@ New downloads are completed torrents in ``qbittorrent.category`` that carry
 neither ``qbittorrent.processed_tag`` nor ``qbittorrent.error_tag``
 (:func:`find_new_downloads`, shared with the Download Processor daemon). For
 each, the files are planned and placed by :mod:`stashdesk.downloads.placement`
-on a worker thread; the torrent then gets the processed tag, or the error tag
-when it cannot be placed (the reason is kept in the job's result and log).
+on a worker thread; the torrent then gets the processed tag (and moves to
+``qbittorrent.done_category`` when set), or the error tag when it cannot be placed
+(the reason is kept in the job's result and log). Sample videos and, with ffprobe,
+videos shorter than ``downloads.min_duration_seconds`` are skipped
+(:func:`skip_rules`); a copy that would leave less than ``downloads.min_free_gb``
+free is refused before its first byte. Each torrent's entry in the result says
+how its files got there (``method``: hardlink / copy / mixed, ``why_copied``,
+``copy_kind``) with a one-line ``summary`` (:mod:`stashdesk.downloads.report`).
 
 Crash safety, with a job the runner does not resume (a killed one is marked
 interrupted): the NEXT run finishes the work.
@@ -46,6 +52,10 @@ from stashdesk.downloads.placement import (
     plan_torrent,
     remove_temp_files,
 )
+from stashdesk.downloads.post_import import move_to_done_category
+from stashdesk.downloads.report import describe_downloads, describe_torrent, torrent_outcome
+from stashdesk.downloads.samples import SampleFilter, SkipReason, combine_skip_reasons
+from stashdesk.downloads.space import room_check
 from stashdesk.jobs.base import JobCancelled, JobContext, JobFailed, JobType, job_type
 from stashdesk.store.models import DownloadJournal, HandledDownload
 
@@ -164,7 +174,7 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
     result = ctx.result
     result.update(torrents_processed=0, files_linked=0, files_copied=0, skipped=0, failed=0,
                   bytes=0, failures=[], placed_paths=[], torrents=[], skipped_files=[],
-                  warnings=[], temp_files_removed=0, destination=destination)
+                  warnings=[], temp_files_removed=0, destination=destination, placed_files=[])
     qbittorrent = ctx.services.qbittorrent()
     processed_tag = settings.get("qbittorrent.processed_tag")
     error_tag = settings.get("qbittorrent.error_tag")
@@ -175,7 +185,9 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
     wanted = ctx.metadata.get("hashes")
     wanted = None if wanted is None else set(wanted)
     torrents = [t for t in new if wanted is None or t.hash in wanted]
-    skip_reason = await _duration_filter(ctx)
+    skip_reason = await skip_rules(ctx.services.settings, destination, _warn_once(ctx))
+    room = room_check(destination, float(settings.get("downloads.min_free_gb")))
+    done_category = settings.get("qbittorrent.done_category")
 
     progress = _Progress(ctx, asyncio.get_running_loop(), sum(t.size for t in torrents))
     for index, torrent in enumerate(torrents, 1):
@@ -204,9 +216,10 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
             await _journal(ctx, plan)
         try:
             await asyncio.to_thread(place_torrent, plan, placement, ctx.cancel_requested.is_set,
-                                    progress.add, recorder)
+                                    progress.add, recorder, room)
         except TorrentRejected as rejected:
             await _record(ctx, torrent, plan, placement, recorder)
+            await asyncio.to_thread(remove_empty_folders, plan.root)
             await _reject(ctx, qbittorrent, error_tag, torrent, rejected.reason, plan)
             progress.finish()
             continue
@@ -221,24 +234,59 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
         await ctx.services.store.write(
             lambda h=torrent.hash: DownloadJournal.delete().where(
                 DownloadJournal.torrent_hash == h).execute())
-        _count_processed(result, plan, placement)
+        entry = _count_processed(result, plan, placement)
+        if done_category:
+            try:
+                entry["post_import"].append(
+                    await move_to_done_category(qbittorrent, torrent, done_category))
+            except QBittorrentAnswerError as exc:  # tried again by the daemon's next pass
+                entry["post_import"].append(f"not moved to category {done_category}: {exc}")
+        entry["summary"] = describe_torrent(entry)
         progress.finish()
+    result["summary"] = describe_downloads(result)
     ctx.progress(100, _summary(result))
     return result
 
 
-async def _duration_filter(ctx: JobContext) -> DurationFilter | None:
-    minimum = float(ctx.services.settings.get("downloads.min_duration_seconds"))
-    if minimum <= 0:
-        return None
-    ffprobe = await asyncio.to_thread(find_ffprobe)
-    if ffprobe:
-        return DurationFilter(ffprobe, minimum)
-    ctx.result["warnings"].append(FFPROBE_MISSING)
-    if FFPROBE_MISSING not in _warned:  # once per process, not once per run
-        _warned.add(FFPROBE_MISSING)
-        ctx.log.warning(FFPROBE_MISSING)
-    return None
+def remove_empty_folders(root: str) -> None:
+    """Remove the folders a refused torrent left empty (its place in the library), deepest
+    first; a folder with anything in it stays."""
+    if not os.path.isdir(root) or os.path.islink(root):
+        return
+    for folder, _dirs, _files in os.walk(root, topdown=False):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty: it holds something (placed earlier, or someone's)
+            pass
+
+
+async def skip_rules(settings: Settings, destination: str,
+                     warn: Any = None) -> SkipReason | None:
+    """The files not placed: short videos (``downloads.min_duration_seconds``, with
+    ffprobe) and sample videos (``downloads.skip_samples``). ``warn(message)`` hears
+    that ffprobe is missing."""
+    duration = None
+    minimum = float(settings.get("downloads.min_duration_seconds"))
+    if minimum > 0:
+        ffprobe = await asyncio.to_thread(find_ffprobe)
+        if ffprobe:
+            duration = DurationFilter(ffprobe, minimum)
+        elif warn is not None:
+            warn(FFPROBE_MISSING)
+    samples = None
+    if settings.get("downloads.skip_samples"):
+        samples = SampleFilter(settings.get("downloads.sample_patterns"),
+                               float(settings.get("downloads.sample_max_mb")), destination)
+    return combine_skip_reasons(samples, duration)
+
+
+def _warn_once(ctx: JobContext) -> Any:
+    def warn(message: str) -> None:
+        ctx.result["warnings"].append(message)
+        if message not in _warned:  # once per process, not once per run
+            _warned.add(message)
+            ctx.log.warning(message)
+    return warn
 
 
 async def _clean_up_after_crash(ctx: JobContext, waiting: set[str]) -> None:
@@ -318,24 +366,35 @@ async def _reject(ctx: JobContext, qbittorrent: QBittorrentClient, error_tag: st
     result = ctx.result
     result["failed"] += 1
     result["failures"].append({"hash": torrent.hash, "name": torrent.name, "reason": reason})
-    result["torrents"].append({"hash": torrent.hash, "name": torrent.name, "status": "failed",
-                               "reason": reason,
-                               "destination": plan.root if plan is not None else None})
+    entry = {"hash": torrent.hash, "name": torrent.name, "status": "failed", "reason": reason,
+             "destination": plan.root if plan is not None else None}
+    entry["summary"] = describe_torrent(entry)
+    result["torrents"].append(entry)
 
 
-def _count_processed(result: dict[str, Any], plan: TorrentPlan, placement: Placement) -> None:
+def _count_processed(result: dict[str, Any], plan: TorrentPlan,
+                     placement: Placement) -> dict[str, Any]:
     result["torrents_processed"] += 1
     if placement.done and plan.root not in result["placed_paths"]:
         result["placed_paths"].append(plan.root)
-    result["torrents"].append({
+    files = result.setdefault("placed_files", [])
+    for item, _method, _new in placement.done:
+        if item.destination not in files:
+            files.append(item.destination)
+    entry = {
         "hash": plan.torrent_hash, "name": plan.name, "status": "processed",
         "destination": plan.root,
         "linked": placement.linked, "copied": placement.copied,
         "already_there": placement.already_there,
-        "skipped": len(plan.skipped), "copy_reason": placement.copy_reason})
+        "skipped": len(plan.skipped), **torrent_outcome(placement), "post_import": []}
+    result["torrents"].append(entry)
+    return entry
 
 
 def _summary(result: dict[str, Any]) -> str:
-    return (f"{result['torrents_processed']} torrent(s) processed: "
+    text = (f"{result['torrents_processed']} torrent(s) processed: "
             f"{result['files_linked']} linked, {result['files_copied']} copied, "
             f"{result['skipped']} skipped, {result['failed']} failed")
+    why = sorted({t["why_copied"].split(":")[0] for t in result["torrents"]
+                  if t.get("why_copied")})
+    return text + (f" (copied: {', '.join(why)})" if why else "")

@@ -292,6 +292,8 @@ class JobRunner:
         for handle in (job.publish_timer, job.persist_timer, job.hard_cancel):
             if handle is not None:
                 handle.cancel()
+        if error:  # exception texts may quote a secret (a URL with its password...)
+            error = self.services.settings.redact(error)
         info.status = status
         info.error = error
         info.result = result

@@ -21,7 +21,6 @@ import os
 import signal
 import sys
 import traceback
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -46,17 +45,9 @@ LOG_FILE = "stashdesk.log"
 
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
-    from stashdesk.headless import configure_logging as configure_console
+    from stashdesk.log_file import configure_logging as configure_engine_logging
 
-    configure_console(verbose)
-    try:
-        handler = RotatingFileHandler(data_dir / LOG_FILE, maxBytes=1_000_000, backupCount=3,
-                                      encoding="utf-8")
-    except OSError:
-        return
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    handler.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logging.getLogger().addHandler(handler)
+    configure_engine_logging(data_dir, verbose)  # stderr and the owner-only, redacted file
 
 
 class GuiApp:

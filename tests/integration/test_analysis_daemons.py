@@ -7,12 +7,23 @@ from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
 from tests.analysis_helpers import mirror_standin, plan_changes, seed_plan
 from tests.engine_fixtures import wait_until
 
+BUSY_SERVERS = "Waiting for video analysis to complete - analysing"
+
 
 async def history(services, name: str) -> list[tuple[str, str | None, str | None]]:
+    """The daemon's statuses, without the busy-servers refreshes of the waiting one (and
+    the plain waiting one they return to): they come every 2 s while a job runs, so how
+    many there are depends on the machine."""
     await services.store.writer.flush_async()
     rows = await services.store.read(lambda: list(
         DaemonStatus.select().where(DaemonStatus.daemon == name).order_by(DaemonStatus.id)))
-    return [(r.message, r.job_id, r.job_type) for r in rows]
+    kept: list[tuple[str, str | None, str | None]] = []
+    for row in rows:
+        item = (row.message, row.job_id, row.job_type)
+        if row.message.startswith(BUSY_SERVERS) or (kept and kept[-1] == item):
+            continue
+        kept.append(item)
+    return kept
 
 
 async def jobs(services, job_type: str) -> list[Job]:

@@ -9,8 +9,15 @@ import pytest
 from stashdesk.analysis.tracking import scenes_needing_analysis
 from stashdesk.clients.video_tags import VideoTagClient
 from stashdesk.jobs.base import JobStatus
-from stashdesk.store.models import Job, Plan, SceneAnalysis
-from tests.analysis_helpers import plan_changes, seed_entity, seed_scene
+from stashdesk.store.models import Job, Plan
+from tests.analysis_helpers import (
+    analyse,
+    analysis_rows,
+    changes_of,
+    plan_of,
+    seed_entity,
+    seed_scene,
+)
 from tests.engine_fixtures import wait_until
 
 
@@ -22,27 +29,6 @@ async def seed(services, fn) -> None:
     await services.store.write(fn)
 
 
-async def analyse(services, scene_ids, detectors=("video_tags",), plan_name="Test plan",
-                  timeout=20, **meta):
-    info = await services.runner.submit("ANALYSIS", {
-        "scene_ids": list(scene_ids), "detectors": list(detectors), "plan_name": plan_name,
-        **meta})
-    return await services.runner.wait(info.id, timeout=timeout)
-
-
-async def plan_of(services, job_id):
-    return await services.store.read(lambda: Plan.get_or_none(Plan.job_id == job_id))
-
-
-async def changes_of(services, plan_id) -> list[tuple]:
-    rows = await services.store.read(lambda: plan_changes(plan_id))
-    rows.sort(key=lambda c: c.scene_id)  # scenes are recorded in the order they finish
-    return [(c.scene_id, c.field, c.action, c.proposed_value, c.confidence) for c in rows]
-
-
-async def analysis_rows(services) -> dict[tuple[str, str], SceneAnalysis]:
-    rows = await services.store.read(lambda: list(SceneAnalysis.select()))
-    return {(r.scene_id, r.analyzer): r for r in rows}
 
 
 async def test_plan_from_video_tags_and_markers_with_path_map(engines, video_tag_server) -> None:
@@ -122,7 +108,7 @@ async def test_no_answer_in_time_is_that_scenes_failure(engines, video_tag_serve
     video_tag_server.delay(3.0, path="/data/videos/scene-2.mp4")
     # analysis.server_timeout is at least 10 s in the product; a short one keeps this fast
     client = VideoTagClient(video_tag_server.url, timeout=0.5)
-    monkeypatch.setattr(services, "video_tags", lambda: client)
+    monkeypatch.setattr(services, "video_tags", lambda *args: client)
     try:
         final = await analyse(services, ["1", "2"])
     finally:

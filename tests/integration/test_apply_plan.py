@@ -93,12 +93,38 @@ async def test_find_or_create_by_name_and_alias_without_duplicates(engines, stas
     final = await apply(services, plan_id)
     assert final.status == JobStatus.COMPLETED, final.error
     names = sorted(t.name for t in stash_server.tags.values())
-    assert names == ["Blonde", "Brand_New_AI", "outdoor"]  # one tag created, once
+    # one tag created, once, under the parent tag (created too); both ignore Auto Tag
+    assert names == ["AI", "Blonde", "Brand_New_AI", "outdoor"]
+    created = {t.name: t for t in stash_server.tags.values()}
+    assert created["Brand_New_AI"].parent_ids == [created["AI"].id]
+    assert (created["Brand_New_AI"].ignore_auto_tag, created["AI"].ignore_auto_tag) == (
+        True, True)
+    assert created["AI"].parent_ids == [] and created["outdoor"].ignore_auto_tag is False
     assert tag_names(stash_server, first) == ["Blonde", "Brand_New_AI", "outdoor"]
     assert tag_names(stash_server, second) == ["Brand_New_AI", "outdoor"]
     assert [p.name for p in stash_server.performers.values()] == ["Jane Doe"]
     assert stash_server.studios[stash_server.scenes[second].studio_id].name == "Acme"
-    assert len(stash_server.requests_for("tagCreate")) == 1
+    assert len(stash_server.requests_for("tagCreate")) == 2
+
+
+async def test_created_tags_use_an_existing_parent_or_none(engines, stash_server) -> None:
+    scene = stash_server.add_scene("One")
+    parent = stash_server.add_tag("Machine Tags")
+    services = await engines.start(settings={**stash_settings(stash_server),
+                                             "analysis.parent_tag": "machine tags"})
+    await services.store.write(lambda: mirror_standin(stash_server))
+    plan_id = await services.store.write(lambda: seed_plan("P", [tag(scene, "Kissing_AI")]))
+    assert (await apply(services, plan_id)).status == JobStatus.COMPLETED
+    kissing = stash_server.tags[stash_server.tag_id("Kissing_AI")]
+    assert kissing.parent_ids == [parent] and kissing.ignore_auto_tag
+    assert [r.variables["input"] for r in stash_server.requests_for("tagCreate")] == [
+        {"name": "Kissing_AI", "ignore_auto_tag": True, "parent_ids": [parent]}]
+
+    await services.store.write(lambda: services.settings.set("analysis.parent_tag", "-"))
+    plan_id = await services.store.write(lambda: seed_plan("Q", [tag(scene, "Hugging_AI")]))
+    assert (await apply(services, plan_id)).status == JobStatus.COMPLETED
+    hugging = stash_server.tags[stash_server.tag_id("Hugging_AI")]
+    assert hugging.parent_ids == [] and hugging.ignore_auto_tag
 
 
 async def test_changes_of_vanished_scenes_are_skipped(engines, stash_server) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from stashdesk.jobs import process_downloads
 from stashdesk.jobs.base import JobInfo, JobStatus, JobType
-from stashdesk.store.models import DaemonJobAction, DaemonLog, Job
+from stashdesk.store.models import DaemonJobAction, DaemonLog, Job, Setting
 from tests.engine_fixtures import wait_until
 from tests.integration.downloads_helpers import (
     in_thread,
@@ -193,9 +193,9 @@ async def test_after_a_restart_it_waits_for_its_own_unfinished_job(
 
 @pytest.fixture
 def fast_stash_polls(monkeypatch) -> None:
-    from stashdesk.jobs import stash_tasks
+    from stashdesk.jobs import stash_follow
 
-    monkeypatch.setattr(stash_tasks, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(stash_follow, "POLL_SECONDS", 0.05)
 
 
 async def test_a_stash_scan_follows_on_the_folders_as_stash_sees_them(
@@ -280,3 +280,37 @@ async def test_a_scan_missed_by_a_stop_right_after_processing_is_launched_after_
         ("Waiting for metadata scan to complete", scan.id),
         ("Checking qBittorrent for new downloads", None)]
     assert [j.input for j in stash_server.jobs.values()] == [{"paths": [str(library / "Pack")]}]
+
+
+@pytest.mark.parametrize("error_tag", ["error_syncing", "err,again"])
+async def test_a_torrent_whose_tags_read_back_differently_is_never_processed_again(
+        engines, qbittorrent: QBittorrentProcess, downloads: Path, library: Path,
+        error_tag: str) -> None:
+    services = await engines.start(settings=settings_for(qbittorrent, library))
+    # Stored by an older StashDesk, before names with commas were refused.
+    await services.store.write(lambda: [
+        Setting.insert(key=k, value=v).on_conflict_replace().execute()
+        for k, v in (("qbittorrent.processed_tag", "done,ok"),
+                     ("qbittorrent.error_tag", error_tag))])
+    await services.store.write(services.settings.reload)
+    torrent = qbittorrent.add_completed_torrent(make_pack(downloads, "Pack"))
+    await start_daemon(services, job_interval_seconds=1)
+
+    expected = sorted({"done", "ok", *(t.strip() for t in error_tag.split(","))})
+    await wait_until(lambda: tags(qbittorrent, torrent) == expected, 30, "the error tag")
+    # several more passes: none of them processes it again
+    for _ in range(3):
+        await wait_for_status(services, lambda s: s == "Checking qBittorrent for new downloads")
+        await wait_for_status(services, lambda s: s.startswith("No new downloads"))
+
+    jobs = await services.store.read(lambda: [j.type for j in Job.select()])
+    assert jobs == ["PROCESS_DOWNLOADS"]
+    await services.store.writer.flush_async()
+    warnings = await services.store.read(lambda: [
+        r.message for r in DaemonLog.select().where(DaemonLog.level == "WARNING")])
+    assert (f"Pack was just tagged 'done,ok', but qBittorrent now reports its tags as "
+            f"'done', 'ok' - not processing it again; tagged {error_tag!r}. Check "
+            f"qbittorrent.processed_tag (qBittorrent splits tags at commas)") in warnings
+    left_alone = [w for w in warnings if "its error tag does not read back either" in w]
+    assert len(left_alone) == (1 if "," in error_tag else 0)
+    assert tree(library).count("Pack/movie.mkv") == 1

@@ -159,6 +159,24 @@ async def test_an_existing_file_of_the_same_size_is_skipped(
     assert methods == {"movie.mkv": "linked", "extra.nfo": "linked", "sample.txt": "existing"}
 
 
+async def test_a_same_sized_file_with_other_content_is_refused(
+        engine, qbittorrent: QBittorrentProcess, downloads: Path, library: Path) -> None:
+    pack = make_pack(downloads, "Pack")
+    other = write(library / "Pack" / "sample.txt", b"o" * 300)  # same name and size
+    torrent = qbittorrent.add_completed_torrent(pack)
+
+    job = await run_process_job(engine)
+
+    assert job.result["failed"] == 1 and job.result["torrents_processed"] == 0
+    assert job.result["failures"][0]["reason"] == (
+        f"{other} already exists with different content (the same size, 300 bytes, but "
+        f"other bytes from byte 0) - not overwritten")
+    assert other.read_bytes() == b"o" * 300
+    assert tree(library) == ["Pack", "Pack/sample.txt"]
+    assert tags(qbittorrent, torrent) == ["error_syncing"]
+    assert await handled(engine) == []
+
+
 async def test_processing_again_after_the_tag_was_removed_places_nothing_twice(
         engine, qbittorrent: QBittorrentProcess, downloads: Path, library: Path) -> None:
     torrent = qbittorrent.add_completed_torrent(make_pack(downloads, "Pack"))
@@ -287,7 +305,9 @@ async def test_a_real_cross_device_destination_is_copied(
     try:
         if os.stat(shm).st_dev == os.stat(downloads).st_dev:
             pytest.skip("/dev/shm is on the same filesystem here")
-        services = await engines.start(settings=settings_for(qbittorrent, shm))
+        # no free-space reserve: a container's /dev/shm may hold only 64 MB
+        services = await engines.start(settings=settings_for(qbittorrent, shm,
+                                                             **{"downloads.min_free_gb": 0}))
         pack = make_pack(downloads, "Pack", {"a.bin": os.urandom(100_000)})
         torrent = qbittorrent.add_completed_torrent(pack)
         job = await run_process_job(services)

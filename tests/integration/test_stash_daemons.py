@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from stashdesk.events import DaemonStatusChanged
-from stashdesk.jobs import stash_tasks
+from stashdesk.jobs import stash_follow
 from stashdesk.store.models import DaemonJobAction, Job
 from tests.engine_fixtures import wait_until
 from tests.fake_plugins import TickDaemon
@@ -28,7 +28,7 @@ STATUSES: dict[int, dict[str, list[str]]] = {}  # statuses seen on the bus, per 
 
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch) -> None:
-    monkeypatch.setattr(stash_tasks, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(stash_follow, "POLL_SECONDS", 0.02)
 
 
 def instance(services, name: str):

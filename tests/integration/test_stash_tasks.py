@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from stashdesk.jobs import stash_tasks
+from stashdesk.jobs import stash_follow
 from stashdesk.store.models import Job, Scene
 from tests.engine_fixtures import wait_until
 from tests.integration.stash_helpers import job_row, local_scenes, run_job, start_with_stash
@@ -16,7 +16,7 @@ from tests.integration.stash_helpers import job_row, local_scenes, run_job, star
 
 @pytest.fixture(autouse=True)
 def fast_polling(monkeypatch) -> None:
-    monkeypatch.setattr(stash_tasks, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(stash_follow, "POLL_SECONDS", 0.02)
 
 
 def stash_job_of(services, job_id: str) -> str | None:

@@ -38,27 +38,47 @@ Behaviour copied from real Stash (the things StashDesk's logic relies on):
   ``stopJob`` always answers true; a READY job becomes CANCELLED at once (no
   endTime), a RUNNING one STOPPING, turned CANCELLED (with endTime) by the next
   observation (after ``stopping_observations`` further STOPPING answers).
+  metadataIdentify / metadataAutoTag queue "Identifying..." / "Auto-tagging..." jobs;
+  a finished scan adds scenes for the new videos it finds (``library_map``).
+* Subscriptions: ``jobsSubscribe`` over a WebSocket on ``/graphql``
+  (:mod:`tests.standins.stash_websocket`): ADD, UPDATE and REMOVE (final state) as
+  Stash's job manager sends them. While someone subscribes, scripted jobs advance by
+  themselves every ``job_step_seconds``. Faults: :meth:`refuse_websockets`,
+  :meth:`drop_websockets`.
+* Every answer carries a ``Date`` header from the stand-in's clock, as Go's server
+  writes it from the clock that stamps ``updated_at``.
+* Media: ``paths.screenshot`` is ``<url>/scene/<id>/screenshot?t=<updated_at epoch>``
+  and a GET of it serves the scene's cover (``covers[id]``, else a small PNG of its
+  own), behind the API key like everything else; 404 for an unknown scene.
+* Configuration: ``configuration { ui }`` answers ``ui_config`` (e.g. ``vrTag``).
+* Tags: ``tagCreate`` takes ``ignore_auto_tag`` and ``parent_ids`` (unknown parents
+  are an error), kept on the tag (``parents``/``children`` resolve them).
 * Errors: a bad API key gets HTTP 401 with ``WWW-Authenticate: FormBased`` and an
   empty body; an unparsable or invalid document gets HTTP 422 with
   ``{"errors": [...], "data": null}``; a resolver error gets HTTP 200 with
   ``errors`` and ``data`` nulled up to the nearest nullable field.
 
 Test controls (all thread-safe): seeding (:meth:`add_scene`, :meth:`edit_scene`,
-...), job control (:meth:`set_job`, :meth:`add_external_job`, ``job_script``),
+``stash_boxes``, ``identify_defaults``, ``library_map``, ...), job control
+(:meth:`set_job`, :meth:`add_external_job`, ``job_script``),
 faults (:meth:`fail_http`, :meth:`fail_graphql`, :meth:`malformed`,
-:meth:`slow`, ``api_key``, :meth:`stop`/:meth:`start`), and the request log
+:meth:`slow`, :meth:`dribble`, ``api_key``, :meth:`stop`/:meth:`start`), and the request log
 (``requests``, :meth:`operations`, :meth:`requests_for`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import email.utils
 import functools
 import hashlib
 import itertools
 import json
 import re
 import socket
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -80,8 +100,18 @@ from graphql import (
     validate,
 )
 
+from tests.standins.dribble import dribble, http_answer_bytes
+from tests.standins.stash_pages import PrebuiltScenePages
+from tests.standins.stash_websocket import (
+    JobEvents,
+    WebSocketSession,
+    accept_key,
+    choose_subprotocol,
+)
+
 SCHEMA_PATH = Path(__file__).with_name("stash_schema.graphql")
 ACTIVE_JOB_STATES = ("READY", "RUNNING", "STOPPING")
+VIDEO_SUFFIXES = frozenset({".mp4", ".mkv", ".m4v", ".mov", ".avi", ".wmv", ".webm", ".ts"})
 FINISHED_JOB_STATES = ("FINISHED", "CANCELLED", "FAILED")
 JOB_STATES = (*ACTIVE_JOB_STATES, *FINISHED_JOB_STATES)
 # (HTTP status or None to drop the connection, body, content type, extra headers)
@@ -142,6 +172,8 @@ class Entity:
     description: str | None = None
     disambiguation: str | None = None
     details: str | None = None
+    ignore_auto_tag: bool = False
+    parent_ids: list[str] = field(default_factory=list)
 
     @property
     def alias_list(self) -> list[str]:
@@ -255,7 +287,7 @@ class Fault:
     """An injected failure. ``operation`` (root field or operation name) scopes it;
     ``times`` limits it (None = until cleared); ``hits`` counts uses."""
 
-    kind: str  # http | graphql_error | not_json | no_data | truncated | slow
+    kind: str  # http | graphql_error | not_json | no_data | truncated | slow | dribble
     operation: str | None = None
     times: int | None = None
     status: int = 500
@@ -440,7 +472,18 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.standin._serve(self)
 
-    do_GET = do_POST
+    def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.server.standin._serve_websocket(self)
+        else:
+            self.server.standin._serve(self)
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header from the stand-in's clock, as Go's server writes it from
+        the same clock Stash stamps ``updated_at`` with."""
+        when = self.server.standin.clock() if timestamp is None else \
+            datetime.fromtimestamp(timestamp, UTC)
+        return email.utils.format_datetime(when.astimezone(UTC), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -461,6 +504,8 @@ class StashStandin:
         graveyard_size: finished jobs ``findJob`` still knows (Stash keeps 10).
         version_info, system_status: what ``version`` / ``systemStatus`` return.
         internal_errors: stand-in bugs (not injected faults); should stay empty.
+        prebuilt: pre-rendered ``findScenes`` answers served instead of executing
+            the document (see tests/standins/stash_pages.py), for benchmarks.
     """
 
     def __init__(self, *, tz: str | tzinfo = "+05:30", host: str = "127.0.0.1", port: int = 0):
@@ -484,12 +529,30 @@ class StashStandin:
         self.faults: list[Fault] = []
         self.internal_errors: list[BaseException] = []
         self.api_key: str | None = None
+        self.prebuilt: PrebuiltScenePages | None = None
+        self.ui_config: dict[str, Any] = {}
+        self.covers: dict[str, bytes] = {}
         self.job_script: list[tuple[str, float | None]] | None = None
         self.stopping_observations = 0
         self.graveyard_size = 10
         self._graveyard: list[str] = []
+        self.job_events = JobEvents()
+        self.websockets: list[WebSocketSession] = []
+        self.websocket_refusal: int | None = None
+        self.keepalive_seconds = 10.0
+        self.job_step_seconds = 0.05
+        self._ticker: threading.Thread | None = None
+        self.stash_boxes: list[dict[str, str]] = []
+        self.library_map: dict[str, Path] = {}
+        self.identify_defaults: dict[str, Any] | None = None
         self.version_info = {
             "version": "v0.28.1", "hash": "cf3489e", "build_time": "2026-01-11 00:00:00",
+        }
+        # What `configuration` answers besides the stash-boxes and identify defaults below
+        # (only what StashDesk reads; set to change): the library folders, the UI settings.
+        self.configuration: dict[str, Any] = {
+            "general": {"stashes": [{"path": "/data", "excludeVideo": False,
+                                     "excludeImage": False}]},
         }
         self.system_status = {
             "databaseSchema": 75, "databasePath": "/root/.stash/stash-go.sqlite",
@@ -536,6 +599,9 @@ class StashStandin:
             name=f"stash-standin-{self.port}", daemon=True,
         )
         self._thread.start()
+        self._ticker = threading.Thread(target=self._tick_jobs, name=f"stash-jobs-{self.port}",
+                                        daemon=True)
+        self._ticker.start()
         return self
 
     def stop(self) -> None:
@@ -543,7 +609,8 @@ class StashStandin:
         httpd, thread = self._httpd, self._thread
         if httpd is None or thread is None:
             return
-        self._stopping.set()  # wakes handlers sleeping in a `slow` fault
+        self._stopping.set()  # wakes handlers sleeping in a `slow` fault (and the ticker)
+        self.drop_websockets()
         httpd.shutdown()
         with httpd.conn_lock:
             connections = list(httpd.connections)
@@ -554,7 +621,9 @@ class StashStandin:
                 pass
         httpd.server_close()  # joins handler threads
         thread.join()
-        self._httpd = self._thread = None
+        if self._ticker is not None:
+            self._ticker.join()
+        self._httpd = self._thread = self._ticker = None
 
     def __enter__(self) -> StashStandin:
         return self.start()
@@ -745,8 +814,27 @@ class StashStandin:
         added = rfc3339(self.clock(), self.tz, fraction=True)  # Go's time.Now(): nanoseconds
         job = Job(self._next("job"), description, added, kind, input)
         self.jobs[job.id] = job
+        self._publish_job(job, "ADD")
         return job
 
+    def _publish_job(self, job: Job, kind: str | None = None) -> None:
+        """Tell the subscriptions (``jobsSubscribe``), as Stash's job manager does: UPDATE
+        while the job is queued or runs, REMOVE (with its final state, sub-tasks cleared)
+        once it left the queue. A copy: later changes must not alter what was sent."""
+        if kind is None:
+            kind = "REMOVE" if job.status in FINISHED_JOB_STATES else "UPDATE"
+        self.job_events.publish({"type": kind, "job": dataclasses.replace(job)})
+
+    def _tick_jobs(self) -> None:
+        """Real Stash runs its jobs by itself: while someone subscribes, each scripted job
+        takes its next step every ``job_step_seconds`` (as a ``findJob`` would)."""
+        while not self._stopping.wait(self.job_step_seconds):
+            if not self.job_events.count:
+                continue
+            with self._lock:
+                for job in list(self.jobs.values()):
+                    if job.script and job.status not in FINISHED_JOB_STATES:
+                        self._observe(job, poll=True)
     def _apply_status(self, job: Job, status: str) -> None:
         if status not in JOB_STATES:
             raise ValueError(f"unknown job status {status!r}; use one of {JOB_STATES}")
@@ -757,6 +845,8 @@ class StashStandin:
             job.end_time = job.end_time or now
             job.sub_tasks = None
             self._graveyard = [*self._graveyard, job.id][-self.graveyard_size:]
+            if status == "FINISHED" and job.kind == "scan":
+                self._scan_into_scenes((job.input or {}).get("paths"))
         job.status = status
 
     def set_job(
@@ -775,9 +865,31 @@ class StashStandin:
                 job.sub_tasks = sub_tasks
             if description is not None:
                 job.description = description
+            was = job.status
             if status is not None:
                 self._apply_status(job, status)
+            if was not in FINISHED_JOB_STATES:
+                self._publish_job(job)
             return job
+
+    def _scan_into_scenes(self, paths: list[str] | None) -> None:
+        """A finished scan adds a scene for each new video file under the scanned paths,
+        as Stash sees them: ``library_map`` maps a Stash path to the folder on this disk."""
+        known = {f.path for scene in self.scenes.values() for f in scene.files}
+        for prefix, folder in self.library_map.items():
+            for scanned in paths or [prefix]:
+                if scanned != prefix and not scanned.startswith(prefix.rstrip("/") + "/"):
+                    continue
+                local = Path(folder) / scanned[len(prefix):].lstrip("/")
+                found = sorted(local.rglob("*")) if local.is_dir() else [local]
+                for path in found:
+                    if not path.is_file() or path.suffix.lower() not in VIDEO_SUFFIXES:
+                        continue
+                    relative = path.relative_to(folder).as_posix()
+                    stash_path = prefix.rstrip("/") + "/" + relative
+                    if stash_path not in known:
+                        known.add(stash_path)
+                        self.add_scene(path=stash_path, size=path.stat().st_size)
 
     def script_job(self, job_id: str, steps: Iterable[tuple[str, float | None]]) -> None:
         """Each following ``findJob`` of this job applies the next (status, progress) step."""
@@ -800,18 +912,22 @@ class StashStandin:
                 job.stopping_left -= 1
             else:
                 self._apply_status(job, "CANCELLED")
+                self._publish_job(job)
         elif poll and job.script and job.status not in FINISHED_JOB_STATES:
             status, progress = job.script.pop(0)
             job.progress = progress
             self._apply_status(job, status)
+            self._publish_job(job)
 
     def _stop_job(self, job: Job) -> None:
         if job.status == "READY":
             job.status = "CANCELLED"  # never started: no endTime, as in Stash
             self._graveyard = [*self._graveyard, job.id][-self.graveyard_size:]
+            self._publish_job(job)
         elif job.status == "RUNNING":
             job.cancel_pending, job.stopping_left = True, self.stopping_observations
             self._apply_status(job, "STOPPING")
+            self._publish_job(job)
 
     # ------------------------------------------------------------------ faults & log
 
@@ -843,6 +959,12 @@ class StashStandin:
         """Wait ``delay`` seconds before answering (normally, or with another fault)."""
         return self._add_fault(Fault("slow", operation, times, delay=delay))
 
+    def dribble(self, interval: float, *, times: int | None = None,
+                operation: str | None = None) -> Fault:
+        """Send the answer (status line, headers and body) one byte every ``interval``
+        seconds: each read gets a byte in time, only a total deadline ends the wait."""
+        return self._add_fault(Fault("dribble", operation, times, delay=interval))
+
     def clear_faults(self) -> None:
         with self._lock:
             self.faults.clear()
@@ -855,10 +977,21 @@ class StashStandin:
                 fault.hits += 1
             return sum(f.delay for f in matching)
 
-    def _failure_for(self, request: RecordedRequest) -> Fault | None:
-        """The oldest matching non-``slow`` fault, used up by this request."""
+    def _dribble_for(self, request: RecordedRequest) -> float | None:
+        """The byte interval of the oldest matching ``dribble`` fault (used up), or None."""
         with self._lock:
-            fault = next((f for f in self.faults if f.kind != "slow" and f.matches(request)), None)
+            fault = next((f for f in self.faults if f.kind == "dribble" and f.matches(request)),
+                         None)
+            if fault is None:
+                return None
+            fault.hits += 1
+            return fault.delay
+
+    def _failure_for(self, request: RecordedRequest) -> Fault | None:
+        """The oldest matching fault that changes the answer, used up by this request."""
+        with self._lock:
+            fault = next((f for f in self.faults if f.kind not in ("slow", "dribble")
+                          and f.matches(request)), None)
             if fault is not None:
                 fault.hits += 1
             return fault
@@ -880,6 +1013,70 @@ class StashStandin:
     def clear_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+
+    # ------------------------------------------------------------------ WebSocket
+
+    @property
+    def subscribers(self) -> int:
+        """Live ``jobsSubscribe`` subscriptions."""
+        return self.job_events.count
+
+    def refuse_websockets(self, status: int = 400) -> None:
+        """Answer upgrade requests with HTTP ``status`` (as a proxy that does not pass
+        WebSockets on would); ``allow_websockets()`` undoes it."""
+        self.websocket_refusal = status
+
+    def allow_websockets(self) -> None:
+        self.websocket_refusal = None
+
+    def drop_websockets(self) -> int:
+        """Cut every open WebSocket (no close frame, as a network failure); how many."""
+        with self._lock:
+            sessions, self.websockets = list(self.websockets), []
+        for session in sessions:
+            session.drop()
+        return len(sessions)
+
+    def _serve_websocket(self, handler: _Handler) -> None:
+        request = RecordedRequest(self.now(), "GET", handler.path,
+                                  dict(handler.headers.items()), b"", operation_name="websocket")
+        with self._lock:
+            self.requests.append(request)
+        handler.close_connection = True
+        supplied = request.header("ApiKey") or _query_param(request.path, "apikey")
+        if request.path.split("?")[0] != "/graphql":
+            request.status = 404
+            _send(handler, 404, b"404 page not found\n", "text/plain")
+            return
+        if self.api_key is not None and supplied != self.api_key:
+            request.status = 401
+            _send(handler, 401, b"", "text/plain", {"WWW-Authenticate": "FormBased"})
+            return
+        if self.websocket_refusal is not None:
+            request.status = self.websocket_refusal
+            _send(handler, self.websocket_refusal, b"unable to upgrade\n", "text/plain")
+            return
+        subprotocol = choose_subprotocol(request.header("Sec-WebSocket-Protocol"))
+        request.status = 101
+        handler.send_response(101, "Switching Protocols")
+        handler.send_header("Upgrade", "websocket")
+        handler.send_header("Connection", "Upgrade")
+        handler.send_header("Sec-WebSocket-Accept",
+                            accept_key(request.header("Sec-WebSocket-Key") or ""))
+        if subprotocol:
+            handler.send_header("Sec-WebSocket-Protocol", subprotocol)
+        handler.end_headers()
+        handler.wfile.flush()
+        session = WebSocketSession(self, handler.connection, handler.rfile,
+                                   subprotocol or "graphql-ws")
+        with self._lock:
+            self.websockets.append(session)
+        try:
+            session.run()
+        finally:
+            with self._lock:
+                if session in self.websockets:
+                    self.websockets.remove(session)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -908,11 +1105,21 @@ class StashStandin:
             handler.close_connection = True
             return
         request.status = status
+        interval = self._dribble_for(request)
+        if interval is not None:
+            handler.close_connection = True
+            dribble(handler.wfile, http_answer_bytes(status, payload, content_type, headers),
+                    interval, self._stopping.wait)
+            return
         _send(handler, status, payload, content_type, headers)
 
     def _answer(self, request: RecordedRequest) -> _Answer:
         """Order: routing, decoding, ``slow`` delay, API key, other faults, execution."""
-        if request.path.split("?")[0] != "/graphql":
+        route = request.path.split("?")[0]
+        cover = _COVER_ROUTE.fullmatch(route)
+        if cover is not None and request.method == "GET":
+            return self._cover_answer(request, cover[1])
+        if route != "/graphql":
             return 404, b"404 page not found\n", "text/plain", {}
         if request.method != "POST":
             return 405, b"", "text/plain", {}
@@ -928,8 +1135,34 @@ class StashStandin:
             return self._fault_answer(fault, request)
         if parse_error is not None:
             return parse_error
+        if self.prebuilt is not None:
+            with self._lock:
+                body = self.prebuilt.answer(request.operation_name, request.query,
+                                            request.variables)
+            if body is not None:
+                return 200, body, "application/json", {}
         status, result = self.execute(document, request.variables, request.operation_name)
         return status, json.dumps(result).encode(), "application/json", {}
+
+    def _cover_answer(self, request: RecordedRequest, scene_id: str) -> _Answer:
+        supplied = request.header("ApiKey") or _query_param(request.path, "apikey")
+        if self.api_key is not None and supplied != self.api_key:
+            return 401, b"", "text/plain", {"WWW-Authenticate": "FormBased"}
+        fault = self._failure_for(request)
+        if fault is not None and fault.kind == "http":
+            return self._fault_answer(fault, request)
+        with self._lock:
+            if scene_id not in self.scenes:
+                return 404, b"404 page not found\n", "text/plain", {}
+            image = self.covers.get(scene_id) or default_cover(scene_id)
+        return 200, image, "image/png", {}
+
+    def screenshot_url(self, scene: Scene) -> str:
+        try:
+            stamp = int(datetime.fromisoformat(scene.updated_at).timestamp())
+        except ValueError:
+            stamp = 0
+        return f"{self.url}/scene/{scene.id}/screenshot?t={stamp}"
 
     def _decode(self, request: RecordedRequest) -> tuple[DocumentNode | None, _Answer | None]:
         """Parse the JSON body and the document (gqlgen's status codes on failure)."""
@@ -949,7 +1182,7 @@ class StashStandin:
             error = _coded({"message": "no operation provided"}, "GRAPHQL_VALIDATION_FAILED")
             return None, _json_answer(422, [error])
         try:
-            document = parse(request.query)
+            document = _parse(request.query)
         except GraphQLError as exc:
             return None, _json_answer(422, [_coded(exc.formatted, "GRAPHQL_PARSE_FAILED")])
         wanted = request.operation_name
@@ -1176,6 +1409,30 @@ class StashStandin:
 # ----------------------------------------------------------------------------- helpers
 
 
+@functools.lru_cache(maxsize=128)
+def _parse(query: str) -> DocumentNode:
+    """Clients send the same few documents again and again: parse each once."""
+    return parse(query)
+
+
+_COVER_ROUTE = re.compile(r"/scene/(\d+)/screenshot")
+
+
+def default_cover(scene_id: str, size: int = 8) -> bytes:
+    """A tiny PNG whose colour depends on the scene id: every scene's cover differs."""
+    digest = hashlib.sha1(scene_id.encode()).digest()
+    row = b"\x00" + digest[:3] * size
+    raw = zlib.compress(row * size)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw)
+            + chunk(b"IEND", b""))
+
+
 def _int_id(value: Any) -> int:
     try:
         return int(str(value))
@@ -1279,6 +1536,13 @@ def _query_resolvers() -> dict[str, Callable]:
         "systemStatus": lambda _, info: _ctx(info).system_status,
         "version": lambda _, info: _ctx(info).version_info,
         "jobQueue": job_queue, "findJob": find_job,
+        "configuration": lambda _, info: {
+            **_ctx(info).configuration,
+            "general": {**_ctx(info).configuration["general"],
+                        "stashBoxes": _ctx(info).stash_boxes},
+            "ui": dict(_ctx(info).ui_config),
+            "defaults": {"identify": _ctx(info).identify_defaults},
+        },
     }
 
 
@@ -1300,6 +1564,17 @@ def _mutation_resolvers() -> dict[str, Callable]:
             return entities[entity_id]
         return resolve
 
+    def create_tag(_: Any, info: Any, input: dict[str, Any]) -> Entity:
+        server = _ctx(info)
+        parents = [str(_int_id(p)) for p in input.get("parent_ids") or []]
+        server._existing(server.tags, "tag", parents)
+        tag_id = server._add_entity(server.tags, "tag", input["name"],
+                                    input.get("aliases") or (),
+                                    description=input.get("description"),
+                                    ignore_auto_tag=bool(input.get("ignore_auto_tag")),
+                                    parent_ids=parents)
+        return server.tags[tag_id]
+
     def stop_job(_: Any, info: Any, job_id: str) -> bool:
         server = _ctx(info)
         job = server.jobs.get(str(_int_id(job_id)))
@@ -1311,11 +1586,13 @@ def _mutation_resolvers() -> dict[str, Callable]:
         "sceneUpdate": lambda _, info, input: _ctx(info)._update_scene(input),
         "bulkSceneUpdate": lambda _, info, input: _ctx(info)._bulk_update_scenes(input),
         "sceneMarkerCreate": lambda _, info, input: _ctx(info)._create_marker(input),
-        "tagCreate": create("tags", "tag", "aliases", "description"),
+        "tagCreate": create_tag,
         "performerCreate": create("performers", "performer", "alias_list", "disambiguation"),
         "studioCreate": create("studios", "studio", "aliases", "details"),
         "metadataScan": job_starter("scan", "Scanning..."),
         "metadataGenerate": job_starter("generate", "Generating..."),
+        "metadataIdentify": job_starter("identify", "Identifying..."),
+        "metadataAutoTag": job_starter("autotag", "Auto-tagging..."),
         "stopJob": stop_job,
     }
 
@@ -1336,6 +1613,10 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
             "performers": lambda s, info: [_ctx(info).performers[i] for i in s.performer_ids],
             "studio": lambda s, info: _ctx(info).studios.get(s.studio_id) if s.studio_id else None,
             "scene_markers": lambda s, info: _ctx(info).scene_markers(s.id),
+            "paths": lambda s, info: {
+                "screenshot": _ctx(info).screenshot_url(s),
+                "preview": f"{_ctx(info).url}/scene/{s.id}/preview",
+                "stream": f"{_ctx(info).url}/scene/{s.id}/stream"},
         },
         "SceneMarker": {
             "scene": lambda m, info: _ctx(info).scenes[m.scene_id],
@@ -1346,7 +1627,10 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
             "fingerprint": lambda f, info, type: next(
                 (p["value"] for p in f.fingerprints if p["type"] == type), None),
         },
-        "Tag": {"scene_count": scene_count(lambda s: s.tag_ids)},
+        "Tag": {"scene_count": scene_count(lambda s: s.tag_ids),
+                "parents": lambda t, info: [_ctx(info).tags[i] for i in t.parent_ids],
+                "children": lambda t, info: [c for c in _ctx(info).tags.values()
+                                             if t.id in c.parent_ids]},
         "Performer": {"scene_count": scene_count(lambda s: s.performer_ids)},
         "Studio": {"scene_count": scene_count(lambda s: [s.studio_id])},
         "Job": {
@@ -1368,5 +1652,8 @@ def stash_schema() -> GraphQLSchema:
         graphql_type = schema.get_type(type_name)
         for field_name, resolve in fields.items():
             graphql_type.fields[field_name].resolve = resolve  # type: ignore[union-attr]
+    jobs_subscribe = schema.subscription_type.fields["jobsSubscribe"]  # type: ignore[union-attr]
+    jobs_subscribe.subscribe = lambda _, info: _ctx(info).job_events.stream()
+    jobs_subscribe.resolve = lambda event, info: event
     return schema
 

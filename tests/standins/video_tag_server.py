@@ -24,12 +24,24 @@ answers never block other requests) and gives tests a control API:
 * ``set_default(...)`` / ``set_default_error(...)`` / ``clear_default()`` for
   paths without a result (by default: 404 ``{"detail": "file not found"}``);
 * ``fail(path_or_None, status=500, body=..., times=None)``;
-* ``delay(seconds, path=None)``;
+* ``delay(seconds, path=None)``; ``dribble(interval, path=None)`` (the answer sent
+  one byte every ``interval`` seconds, so only a total deadline ends the wait);
 * ``hold(path=None)`` / ``release(path=None)`` with ``in_flight``, ``held``,
   ``wait_for_in_flight(n)`` / ``await wait_for_in_flight_async(n)``;
 * ``requests`` (``RecordedRequest`` objects: JSON body + arrival time),
   ``max_in_flight``, ``wait_for_requests(n)`` / ``wait_for_requests_async(n)``;
 * ``stop()`` / ``start()`` on the same port (unreachable mode), ``reset()``.
+
+Model identity (off by default, so answers stay exactly what ``set_result`` built):
+``set_model(models)`` (e.g. ``DEFAULT_MODELS``) adds to every 200 answer built by
+``set_result``/``set_default`` the server's record ``json_result`` (its
+``metadata.models`` name the models per category, with the request's frame
+interval and threshold) and ``video_duration``, and makes ``GET
+/v3/current_ai_models/`` list them (404 without a model, like an older server).
+``set_realistic_default(duration=..., seed=...)`` answers every path without a
+result of its own like the real server would (see ``video_tag_realistic``).
+``set_mode("fail" | "slow" | "normal", ...)`` turns the whole server into a
+failing one (every request 503) or a slow one (every answer delayed), or back.
 
 The answer to a request (result, default, failure) is chosen when the request
 *arrives*, in arrival order, so ``fail(times=1)`` hits the first request to
@@ -41,6 +53,7 @@ like a crashing server, and joins every thread it started.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import socket
 import threading
@@ -50,8 +63,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 
+from tests.standins.dribble import dribble, http_answer_bytes
+from tests.standins.video_tag_realistic import DEFAULT_MODELS, realistic_answer, server_record
+
 __all__ = [
+    "DEFAULT_MODELS",
     "ENDPOINT",
+    "MODELS_ENDPOINT",
     "NOT_FOUND_BODY",
     "RecordedRequest",
     "VideoTagServer",
@@ -59,6 +77,7 @@ __all__ = [
 ]
 
 ENDPOINT = "/process_video/"
+MODELS_ENDPOINT = "/v3/current_ai_models/"
 NOT_FOUND_BODY: dict[str, Any] = {"detail": "file not found"}
 DEFAULT_ERROR_BODY: dict[str, Any] = {"detail": "internal server error"}
 DEFAULT_CONFIDENCE = 0.9
@@ -85,7 +104,9 @@ def _tag_name_conf(spec: TagSpec) -> tuple[str, float]:
 
 def _span(spec: SpanSpec) -> dict[str, float]:
     if isinstance(spec, Mapping):
-        return {"start": float(spec["start"]), "end": float(spec["end"])}
+        extra = {k: float(v) for k, v in spec.items()
+                 if k in ("confidence", "totalConfidence") and v is not None}
+        return {"start": float(spec["start"]), "end": float(spec["end"]), **extra}
     start, end = spec  # type: ignore[misc]
     return {"start": float(start), "end": float(end)}
 
@@ -179,14 +200,35 @@ def _encode(status: int, body: Body) -> _Answer:
     return _Answer(status, "application/json", json.dumps(body).encode("utf-8"))
 
 
+@dataclass(frozen=True)
+class _Structured:
+    """A 200 answer built from tags and spans: the model identity is added on sending."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Realistic:
+    """Answer each path as the real server would (``video_tag_realistic``)."""
+
+    duration: float
+    seed: int
+    vocabulary: Mapping[str, Sequence[str]] | None
+
+
+_Result = _Answer | _Structured | _Realistic
+
+
 @dataclass
 class _State:
     """Configuration that survives stop()/start(), cleared by reset()."""
 
-    results: dict[str, _Answer] = field(default_factory=dict)
-    default: _Answer = field(default_factory=lambda: _encode(404, NOT_FOUND_BODY))
+    results: dict[str, _Result] = field(default_factory=dict)
+    default: _Result = field(default_factory=lambda: _encode(404, NOT_FOUND_BODY))
+    models: list[dict[str, Any]] | None = None
     fail_rules: list[_FailRule] = field(default_factory=list)
     delays: dict[str | None, float] = field(default_factory=dict)
+    dribbles: dict[str | None, float] = field(default_factory=dict)
     hold_all: bool = False
     held_paths: set[str] = field(default_factory=set)
 
@@ -266,6 +308,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "VideoTagStandIn/1.0"
     timeout = 120  # safety net for idle connections; stop() does not rely on it
     server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body are separate writes: without this, Nagle + delayed ACK hold
+        # every answer back 40 ms (real servers, uvicorn included, set it too).
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -407,7 +455,8 @@ class VideoTagServer:
     ) -> dict[str, Any]:
         """Answer 200 with these tags for ``path``; returns the body it will send."""
         body = build_result(video_tags, tag_timespans, with_confidence=with_confidence, extra=extra)
-        self.set_raw_result(path, body)
+        with self._cond:
+            self._state.results[path] = _Structured(body)
         return body
 
     def set_raw_result(self, path: str, body: Body, status: int = 200) -> None:
@@ -430,8 +479,34 @@ class VideoTagServer:
         """Answer 200 with these tags for every path without its own result."""
         body = build_result(video_tags, tag_timespans, with_confidence=with_confidence, extra=extra)
         with self._cond:
-            self._state.default = _encode(200, body)
+            self._state.default = _Structured(body)
         return body
+
+    def set_realistic_default(self, duration: float = 600.0, seed: int = 0,
+                              vocabulary: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Answer every path without its own result like the real server: tags, spans
+        and totals drawn per path (the same path, settings and seed: the same answer)."""
+        with self._cond:
+            self._state.default = _Realistic(float(duration), int(seed), vocabulary)
+
+    def set_model(self, models: Sequence[Mapping[str, Any]] | None) -> None:
+        """Report this model identity (``[{"name", "identifier", "version",
+        "categories"}]``) in answers and at ``/v3/current_ai_models/``; None: none."""
+        with self._cond:
+            self._state.models = [dict(m) for m in models] if models else None
+
+    def set_mode(self, mode: str, *, seconds: float = 1.0, status: int = 503) -> None:
+        """The whole server: "fail" (every request ``status``), "slow" (every answer
+        ``seconds`` late) or "normal" (no failure rules, no delays)."""
+        if mode not in ("fail", "slow", "normal"):
+            raise ValueError(f"unknown mode {mode!r}; use fail, slow or normal")
+        with self._cond:
+            self._state.fail_rules.clear()
+            self._state.delays.clear()
+        if mode == "fail":
+            self.fail(None, status=status, body={"detail": "model server failing"})
+        elif mode == "slow":
+            self.delay(seconds)
 
     def set_default_error(self, status: int = 404, body: Body = None) -> None:
         """Answer an error for every path without its own result."""
@@ -484,6 +559,15 @@ class VideoTagServer:
                 self._state.delays.pop(path, None)
             else:
                 self._state.delays[path] = float(seconds)
+
+    def dribble(self, interval: float | None, path: str | None = None) -> None:
+        """Send answers (for ``path``, or all: None) one byte every ``interval`` seconds,
+        status line and headers included; 0/None stops it."""
+        with self._cond:
+            if not interval or interval <= 0:
+                self._state.dribbles.pop(path, None)
+            else:
+                self._state.dribbles[path] = float(interval)
 
     def hold(self, path: str | None = None) -> None:
         """Keep requests (for ``path``, or all of them) waiting until release()."""
@@ -592,6 +676,9 @@ class VideoTagServer:
     def _choose(self, rec: RecordedRequest, method: str) -> _Answer:
         """Pick the answer on arrival; caller holds self._cond."""
         url_path = rec.http_path.split("?", 1)[0]
+        if url_path.rstrip("/") == MODELS_ENDPOINT.rstrip("/") and method == "GET":
+            models = self._state.models
+            return _encode(200, models) if models else _encode(404, {"detail": "Not Found"})
         if url_path.rstrip("/") != ENDPOINT.rstrip("/"):
             return _encode(404, {"detail": "Not Found"})
         if method != "POST":
@@ -609,7 +696,34 @@ class VideoTagServer:
                     if rule.remaining <= 0:
                         state.fail_rules.remove(rule)
                 return _encode(rule.status, rule.body)
-        return state.results.get(path, state.default)
+        return self._render(state.results.get(path, state.default), rec.body)
+
+    def _render(self, result: _Result, request: Mapping[str, Any]) -> _Answer:
+        """The bytes of a result for this request; caller holds self._cond."""
+        frame_interval = float(request.get("frame_interval") or 2.0)
+        threshold = float(request.get("threshold") or 0.3)
+        models = self._state.models
+        if isinstance(result, _Realistic):
+            return _encode(200, realistic_answer(
+                str(request.get("path")), frame_interval=frame_interval, threshold=threshold,
+                duration=result.duration, seed=result.seed, models=models,
+                vocabulary=result.vocabulary))
+        if isinstance(result, _Structured):
+            if not models:
+                return _encode(200, result.body)
+            body = copy.deepcopy(result.body)
+            info = body["result"]["video_tag_info"]
+            ends = [span["end"] for per_tag in info.get("tag_timespans", {}).values()
+                    for spans in per_tag.values() for span in spans]
+            duration = float(info.setdefault("video_duration", max(ends, default=0.0)))
+            body["result"]["json_result"] = server_record(
+                models, duration=duration, frame_interval=frame_interval, threshold=threshold)
+            return _encode(200, body)
+        return result
+
+    def _wait_for_stop(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._stopping, timeout=timeout)
 
     def _is_held(self, path: str | None) -> bool:
         return self._state.hold_all or (path is not None and path in self._state.held_paths)
@@ -657,6 +771,7 @@ class VideoTagServer:
                 if seconds > 0 and not self._stopping:
                     self._cond.wait_for(lambda: self._stopping, timeout=seconds)
                 aborted = self._stopping
+                interval = self._state.dribbles.get(path, self._state.dribbles.get(None))
                 # No longer in flight once answered: counted down before sending, so a
                 # client holding the answer never still sees its request in flight.
                 self._in_flight -= 1
@@ -668,6 +783,13 @@ class VideoTagServer:
                 return
             # Stamped before sending, so it is set once the client has the answer.
             rec.answered_at = time.monotonic()
+            if interval:
+                handler.close_connection = True
+                if not dribble(handler.wfile, http_answer_bytes(
+                        answer.status, answer.payload, answer.content_type), interval,
+                        self._wait_for_stop):
+                    rec.aborted = True
+                return
             try:
                 handler.send_answer(answer)
             except OSError:

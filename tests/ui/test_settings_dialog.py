@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QCheckBox, QLineEdit
+from PySide6.QtWidgets import QCheckBox, QComboBox, QLineEdit
 
 from stashdesk.settings import SETTINGS, group_of
 from stashdesk.store.models import Setting
@@ -18,6 +18,10 @@ async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
         editor = dialog.forms[group_of(option.key)].editors[option.key]
         if option.type == "bool":
             assert isinstance(editor.widget, QCheckBox)
+        elif option.choices:  # analysis.select, analysis.tag_policy
+            assert isinstance(editor.widget, QComboBox)
+            assert [editor.widget.itemText(i) for i in range(editor.widget.count())] == list(
+                option.choices)
         else:
             assert isinstance(editor.widget, QLineEdit)
             echo = editor.widget.echoMode()

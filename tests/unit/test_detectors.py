@@ -7,9 +7,9 @@ from stashdesk.analysis.detectors import (
     keep_confident,
     map_path,
     status_tag_changes,
-    video_tag_changes,
 )
 from stashdesk.analysis.scenes import KnownName, MarkerInfo, SceneSnapshot
+from stashdesk.analysis.video_tag_plan import video_tag_changes
 from stashdesk.clients.video_tags import parse_video_tag_answer
 from tests.standins.video_tag_server import build_result
 

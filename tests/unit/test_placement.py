@@ -290,3 +290,53 @@ def test_remove_temp_files_only_touches_our_temporary_names(tmp_path: Path) -> N
     single = tmp_path / "film.mp4"
     (tmp_path / ".film.mp4.stashdesk-part").write_bytes(b"x")
     assert remove_temp_files(str(single)) == [str(tmp_path / ".film.mp4.stashdesk-part")]
+
+
+def test_a_same_sized_file_with_other_bytes_is_refused_not_counted_there(
+        setup: Setup) -> None:
+    (setup.library / "Pack").mkdir()
+    other = setup.library / "Pack" / "a.mkv"
+    other.write_bytes(b"a" * 700 + b"X" + b"a" * 299)  # 1000 bytes, like the torrent's file
+    with pytest.raises(TorrentRejected) as caught:
+        plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
+    assert caught.value.reason == (
+        f"{other} already exists with different content (the same size, 1000 bytes, but "
+        f"other bytes from byte 700) - not overwritten")
+    assert other.read_bytes()[700:701] == b"X"
+
+
+def test_a_same_sized_copy_with_the_same_bytes_is_already_there(setup: Setup) -> None:
+    (setup.library / "Pack" / "sub").mkdir(parents=True)
+    (setup.library / "Pack" / "a.mkv").write_bytes(b"a" * 1000)  # a copy: another inode
+    plan = plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
+    assert [(f.name, f.already) for f in plan.files] == [("Pack/a.mkv", "existing"),
+                                                         ("Pack/sub/b.nfo", None)]
+
+
+def test_a_file_appearing_meanwhile_with_the_same_size_is_compared_too(setup: Setup) -> None:
+    plan = plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
+    (setup.library / "Pack").mkdir()
+    (setup.library / "Pack" / "a.mkv").write_bytes(b"z" * 1000)
+    with pytest.raises(TorrentRejected, match=r"the same size, 1000 bytes, but other bytes "
+                                              r"from byte 0\) - not overwritten"):
+        place(plan)
+    assert (setup.library / "Pack" / "a.mkv").read_bytes() == b"z" * 1000
+
+
+def test_comparing_large_files_streams_them_and_can_be_cancelled(tmp_path: Path) -> None:
+    size = 3 * placement.COPY_CHUNK + 17
+    first, second = tmp_path / "first", tmp_path / "second"
+    data = os.urandom(size)
+    first.write_bytes(data)
+    second.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    assert placement.first_difference(str(first), str(second)) == size - 1
+    second.write_bytes(data)
+    assert placement.first_difference(str(first), str(second)) is None
+    polls = []
+
+    def cancel_on_second_chunk() -> bool:
+        polls.append(1)
+        return len(polls) > 1
+
+    with pytest.raises(PlacementCancelled):
+        placement.first_difference(str(first), str(second), cancel_on_second_chunk)

@@ -8,7 +8,6 @@ import pytest
 
 from stashdesk.options import Option, OptionError
 from stashdesk.settings import MASK, SETTINGS, SETTINGS_BY_KEY, Settings, group_of, option_for
-from stashdesk.store import Store
 from stashdesk.store.models import Setting
 
 REQUIRED_DEFAULTS = {
@@ -32,15 +31,6 @@ REQUIRED_DEFAULTS = {
     "notifications.on_failure": True,
     "notifications.on_success": False,
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path):
-    store = Store(tmp_path)
-    s = Settings(tmp_path, use_keyring=False)
-    s.reload()
-    yield s
-    store.close()
 
 
 def test_every_required_setting_is_declared_with_its_default() -> None:
@@ -75,7 +65,17 @@ def test_command_line_values_are_parsed_by_type(key: str, text: str, expected) -
     ("analysis.create_markers", "maybe", "true or false"),
     ("analysis.path_map", "[1, 2]", "list of strings"),
     ("analysis.path_map", '["no-equals-sign"]', "FROM=TO"),
-    ("analysis.path_map", "not json", "JSON list"),
+    ("analysis.path_map", "not json", "FROM=TO"),
+    ("analysis.video_servers", '["http://gpu1:8084"]', "entry 1 must be an object"),
+    ("analysis.video_servers", '[{"url": "gpu1:8084"}]', "needs a url such as"),
+    ("analysis.video_servers", '[{"url": "http://a:1", "concurrency": 0}]',
+     "concurrency must be a whole number from 1 to 16"),
+    ("analysis.video_servers", '[{"url": "http://a:1", "path_map": ["/x"]}]', "FROM=TO"),
+    ("analysis.video_servers", '[{"url": "http://a:1"}, {"url": "http://a:1/"}]',
+     "entry 2: http://a:1/ is listed twice"),
+    ("analysis.video_servers", '[{"url": "http://a:1", "gpu": 1}]', "unknown key.*gpu"),
+    ("analysis.select", "some", "must be one of new, tagged"),
+    ("analysis.tag_policy", "rename", "must be one of suffix, map"),
 ])
 def test_invalid_values_are_refused_with_a_clear_message(key: str, text: str,
                                                         fragment: str) -> None:

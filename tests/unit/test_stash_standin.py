@@ -29,8 +29,13 @@ from graphql import (
 )
 
 from tests import upstream_schema
-from tests.standins.stash_server import SCHEMA_PATH, StashStandin, rfc3339, stash_schema
-from tests.upstream_schema import require_upstream_schema
+from tests.standins.stash_server import (
+    SCHEMA_PATH,
+    StashStandin,
+    default_cover,
+    rfc3339,
+    stash_schema,
+)
 
 # ----------------------------------------------------------------------------- documents
 
@@ -190,23 +195,21 @@ def compatibility_problems(ours: GraphQLSchema, upstream: GraphQLSchema) -> list
                 compare_inputs(f"argument {name}.{field_name}", field.args, their_field.args)
         elif isinstance(mine, GraphQLInputObjectType):
             compare_inputs(f"input {name}", mine.fields, theirs.fields)
-    for root in ("query_type", "mutation_type"):
+    for root in ("query_type", "mutation_type", "subscription_type"):
         mine, theirs = getattr(ours, root), getattr(upstream, root)
         if mine is not None and (theirs is None or mine.name != theirs.name):
             problems.append(f"root {root} is named differently upstream")
     return problems
 
 
-@pytest.mark.upstream_schema
-def test_schema_is_a_subset_of_upstream_stash() -> None:
-    upstream = require_upstream_schema()
+def test_schema_is_a_subset_of_upstream_stash(upstream_schema) -> None:
+    upstream = upstream_schema
     ours = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
     assert compatibility_problems(ours, upstream) == []
 
 
-@pytest.mark.upstream_schema
-def test_compatibility_check_catches_differences() -> None:
-    upstream = require_upstream_schema()
+def test_compatibility_check_catches_differences(upstream_schema) -> None:
+    upstream = upstream_schema
     wrong = build_schema("""
         type VideoFile { size: Int! path: String! nonsense: Int }
         input ScanMetadataInput { paths: [String] }
@@ -223,22 +226,24 @@ def test_compatibility_check_catches_differences() -> None:
     assert "Query.findJob.input: FindJobInput here, FindJobInput! upstream" in problems
 
 
-@pytest.mark.upstream_schema
 @pytest.mark.parametrize("document", ALL_DOCUMENTS)
-def test_documents_used_here_are_valid_upstream(document: str) -> None:
-    upstream = require_upstream_schema()
-    assert validate(upstream, parse(document)) == []
+def test_documents_used_here_are_valid_upstream(document: str, upstream_schema) -> None:
+    assert validate(upstream_schema, parse(document)) == []
     assert validate(stash_schema(), parse(document)) == []
 
 
 def test_require_upstream_schema_skips_locally_and_fails_on_ci(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setattr(upstream_schema, "UPSTREAM_SCHEMA_DIR", tmp_path / "missing")
-    monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception):
-        upstream_schema.require_upstream_schema()
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception):
-        upstream_schema.require_upstream_schema()
+    upstream_schema.load_schema.cache_clear()
+    try:
+        monkeypatch.delenv("CI", raising=False)
+        with pytest.raises(pytest.skip.Exception, match="STASHDESK_UPSTREAM_SCHEMA"):
+            upstream_schema.require_upstream_schema()
+        monkeypatch.setenv("CI", "true")
+        with pytest.raises(pytest.fail.Exception):
+            upstream_schema.require_upstream_schema()
+    finally:
+        upstream_schema.load_schema.cache_clear()
 
 
 # ----------------------------------------------------------------------------- timestamps
@@ -750,3 +755,38 @@ def test_seeding_helpers(stash_server: StashStandin) -> None:
         stash_server.edit_scene(scene, bogus=1)
     stash_server.delete_scene(scene)
     assert scene not in stash_server.scenes and not stash_server.markers
+
+
+# ----------------------------------------------------------------------------- covers, UI, tags
+
+MEDIA = ("query Media($id: ID) { findScene(id: $id) { id paths { screenshot } } "
+         "configuration { ui } }")
+TAG_WITH_PARENT = ("mutation TagCreate($input: TagCreateInput!) { tagCreate(input: $input) {"
+                   " id name ignore_auto_tag parents { name } } }")
+
+
+def test_covers_ui_configuration_and_tag_parents(stash_server: Server, client: Client) -> None:
+    scene = stash_server.add_scene("One", updated_at="2026-01-02T03:04:05Z")
+    stash_server.ui_config["vrTag"] = "VR"
+    answer = data(client, MEDIA, {"id": scene})
+    url = answer["findScene"]["paths"]["screenshot"]
+    assert url == f"{stash_server.url}/scene/{scene}/screenshot?t=1767323045"
+    assert answer["configuration"] == {"ui": {"vrTag": "VR"}}
+    stash_server.api_key = "secret"
+    with httpx.Client(timeout=10) as http:
+        assert http.get(url).status_code == 401
+        cover = http.get(url, headers={"ApiKey": "secret"})
+        assert cover.status_code == 200 and cover.headers["content-type"] == "image/png"
+        assert cover.content == default_cover(scene)
+        stash_server.covers[scene] = b"\xff\xd8\xffJPEG"
+        assert http.get(url, headers={"ApiKey": "secret"}).content == b"\xff\xd8\xffJPEG"
+        assert http.get(f"{stash_server.url}/scene/99/screenshot",
+                        headers={"ApiKey": "secret"}).status_code == 404
+    stash_server.api_key = None
+    parent = stash_server.add_tag("AI")
+    made = data(client, TAG_WITH_PARENT, {"input": {
+        "name": "Kissing_AI", "ignore_auto_tag": True, "parent_ids": [parent]}})["tagCreate"]
+    assert made == {"id": made["id"], "name": "Kissing_AI", "ignore_auto_tag": True,
+                    "parents": [{"name": "AI"}]}
+    assert errors(client, TAG_WITH_PARENT, {"input": {"name": "X", "parent_ids": ["77"]}}) == [
+        "tag with id 77 not found"]

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 
 import httpx
 import pytest
 
+from stashdesk.clients.video_tags import model_identity, parse_video_tag_answer
 from tests.engine_fixtures import wait_until
-from tests.standins.video_tag_server import ENDPOINT, VideoTagServer, build_result
+from tests.standins.video_tag_server import (
+    DEFAULT_MODELS,
+    ENDPOINT,
+    MODELS_ENDPOINT,
+    VideoTagServer,
+    build_result,
+)
 
 
 def payload(path: str, **over: object) -> dict[str, object]:
@@ -408,3 +416,62 @@ def test_context_manager_and_repr() -> None:
     assert not server.running
     server.stop()  # idempotent
     assert handler_threads() == []
+
+
+# -- model identity, realistic answers, modes ----------------------------------------------
+
+
+def test_model_identity_in_answers_and_at_current_ai_models(video_tag_server) -> None:
+    with httpx.Client(timeout=10) as client:
+        assert client.get(video_tag_server.url + MODELS_ENDPOINT).status_code == 404
+    sent = video_tag_server.set_result("/m/a.mp4", {"acts": ["Kissing"]},
+                                       {"acts": {"Kissing": [(4, 30)]}})
+    assert post(video_tag_server, "/m/a.mp4").json() == sent  # no model: as built
+    video_tag_server.set_model(DEFAULT_MODELS)
+    with httpx.Client(timeout=10) as client:
+        listed = client.get(video_tag_server.url + MODELS_ENDPOINT).json()
+        answer = client.post(video_tag_server.url + ENDPOINT,
+                             json=payload("/m/a.mp4", frame_interval=1.5)).json()
+    assert listed == DEFAULT_MODELS
+    record = json.loads(answer["result"]["json_result"])
+    assert record["metadata"]["models"]["actions"] == {
+        "frame_interval": 1.5, "threshold": 0.3, "version": 2.0, "ai_model_id": 2021,
+        "file_name": "actions_vit_b"}
+    assert answer["result"]["video_tag_info"]["video_duration"] == 30.0
+    parsed = parse_video_tag_answer(answer)
+    assert parsed.models == model_identity(DEFAULT_MODELS) and parsed.model_key
+
+
+def test_realistic_answers_are_per_path_and_repeatable(video_tag_server) -> None:
+    video_tag_server.set_model(DEFAULT_MODELS)
+    video_tag_server.set_realistic_default(duration=900, seed=3)
+    one, again, other = (post(video_tag_server, p).json() for p in ("/a.mp4", "/a.mp4",
+                                                                    "/b.mp4"))
+    assert one == again and one != other
+    info = one["result"]["video_tag_info"]
+    assert info["video_duration"] == 900
+    spans = [s for per_tag in info["tag_timespans"].values() for v in per_tag.values()
+             for s in v]
+    assert spans and all({"start", "end", "totalConfidence"} == set(s) for s in spans)
+    assert all(0 <= s["start"] <= s["end"] < 900 for s in spans)
+    for category, tags in info["video_tags"].items():  # listed: on screen 20 s or more
+        assert all(info["tag_totals"][category][t] >= 20 for t in tags)
+    parsed = parse_video_tag_answer(one)
+    assert parsed.duration == 900 and parsed.models and all(
+        0.3 <= s.confidence <= 1 for s in parsed.timespans)
+
+
+def test_fail_slow_and_normal_modes(video_tag_server) -> None:
+    video_tag_server.set_default({"c": ["t"]})
+    video_tag_server.set_mode("fail")
+    assert post(video_tag_server, "/x.mp4").status_code == 503
+    video_tag_server.set_mode("slow", seconds=0.3)
+    started = time.monotonic()
+    assert post(video_tag_server, "/x.mp4").status_code == 200
+    assert time.monotonic() - started >= 0.3
+    video_tag_server.set_mode("normal")
+    started = time.monotonic()
+    assert post(video_tag_server, "/x.mp4").status_code == 200
+    assert time.monotonic() - started < 0.3
+    with pytest.raises(ValueError, match="unknown mode"):
+        video_tag_server.set_mode("asleep")

@@ -1,0 +1,76 @@
+"""History and logs, newest first, on keyset cursors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stashdesk.api.operations.common import (
+    LOG_LEVELS,
+    OperationsBase,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    float_cursor,
+    timeline_item,
+)
+from stashdesk.engine_client.errors import (
+    BadRequest,
+)
+from stashdesk.store import history as history_store
+from stashdesk.timestamps import iso
+
+
+class HistoryOperations(OperationsBase):
+    """Operations on history (see the module docstring)."""
+
+    async def history(self, *, daemon: str | None = None, kinds: Any = None,
+                      before: Any = None, after: Any = None, limit: int = 50
+                      ) -> dict[str, Any]:
+        """The timeline, newest first: ``{"items": [...], "next": cursor or None}``.
+
+        ``kinds``: status, job, error (default: all). ``before``: the ``next`` of the
+        previous page. ``after``: only events at or after this time (POSIX seconds).
+        """
+        if daemon is not None:
+            self._handle(daemon)
+        wanted = self._kinds(kinds, history_store.KINDS)
+        limit = check_limit(limit)
+        cursor = decode_cursor(before, 3)
+        since = float_cursor(after, "after")
+        rows = await self.store.read(
+            lambda: history_store.timeline_page(daemon, wanted, cursor, limit))
+        items = [timeline_item(r) for r in rows if since is None or r.at >= since]
+        more = len(rows) == limit and len(items) == len(rows)
+        return {"items": items, "next": encode_cursor(rows[-1].cursor) if more else None}
+
+    async def logs(self, *, daemon: str | None = None, levels: Any = None,
+                   before: Any = None, after: Any = None, limit: int = 200) -> dict[str, Any]:
+        """Log lines, newest first (paged and bounded in time as ``history``)."""
+        if daemon is not None:
+            self._handle(daemon)
+        wanted = self._kinds(levels, LOG_LEVELS, upper=True) if levels else None
+        limit = check_limit(limit)
+        cursor = decode_cursor(before, 2)
+        since = float_cursor(after, "after")
+        rows = await self.store.read(
+            lambda: history_store.log_page(daemon, wanted, cursor, limit))
+        items = [{"id": row_id, "daemon": name, "level": level, "message": message,
+                  "at": iso(at)} for row_id, at, name, level, message in rows
+                 if since is None or at >= since]
+        more = len(rows) == limit and len(items) == len(rows)
+        return {"items": items,
+                "next": encode_cursor((rows[-1][1], rows[-1][0])) if more else None}
+
+    @staticmethod
+    def _kinds(value: Any, known: tuple[str, ...], upper: bool = False) -> tuple[str, ...]:
+        if value is None or value == "":
+            return known
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise BadRequest(f"expected a list of {', '.join(known)}")
+        wanted = tuple(str(i).strip().upper() if upper else str(i).strip() for i in items)
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise BadRequest(f"unknown kind {unknown[0]!r} (known: {', '.join(known)})")
+        return wanted
+

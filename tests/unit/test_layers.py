@@ -1,0 +1,72 @@
+"""The arrows of docs/architecture.md are the real imports: checked over the import graph
+of every module under stashdesk/ (parsed, not imported)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[2] / "stashdesk"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module ``path`` imports (absolute names; relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    here = list(parts[:-1])  # the package a relative import starts from
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[: len(here) - node.level + 1]
+                found.add(".".join(base + ([node.module] if node.module else [])))
+            elif node.module:
+                found.add(node.module)
+                found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules() -> dict[str, set[str]]:
+    graph = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        graph[name.removesuffix(".__init__")] = imports_of(path)
+    return graph
+
+
+def in_package(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def test_the_graph_is_found() -> None:
+    graph = modules()
+    assert len(graph) > 100 and "stashdesk.api.server" in graph
+
+
+def test_no_engine_package_imports_the_cli_or_the_window() -> None:
+    problems = []
+    for module, imported in modules().items():
+        for target, allowed in (("stashdesk.cli", ("stashdesk.cli", "stashdesk.__main__")),
+                                ("stashdesk.ui", ("stashdesk.ui", "stashdesk.cli",
+                                                  "stashdesk.selfcheck"))):
+            if any(in_package(module, a) for a in allowed):
+                continue
+            problems += [f"{module} imports {name}" for name in imported
+                         if in_package(name, target)]
+    assert problems == []
+
+
+def test_nothing_but_the_window_imports_qt() -> None:
+    problems = [f"{module} imports {name}" for module, imported in modules().items()
+                if not in_package(module, "stashdesk.ui") for name in imported
+                if name.split(".")[0] in ("PySide6", "qasync")]
+    assert problems == []
+
+
+def test_the_client_interface_knows_no_window_and_no_command() -> None:
+    problems = [f"{module} imports {name}" for module, imported in modules().items()
+                if in_package(module, "stashdesk.engine_client") for name in imported
+                if in_package(name, "stashdesk.ui") or in_package(name, "stashdesk.cli")]
+    assert problems == []
