@@ -35,6 +35,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
 from stashdesk.app import Engine, load_plugins
+from stashdesk.engine_client.local import LocalClient
 from stashdesk.daemons.base import BaseDaemon, Rest
 from stashdesk.daemons.manager import DAEMON_TYPES
 from stashdesk.ui.theme import apply_theme
@@ -149,7 +150,9 @@ async def run(rates: list[int], seconds: float) -> list[dict[str, float]]:
     data_dir = Path(tempfile.mkdtemp(prefix="stashdesk-bench-"))
     engine = Engine(data_dir, use_keyring=False)
     services = await engine.start(auto_start=False, control=False)
-    window = MainWindow(services, data_dir=data_dir, tray_available=False)
+    client = LocalClient.of(engine)
+    await client.start()
+    window = MainWindow(client, data_dir=data_dir, tray_available=False)
     window.resize(1280, 820)
     window.show()
     results = []

@@ -24,7 +24,10 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
+from stashdesk.engine_client.base import EngineConnection
 from stashdesk.events import (
+    DaemonConfigChanged,
+    DaemonHealthChanged,
     DaemonJobActionTracked,
     DaemonLogged,
     DaemonStateChanged,
@@ -35,6 +38,8 @@ from stashdesk.events import (
     JobFinished,
     JobProgressed,
     Notification,
+    PlanChanged,
+    SettingsChanged,
 )
 
 FLUSH_INTERVAL = 0.033  # seconds: about 30 repaints per second per card at most
@@ -52,6 +57,10 @@ class EventBridge(QObject):
         job_action(DaemonJobActionTracked)
         job_created(JobCreated), job_progressed(JobProgressed), job_finished(JobFinished)
         notification(Notification)
+        health_changed(DaemonHealthChanged), config_changed(DaemonConfigChanged)
+        plan_changed(PlanChanged), settings_changed(SettingsChanged)
+        connection_changed(EngineConnection): the link to the engine went down or came
+            back (``resynced``: views reload what they show).
         flushed(): after each status flush (the tray and benchmarks listen).
 
     Attributes:
@@ -66,6 +75,11 @@ class EventBridge(QObject):
     job_progressed = Signal(object)
     job_finished = Signal(object)
     notification = Signal(object)
+    health_changed = Signal(object)
+    config_changed = Signal(object)
+    plan_changed = Signal(object)
+    settings_changed = Signal(object)
+    connection_changed = Signal(object)
     flushed = Signal()
     _from_other_thread = Signal(object)
 
@@ -90,6 +104,11 @@ class EventBridge(QObject):
             JobProgressed: self.job_progressed,
             JobFinished: self.job_finished,
             Notification: self.notification,
+            DaemonHealthChanged: self.health_changed,
+            DaemonConfigChanged: self.config_changed,
+            PlanChanged: self.plan_changed,
+            SettingsChanged: self.settings_changed,
+            EngineConnection: self.connection_changed,
         }
         self._unlisten: Callable[[], None] | None = bus.listen(
             self._on_event, DaemonStatusChanged, DaemonLogged, *self._direct)

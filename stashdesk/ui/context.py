@@ -1,13 +1,18 @@
-"""What every page needs: the engine's services, the bridge, a task keeper and a
-way to open other views (the main window implements ``Navigator``)."""
+"""What every page needs: the engine's client, the bridge, a task keeper and a
+way to open other views (the main window implements ``Navigator``).
+
+Pages talk to the engine only through ``client`` (``client.ops`` for calls,
+``client.mirror`` for the live picture of daemons and jobs), so they cannot tell
+an engine in this process from one on another machine.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from stashdesk.app import Services
+    from stashdesk.engine_client.base import EngineClient
     from stashdesk.ui.bridge import EventBridge
     from stashdesk.ui.tasks import TaskKeeper
 
@@ -19,18 +24,18 @@ class Navigator(Protocol):
 
     def open_plan(self, plan_id: int) -> None: ...
 
+    def open_settings(self, group: str | None = None, reason: str | None = None) -> object: ...
+
     def show_message(self, text: str, *, error: bool = False) -> None: ...
 
 
 @dataclass
 class UiContext:
-    services: Services
+    client: EngineClient
     bridge: EventBridge
     tasks: TaskKeeper
     nav: Navigator
+    services: Any = None  # PORTING: the in-process Services, until every page uses client
 
     def daemon_display_name(self, name: str | None) -> str:
-        if not name:
-            return ""
-        handle = self.services.manager.handles.get(name)
-        return handle.cls.display_name if handle is not None else name
+        return self.client.mirror.display_name(name)

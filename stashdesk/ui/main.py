@@ -4,7 +4,8 @@
 raises the first window and exits), runs the engine and the window on one
 qasync event loop, and quits in stages: the window detaches, the daemons stop
 (clearing their status), jobs reach a safe point, the writer is flushed, then
-the loop closes.
+the loop closes. With ``connect`` the window hosts no engine: it attaches to the
+engine API at that URL, and quitting leaves that engine running.
 
 The program ends through one door: a *quit sentinel* future. The tray menu's
 Quit, closing the window without a tray, Ctrl+Q, SIGINT/SIGTERM and Qt's
@@ -32,6 +33,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from stashdesk import APP_NAME
 from stashdesk.app import Engine, EngineAlreadyRunning
 from stashdesk.app_identity import set_app_user_model_id
+from stashdesk.engine_client.base import EngineClient
+from stashdesk.engine_client.errors import ClientError, UntrustedEngine
 from stashdesk.paths import ensure_data_dir
 from stashdesk.store import DatabaseTooNewError
 from stashdesk.ui.pyside_check import check_pyside
@@ -51,23 +54,29 @@ def configure_logging(data_dir: Path, verbose: bool) -> None:
 
 
 class GuiApp:
-    """One run of the window: engine, window, quit sentinel.
+    """One run of the window: engine (or remote engine), client, window, quit sentinel.
 
     Attributes:
-        engine: the Engine (its services once started).
+        engine: the Engine this window hosts (None when attached to a remote one).
+        client: the EngineClient the window talks to, once open.
         window: the MainWindow once built.
-        failure: a sentence for the user when the engine could not start.
+        failure: a sentence for the user when the engine could not start or be reached.
     """
 
     def __init__(self, app: QApplication, data_dir: Path, *, minimized: bool = False,
                  tray_available: bool | None = None,
-                 instance: SingleInstance | None = None) -> None:
+                 instance: SingleInstance | None = None, connect: str | None = None,
+                 api_key: str | None = None, fingerprint: str | None = None) -> None:
         self.app = app
         self.data_dir = data_dir
         self.minimized = minimized
         self.tray_available = tray_available
         self.instance = instance
-        self.engine = Engine(data_dir, mode="gui")
+        self.connect = connect
+        self.api_key = api_key
+        self.fingerprint = fingerprint
+        self.engine = Engine(data_dir, mode="gui") if connect is None else None
+        self.client: EngineClient | None = None
         self.window: Any = None
         self.failure: str | None = None
         self.quit_sentinel: asyncio.Future | None = None
@@ -84,22 +93,23 @@ class GuiApp:
         self.quit_sentinel = loop.create_future()
         self.app.aboutToQuit.connect(self.request_quit)
         try:
-            services = await self.engine.start(auto_start=False)
+            client = await self._open_client()
         except (EngineAlreadyRunning, DatabaseTooNewError) as exc:
             self.failure = str(exc)
             return 2
+        except ClientError as exc:
+            self.failure = str(exc)
+            return 1
+        self.client = client
         try:
-            window = MainWindow(services, data_dir=self.data_dir,
+            window = MainWindow(client, data_dir=self.data_dir,
                                 tray_available=self.tray_available)
             self.window = window
             window.quit_requested.connect(self.request_quit)
             if self.instance is not None:
                 self.instance.activated.connect(self._activated)
-            assert self.engine.control is not None
-            self.engine.control.extra_handlers.update({
-                "window.show": self._control_show,
-                "window.status": self._control_status,
-            })
+            if self.engine is not None:
+                self.engine.ops.window = self  # `stashdesk window show` raises this window
             if self.minimized and window.tray.available:
                 pass  # in the tray only
             elif self.minimized:
@@ -108,31 +118,84 @@ class GuiApp:
                 window.show()
             if not self.minimized:
                 window.check_first_start()
-            started = await services.manager.auto_start()
-            log.info("StashDesk window running on %s; daemons started: %s", self.data_dir,
-                     ", ".join(started) or "none")
+            if self.engine is not None:
+                assert self.engine.services is not None
+                started = await self.engine.services.manager.auto_start()
+                log.info("StashDesk window running on %s; daemons started: %s",
+                         self.data_dir, ", ".join(started) or "none")
+            else:
+                log.info("StashDesk window attached to the engine at %s", client.label)
             await self.quit_sentinel
         finally:
-            log.info("quitting: stopping the daemons and jobs")
             if self.window is not None:
                 self.window.shutdown()
-            await asyncio.wait_for(self.engine.stop(), SHUTDOWN_TIMEOUT)
+            await client.close()
+            if self.engine is not None:
+                log.info("quitting: stopping the daemons and jobs")
+                await asyncio.wait_for(self.engine.stop(), SHUTDOWN_TIMEOUT)
             log.info("stopped cleanly")
         return 0
+
+    async def _open_client(self) -> EngineClient:
+        """The hosted engine's client, or the remote engine's once trusted and reached."""
+        if self.engine is not None:
+            from stashdesk.engine_client.local import LocalClient
+
+            await self.engine.start(auto_start=False)
+            client: EngineClient = LocalClient.of(self.engine)
+            await client.start()
+            return client
+        from stashdesk.engine_client.remote import RemoteClient
+        from stashdesk.engine_client.trust import TrustStore
+
+        assert self.connect is not None
+        key = self.api_key or os.environ.get("STASHDESK_API_KEY") or _ask_api_key(self.connect)
+        remote = RemoteClient(self.connect, key, fingerprint=self.fingerprint,
+                              trust=TrustStore(self.data_dir))
+        try:
+            await remote.start()
+        except UntrustedEngine as exc:
+            if not _confirm_trust(str(exc)):
+                raise
+            remote.trust_fingerprint(exc.fingerprint)
+            await remote.start()
+        return remote
 
     def _activated(self) -> None:
         self.activations += 1
         self.window.bring_to_front()
 
-    async def _control_show(self, _command: str) -> dict[str, Any]:
+    # --- the window hooks of the engine API (``Operations.window``) ------------------------------
+
+    def show(self) -> dict[str, Any]:
         self.window.bring_to_front()
         return {"visible": self.window.isVisible()}
 
-    async def _control_status(self, _command: str) -> dict[str, Any]:
+    def status(self) -> dict[str, Any]:
         window = self.window
         return {"visible": window.isVisible(), "minimized": window.isMinimized(),
                 "title": window.windowTitle(), "tray": window.tray.available,
                 "activations": self.activations}
+
+
+def _ask_api_key(url: str) -> str:
+    from PySide6.QtWidgets import QInputDialog, QLineEdit
+
+    key, ok = QInputDialog.getText(
+        None, f"Connect to {url}", "The engine's API key (on the engine's machine, "
+        "`stashdesk api key` prints it):", QLineEdit.EchoMode.Password)
+    if not ok or not key.strip():
+        raise ClientError(f"no API key given for {url}; pass --api-key, or set "
+                          "STASHDESK_API_KEY")
+    return key.strip()
+
+
+def _confirm_trust(question: str) -> bool:
+    """Trust on first use: the user compares the fingerprint and accepts it."""
+    if QApplication.platformName() in ("offscreen", "minimal"):
+        return False  # nobody to ask: --fingerprint says which certificate to trust
+    answer = QMessageBox.question(None, "Trust this engine?", f"{question}.\n\nTrust it?")
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _install_exception_hooks(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> None:
@@ -191,8 +254,12 @@ def check_display() -> None:
 
 
 def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
-            tray_available: bool | None = None) -> int:
-    """Run the window on ``data_dir`` until the user quits; returns the exit code."""
+            tray_available: bool | None = None, connect: str | None = None,
+            api_key: str | None = None, fingerprint: str | None = None) -> int:
+    """Run the window on ``data_dir`` until the user quits; returns the exit code.
+
+    ``connect``: the URL of an engine API to attach to instead of hosting an engine
+    (``api_key`` and ``fingerprint`` as for the CLI's ``--engine``)."""
     try:
         check_pyside()
         check_display()
@@ -223,7 +290,8 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     gui = GuiApp(app, data_dir, minimized=minimized, tray_available=tray_available,
-                 instance=instance)
+                 instance=instance, connect=connect, api_key=api_key,
+                 fingerprint=fingerprint)
     _install_exception_hooks(loop, gui)
     keepalive = _install_signal_handlers(loop, gui)
     main = loop.create_task(gui.main(), name="stashdesk-gui")

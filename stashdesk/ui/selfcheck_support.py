@@ -7,8 +7,8 @@ works without knowing its insides:
   runs an engine (no daemons started, no control socket) and a window on a
   qasync loop, publishes a status for the first daemon and waits until its card
   shows it; returns a ``WindowCheck`` (ok, the latency, a sentence).
-* ``await check_status_reaches_card(window, services)`` does the middle part
-  for code that already has a loop, an engine and a window.
+* ``await check_status_reaches_card(window, client)`` does the middle part
+  for code that already has a loop, an engine client and a window.
 
 Use an empty temporary ``data_dir``. Without a display, set
 ``QT_QPA_PLATFORM=offscreen`` before calling.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from stashdesk.events import DaemonStatusChanged
 
 if TYPE_CHECKING:
-    from stashdesk.app import Services
+    from stashdesk.engine_client.base import EngineClient
     from stashdesk.ui.window import MainWindow
 
 STATUS_TIMEOUT = 2.0
@@ -39,18 +39,18 @@ class WindowCheck:
     detail: str
 
 
-async def check_status_reaches_card(window: MainWindow, services: Services,
+async def check_status_reaches_card(window: MainWindow, client: EngineClient,
                                     daemon: str | None = None,
                                     timeout: float = STATUS_TIMEOUT) -> WindowCheck:
     """Publish a status for ``daemon`` (default: the first registered) and wait for its card."""
-    names = list(services.manager.handles)
+    names = list(client.mirror.daemons)
     if daemon is None:
         if not names:
             return WindowCheck(False, None, "no daemon is registered, so no card to check")
         daemon = names[0]
     message = f"Self-check {time.time():.6f}"
     started = time.perf_counter()
-    services.bus.publish(DaemonStatusChanged(daemon=daemon, message=message,
+    client.bus.publish(DaemonStatusChanged(daemon=daemon, message=message,
                                              phase="working"))
     card = window.card(daemon)
     while card.status_text() != message:
@@ -69,6 +69,7 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
     from PySide6.QtWidgets import QApplication
 
     from stashdesk.app import Engine
+    from stashdesk.engine_client.local import LocalClient
     from stashdesk.ui.theme import apply_theme
     from stashdesk.ui.window import MainWindow
 
@@ -77,14 +78,17 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
 
     async def run() -> WindowCheck:
         engine = Engine(Path(data_dir), use_keyring=False, mode="self-check")
-        services = await engine.start(auto_start=False, control=False)
-        window = MainWindow(services, data_dir=Path(data_dir), tray_available=False)
+        await engine.start(auto_start=False, control=False)
+        client = LocalClient.of(engine)
+        await client.start()
+        window = MainWindow(client, data_dir=Path(data_dir), tray_available=False)
         try:
             window.show()
-            return await check_status_reaches_card(window, services, timeout=timeout)
+            return await check_status_reaches_card(window, client, timeout=timeout)
         finally:
             window.shutdown()
             window.deleteLater()
+            await client.close()
             await engine.stop()
 
     loop = qasync.QEventLoop(app)

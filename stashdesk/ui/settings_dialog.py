@@ -4,12 +4,16 @@ One page per group (``group_of``): Stash, qBittorrent, Downloads, Analysis,
 Notifications, History, Advanced. Secrets are password fields. Every value is
 validated before anything is saved, and nothing is saved while any value is
 wrong. Stash, qBittorrent and Analysis have a "Test connection" button that
-tries the values as typed and reports each step.
+has the engine try the values as typed (where the engine runs: a remote engine
+tests from its own machine) and reports each step.
+
+Values come from the engine (``list_settings``, secrets masked) when the dialog
+opens; until they arrive the forms are read-only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
 from html import escape
 from typing import Any
 
@@ -25,15 +29,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stashdesk.options import OptionError
+from stashdesk.engine_client.errors import ClientError
 from stashdesk.settings import SETTINGS, group_of
-from stashdesk.ui import connection_check, humanize
-from stashdesk.ui.connection_check import CheckStep
+from stashdesk.ui import humanize
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.option_form import OptionForm
 from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
 
-ConnectionCheck = Callable[[dict[str, Any]], Awaitable[list[CheckStep]]]
+# The groups the engine has a connection test for (``test_connection``).
+TESTED_GROUPS = ("Stash", "qBittorrent", "Analysis")
+STEP_MARKS = {True: "✔", False: "✘", None: "–"}
 
 GROUP_INTROS = {
     "Stash": "Where your Stash server is. StashDesk reads scenes from it and writes the "
@@ -42,6 +47,8 @@ GROUP_INTROS = {
     "Downloads": "Where finished downloads go in your library.",
     "Analysis": "The AI video-tag server and how its findings become proposed changes.",
     "Notifications": "What the tray tells you about.",
+    "Engine API": "How the CLI, other tools and windows on other computers reach this "
+                  "engine: the address it listens on, TLS, and its key.",
     "History": "How long StashDesk keeps what happened.",
     "Advanced": "Jobs and daemon supervision.",
 }
@@ -49,26 +56,29 @@ GROUP_INTROS = {
 
 class SettingsDialog(QDialog):
     """Signals:
-        saved(dict): the values saved, by key.
+        loaded(): the engine's values are in the forms.
+        saved(dict): the values saved, by key (as the engine shows them).
         check_finished(str): a connection test of this group finished.
 
     Attributes:
         forms: OptionForm by group title.
         groups: the group titles in order.
-        reports: the last connection-test steps by group title.
+        reports: the last connection-test steps by group title (``name``, ``ok``,
+            ``detail`` as the engine's ``test_connection`` returns them).
+        loading: the task loading the values (await it before reading the forms).
     """
 
+    loaded = Signal()
     saved = Signal(dict)
     check_finished = Signal(str)
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.settings = ctx.services.settings
         self.setWindowTitle("Settings — StashDesk")
         self.resize(860, 620)
         self.forms: dict[str, OptionForm] = {}
-        self.reports: dict[str, list[CheckStep]] = {}
+        self.reports: dict[str, list[dict[str, Any]]] = {}
         self._report_labels: dict[str, QLabel] = {}
         self._test_buttons: dict[str, QPushButton] = {}
         self.groups: list[str] = []
@@ -99,7 +109,8 @@ class SettingsDialog(QDialog):
         self.message.setVisible(False)
         layout.addWidget(self.message)
         buttons = QHBoxLayout()
-        buttons.addWidget(muted(f"Secrets are kept in {self.settings.secrets.location}."))
+        self.secrets_note = muted("Loading the settings…")
+        buttons.addWidget(self.secrets_note)
         buttons.addStretch(1)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.close)
@@ -108,10 +119,33 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.close_button)
         buttons.addWidget(self.save_button)
         layout.addLayout(buttons)
+        self._set_ready(False)
+        self.loading: asyncio.Task = ctx.tasks.spawn(self._load(), "Loading the settings")
+
+    async def _load(self) -> None:
+        listing = await self.ctx.client.ops.list_settings()
+        self._fill(listing)
+        where = listing.get("secrets_location")
+        engine = f" on {self.ctx.client.label}" if self.ctx.client.remote else ""
+        self.secrets_note.setText(f"Secrets are kept in {where}{engine}." if where else "")
+        self._set_ready(True)
+        self.loaded.emit()
+
+    def _fill(self, listing: dict[str, Any]) -> None:
+        values = {item["key"]: item["value"] for item in listing["items"]}
+        for form in self.forms.values():
+            form.set_values({k: values[k] for k in form.editors if k in values})
+
+    def _set_ready(self, ready: bool) -> None:
+        for form in self.forms.values():
+            form.setEnabled(ready)
+        self.save_button.setEnabled(ready)
+        for test in self._test_buttons.values():
+            test.setEnabled(ready)
 
     def _build_group(self, group: str) -> QWidget:
         options = [o for o in SETTINGS if group_of(o.key) == group]
-        values = {o.key: self.settings.get(o.key) for o in options}
+        values = {o.key: o.default for o in options}  # until the engine's arrive
         page = QWidget()
         column = QVBoxLayout(page)
         column.setContentsMargins(12, 0, 0, 0)
@@ -120,8 +154,7 @@ class SettingsDialog(QDialog):
             column.addWidget(muted(GROUP_INTROS[group], wrap=True))
         form = OptionForm(options, values)
         self.forms[group] = form
-        check = self._check_for(group)
-        if check is not None:
+        if group in TESTED_GROUPS:
             row = QHBoxLayout()
             test = button("Test connection")
             test.setObjectName(f"test-{group}")
@@ -177,16 +210,18 @@ class SettingsDialog(QDialog):
         if not changed:
             self._say("info", "Nothing changed.")
             return
-        settings = self.settings
+        ops = self.ctx.client.ops
 
-        def write() -> dict[str, Any]:
-            return {key: settings.set(key, value) for key, value in changed.items()}
-
-        def done(values: dict[str, Any]) -> None:
-            for form in self.forms.values():
-                form.set_values({k: settings.get(k) for k in form.editors})
+        async def run() -> None:
+            try:
+                result = await ops.set_settings(changed)
+            except ClientError as exc:  # the engine refused a value, or is out of reach
+                self._say("error", f"Nothing was saved: {exc}")
+                return
+            self._fill(await ops.list_settings())
+            values = result["saved"]
             restart = [o.title for form in self.forms.values()
-                       for o in form.restart_required(values)]
+                       for o in form.restart_required(result.get("restart_required", ()))]
             text = f"Saved {humanize.count(len(values), 'setting')}."
             if restart:
                 text += f" {', '.join(restart)}: takes effect after StashDesk restarts."
@@ -194,14 +229,6 @@ class SettingsDialog(QDialog):
             if "stash.url" in values:
                 self.banner.setVisible(False)
             self.saved.emit(values)
-
-        async def run() -> None:
-            try:
-                values = await self.ctx.services.store.write(write)
-            except OptionError as exc:
-                self._say("error", f"Nothing was saved: {exc}")
-                return
-            done(values)
 
         self.ctx.tasks.spawn(run(), "Saving settings")
 
@@ -212,28 +239,15 @@ class SettingsDialog(QDialog):
 
     # --- test connection -------------------------------------------------------------------------
 
-    def _check_for(self, group: str) -> ConnectionCheck | None:
-        if group == "Stash":
-            return lambda v: connection_check.check_stash(
-                v["stash.url"], v["stash.api_key"], v["stash.timeout"])
-        if group == "qBittorrent":
-            return lambda v: connection_check.check_qbittorrent(
-                v["qbittorrent.url"], v["qbittorrent.username"], v["qbittorrent.password"],
-                v["qbittorrent.timeout"])
-        if group == "Analysis":
-            return lambda v: connection_check.check_video_tags(
-                v["analysis.video_server_url"], v["analysis.server_timeout"])
-        return None
-
     def test_connection(self, group: str) -> None:
-        check = self._check_for(group)
-        if check is None:
+        if group not in TESTED_GROUPS:
             return
         values, errors = self.forms[group].validate()
         test = self._test_buttons[group]
         if errors:
-            self._show_report(group, [CheckStep("Check the values", False, message)
-                                      for message in errors.values()], tested=False)
+            self._show_report(group, [{"name": "Check the values", "ok": False,
+                                       "detail": message} for message in errors.values()],
+                              tested=False)
             self.check_finished.emit(group)
             return
         test.setEnabled(False)
@@ -244,7 +258,9 @@ class SettingsDialog(QDialog):
 
         async def run() -> None:
             try:
-                steps = await check(values)
+                steps = (await self.ctx.client.ops.test_connection(group, values))["steps"]
+            except ClientError as exc:
+                steps = [{"name": "Ask the engine", "ok": False, "detail": str(exc)}]
             finally:
                 test.setEnabled(True)
                 test.setText("Test connection")
@@ -253,14 +269,15 @@ class SettingsDialog(QDialog):
 
         self.ctx.tasks.spawn(run(), f"Testing the {group} connection")
 
-    def _show_report(self, group: str, steps: list[CheckStep], *, tested: bool) -> None:
+    def _show_report(self, group: str, steps: list[dict[str, Any]], *, tested: bool) -> None:
         self.reports[group] = steps
         colours = {True: "#15803d", False: "#b91c1c", None: "#64748b"}
-        lines = [f'<span style="color:{colours[s.ok]}"><b>{s.mark} {escape(s.name)}</b>: '
-                 f'{escape(s.detail)}</span>' for s in steps]
+        lines = [f'<span style="color:{colours[s.get("ok")]}"><b>{STEP_MARKS[s.get("ok")]} '
+                 f'{escape(s["name"])}</b>: {escape(s.get("detail", ""))}</span>'
+                 for s in steps]
         if not tested:
             lines.insert(0, "Not tested: fix these values first.")
-        elif all(s.ok for s in steps):
+        elif all(s.get("ok") for s in steps):
             lines.append('<span style="color:#15803d">Everything worked.</span>')
         label = self._report_labels[group]
         label.setText("<br>".join(lines))
@@ -268,4 +285,5 @@ class SettingsDialog(QDialog):
 
     def report_text(self, group: str) -> str:
         """The last test's steps as plain lines ("✔ Reach Stash: ...")."""
-        return "\n".join(step.line() for step in self.reports.get(group, []))
+        return "\n".join(f"{STEP_MARKS[s.get('ok')]} {s['name']}: {s.get('detail', '')}"
+                         for s in self.reports.get(group, []))

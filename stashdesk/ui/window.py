@@ -36,7 +36,7 @@ from stashdesk.ui.ui_state import UiState
 from stashdesk.ui.widgets import button
 
 if TYPE_CHECKING:
-    from stashdesk.app import Services
+    from stashdesk.engine_client.base import EngineClient
 
 PAGES = ("daemons", "jobs", "plans", "history")
 PAGE_TITLES = {"daemons": "Daemons", "jobs": "Jobs", "plans": "Plans", "history": "History"}
@@ -50,14 +50,15 @@ FIRST_START_REASON = (
 class MainWindow(QMainWindow):
     """The window titled "StashDesk".
 
-    It never owns the engine: ``run_gui`` starts the engine, builds the window
-    with its Services, and stops the engine when the window asks to quit.
+    It never owns the engine: ``run_gui`` starts the engine (or connects to one on
+    another machine), builds the window with its EngineClient, and stops the engine
+    when the window asks to quit. The window only talks to the client.
 
     Self-check API (stable; ``stashdesk.ui.selfcheck_support`` wraps it):
         ``window.card(name)`` returns the DaemonCard of daemon ``name``;
         ``card.status_text()`` is the status message it shows, ``card.applied_at``
         when (``time.time()``) the newest status reached it. Publish a
-        ``DaemonStatusChanged`` on ``services.bus`` and wait until
+        ``DaemonStatusChanged`` on ``client.bus`` and wait until
         ``window.card(name).status_text()`` equals its message.
 
     Signals:
@@ -65,7 +66,7 @@ class MainWindow(QMainWindow):
             tray); ``run_gui`` stops the engine and ends the program.
 
     Attributes:
-        services: the engine's Services.
+        client: the EngineClient of the engine shown.
         bridge: the EventBridge feeding every view.
         tasks: the TaskKeeper running the window's coroutines.
         tray: the TrayController.
@@ -78,7 +79,7 @@ class MainWindow(QMainWindow):
 
     quit_requested = Signal()
 
-    def __init__(self, services: Services, *, data_dir: Path | None = None,
+    def __init__(self, client: EngineClient, *, data_dir: Path | None = None,
                  tray_available: bool | None = None,
                  tray_factory: Callable[[Any], Any] | None = None) -> None:
         super().__init__()
@@ -86,14 +87,16 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.setQuitOnLastWindowClosed(False)
-        self.services = services
-        self.setWindowTitle("StashDesk")
+        self.client = client
+        self.setWindowTitle("StashDesk" if not client.remote else f"StashDesk - {client.label}")
         self.setWindowIcon(theme.icon("app"))
         self.resize(1280, 820)
         self.ui_state = UiState(data_dir)
-        self.bridge = EventBridge(services.bus, self)
+        self.bridge = EventBridge(client.bus, self)
         self.tasks = TaskKeeper(on_error=lambda text: self.show_message(text, error=True))
-        self.ctx = UiContext(services, self.bridge, self.tasks, self)
+        engine = getattr(client, "engine", None)
+        self.ctx = UiContext(client, self.bridge, self.tasks, self,
+                             services=engine.services if engine is not None else None)
         self.settings_dialog: SettingsDialog | None = None
         self.job_dialogs: dict[str, JobDetailsDialog] = {}
         self.daemon_dialogs: dict[str, DaemonDetailsDialog] = {}
@@ -141,10 +144,27 @@ class MainWindow(QMainWindow):
             self.stack.addWidget(self.pages[name])
         self.nav.currentRowChanged.connect(self.stack.setCurrentIndex)
         self.nav.setCurrentRow(0)
-        row.addWidget(self.stack, 1)
+        main_column = QVBoxLayout()
+        main_column.setContentsMargins(0, 0, 0, 0)
+        main_column.setSpacing(0)
+        # Shown while the link to a remote engine is down: the pages then show what
+        # was true when it dropped, and must not look current.
+        self.connection_banner = QLabel()
+        self.connection_banner.setObjectName("connectionBanner")
+        self.connection_banner.setWordWrap(True)
+        self.connection_banner.setContentsMargins(16, 8, 16, 8)
+        self.connection_banner.setStyleSheet(
+            "QLabel#connectionBanner { background: #fef3c7; color: #92400e; "
+            "border-bottom: 1px solid #f59e0b; font-weight: 600; }")
+        self.connection_banner.hide()
+        main_column.addWidget(self.connection_banner)
+        main_column.addWidget(self.stack, 1)
+        row.addLayout(main_column, 1)
         self.setCentralWidget(central)
 
-        self.location = QLabel(f"Data: {data_dir}" if data_dir else "")
+        where = (f"Engine: {client.label}" if client.remote
+                 else f"Data: {data_dir}" if data_dir else "")
+        self.location = QLabel(where)
         self.location.setProperty("muted", True)
         self.statusBar().addPermanentWidget(self.location)
         for index, name in enumerate(PAGES, start=1):
@@ -152,6 +172,8 @@ class MainWindow(QMainWindow):
                       activated=lambda n=name: self.show_page(n))
         QShortcut(QKeySequence("Ctrl+,"), self, activated=lambda: self.open_settings())
         QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.request_quit)
+
+        self.bridge.connection_changed.connect(self._on_connection)
 
         self.tray = TrayController(self, self.ctx, available=tray_available,
                                    tray_factory=tray_factory)
@@ -202,6 +224,7 @@ class MainWindow(QMainWindow):
     def open_settings(self, group: str | None = None, reason: str | None = None) -> SettingsDialog:
         if self.settings_dialog is None:
             self.settings_dialog = SettingsDialog(self.ctx, self)
+            self.settings_dialog.saved.connect(self._settings_saved)
         if group:
             self.settings_dialog.show_group(group, reason)
         self.settings_dialog.show()
@@ -209,12 +232,27 @@ class MainWindow(QMainWindow):
         self.settings_dialog.activateWindow()
         return self.settings_dialog
 
+    def _settings_saved(self, values: dict[str, Any]) -> None:
+        if "stash.url" in values:
+            self.client.info["stash_configured"] = True
+
     def check_first_start(self) -> bool:
         """Open the settings on Stash, saying why, when no Stash is configured."""
-        if self.services.settings.stash_configured:
+        if self.client.info.get("stash_configured", True):
             return False
         self.open_settings("Stash", FIRST_START_REASON)
         return True
+
+    def _on_connection(self, event: Any) -> None:
+        """The link to the engine dropped or came back (remote engines only)."""
+        if event.connected:
+            self.connection_banner.hide()
+            self.show_message(f"Connected to the engine at {self.client.label} again")
+            return
+        self.connection_banner.setText(
+            f"{event.message}. The daemons keep running there; what you see here is how "
+            "things stood when the link dropped.")
+        self.connection_banner.show()
 
     def show_message(self, text: str, *, error: bool = False) -> None:
         bar = self.statusBar()

@@ -67,10 +67,13 @@ def _crash_counter():
 
 
 class Gui:
-    """A started engine and its window (with a recording fake tray when asked)."""
+    """A started engine, its in-process client and its window (with a recording fake
+    tray when asked). Tests drive the engine through ``services``; the window only
+    knows ``client``."""
 
-    def __init__(self, services, window, tray: FakeTray | None) -> None:
+    def __init__(self, services, client, window, tray: FakeTray | None) -> None:
         self.services = services
+        self.client = client
         self.window = window
         self.fake_tray = tray
 
@@ -80,12 +83,14 @@ class Gui:
 
 
 @pytest.fixture
-def make_gui(engines, data_dir: Path, qapp):
+async def make_gui(engines, data_dir: Path, qapp):
     """``await make_gui(tray=False, settings=None)`` -> Gui; torn down after the test."""
+    from stashdesk.engine_client.local import LocalClient
     from stashdesk.ui.window import MainWindow
 
     apply_theme(qapp)
     made: list = []
+    clients: list = []
 
     async def make(*, tray: bool = False, settings: dict | None = None, show: bool = True,
                    configs: dict | None = None) -> Gui:
@@ -99,17 +104,22 @@ def make_gui(engines, data_dir: Path, qapp):
             fakes.append(fake)
             return fake
 
-        window = MainWindow(services, data_dir=data_dir, tray_available=tray,
+        client = LocalClient.of(engines.engine)
+        await client.start()
+        clients.append(client)
+        window = MainWindow(client, data_dir=data_dir, tray_available=tray,
                             tray_factory=factory if tray else None)
         made.append(window)
         if show:
             window.show()
-        return Gui(services, window, fakes[0] if fakes else None)
+        return Gui(services, client, window, fakes[0] if fakes else None)
 
     yield make
     for window in made:
         window.shutdown()
         window.deleteLater()
+    for client in clients:
+        await client.close()
 
 
 @pytest.fixture

@@ -10,10 +10,17 @@ from tests.engine_fixtures import wait_until
 from tests.ui.addresses import closed_port_url
 
 
+async def opened(gui, group: str | None = None):
+    """The Settings dialog, once the engine's values are in it."""
+    dialog = gui.window.open_settings(group)
+    await dialog.loading
+    return dialog
+
+
 async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
-    dialog = gui.window.open_settings()
+    dialog = await opened(gui)
     assert dialog.groups == ["Stash", "qBittorrent", "Downloads", "Analysis", "Notifications",
-                             "History", "Advanced"]
+                             "Engine API", "History", "Advanced"]
     for option in SETTINGS:
         editor = dialog.forms[group_of(option.key)].editors[option.key]
         if option.type == "bool":
@@ -31,7 +38,7 @@ async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
 
 async def test_nothing_is_saved_while_any_value_is_invalid(gui):
     settings = gui.services.settings
-    dialog = gui.window.open_settings()
+    dialog = await opened(gui)
     dialog.show_group("History")
     dialog.editor("stash.url").set_text("localhost 9999")
     dialog.editor("stash.timeout").set_text("0")
@@ -59,7 +66,7 @@ async def test_nothing_is_saved_while_any_value_is_invalid(gui):
 
 
 async def test_restart_required_settings_say_so_when_saved(gui):
-    dialog = gui.window.open_settings("Advanced")
+    dialog = await opened(gui, "Advanced")
     dialog.editor("jobs.max_concurrent").set_text("5")
     dialog.save()
     await wait_until(lambda: "Saved 1 setting" in dialog.message.label.text())
@@ -69,6 +76,7 @@ async def test_restart_required_settings_say_so_when_saved(gui):
 async def test_first_start_opens_the_settings_on_stash_and_says_why(gui):
     assert gui.window.check_first_start()
     dialog = gui.window.settings_dialog
+    await dialog.loading
     assert dialog.isVisible()
     assert dialog.pages.currentIndex() == dialog.groups.index("Stash")
     assert dialog.banner.isVisibleTo(dialog)
@@ -90,7 +98,7 @@ async def _test(dialog, group: str) -> str:
 
 async def test_stash_connection_test_reports_each_step(gui, stash_server):
     stash_server.api_key = "right-key"
-    dialog = gui.window.open_settings("Stash")
+    dialog = await opened(gui, "Stash")
     dialog.editor("stash.url").set_text(stash_server.url)
     dialog.editor("stash.api_key").set_text("right-key")
     report = await _test(dialog, "Stash")
@@ -119,7 +127,7 @@ async def test_stash_connection_test_reports_each_step(gui, stash_server):
 
 
 async def test_connection_test_refuses_invalid_values_before_trying(gui):
-    dialog = gui.window.open_settings("Stash")
+    dialog = await opened(gui, "Stash")
     dialog.editor("stash.url").set_text("ftp://stash")
     lines = (await _test(dialog, "Stash")).splitlines()
     assert len(lines) == 1 and lines[0].startswith("✘ Check the values: stash.url must be")
@@ -127,7 +135,7 @@ async def test_connection_test_refuses_invalid_values_before_trying(gui):
 
 
 async def test_video_tag_connection_test(gui, video_tag_server):
-    dialog = gui.window.open_settings("Analysis")
+    dialog = await opened(gui, "Analysis")
     dialog.editor("analysis.video_server_url").set_text(video_tag_server.url)
     lines = (await _test(dialog, "Analysis")).splitlines()
     assert len(lines) == 1
@@ -141,7 +149,7 @@ async def test_video_tag_connection_test(gui, video_tag_server):
 
 
 async def test_qbittorrent_connection_test(gui, qbittorrent):
-    dialog = gui.window.open_settings("qBittorrent")
+    dialog = await opened(gui, "qBittorrent")
     dialog.editor("qbittorrent.url").set_text(qbittorrent.url)
     dialog.editor("qbittorrent.username").set_text(qbittorrent.username)
     dialog.editor("qbittorrent.password").set_text(qbittorrent.password)

@@ -12,7 +12,7 @@ from stashdesk.ui.selfcheck_support import check_status_reaches_card, check_wind
 
 
 async def test_check_status_reaches_card_on_a_running_window(gui):
-    result = await check_status_reaches_card(gui.window, gui.services)
+    result = await check_status_reaches_card(gui.window, gui.client)
     assert result.ok, result.detail
     assert 0 < result.latency < 0.1
     assert gui.window.card("test-tick").status_text().startswith("Self-check ")
