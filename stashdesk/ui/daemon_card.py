@@ -4,6 +4,11 @@ The card shows the newest status the bridge hands it (the bridge coalesces
 floods), ticks the status's age and the sleep countdown once a second, follows
 the progress of the job its daemon waits on, and offers the daemon's controls.
 
+Its badge and accent follow the daemon's health, not only whether its task runs:
+a daemon whose last pass failed (a rejected key, a service down) reads
+"retrying" in amber with the reason and, where a setting fixes it, a button that
+opens that setting.
+
 The job tag and "View job" button do not blink: once a status names a job they
 stay for ``JOB_HOLD_SECONDS`` after the last status that named it, unless a
 different job replaces them or the daemon stops. A status without a job between
@@ -28,8 +33,18 @@ from PySide6.QtWidgets import (
 )
 
 from stashdesk.events import DaemonStatusChanged, JobProgressed
-from stashdesk.ui import humanize
-from stashdesk.ui.widgets import PulseDot, ToggleSwitch, badge, button, muted, set_badge, tag
+from stashdesk.ui import humanize, theme
+from stashdesk.ui.daemon_health import ATTENTION, HEALTH_LOOK, fix_label
+from stashdesk.ui.widgets import (
+    Banner,
+    PulseDot,
+    ToggleSwitch,
+    badge,
+    button,
+    muted,
+    set_badge,
+    tag,
+)
 
 JOB_HOLD_SECONDS = 5.0
 COUNTDOWN_STEPS = 1000
@@ -43,10 +58,14 @@ class DaemonCard(QFrame):
         details_requested(str): the Details button (by name).
         job_requested(str): "View job" (by job id).
         auto_start_toggled(str, bool): the auto-start switch (name, on).
+        run_now_requested(str): "Run now" (by name).
+        fix_requested(str, str): the health banner's fix button (name, setting key).
 
     Attributes:
         name: the daemon's name.
         state: running, stopped or error.
+        health, health_reason, health_setting: the daemon's health (see
+            ``DaemonHealthChanged``), why, and the setting that fixes it.
         message: the status shown (None when cleared).
         job_id, job_type: the job the current status names (None when it names none).
         phase, wake_at, status_at: from the current status.
@@ -60,6 +79,8 @@ class DaemonCard(QFrame):
     details_requested = Signal(str)
     job_requested = Signal(str)
     auto_start_toggled = Signal(str, bool)
+    run_now_requested = Signal(str)
+    fix_requested = Signal(str, str)
 
     def __init__(self, name: str, display_name: str, description: str = "",
                  parent: QWidget | None = None) -> None:
@@ -69,6 +90,9 @@ class DaemonCard(QFrame):
         self.state = "stopped"
         self.running = False
         self.error: str | None = None
+        self.health = "stopped"
+        self.health_reason: str | None = None
+        self.health_setting: str | None = None
         self.message: str | None = None
         self.job_id: str | None = None
         self.job_type: str | None = None
@@ -166,16 +190,27 @@ class DaemonCard(QFrame):
         self.error_label.setVisible(False)
         outer.addWidget(self.error_label)
 
+        self.health_banner = Banner("warning", action="Fix")
+        self.health_banner.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.health_banner.action_clicked.connect(self._fix_clicked)
+        self.health_banner.setVisible(False)
+        outer.addWidget(self.health_banner)
+
         actions = QHBoxLayout()
         self.start_button = button("Start", primary=True)
         self.stop_button = button("Stop", danger=True)
         self.restart_button = button("Restart")
+        self.run_now_button = button("Run now")
+        self.run_now_button.setToolTip("Check now, whatever the interval and processing "
+                                       "windows say")
         self.details_button = button("Details")
         self.start_button.clicked.connect(lambda: self.start_requested.emit(self.name))
         self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self.name))
         self.restart_button.clicked.connect(lambda: self.restart_requested.emit(self.name))
         self.details_button.clicked.connect(lambda: self.details_requested.emit(self.name))
-        for widget in (self.start_button, self.stop_button, self.restart_button):
+        self.run_now_button.clicked.connect(lambda: self.run_now_requested.emit(self.name))
+        for widget in (self.start_button, self.stop_button, self.restart_button,
+                       self.run_now_button):
             actions.addWidget(widget)
         actions.addStretch(1)
         actions.addWidget(self.details_button)
@@ -192,6 +227,12 @@ class DaemonCard(QFrame):
             self._clear_status()
         self._render_state()
         self._render_status()
+
+    def set_health(self, health: str, reason: str | None = None,
+                   setting: str | None = None) -> None:
+        """The daemon's health; back to ``ok`` as soon as a pass succeeds."""
+        self.health, self.health_reason, self.health_setting = health, reason, setting
+        self._render_state()
 
     def set_auto_start(self, on: bool) -> None:
         self.auto_start.blockSignals(True)
@@ -289,13 +330,34 @@ class DaemonCard(QFrame):
         if self.shown_job_id is not None:
             self.job_requested.emit(self.shown_job_id)
 
+    def shown_health(self) -> str:
+        """The health the card shows: a crash is an error whatever was last reported."""
+        if self.state in ("error", "stopped"):
+            return self.state
+        return self.health if self.health in HEALTH_LOOK else "ok"
+
+    def badge_text(self) -> str:
+        return self.badge.text()
+
+    def _fix_clicked(self) -> None:
+        if self.health_setting:
+            self.fix_requested.emit(self.name, self.health_setting)
+
     def _render_state(self) -> None:
-        labels = {"running": "running", "stopped": "stopped", "error": "error"}
-        set_badge(self.badge, labels.get(self.state, self.state), self.state
-                  if self.state in labels else "stopped")
+        health = self.shown_health()
+        text, kind, accent = HEALTH_LOOK[health]
+        set_badge(self.badge, text, kind)
+        theme.set_property(self, "health", accent or "")
         self.start_button.setEnabled(not self.running and not self._busy)
         self.stop_button.setEnabled(self.running and not self._busy)
         self.restart_button.setEnabled(self.running and not self._busy)
+        self.run_now_button.setEnabled(self.running and not self._busy)
+        troubled = health in ATTENTION and bool(self.health_reason) and self.state != "error"
+        if troubled:
+            self.health_banner.set_kind("error" if health == "error" else "warning")
+            self.health_banner.set_text(self.health_reason or "")
+            self.health_banner.set_action(fix_label(self.health_setting))
+        self.health_banner.setVisible(troubled)
         if self.state == "error" and self.error:
             self.error_label.setText(f"Crashed: {self.error}. StashDesk restarts it by itself; "
                                      "see Details for the log.")

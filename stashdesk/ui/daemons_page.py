@@ -1,9 +1,9 @@
-"""The Daemons page: one live card per registered daemon, and page-wide actions."""
+"""The Daemons page: one live card per daemon of the engine, and page-wide actions."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QResizeEvent
@@ -16,7 +16,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from stashdesk.engine_client.base import DaemonView
 from stashdesk.events import (
+    DaemonConfigChanged,
+    DaemonHealthChanged,
     DaemonStateChanged,
     DaemonStatusChanged,
     JobFinished,
@@ -24,13 +27,14 @@ from stashdesk.events import (
 )
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_card import DaemonCard
+from stashdesk.ui.daemon_health import attention_summary, settings_group
 from stashdesk.ui.widgets import button, muted, page_title
 
 CARD_MIN_WIDTH = 420
 
 
 class DaemonsPage(QWidget):
-    """Cards for every daemon in ``DaemonManager.handles`` (whatever is registered).
+    """Cards for every daemon the engine has (``client.mirror.daemons``).
 
     Attributes:
         cards: DaemonCard by daemon name.
@@ -39,7 +43,7 @@ class DaemonsPage(QWidget):
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.manager = ctx.services.manager
+        self.mirror = ctx.client.mirror
         self.cards: dict[str, DaemonCard] = {}
         self._columns = 0
         self._page_busy = False
@@ -56,12 +60,10 @@ class DaemonsPage(QWidget):
         self.start_all = button("Start all", primary=True)
         self.stop_all = button("Stop all", danger=True)
         self.restart_all = button("Restart all")
-        self.start_all.clicked.connect(
-            lambda: self._page_action(self.manager.start_all, "Starting every daemon"))
-        self.stop_all.clicked.connect(
-            lambda: self._page_action(self.manager.stop_all, "Stopping every daemon"))
+        self.start_all.clicked.connect(lambda: self._page_action("start", "Starting every daemon"))
+        self.stop_all.clicked.connect(lambda: self._page_action("stop", "Stopping every daemon"))
         self.restart_all.clicked.connect(
-            lambda: self._page_action(self.manager.restart_all, "Restarting every daemon"))
+            lambda: self._page_action("restart", "Restarting every daemon"))
         for widget in (self.start_all, self.stop_all, self.restart_all):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
@@ -78,16 +80,19 @@ class DaemonsPage(QWidget):
         self.scroll.setWidget(self.host)
         layout.addWidget(self.scroll, 1)
 
-        for name, handle in self.manager.handles.items():
-            card = DaemonCard(name, handle.cls.display_name or name, handle.cls.description)
-            card.start_requested.connect(self._start)
-            card.stop_requested.connect(self._stop)
-            card.restart_requested.connect(self._restart)
+        for name, view in self.mirror.daemons.items():
+            card = DaemonCard(name, view.display_name, view.description)
+            card.start_requested.connect(lambda n: self._card_action(n, "start", "Starting"))
+            card.stop_requested.connect(lambda n: self._card_action(n, "stop", "Stopping"))
+            card.restart_requested.connect(
+                lambda n: self._card_action(n, "restart", "Restarting"))
+            card.run_now_requested.connect(self._run_now)
+            card.fix_requested.connect(self._fix)
             card.details_requested.connect(lambda n: self.ctx.nav.open_daemon_details(n))
             card.job_requested.connect(lambda job_id: self.ctx.nav.open_job(job_id))
             card.auto_start_toggled.connect(self._auto_start_toggled)
             self.cards[name] = card
-            self._load_card(card)
+            self._load_card(card, view)
         if not self.cards:
             empty = QLabel("No daemons are installed in this build of StashDesk.")
             empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -99,6 +104,9 @@ class DaemonsPage(QWidget):
         bridge.state_changed.connect(self._on_state)
         bridge.job_progressed.connect(self._on_job_progress)
         bridge.job_finished.connect(self._on_job_finished)
+        bridge.health_changed.connect(self._on_health)
+        bridge.config_changed.connect(self._on_config)
+        bridge.connection_changed.connect(self._on_connection)
 
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
@@ -111,25 +119,28 @@ class DaemonsPage(QWidget):
     def card(self, name: str) -> DaemonCard:
         return self.cards[name]
 
-    def _load_card(self, card: DaemonCard) -> None:
-        """Fill a card from what the manager knows now (the bridge does the rest)."""
-        h = self.manager.handle(card.name)
-        card.set_auto_start(h.enabled and h.auto_start)
-        card.set_state(h.state, running=h.running, error=h.last_error)
-        daemon = h.instance
-        if daemon is not None and daemon.status is not None:
-            card.apply_status(DaemonStatusChanged(
-                daemon=card.name, message=daemon.status, job_id=daemon.job_id,
-                job_type=daemon.job_type, phase=daemon.phase, wake_at=daemon.wake_at,
-                at=daemon.status_at or time.time()))
+    def _load_card(self, card: DaemonCard, view: DaemonView) -> None:
+        """Fill a card from what the client knows now (the bridge does the rest)."""
+        card.set_auto_start(view.enabled and view.auto_start)
+        card.set_state(view.state, running=view.running, error=view.last_error)
+        card.set_health(view.health, view.health_reason, view.health_setting)
+        status = view.status_event()
+        if status is not None:
+            card.apply_status(status)
             self._fetch_progress(card)
 
+    def reload(self) -> None:
+        """Every card afresh from the client's picture (after the link came back)."""
+        for name, card in self.cards.items():
+            view = self.mirror.daemons.get(name)
+            if view is not None:
+                self._load_card(card, view)
+        self._update_summary()
+
     def _fetch_progress(self, card: DaemonCard) -> None:
-        if card.job_id is None:
-            return
-        info = self.ctx.services.runner.snapshot(card.job_id)
-        if info is not None:
-            card.set_job_progress(info.progress, info.message)
+        job = self.mirror.jobs.get(card.job_id) if card.job_id is not None else None
+        if job is not None:
+            card.set_job_progress(job.progress, job.message)
 
     def _relayout(self, columns: int) -> None:
         if columns == self._columns or not self.cards:
@@ -169,10 +180,26 @@ class DaemonsPage(QWidget):
         card = self.cards.get(event.daemon)
         if card is None:
             return
-        h = self.manager.handle(event.daemon)
-        card.set_state(event.state, running=h.running or event.state == "running",
-                       error=event.error or h.last_error, at=event.at)
+        view = self.mirror.daemons.get(event.daemon)
+        running = event.state != "stopped" if view is None else view.running
+        card.set_state(event.state, running=running or event.state == "running",
+                       error=event.error or (view.last_error if view else None), at=event.at)
         self._update_summary()
+
+    def _on_health(self, event: DaemonHealthChanged) -> None:
+        card = self.cards.get(event.daemon)
+        if card is not None:
+            card.set_health(event.health, event.reason, event.setting)
+            self._update_summary()
+
+    def _on_config(self, event: DaemonConfigChanged) -> None:
+        card = self.cards.get(event.daemon)
+        if card is not None:
+            card.set_auto_start(event.enabled and event.auto_start)
+
+    def _on_connection(self, event: Any) -> None:
+        if event.connected and event.resynced:
+            self.reload()
 
     def _on_job_progress(self, event: JobProgressed) -> None:
         for card in self.cards.values():
@@ -187,56 +214,63 @@ class DaemonsPage(QWidget):
                     f"job {event.status}")
 
     def _update_summary(self) -> None:
-        handles = self.manager.handles.values()
-        running = sum(1 for h in handles if h.state == "running")
-        failed = sum(1 for h in handles if h.state == "error")
-        text = f"{running} of {len(self.manager.handles)} running"
-        if failed:
-            text += f" · {failed} in error"
-        self.summary.setText(text)
+        self.summary.setText(attention_summary(self.mirror.daemons.values()))
 
     # --- actions ---------------------------------------------------------------------------------
 
-    def _card_action(self, name: str, action: Callable[[str], Awaitable[None]], what: str) -> None:
+    async def _refresh_cards(self, names: list[str]) -> None:
+        """Show what the engine says now: a remote engine's events may trail its answer."""
+        for row in await self.ctx.client.ops.list_daemons():
+            card = self.cards.get(row["name"])
+            if card is not None and row["name"] in names:
+                view = DaemonView.from_json(row)
+                card.set_state(view.state, running=view.running, error=view.last_error,
+                               at=card.state_at)
+                card.set_health(view.health, view.health_reason, view.health_setting)
+        self._update_summary()
+
+    def _card_action(self, name: str, action: str, what: str) -> None:
         card = self.cards[name]
 
         async def run() -> None:
             card.set_busy(True)
             try:
-                await action(name)
+                await self.ctx.client.ops.daemon_action(name, action)
             finally:
                 card.set_busy(False)
-                h = self.manager.handle(name)
-                card.set_state(h.state, running=h.running, error=h.last_error,
-                               at=card.state_at)
-                self._update_summary()
+            await self._refresh_cards([name])
 
         self.ctx.tasks.spawn(run(), f"{what} {card.display_name}")
 
-    def _start(self, name: str) -> None:
-        self._card_action(name, self.manager.start, "Starting")
+    def _run_now(self, name: str) -> None:
+        card = self.cards[name]
 
-    def _stop(self, name: str) -> None:
-        self._card_action(name, self.manager.stop, "Stopping")
+        def done(_result: Any) -> None:
+            self.ctx.nav.show_message(f"{card.display_name} is checking now")
 
-    def _restart(self, name: str) -> None:
-        self._card_action(name, self.manager.restart, "Restarting")
+        self.ctx.tasks.spawn(self.ctx.client.ops.run_daemon_now(name),
+                             f"Running {card.display_name} now", done)
 
-    def _page_action(self, action: Callable[[], Awaitable[None]], what: str) -> None:
+    def _fix(self, name: str, setting: str) -> None:
+        """A card's fix button: the setting's Settings page, or the daemon's own options."""
+        card = self.cards[name]
+        group = settings_group(setting)
+        if group is None:
+            self.ctx.nav.open_daemon_details(name, "config")
+        else:
+            self.ctx.nav.open_settings(group, card.health_reason)
+
+    def _page_action(self, action: str, what: str) -> None:
         if self._page_busy:
             return
 
         async def run() -> None:
             self._set_page_busy(True)
             try:
-                await action()
+                await self.ctx.client.ops.daemon_action(None, action)
             finally:
                 self._set_page_busy(False)
-                for name, card in self.cards.items():
-                    h = self.manager.handle(name)
-                    card.set_state(h.state, running=h.running, error=h.last_error,
-                                   at=card.state_at)
-                self._update_summary()
+            await self._refresh_cards(list(self.cards))
 
         self.ctx.tasks.spawn(run(), what)
 
@@ -250,6 +284,7 @@ class DaemonsPage(QWidget):
     def _auto_start_toggled(self, name: str, on: bool) -> None:
         """Auto-start is the daemon's ``enabled`` flag; its configuration is not touched."""
         what = "Switching on auto-start for" if on else "Switching off auto-start for"
-        coro = (self.manager.set_enabled(name, True, auto_start=True) if on
-                else self.manager.set_enabled(name, False))
+        ops = self.ctx.client.ops
+        coro = (ops.set_daemon_enabled(name, True, auto_start=True) if on
+                else ops.set_daemon_enabled(name, False))
         self.ctx.tasks.spawn(coro, f"{what} {self.cards[name].display_name}")

@@ -1,10 +1,11 @@
 """The tray icon: how StashDesk looks when the window is hidden, and its notifications.
 
-Its icon tells idle, working and error apart; its tooltip lists what each
-running daemon is doing; its menu (rebuilt each time it opens) shows or hides
-the window, starts or stops every daemon, and quits. Notifications the engine
-publishes (already filtered by the notifications.* settings) pop up from it;
-clicking one opens its job.
+Its icon tells idle, working and trouble apart (the worst daemon's health: a
+retrying or stalled daemon is trouble too); its tooltip lists what each
+running daemon is doing, and why one needs attention; its menu (rebuilt each
+time it opens) shows or hides the window, starts or stops every daemon, and
+quits. Notifications the engine publishes (already filtered by the
+notifications.* settings) pop up from it; clicking one opens its job.
 
 Whether a tray exists is injectable (``available``, ``tray_factory``) so tests
 run with a recording stand-in; without a tray, notifications go to the window's
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from stashdesk.events import Notification
 from stashdesk.ui import theme
 from stashdesk.ui.context import UiContext
+from stashdesk.ui.daemon_health import ATTENTION, attention_summary, health_of, worst
 
 if TYPE_CHECKING:
     from stashdesk.ui.window import MainWindow
@@ -50,7 +52,7 @@ class TrayController(QObject):
         super().__init__(window)
         self.window = window
         self.ctx = ctx
-        self.manager = ctx.services.manager
+        self.mirror = ctx.client.mirror
         if available is None:
             available = QSystemTrayIcon.isSystemTrayAvailable()
         self.available = available
@@ -72,6 +74,7 @@ class TrayController(QObject):
         bridge = ctx.bridge
         bridge.notification.connect(self.notify)
         bridge.state_changed.connect(lambda _e: self.refresh())
+        bridge.health_changed.connect(lambda _e: self.refresh())
         bridge.flushed.connect(self._mark_dirty)
         bridge.job_finished.connect(lambda _e: self._mark_dirty())
         self._dirty = False
@@ -85,31 +88,29 @@ class TrayController(QObject):
     # --- look ------------------------------------------------------------------------------------
 
     def current_mode(self) -> str:
-        handles = self.manager.handles.values()
-        if any(h.state == "error" for h in handles):
+        daemons = self.mirror.daemons.values()
+        if worst(daemons) in ATTENTION:
             return "error"
-        for h in handles:
-            if h.instance is not None and h.state == "running" \
-                    and h.instance.phase in ("working", "waiting"):
-                return "working"
-        if any(info.status == "running" for info in self.ctx.services.runner.active_jobs()):
+        if any(d.state == "running" and d.phase in ("working", "waiting") for d in daemons):
+            return "working"
+        if any(job.status == "running" for job in self.mirror.jobs.values()):
             return "working"
         return "idle"
 
     def tooltip_text(self) -> str:
-        handles = list(self.manager.handles.values())
-        running = [h for h in handles if h.state in ("running", "error")]
-        lines = [(f"StashDesk — {sum(h.state == 'running' for h in handles)} of "
-                  f"{len(handles)} daemons running")]
-        for h in running:
-            name = h.cls.display_name or h.name
-            if h.state == "error":
-                status = f"crashed: {h.last_error or 'error'}"
-            elif h.instance is not None and h.instance.status:
-                status = h.instance.status
+        daemons = list(self.mirror.daemons.values())
+        engine = f" on {self.ctx.client.label}" if self.ctx.client.remote else ""
+        lines = [f"StashDesk{engine} — {attention_summary(daemons, 'daemons running')}"]
+        for d in daemons:
+            if d.state == "stopped":
+                continue
+            if d.state == "error":
+                status = f"crashed: {d.last_error or 'error'}"
+            elif health_of(d) in ATTENTION and d.health_reason:
+                status = f"{d.health}: {d.health_reason}"
             else:
-                status = "starting…"
-            lines.append(f"{name}: {_short(status)}")
+                status = d.status or "starting…"
+            lines.append(f"{d.display_name}: {_short(status)}")
         return "\n".join(lines)
 
     def refresh(self) -> None:
@@ -141,15 +142,16 @@ class TrayController(QObject):
         toggle.triggered.connect(self.window.toggle_visible)
         menu.addAction(toggle)
         menu.addSeparator()
-        handles = self.manager.handles.values()
-        running = sum(h.running for h in handles)
+        daemons = self.mirror.daemons.values()
+        running = sum(d.running for d in daemons)
+        ops = self.ctx.client.ops
         start = QAction("Start all daemons", menu)
-        start.setEnabled(running < len(self.manager.handles))
-        start.triggered.connect(lambda: self.ctx.tasks.spawn(self.manager.start_all(),
+        start.setEnabled(running < len(self.mirror.daemons))
+        start.triggered.connect(lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "start"),
                                                              "Starting every daemon"))
         stop = QAction("Stop all daemons", menu)
         stop.setEnabled(running > 0)
-        stop.triggered.connect(lambda: self.ctx.tasks.spawn(self.manager.stop_all(),
+        stop.triggered.connect(lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "stop"),
                                                             "Stopping every daemon"))
         menu.addAction(start)
         menu.addAction(stop)

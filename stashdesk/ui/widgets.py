@@ -196,6 +196,14 @@ class Banner(QFrame):
     def set_kind(self, kind: str) -> None:
         theme.set_property(self, "banner", kind)
 
+    def set_action(self, text: str | None) -> None:
+        """Show the button with ``text``, or hide it (None)."""
+        if self.button is None:
+            return
+        self.button.setVisible(bool(text))
+        if text:
+            self.button.setText(text)
+
     def set_text(self, text: str) -> None:
         self.label.setText(text)
 

@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from stashdesk.control import ENGINE_FILE, NoEngineRunning, send_command
+import httpx
+
+from stashdesk.api.auth import KEY_HEADER
+from stashdesk.api.engine_file import ENGINE_FILE, read_engine_file
 from stashdesk.ui.single_instance import SingleInstance, server_name
+from tests.cli_helpers import api_key
 from tests.engine_fixtures import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,11 +45,17 @@ def test_each_data_directory_has_its_own_name(tmp_path):
     assert server_name(tmp_path / "a") == server_name(tmp_path / "a" / ".." / "a")
 
 
-def _status(data_dir: Path) -> dict | None:
-    try:
-        return send_command(data_dir, "window.status", timeout=5)
-    except NoEngineRunning:
+def _status(data_dir: Path, key: str) -> dict | None:
+    """The hosting window's state through the engine API (None: no engine yet)."""
+    info = read_engine_file(data_dir)
+    if info is None or not info.get("local_url"):
         return None
+    try:
+        answer = httpx.get(f"{info['local_url']}/api/v1/window", headers={KEY_HEADER: key},
+                           timeout=5)
+    except httpx.TransportError:
+        return None
+    return answer.json() if answer.status_code == 200 else None
 
 
 def _wait(predicate, timeout: float, what: str):
@@ -68,8 +78,10 @@ def test_a_second_stashdesk_raises_the_running_window_and_exits(tmp_path):
     first = subprocess.Popen(command + ["--minimized"], cwd=REPO, env=env, stdout=log,
                              stderr=subprocess.STDOUT)
     try:
-        status = _wait(lambda: first.poll() is None and _status(data_dir), 30,
-                       "the first window to run")
+        _wait(lambda: first.poll() is None and read_engine_file(data_dir), 30,
+              "the first window's engine to run")
+        key = api_key(data_dir)
+        status = _wait(lambda: _status(data_dir, key), 30, "the first window to run")
         assert status["title"] == "StashDesk"
         assert status["minimized"] and status["activations"] == 0
 
@@ -78,7 +90,7 @@ def test_a_second_stashdesk_raises_the_running_window_and_exits(tmp_path):
                                 timeout=60)
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
-        status = _wait(lambda: (s := _status(data_dir)) and s["activations"] == 1 and s, 10,
+        status = _wait(lambda: (s := _status(data_dir, key)) and s["activations"] == 1 and s, 10,
                        "the first window to be raised")
         assert status["visible"] and not status["minimized"]
         assert first.poll() is None  # the first one still runs
