@@ -4,7 +4,6 @@ back, and quitting it leaves the engine running."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stashdesk.engine_client.remote import RemoteClient
-from tests.cli_helpers import REPO, HeadlessProcess, api_key, cli_env, free_port, run_cli
+from tests.cli_helpers import REPO, api_key, cli_env, free_port, run_cli
 from tests.engine_fixtures import wait_until
 from tests.integration.test_api import start_engine
 

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import httpx
+import pytest
 
 from stashdesk.api.auth import KEY_HEADER
 from stashdesk.api.engine_file import ENGINE_FILE, read_engine_file
