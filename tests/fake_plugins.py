@@ -25,6 +25,8 @@ async def steps_job(ctx: JobContext) -> dict[str, Any]:
         ctx.check_cancelled()
         await asyncio.sleep(delay)
         ctx.progress(100.0 * step / steps, f"Step {step}/{steps}")
+    if ctx.metadata.get("warn"):
+        ctx.log.warning("%s", ctx.metadata["warn"])
     if ctx.metadata.get("fail"):
         raise JobFailed(str(ctx.metadata["fail"]))
     return {"steps": steps, "resumed": ctx.resumed}

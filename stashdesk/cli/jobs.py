@@ -61,6 +61,12 @@ async def collect(fetch: Callable[[int, str | None], Awaitable[dict[str, Any]]],
     return items[:limit]
 
 
+def _status_text(row: dict[str, Any]) -> str:
+    """ "completed - 1 of 6 failed" for a job that finished with failed items."""
+    summary = row.get("failure_summary")
+    return f"{row['status']} - {summary}" if summary else row["status"]
+
+
 async def run_jobs(ctx: CommandContext, args: argparse.Namespace) -> int:
     await ctx.open()
     sub = args.jobs_command
@@ -77,7 +83,7 @@ async def run_jobs(ctx: CommandContext, args: argparse.Namespace) -> int:
             print_json(rows)
         else:
             print_table(["ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "BY", "MESSAGE"], [
-                [r["id"], r["type"], r["status"], f"{r['progress']:.0f}%", r["created_at"],
+                [r["id"], r["type"], _status_text(r), f"{r['progress']:.0f}%", r["created_at"],
                  r["created_by"], r["error"] or r["message"]] for r in rows])
         if not ctx.engine_running and any(r.get("left_over") for r in rows):
             note("StashDesk is not running: jobs it left running are shown as they will be "

@@ -69,6 +69,7 @@ from stashdesk.clients.errors import (
 )
 from stashdesk.clients.video_tags import read_video_tag_answer
 from stashdesk.jobs.base import JobCancelled, JobContext, JobFailed, JobType, job_type
+from stashdesk.jobs.outcomes import FAILED_ITEMS_KEPT
 
 
 def default_plan_name() -> str:
@@ -124,6 +125,8 @@ class _Analysis:
         self.settled: dict[str, set[str]] = {}
         self.processed = 0
         self.counts = {"analysed": 0, "errored": 0, "changes": 0, "left_out": 0}
+        # each scene whose analysis failed, for the job's details (bounded)
+        self.failed_scenes: list[dict[str, str]] = []
         self.by_server: dict[str, int] = {}
 
     @property
@@ -220,6 +223,11 @@ class _Analysis:
 
     def _video_error(self, scene: SceneSnapshot, outcome: _SceneOutcome, error: str) -> None:
         self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, error)
+        if len(self.failed_scenes) < FAILED_ITEMS_KEPT:
+            name = scene.title or (scene.paths[0] if scene.paths else "")
+            self.failed_scenes.append({"scene": f"scene {scene.id}" + (f" ({name})" if name
+                                                                        else ""),
+                                       "reason": error})
         outcome.changes += status_tag_changes(scene, success=False)
         outcome.errors["video_tags"] = error
 
@@ -326,7 +334,8 @@ async def analysis_job(ctx: JobContext) -> dict[str, Any]:
     def result() -> dict[str, Any]:
         return {"plan_id": run.plan_id, "scenes": run.total, **run.counts,
                 "missing": len(missing), "already_done": len(done & set(snapshots)),
-                "detectors": detectors, "servers": dict(run.by_server)}
+                "detectors": detectors, "servers": dict(run.by_server),
+                "failed_scenes": list(run.failed_scenes)}
 
     try:
         await _run_workers(run, queue)

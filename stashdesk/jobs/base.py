@@ -15,6 +15,9 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from stashdesk.events import DaemonLogged
+from stashdesk.store.writer import LogRecord
+
 if TYPE_CHECKING:
     from stashdesk.app import Services
     from stashdesk.jobs.runner import JobRunner
@@ -117,6 +120,21 @@ def job_type(kind: str, *, exclusive: bool = False, resumable: bool = False,
     return register
 
 
+class JobLogger(logging.LoggerAdapter):
+    """A job's logger. Its warnings and errors also reach the live log of the daemon that
+    launched the job: a daemon's log must show why its job struggled, not only its own
+    lines."""
+
+    def __init__(self, ctx: JobContext, logger: logging.Logger) -> None:
+        super().__init__(logger, {})
+        self.ctx = ctx
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(level, msg, *args, **kwargs)
+        if level >= logging.WARNING:
+            self.ctx.tell_daemon(level, str(msg) % args if args else str(msg))
+
+
 class JobContext:
     """What a running job sees: its metadata, services, progress and cancel token.
 
@@ -144,7 +162,7 @@ class JobContext:
         self.resumed = resumed
         self.cancel_requested = asyncio.Event()
         self.result: dict[str, Any] = {}
-        self.log = logging.getLogger(f"stashdesk.jobs.{info.type.lower()}")
+        self.log = JobLogger(self, logging.getLogger(f"stashdesk.jobs.{info.type.lower()}"))
 
     @property
     def cancelled(self) -> bool:
@@ -167,6 +185,19 @@ class JobContext:
         if len(entries) < 200:
             entries.append({"at": time.time(), "level": logging.getLevelName(level),
                             "message": self.services.settings.redact(message)})
+
+    def tell_daemon(self, level: int, message: str) -> None:
+        """Add a line to the live log of the daemon that launched this job (if one did)."""
+        from stashdesk.jobs.outcomes import job_title  # it reads this module's types
+
+        daemon = self.created_by
+        manager = getattr(self.services, "manager", None)
+        if not daemon or manager is None or daemon not in manager.handles:
+            return
+        text = f"{job_title(self.job_type)}: {self.services.settings.redact(message)}"
+        name, now = logging.getLevelName(level), time.time()
+        self.services.bus.publish(DaemonLogged(daemon=daemon, level=name, message=text, at=now))
+        self.services.store.writer.put(LogRecord(daemon, name, text, now))
 
     async def save_metadata(self, **updates: Any) -> None:
         """Merge ``updates`` into the job's metadata and persist them now."""

@@ -35,6 +35,7 @@ from stashdesk.jobs.base import (
     JobInfo,
     JobStatus,
 )
+from stashdesk.jobs.outcomes import final_message
 from stashdesk.store.models import Job
 
 if TYPE_CHECKING:
@@ -300,7 +301,8 @@ class JobRunner:
         info.finished_at = time.time()
         if status == JobStatus.COMPLETED:
             info.progress = 100.0
-            info.message = info.message if info.message not in (None, "Started") else "Completed"
+        # How it ended, never the last in-progress text ("Scanning..." on a finished scan).
+        info.message = final_message(info.type, status, result, error)
         try:
             await self._persist(job, status=status, error=error, result=result,
                                 finished_at=info.finished_at, progress=info.progress,

@@ -12,7 +12,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from stashdesk.events import JobFinished
+from stashdesk.jobs.outcomes import describe, job_title
 from stashdesk.notifications.catalog import EVENTS
+from stashdesk.wording import plural
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
@@ -88,10 +90,6 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else f"{text}."
 
 
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 # --- daemons, health, the engine ----------------------------------------------------------------
 
 
@@ -103,7 +101,7 @@ def daemon_crashed(display_name: str, error: str, restart_in: float) -> Message:
 
 def daemon_recovered(display_name: str, crashes: int) -> Message:
     return Message("daemon_recovered", f"{display_name} recovered",
-                   f"Running again after {_plural(crashes, 'crash', 'crashes')}.")
+                   f"Running again after {plural(crashes, 'crash', 'crashes')}.")
 
 
 def health_failed(check: str, message: str, remedy: str | None) -> Message:
@@ -155,17 +153,6 @@ class JobContext:
     scan_follows: bool = False
 
 
-def _failure_count(result: dict[str, Any]) -> int:
-    failures = result.get("failures")
-    if isinstance(failures, bool):
-        return 0
-    if isinstance(failures, int):
-        return failures
-    if isinstance(failures, list):  # PROCESS_DOWNLOADS before issue 11: the failures themselves
-        return len(failures)
-    return 0
-
-
 def _scene_links(context: JobContext) -> tuple[str, ...]:
     scenes: list[Any] = []
     if context.plan is not None:
@@ -181,22 +168,23 @@ def job_messages(event: JobFinished, context: JobContext) -> list[Message]:
     """The messages a finished job calls for (none for most successful jobs)."""
     result = event.result if isinstance(event.result, dict) else {}
     links = _scene_links(context)
+    title = job_title(event.job_type)
     if event.status == "failed":
-        return [Message("job_failed", f"{event.job_type} job failed",
+        return [Message("job_failed", f"{title} failed",
                         event.error or "It failed without giving a reason: see its log.",
                         event.job_id, links)]
     if event.status != "completed":
         return []
     messages: list[Message] = []
-    failures = _failure_count(result)
+    described = describe(event.job_type, event.status, result, event.error)
+    failures = described["failures"]
     if failures > 0:
-        summary = str(result.get("failure_summary") or "").strip()
-        body = (_sentence(summary) if summary else
-                f"{_plural(failures, 'item')} could not be processed.")
+        items = described["failed_items"]
+        first = f" First: {items[0]['item']} - {items[0]['reason']}." if items else ""
         messages.append(Message("job_failures",
-                                f"{event.job_type} job finished with "
-                                f"{_plural(failures, 'failure')}",
-                                f"{body} The job's details give each reason.",
+                                f"{title} finished with {plural(failures, 'failure')}",
+                                f"{_sentence(described['failure_summary'])}{first} "
+                                "The job's details give each reason.",
                                 event.job_id, links))
     if event.job_type == "PROCESS_DOWNLOADS":
         messages += _downloads_placed(event, result, context)
@@ -220,7 +208,7 @@ def _downloads_placed(event: JobFinished, result: dict[str, Any], context: JobCo
         shown += f" and {len(names) - NAMES_SHOWN} more"
     then = ("Stash is asked to scan them now." if context.scan_follows else
             "Run a Stash scan (stashdesk stash scan) to see them in Stash.")
-    body = f"{_plural(files, 'file')} from {_plural(count, 'download')}"
+    body = f"{plural(files, 'file')} from {plural(count, 'download')}"
     body += f": {shown}. {then}" if shown else f". {then}"
     return [Message("downloads_placed", "Downloads placed in the library", body, event.job_id)]
 
@@ -239,8 +227,8 @@ def _plan_ready(event: JobFinished, result: dict[str, Any], context: JobContext
             or result.get("plan_status") not in ("draft", "reviewing")):
         return []
     scenes = int(result.get("analysed") or 0) + int(result.get("errored") or 0)
-    body = (f"{_plan_words(context.plan, plan_id)} proposes {_plural(changes, 'change')} "
-            f"for {_plural(scenes, 'scene')}. Review it on the Plans page (or stashdesk plans "
+    body = (f"{_plan_words(context.plan, plan_id)} proposes {plural(changes, 'change')} "
+            f"for {plural(scenes, 'scene')}. Review it on the Plans page (or stashdesk plans "
             f"show {plan_id}), approve what is right, then apply it.")
     return [Message("plan_ready", "Analysis plan ready for review", body, event.job_id,
                     _scene_links(context))]

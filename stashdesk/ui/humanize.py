@@ -7,6 +7,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from stashdesk import wording
+
 
 def age(seconds: float) -> str:
     """How long ago something happened: "just now", "3 s ago", "2 min ago"."""
@@ -98,5 +100,4 @@ def plan_value(value: Any) -> str:
 
 def count(n: int, noun: str, plural: str | None = None) -> str:
     """ "1 job", "100,000 jobs"."""
-    word = noun if n == 1 else (plural or noun + "s")
-    return f"{n:,} {word}"
+    return wording.plural(n, noun, plural)

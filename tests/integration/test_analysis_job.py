@@ -77,7 +77,8 @@ async def test_plan_from_video_tags_and_markers_with_path_map(engines, video_tag
         ("1", "video_tags"): ("analysed", 1, final.id),
         ("2", "video_tags"): ("analysed", 1, final.id)}
     job = await services.store.read(lambda: Job.get(Job.id == final.id))
-    assert job.message == "Processed 2/2 scenes" and job.metadata["plan_id"] == plan.id
+    assert job.message == "Analysed 2 scenes; 7 changes proposed"
+    assert job.metadata["plan_id"] == plan.id
 
 
 async def test_a_failing_scene_does_not_fail_the_batch(engines, video_tag_server) -> None:
@@ -285,3 +286,24 @@ async def test_bad_metadata_fails_with_a_clear_message(services) -> None:
     assert final.status == JobStatus.FAILED and "telepathy" in final.error
     final = await analyse(services, [])
     assert final.status == JobStatus.FAILED and "no scenes" in final.error
+
+
+async def test_failed_scenes_show_on_the_job_everywhere(engines, video_tag_server) -> None:
+    """Completed, but amber: the row carries failures and a summary, the details list each
+    scene with its reason, and the final message says how it ended."""
+    services = await engines.start(settings=video_settings(video_tag_server))
+    await seed(services, lambda: [seed_scene(i, tags=["AI_TagMe"]) for i in ("1", "2")])
+    video_tag_server.set_result("/data/videos/scene-1.mp4", {"c": ["Ok"]})
+    video_tag_server.fail("/data/videos/scene-2.mp4", status=500, body={"detail": "model died"})
+    final = await analyse(services, ["1", "2"])
+    assert final.status == JobStatus.COMPLETED
+    row = await engines.engine.ops.get_job(final.id)
+    assert (row["failures"], row["failure_summary"]) == (1, "1 of 2 failed")
+    assert row["title"] == "Video analysis"
+    [item] = row["failed_items"]
+    assert item["item"].startswith("scene 2") and "HTTP 500" in item["reason"]
+    assert row["message"].startswith("Analysed 1 scene;")
+    assert row["message"].endswith(" - 1 of 2 failed")
+    listed = await engines.engine.ops.list_jobs(limit=5)
+    assert [j["failure_summary"] for j in listed["items"] if j["id"] == final.id] == [
+        "1 of 2 failed"]

@@ -436,7 +436,7 @@ async def test_progress_names_each_torrent(
                                                          "Processing torrent 2/2: Beta"]
     percents = [p for p, _m in reported]
     assert percents == sorted(percents) and percents[-1] == 100
-    assert job.message == "2 torrent(s) processed: 6 linked, 0 copied, 0 skipped, 0 failed"
+    assert job.message == "Placed 6 files from 2 torrents (6 hard-linked, 0 copied)"
 
 
 async def test_no_file_operation_or_qbittorrent_call_runs_on_the_event_loop(

@@ -64,7 +64,7 @@ async def test_each_event_reaches_the_targets_that_asked_for_it_and_no_other(
     await wait_until(lambda: webhook_receiver.received("everything"), message="job_failed")
     await center.wait_idle()
     sent = webhook_receiver.received("failures")
-    assert [r.title for r in sent] == ["TEST_STEPS job failed"]
+    assert [r.title for r in sent] == ["Test steps failed"]
     assert sent[0].payload["type"] == "failure"
     assert sent[0].message.startswith("disk full - free some space")
     assert f"Job: {failing.id}" in sent[0].message
@@ -90,7 +90,7 @@ async def test_each_event_reaches_the_targets_that_asked_for_it_and_no_other(
 
     everything = [r.title for r in webhook_receiver.received("everything")]
     assert sorted(everything) == ["Downloads placed in the library", "Plan applied",
-                                  "TEST_STEPS job failed"]
+                                  "Test steps failed"]
 
 
 def _plan_with_one_scene(name: str) -> int:
@@ -121,7 +121,7 @@ async def test_every_event_kind_has_its_message(webhook_receiver, services) -> N
     await wait_until(lambda: len(webhook_receiver.received("all")) == 4)
     await center.wait_idle()
     got = {r.title: r for r in webhook_receiver.received("all")}
-    failures = got["SYNC job finished with 2 failures"]
+    failures = got["Stash sync finished with 2 failures"]
     assert failures.payload["type"] == "warning"
     assert failures.message.startswith("2 scenes could not be read from Stash. The job's "
                                        "details give each reason.")
@@ -260,7 +260,7 @@ async def test_identical_messages_are_folded_into_one(webhook_receiver, services
     # when the window ends, the three held back arrive as one
     await wait_until(lambda: len(webhook_receiver.received("alerts")) == 3, timeout=3)
     folded = webhook_receiver.received("alerts")[-1]
-    assert folded.title == "SYNC job failed (3 more like this)"
+    assert folded.title == "Stash sync failed (3 more like this)"
     assert "3 more like this in the last 1 minute." in folded.message
     assert "Job: sync-3" in folded.message  # the newest of them
     # a quiet window after that: nothing more is sent

@@ -138,8 +138,8 @@ async def test_a_copy_across_filesystems_is_reported_as_such(
     assert entry["summary"] == ("Copied: 1 file copied (another filesystem: the library and "
                                 "the download are on different disks), 58.6 KB")
     assert job.result["summary"] == "1 torrent(s) placed, 1 copied (another filesystem)"
-    assert job.message == ("1 torrent(s) processed: 0 linked, 1 copied, 0 skipped, 0 failed "
-                           "(copied: another filesystem)")
+    assert job.message == "Placed 1 file from 1 torrent (0 hard-linked, 1 copied: another " \
+                          "filesystem)"
     assert describe_torrent(entry) == entry["summary"]
     assert describe_downloads(job.result) == job.result["summary"]
 

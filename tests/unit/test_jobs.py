@@ -51,6 +51,28 @@ async def test_failures_are_recorded_with_their_message(services) -> None:
     assert (await row(services, info.id)).error == "disk full"
 
 
+async def test_a_jobs_warnings_reach_the_log_of_the_daemon_that_launched_it(services) -> None:
+    from stashdesk.events import DaemonLogged
+    from stashdesk.store import history as history_store
+
+    lines: list[DaemonLogged] = []
+    services.bus.listen(lines.append, DaemonLogged)
+    info = await services.runner.submit("TEST_STEPS", {"steps": 1, "warn": "file 3 unreadable"},
+                                        created_by="test-tick")
+    await services.runner.wait(info.id, timeout=5)
+    assert [(e.daemon, e.level, e.message) for e in lines] == [
+        ("test-tick", "WARNING", "Test steps: file 3 unreadable")]
+    await services.store.writer.flush_async()
+    stored = await services.store.read(lambda: history_store.log_page("test-tick", None, None, 10))
+    assert [row[4] for row in stored] == ["Test steps: file 3 unreadable"]
+    # A job nobody's daemon launched keeps its warnings in the engine's own log only.
+    lines.clear()
+    other = await services.runner.submit("TEST_STEPS", {"steps": 1, "warn": "x"},
+                                         created_by="cli")
+    await services.runner.wait(other.id, timeout=5)
+    assert lines == []
+
+
 async def test_concurrency_limit_and_exclusive_types(engines) -> None:
     services = await engines.start(settings={"jobs.max_concurrent": 2})
     plain = [await services.runner.submit("TEST_STEPS", {"steps": 5, "delay": 0.05})
@@ -77,7 +99,7 @@ async def test_progress_is_throttled_but_the_final_state_is_always_recorded(serv
     assert len(progress) < 50  # 200 reports, throttled to about one per 0.1 s
     assert finished[-1].status == "completed"
     stored = await row(services, info.id)
-    assert stored.progress == 100.0 and stored.message == "Step 200/200"
+    assert stored.progress == 100.0 and stored.message == "Test steps finished"  # how it ended
 
 
 async def test_cooperative_cancel(services) -> None:
@@ -173,4 +195,4 @@ async def test_the_final_progress_and_message_are_always_published(services) -> 
     last_progress = [e for e in events if isinstance(e, JobProgressed)][-1]
     assert isinstance(events[-1], JobFinished)
     assert (last_progress.status, last_progress.progress, last_progress.message) == (
-        "completed", 100.0, "Step 50/50")
+        "completed", 100.0, "Test steps finished")

@@ -41,11 +41,11 @@ def test_job_failures_counts_the_issue_11_key_and_older_failure_lists() -> None:
     context = JobContext("http://stash:9999", {"scene_ids": ["12"]})
     counted = job_messages(_finished("ANALYSIS", result={"failures": 1}), context)
     assert [m.event for m in counted] == ["job_failures"]
-    assert counted[0].title == "ANALYSIS job finished with 1 failure"
+    assert counted[0].title == "Video analysis finished with 1 failure"
     assert counted[0].links == ("http://stash:9999/scenes/12",)
     listed = job_messages(_finished("PROCESS_DOWNLOADS", result={
         "failures": [{"name": "a"}, {"name": "b"}]}), JobContext("http://s", {}))
-    assert [m.title for m in listed] == ["PROCESS_DOWNLOADS job finished with 2 failures"]
+    assert [m.title for m in listed] == ["Download processing finished with 2 failures"]
     assert job_messages(_finished("SYNC", result={"failures": 0}), context) == []
     assert job_messages(_finished("SYNC", "cancelled"), context) == []
 

@@ -11,6 +11,7 @@ from stashdesk.engine_client.errors import (
     EngineNotRunning,
     NotFound,
 )
+from stashdesk.jobs.outcomes import describe
 from stashdesk.store import history as history_store
 from stashdesk.store.lookups import SQLITE_INT_MAX, ValueOutOfRange, check_int
 from stashdesk.timestamps import iso
@@ -23,13 +24,15 @@ DAEMON_ACTIONS = ("start", "stop", "restart")
 
 
 def job_as_json(row: Any) -> dict[str, Any]:
-    """A job row (or a runner's JobInfo) as the CLI and the API show it."""
+    """A job row (or a runner's JobInfo) as the CLI and the API show it, with the
+    readable fields of ``stashdesk.jobs.outcomes.describe`` (title, summary, failures,
+    failure_summary, failed_items)."""
     return {
         "id": row.id, "type": row.type, "status": row.status, "progress": row.progress,
         "message": row.message, "created_by": row.created_by, "parent_id": row.parent_id,
         "created_at": iso(row.created_at), "started_at": iso(row.started_at),
         "finished_at": iso(row.finished_at), "metadata": row.metadata, "result": row.result,
-        "error": row.error,
+        "error": row.error, **describe(row.type, row.status, row.result, row.error),
     }
 
 
