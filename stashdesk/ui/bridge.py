@@ -34,6 +34,7 @@ from stashdesk.events import (
     DaemonStatusChanged,
     Event,
     EventBus,
+    HealthChecked,
     JobCreated,
     JobFinished,
     JobProgressed,
@@ -59,6 +60,7 @@ class EventBridge(QObject):
         notification(Notification)
         health_changed(DaemonHealthChanged), config_changed(DaemonConfigChanged)
         plan_changed(PlanChanged), settings_changed(SettingsChanged)
+        health_checked(HealthChecked): the health checks ran (their results)
         connection_changed(EngineConnection): the link to the engine went down or came
             back (``resynced``: views reload what they show).
         flushed(): after each status flush (the tray and benchmarks listen).
@@ -79,6 +81,7 @@ class EventBridge(QObject):
     config_changed = Signal(object)
     plan_changed = Signal(object)
     settings_changed = Signal(object)
+    health_checked = Signal(object)
     connection_changed = Signal(object)
     flushed = Signal()
     _from_other_thread = Signal(object)
@@ -108,6 +111,7 @@ class EventBridge(QObject):
             DaemonConfigChanged: self.config_changed,
             PlanChanged: self.plan_changed,
             SettingsChanged: self.settings_changed,
+            HealthChecked: self.health_checked,
             EngineConnection: self.connection_changed,
         }
         self._unlisten: Callable[[], None] | None = bus.listen(

@@ -1,4 +1,4 @@
-"""The main window: Daemons, Jobs, Plans and History pages, Settings, the tray."""
+"""The main window: Daemons, Jobs, Plans, History and Health pages, Settings, the tray."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from stashdesk.ui.bridge import EventBridge
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_details import DaemonDetailsDialog
 from stashdesk.ui.daemons_page import DaemonsPage
+from stashdesk.ui.health_page import HealthPage
 from stashdesk.ui.history_page import HistoryPage
 from stashdesk.ui.job_details import JobDetailsDialog
 from stashdesk.ui.jobs_page import JobsPage
@@ -38,8 +39,9 @@ from stashdesk.ui.widgets import button
 if TYPE_CHECKING:
     from stashdesk.engine_client.base import EngineClient
 
-PAGES = ("daemons", "jobs", "plans", "history")
-PAGE_TITLES = {"daemons": "Daemons", "jobs": "Jobs", "plans": "Plans", "history": "History"}
+PAGES = ("daemons", "jobs", "plans", "history", "health")
+PAGE_TITLES = {"daemons": "Daemons", "jobs": "Jobs", "plans": "Plans", "history": "History",
+               "health": "Health"}
 FIRST_START_REASON = (
     "StashDesk does not know where your Stash server is yet, so the daemons cannot work. "
     "Enter Stash's address (and its API key if Stash asks for a login), press Test "
@@ -70,8 +72,9 @@ class MainWindow(QMainWindow):
         bridge: the EventBridge feeding every view.
         tasks: the TaskKeeper running the window's coroutines.
         tray: the TrayController.
-        pages: page widgets by name (daemons, jobs, plans, history).
-        daemons_page, jobs_page, plans_page, history_page: the same, by attribute.
+        pages: page widgets by name (daemons, jobs, plans, history, health).
+        daemons_page, jobs_page, plans_page, history_page, health_page: the same, by
+            attribute.
         settings_dialog: the Settings dialog once opened (None before).
         job_dialogs: open JobDetailsDialog by job id.
         daemon_dialogs: DaemonDetailsDialog by daemon name.
@@ -136,9 +139,11 @@ class MainWindow(QMainWindow):
         self.jobs_page = JobsPage(self.ctx)
         self.plans_page = PlansPage(self.ctx)
         self.history_page = HistoryPage(self.ctx)
+        self.health_page = HealthPage(self.ctx)
         self.pages: dict[str, QWidget] = {
             "daemons": self.daemons_page, "jobs": self.jobs_page,
             "plans": self.plans_page, "history": self.history_page,
+            "health": self.health_page,
         }
         for name in PAGES:
             self.stack.addWidget(self.pages[name])
