@@ -130,13 +130,20 @@ class OptionEditor:
         self.error.setVisible(False)
         column.addWidget(self.error)
         self._dialog: QFileDialog | None = None
+        # An address never set shows as its placeholder, not as a value that looks
+        # configured; left empty it stays the default.
+        self.unset = False
 
     @property
     def widget(self) -> QWidget:
         return self.check or self.combo or self.line  # type: ignore[return-value]
 
-    def set_value(self, value: Any) -> None:
-        if self.check is not None:
+    def set_value(self, value: Any, *, is_set: bool = True) -> None:
+        self.unset = not is_set and self.option.type == "url" and self.line is not None
+        if self.unset:
+            assert self.line is not None
+            self.line.setText("")
+        elif self.check is not None:
             self.check.blockSignals(True)
             self.check.setChecked(bool(value))
             self.check.blockSignals(False)
@@ -155,6 +162,8 @@ class OptionEditor:
         if self.combo is not None:
             return self.combo.currentData()
         assert self.line is not None
+        if self.unset and not self.line.text().strip():
+            return self.option.default
         return text_to_value(self.option, self.line.text())
 
     def set_text(self, text: str) -> None:
@@ -218,11 +227,24 @@ class OptionForm(QWidget):
             form.addRow(label, editor.container)
         self.set_values(values)
 
-    def set_values(self, values: dict[str, Any]) -> None:
+    def set_values(self, values: dict[str, Any], unset: Any = ()) -> None:
+        """Load ``values``; keys in ``unset`` were never set (they show their default as
+        a placeholder where the editor has one)."""
+        unset = set(unset)
         for option in self.options:
             value = values.get(option.key, option.default)
             self.initial[option.key] = value
-            self.editors[option.key].set_value(value)
+            self.editors[option.key].set_value(value, is_set=option.key not in unset)
+
+    def dirty(self) -> bool:
+        """Whether anything differs from what was loaded (an invalid value counts)."""
+        for key, editor in self.editors.items():
+            try:
+                if editor.validated() != self.initial.get(key):
+                    return True
+            except OptionError:
+                return True
+        return False
 
     def _changed(self, key: str) -> None:
         editor = self.editors[key]

@@ -18,11 +18,13 @@ from html import escape
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QMessageBox,
     QPushButton,
     QStackedWidget,
     QVBoxLayout,
@@ -114,6 +116,7 @@ class SettingsDialog(QDialog):
         buttons.addStretch(1)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.close)
+        self._asking_to_discard: QMessageBox | None = None
         self.save_button = button("Save", primary=True)
         self.save_button.clicked.connect(self.save)
         buttons.addWidget(self.close_button)
@@ -133,8 +136,9 @@ class SettingsDialog(QDialog):
 
     def _fill(self, listing: dict[str, Any]) -> None:
         values = {item["key"]: item["value"] for item in listing["items"]}
+        unset = {item["key"] for item in listing["items"] if not item.get("is_set", True)}
         for form in self.forms.values():
-            form.set_values({k: values[k] for k in form.editors if k in values})
+            form.set_values({k: values[k] for k in form.editors if k in values}, unset)
 
     def _set_ready(self, ready: bool) -> None:
         for form in self.forms.values():
@@ -231,6 +235,43 @@ class SettingsDialog(QDialog):
             self.saved.emit(values)
 
         self.ctx.tasks.spawn(run(), "Saving settings")
+
+    def dirty(self) -> bool:
+        return any(form.dirty() for form in self.forms.values())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing with unsaved edits asks first: they are not thrown away silently."""
+        if not self.dirty():
+            event.accept()
+            return
+        event.ignore()
+        self.ask_to_discard()
+
+    def ask_to_discard(self) -> QMessageBox:
+        if self._asking_to_discard is not None:
+            return self._asking_to_discard
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
+                          "Some settings were changed but not saved.",
+                          QMessageBox.StandardButton.NoButton, self)
+        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
+        discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(save)
+
+        def answered(_result: int) -> None:
+            self._asking_to_discard = None
+            if box.clickedButton() is save:
+                self.save()
+            elif box.clickedButton() is discard:
+                for form in self.forms.values():
+                    form.set_values(dict(form.initial),
+                                    [k for k, e in form.editors.items() if e.unset])
+                self.close()
+
+        box.finished.connect(answered)
+        self._asking_to_discard = box
+        box.open()  # not exec(): the engine keeps running while the question waits
+        return box
 
     def _say(self, kind: str, text: str) -> None:
         self.message.set_kind(kind)

@@ -33,7 +33,30 @@ async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
             assert isinstance(editor.widget, QLineEdit)
             echo = editor.widget.echoMode()
             assert (echo == QLineEdit.EchoMode.Password) == option.secret, option.key
-    assert dialog.editor("stash.url").line.text() == "http://localhost:9999"
+    # Never set: the address is a placeholder, not a value that looks configured.
+    url = dialog.editor("stash.url").line
+    assert url.text() == "" and url.placeholderText() == "http://localhost:9999"
+    assert not dialog.dirty()
+
+
+async def test_closing_with_unsaved_edits_asks_first(gui):
+    dialog = await opened(gui, "History")
+    dialog.editor("history.retention_days").set_text("45")
+    assert dialog.dirty()
+    dialog.close()
+    box = dialog._asking_to_discard
+    assert box is not None and dialog.isVisible()  # still open, asking
+    keep = next(b for b in box.buttons() if b.text() == "Keep editing")
+    keep.click()
+    await wait_until(lambda: dialog._asking_to_discard is None, message="the answer")
+    assert dialog.isVisible() and dialog.editor("history.retention_days").line.text() == "45"
+
+    dialog.close()
+    box = dialog._asking_to_discard
+    next(b for b in box.buttons() if b.text() == "Discard changes").click()
+    await wait_until(lambda: not dialog.isVisible(), message="the dialog to close")
+    assert dialog.editor("history.retention_days").line.text() == "30"  # thrown away
+    assert gui.services.settings.get("history.retention_days") == 30
 
 
 async def test_nothing_is_saved_while_any_value_is_invalid(gui):
