@@ -35,8 +35,8 @@ from stashdesk.app import Engine, EngineAlreadyRunning
 from stashdesk.app_identity import set_app_user_model_id
 from stashdesk.engine_client.base import EngineClient
 from stashdesk.engine_client.errors import ClientError, UntrustedEngine
-from stashdesk.paths import ensure_data_dir
-from stashdesk.store import DatabaseTooNewError
+from stashdesk.paths import DataDirError, ensure_data_dir
+from stashdesk.store import DatabaseRefused
 from stashdesk.ui.pyside_check import check_pyside
 from stashdesk.ui.single_instance import SingleInstance
 from stashdesk.ui.theme import apply_theme
@@ -94,7 +94,7 @@ class GuiApp:
         self.app.aboutToQuit.connect(self.request_quit)
         try:
             client = await self._open_client()
-        except (EngineAlreadyRunning, DatabaseTooNewError) as exc:
+        except (EngineAlreadyRunning, DatabaseRefused) as exc:
             self.failure = str(exc)
             return 2
         except ClientError as exc:
@@ -266,10 +266,14 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
     except RuntimeError as exc:
         print(f"{APP_NAME}: {exc}", file=sys.stderr)
         return 2
-    data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
-    configure_logging(data_dir, verbose)
     set_app_user_model_id()  # before the QApplication: the taskbar and notifications use it
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    try:
+        data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
+    except DataDirError as exc:
+        _cannot_start(app, str(exc))
+        return 2
+    configure_logging(data_dir, verbose)
     app.setApplicationName(APP_NAME)
     app.setOrganizationName(APP_NAME)
     app.setDesktopFileName("stashdesk")
@@ -312,7 +316,12 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
         asyncio.set_event_loop(None)
     if gui.failure:
         log.error("%s", gui.failure)
-        print(f"{APP_NAME}: {gui.failure}", file=sys.stderr)
-        if app.platformName() not in ("offscreen", "minimal"):
-            QMessageBox.critical(None, f"{APP_NAME} cannot start", gui.failure)
+        _cannot_start(app, gui.failure)
     return code
+
+
+def _cannot_start(app: QApplication, text: str) -> None:
+    """Say why on stderr and, where someone can see it, in a dialog (never a traceback)."""
+    print(f"{APP_NAME}: {text}", file=sys.stderr)
+    if app.platformName() not in ("offscreen", "minimal"):
+        QMessageBox.critical(None, f"{APP_NAME} cannot start", text)
