@@ -397,8 +397,10 @@ class DaemonCard(QFrame):
             left = max(0.0, self.wake_at - now)
             bar.setRange(0, COUNTDOWN_STEPS)
             bar.setValue(int(COUNTDOWN_STEPS * left / total))
-            self.progress_label.setText(
-                f"next check {humanize.countdown(left)}" if left > 0.5 else "checking now")
+            text = f"next check {humanize.countdown(left)}" if left > 0.5 else "checking now"
+            if left >= 60:  # long waits also say when, as a time of day
+                text += f" · {humanize.clock(self.wake_at, now=now)}"
+            self.progress_label.setText(text)
             bar.setToolTip("Time left before the next check")
         else:
             if bar.maximum() != 0:

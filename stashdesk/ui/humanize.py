@@ -65,6 +65,17 @@ def timestamp(ts: float | None, *, now: float | None = None) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+def clock(ts: float, *, now: float | None = None) -> str:
+    """A time of day people plan by: "14:05" today, "Tue 01:00" within a week."""
+    moment = datetime.fromtimestamp(ts)
+    today = datetime.fromtimestamp(now if now is not None else time.time()).date()
+    if moment.date() == today:
+        return moment.strftime("%H:%M")
+    if 0 < (moment.date() - today).days < 7:
+        return moment.strftime("%a %H:%M")
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
 def full_timestamp(ts: float | None) -> str:
     if ts is None:
         return ""

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from stashdesk.events import DaemonStateChanged, DaemonStatusChanged, JobProgressed
 from stashdesk.store.models import Daemon
-from stashdesk.ui import daemon_card
+from stashdesk.ui import daemon_card, humanize
 from tests.engine_fixtures import wait_until
 
 
@@ -72,7 +72,8 @@ async def test_card_follows_phases_progress_countdown_and_age(gui):
     await wait_until(lambda: card.phase == "sleeping")
     card.tick(now)
     assert card.age_text() == "updated 3 s ago"
-    assert card.progress_text() == "next check in 1 min 57 s"
+    assert card.progress_text() == (  # and, for a long wait, at what time
+        f"next check in 1 min 57 s · {humanize.clock(now + 117, now=now)}")
     card.tick(now + 60)
     assert card.age_text() == "updated 1 min ago"
     assert card.progress_text() == "next check in 57 s"
