@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from stashdesk.timestamps import from_iso
@@ -80,7 +81,15 @@ class HealthPage(QWidget):
         ctx.bridge.health_checked.connect(self._on_checked)
         ctx.bridge.connection_changed.connect(
             lambda event: self.load() if event.connected and event.resynced else None)
-        self.load()
+        self._loaded = False
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # Loaded when first shown: the first answer may run the checks (network calls),
+        # which nobody should wait for unless they look at this page.
+        super().showEvent(event)
+        if not self._loaded:
+            self._loaded = True
+            self.load()
 
     def _on_checked(self, event: Any) -> None:
         self.checked_at = event.at
@@ -101,6 +110,7 @@ class HealthPage(QWidget):
         task.add_done_callback(lambda _t: self.check_now.setEnabled(True))
 
     def refresh(self) -> None:
+        self._loaded = True
         self.load(refresh=True)
 
     def show_checks(self, checks: list[dict[str, Any]]) -> None:

@@ -35,6 +35,7 @@ from stashdesk.engine_client.errors import ClientError
 from stashdesk.settings import SETTINGS, group_of
 from stashdesk.ui import humanize
 from stashdesk.ui.context import UiContext
+from stashdesk.ui.notification_targets import NotificationTargets
 from stashdesk.ui.option_form import OptionForm
 from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
 
@@ -48,7 +49,8 @@ GROUP_INTROS = {
     "qBittorrent": "The qBittorrent Web UI the download processor watches.",
     "Downloads": "Where finished downloads go in your library.",
     "Analysis": "The AI video-tag server and how its findings become proposed changes.",
-    "Notifications": "What the tray tells you about.",
+    "Notifications": "What the tray tells you about, and the targets (Discord, ntfy, "
+                     "Gotify, e-mail, webhooks...) the engine sends events to.",
     "Engine API": "How the CLI, other tools and windows on other computers reach this "
                   "engine: the address it listens on, TLS, and its key.",
     "History": "How long StashDesk keeps what happened.",
@@ -65,6 +67,7 @@ class SettingsDialog(QDialog):
     Attributes:
         forms: OptionForm by group title.
         groups: the group titles in order.
+        targets: the NotificationTargets table on the Notifications page.
         reports: the last connection-test steps by group title (``name``, ``ok``,
             ``detail`` as the engine's ``test_connection`` returns them).
         loading: the task loading the values (await it before reading the forms).
@@ -179,6 +182,15 @@ class SettingsDialog(QDialog):
             inner.addWidget(report)
             inner.addStretch(1)
             content: QWidget = holder
+        elif group == "Notifications":
+            holder = QWidget()
+            inner = QVBoxLayout(holder)
+            inner.setContentsMargins(0, 0, 0, 0)
+            inner.addWidget(form)
+            self.targets = NotificationTargets(self.ctx)
+            inner.addWidget(self.targets)
+            inner.addStretch(1)
+            content = holder
         else:
             content = form
         column.addWidget(flat_scroll(content), 1)
