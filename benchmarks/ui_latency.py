@@ -35,9 +35,9 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 
 from stashdesk.app import Engine, load_plugins
-from stashdesk.engine_client.local import LocalClient
 from stashdesk.daemons.base import BaseDaemon, Rest
 from stashdesk.daemons.manager import DAEMON_TYPES
+from stashdesk.engine_client.local import LocalClient
 from stashdesk.ui.theme import apply_theme
 from stashdesk.ui.window import MainWindow
 
