@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
@@ -108,10 +108,11 @@ class DaemonsPage(QWidget):
         bridge.config_changed.connect(self._on_config)
         bridge.connection_changed.connect(self._on_connection)
 
+        # Ages and countdowns tick once a second while the page is visible; hidden (another
+        # page, the window in the tray or minimised) nothing ticks at all.
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self.tick)
-        self.ticker.start()
         self._update_summary()
 
     # --- cards -----------------------------------------------------------------------------------
@@ -159,6 +160,15 @@ class DaemonsPage(QWidget):
         margins = self.layout().contentsMargins()
         width = max(1, event.size().width() - margins.left() - margins.right() - 12)
         self._relayout(max(1, min(3, width // CARD_MIN_WIDTH)))
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.tick()
+        self.ticker.start()
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.ticker.stop()
 
     def tick(self) -> None:
         now = time.time()

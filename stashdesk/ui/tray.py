@@ -79,11 +79,12 @@ class TrayController(QObject):
         bridge.job_finished.connect(lambda _e: self._mark_dirty())
         self._dirty = False
         # The tooltip and icon follow statuses at most once a second: a flood of
-        # statuses must not become a flood of tray updates.
+        # statuses must not become a flood of tray updates. The timer runs only while
+        # something changed, so an idle StashDesk wakes nothing.
         self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._refresh_if_dirty)
-        self._timer.start()
 
     # --- look ------------------------------------------------------------------------------------
 
@@ -127,6 +128,8 @@ class TrayController(QObject):
 
     def _mark_dirty(self) -> None:
         self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
 
     def _refresh_if_dirty(self) -> None:
         if self._dirty:

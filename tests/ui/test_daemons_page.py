@@ -282,3 +282,16 @@ async def test_the_window_has_a_card_for_every_registered_daemon(make_gui, all_d
         assert cards[name].title.text() == (cls.display_name or name)
         assert cards[name].badge.text() == "stopped"
     assert f"0 of {len(DAEMON_TYPES)} running" in gui.window.daemons_page.summary.text()
+
+
+async def test_nothing_ticks_while_the_page_is_hidden(make_gui) -> None:
+    gui = await make_gui(tray=True)
+    page, tray = gui.window.daemons_page, gui.window.tray
+    assert page.ticker.isActive()
+    gui.window.hide()  # to the tray
+    assert not page.ticker.isActive()
+    await wait_until(lambda: not tray._timer.isActive(), message="the tray timer idle")
+    gui.window.show_page("jobs")
+    assert not page.ticker.isActive()  # another page: the cards' ages need no ticking
+    gui.window.show_page("daemons")
+    assert page.ticker.isActive()

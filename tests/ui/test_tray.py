@@ -90,7 +90,7 @@ async def test_failure_notifications_show_and_clicking_opens_the_job(make_gui):
     info = await gui.services.runner.submit("TEST_STEPS", {"steps": 1, "fail": "disk full"})
     await wait_until(lambda: fake.messages, message="the failure notification")
     title, message, icon = fake.messages[-1]
-    assert title == "TEST_STEPS job failed"
+    assert title == "Test steps failed"
     assert message == "disk full"
     assert icon == QSystemTrayIcon.MessageIcon.Warning
     fake.messageClicked.emit()
