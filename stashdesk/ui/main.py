@@ -78,6 +78,7 @@ class GuiApp:
         self.engine = Engine(data_dir, mode="gui") if connect is None else None
         self.client: EngineClient | None = None
         self.window: Any = None
+        self.switch_to: asyncio.Future | None = None
         self.failure: str | None = None
         self.quit_sentinel: asyncio.Future | None = None
         self.activations = 0  # how often a second start raised the window
@@ -87,78 +88,118 @@ class GuiApp:
             self.quit_sentinel.set_result(None)
 
     async def main(self) -> int:
-        from stashdesk.ui.window import MainWindow
-
         loop = asyncio.get_running_loop()
         self.quit_sentinel = loop.create_future()
         self.app.aboutToQuit.connect(self.request_quit)
         try:
-            client = await self._open_client()
+            self.client = await self._open_client(self.connect, self.api_key)
         except (EngineAlreadyRunning, DatabaseRefused) as exc:
             self.failure = str(exc)
             return 2
         except ClientError as exc:
             self.failure = str(exc)
             return 1
-        self.client = client
+        if self.instance is not None:
+            self.instance.activated.connect(self._activated)
         try:
-            window = MainWindow(client, data_dir=self.data_dir,
-                                tray_available=self.tray_available)
-            self.window = window
-            window.quit_requested.connect(self.request_quit)
-            if self.instance is not None:
-                self.instance.activated.connect(self._activated)
-            if self.engine is not None:
-                self.engine.ops.window = self  # `stashdesk window show` raises this window
-            if self.minimized and window.tray.available:
-                pass  # in the tray only
-            elif self.minimized:
-                window.showMinimized()
-            else:
-                window.show()
-            if not self.minimized:
-                window.check_first_start()
-            if self.engine is not None:
+            self._show_window(first=True)
+            if self.engine is not None and self.connect is None:
                 assert self.engine.services is not None
                 started = await self.engine.services.manager.auto_start()
                 log.info("StashDesk window running on %s; daemons started: %s",
                          self.data_dir, ", ".join(started) or "none")
-            else:
-                log.info("StashDesk window attached to the engine at %s", client.label)
-            await self.quit_sentinel
+            while not self.quit_sentinel.done():
+                self.switch_to = loop.create_future()
+                await asyncio.wait({self.quit_sentinel, self.switch_to},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not self.quit_sentinel.done():
+                    await self._switch(*self.switch_to.result())
         finally:
             if self.window is not None:
                 self.window.shutdown()
-            await client.close()
-            if self.engine is not None:
+            await self.client.close()
+            if self.engine is not None and self.engine.services is not None:
                 log.info("quitting: stopping the daemons and jobs")
                 await asyncio.wait_for(self.engine.stop(), SHUTDOWN_TIMEOUT)
             log.info("stopped cleanly")
         return 0
 
-    async def _open_client(self) -> EngineClient:
-        """The hosted engine's client, or the remote engine's once trusted and reached."""
-        if self.engine is not None:
+    def _show_window(self, first: bool) -> None:
+        from stashdesk.ui.window import MainWindow
+
+        assert self.client is not None
+        window = MainWindow(self.client, data_dir=self.data_dir,
+                            tray_available=self.tray_available)
+        self.window = window
+        window.quit_requested.connect(self.request_quit)
+        window.switch_requested.connect(self._switch_requested)
+        if self.engine is not None and self.engine.ops is not None:
+            self.engine.ops.window = self  # `stashdesk window show` raises this window
+        if first and self.minimized and window.tray.available:
+            pass  # in the tray only
+        elif first and self.minimized:
+            window.showMinimized()
+        else:
+            window.show()
+        if first and not self.minimized and not self.client.remote:
+            window.check_first_start()
+        if self.client.remote:
+            log.info("StashDesk window attached to the engine at %s", self.client.label)
+
+    def _switch_requested(self, url: str | None, key: str) -> None:
+        if self.switch_to is not None and not self.switch_to.done():
+            self.switch_to.set_result((url, key))
+
+    async def _switch(self, url: str | None, key: str) -> None:
+        """Show another engine: this computer's (started if need be) or a remote one. The
+        engine left keeps running; on failure the window stays on the current one."""
+        self.window.show_message(f"Connecting to {url or 'this computer'}…")
+        try:
+            client = await self._open_client(url, key or None)
+        except (ClientError, EngineAlreadyRunning, DatabaseRefused) as exc:
+            self.window.show_message(f"Could not connect: {exc}", error=True)
+            return
+        old_client, old_window = self.client, self.window
+        old_window.shutdown()
+        old_window.deleteLater()
+        await old_client.close()
+        self.client = client
+        self._show_window(first=False)
+
+    async def _open_client(self, url: str | None, api_key: str | None) -> EngineClient:
+        """This computer's engine (started the first time), or the remote engine at
+        ``url`` once trusted and reached; its key is kept for the next time."""
+        if url is None:
             from stashdesk.engine_client.local import LocalClient
 
-            await self.engine.start(auto_start=False)
+            if self.engine is None:
+                self.engine = Engine(self.data_dir, mode="gui")
+            if self.engine.services is None:
+                await self.engine.start(auto_start=False)
             client: EngineClient = LocalClient.of(self.engine)
             await client.start()
             return client
+        from stashdesk.engine_client.connections import SavedConnections
         from stashdesk.engine_client.remote import RemoteClient
         from stashdesk.engine_client.trust import TrustStore
 
-        assert self.connect is not None
-        key = self.api_key or os.environ.get("STASHDESK_API_KEY") or _ask_api_key(self.connect)
-        remote = RemoteClient(self.connect, key, fingerprint=self.fingerprint,
-                              trust=TrustStore(self.data_dir))
+        saved = SavedConnections(self.data_dir)
+        key = (api_key or os.environ.get("STASHDESK_API_KEY") or saved.key_for(url)
+               or _ask_api_key(url))
+        remote = RemoteClient(url, key, fingerprint=self.fingerprint if url == self.connect
+                              else None, trust=TrustStore(self.data_dir))
         try:
-            await remote.start()
-        except UntrustedEngine as exc:
-            if not _confirm_trust(str(exc)):
-                raise
-            remote.trust_fingerprint(exc.fingerprint)
-            await remote.start()
+            try:
+                await remote.start()
+            except UntrustedEngine as exc:
+                if not _confirm_trust(str(exc)):
+                    raise
+                remote.trust_fingerprint(exc.fingerprint)
+                await remote.start()
+        except BaseException:
+            await remote.close()
+            raise
+        saved.remember(url, key)
         return remote
 
     def _activated(self) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from stashdesk.ui import theme
 from stashdesk.ui.bridge import EventBridge
+from stashdesk.ui.connect_dialog import ConnectDialog
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_details import DaemonDetailsDialog
 from stashdesk.ui.daemons_page import DaemonsPage
@@ -66,6 +67,8 @@ class MainWindow(QMainWindow):
     Signals:
         quit_requested(): the user asked to quit (tray menu, or closing without a
             tray); ``run_gui`` stops the engine and ends the program.
+        switch_requested(object, str): "Connect to engine..." chose an engine (its URL,
+            None for this computer) and gave a key (maybe empty); ``run_gui`` opens it.
 
     Attributes:
         client: the EngineClient of the engine shown.
@@ -81,6 +84,7 @@ class MainWindow(QMainWindow):
     """
 
     quit_requested = Signal()
+    switch_requested = Signal(object, str)
 
     def __init__(self, client: EngineClient, *, data_dir: Path | None = None,
                  tray_available: bool | None = None,
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         if app is not None:
             app.setQuitOnLastWindowClosed(False)
         self.client = client
+        self.data_dir = data_dir
         self.setWindowTitle("StashDesk" if not client.remote else f"StashDesk - {client.label}")
         self.setWindowIcon(theme.icon("app"))
         self.resize(1280, 820)
@@ -126,10 +131,15 @@ class MainWindow(QMainWindow):
         side_column.addWidget(self.nav, 1)
         self.settings_button = button("Settings…")
         self.settings_button.clicked.connect(lambda: self.open_settings())
-        settings_row = QHBoxLayout()
-        settings_row.setContentsMargins(12, 0, 12, 0)
-        settings_row.addWidget(self.settings_button)
-        side_column.addLayout(settings_row)
+        self.engine_button = button("Connect to engine…")
+        self.engine_button.setToolTip(f"Shown now: {client.label}")
+        self.engine_button.clicked.connect(lambda: self.open_connect())
+        for widget in (self.engine_button, self.settings_button):
+            settings_row = QHBoxLayout()
+            settings_row.setContentsMargins(12, 4, 12, 0)
+            settings_row.addWidget(widget)
+            side_column.addLayout(settings_row)
+        self.connect_dialog: ConnectDialog | None = None
         side.setStyleSheet("QWidget#side { background: #ffffff; "
                            "border-right: 1px solid #e4e8ef; }")
         row.addWidget(side)
@@ -237,6 +247,17 @@ class MainWindow(QMainWindow):
         self.settings_dialog.activateWindow()
         return self.settings_dialog
 
+    def open_connect(self) -> ConnectDialog:
+        from stashdesk.engine_client.connections import SavedConnections
+
+        saved = SavedConnections(self.data_dir).urls() if self.data_dir else []
+        current = getattr(self.client, "url", None) if self.client.remote else None
+        dialog = ConnectDialog(saved, current, self)
+        dialog.chosen.connect(self.switch_requested)
+        self.connect_dialog = dialog
+        dialog.open()
+        return dialog
+
     def _settings_saved(self, values: dict[str, Any]) -> None:
         if "stash.url" in values:
             self.client.info["stash_configured"] = True
@@ -250,6 +271,9 @@ class MainWindow(QMainWindow):
 
     def _on_connection(self, event: Any) -> None:
         """The link to the engine dropped or came back (remote engines only)."""
+        # Controls wait while the engine is out of reach: a click could not be carried out.
+        self.stack.setEnabled(event.connected)
+        self.settings_button.setEnabled(event.connected)
         if event.connected:
             self.connection_banner.hide()
             self.show_message(f"Connected to the engine at {self.client.label} again")

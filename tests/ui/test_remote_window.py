@@ -4,6 +4,7 @@ back, and quitting it leaves the engine running."""
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from stashdesk.api.tls import CERT_FILE, KEY_FILE
 from stashdesk.engine_client.remote import RemoteClient
 from tests.cli_helpers import REPO, api_key, cli_env, free_port, run_cli
 from tests.engine_fixtures import wait_until
@@ -106,4 +108,128 @@ def test_connect_with_a_wrong_key_says_so_and_exits_1(tmp_path, engine_dir) -> N
         assert done.returncode == 1, done.stderr
         assert "refused the API key" in done.stderr or "API key" in done.stderr
     finally:
+        assert engine.terminate() == 0
+
+
+async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_dir,
+                                                                qapp) -> None:
+    """The status plan's "several tabs", for desktops: a change made from one window
+    reaches the other at once."""
+    from stashdesk.ui.window import MainWindow
+
+    port = free_port()
+    engine = start_engine(engine_dir, tmp_path / "engine.log", port)
+    url, key = f"http://127.0.0.1:{port}", api_key(engine_dir)
+    clients = [RemoteClient(url, key), RemoteClient(url, key)]
+    windows = []
+    try:
+        for index, client in enumerate(clients):
+            await client.start()
+            window = MainWindow(client, data_dir=tmp_path / f"desk-{index}",
+                                tray_available=False)
+            window.show()
+            windows.append(window)
+        windows[0].card(TICK).start_button.click()
+        for window in windows:
+            card = window.card(TICK)
+            await wait_until(lambda c=card: c.status_text() == "No test work", timeout=15,
+                             message="the status in both windows")
+            assert card.badge_text() == "running"
+        windows[1].card(TICK).stop_button.click()
+        await wait_until(lambda: windows[0].card(TICK).badge_text() == "stopped", timeout=15,
+                         message="a stop from the second window in the first")
+    finally:
+        for window in windows:
+            window.shutdown()
+            window.deleteLater()
+        for client in clients:
+            await client.close()
+        assert engine.terminate() == 0
+
+
+async def test_a_tls_engine_is_trusted_once_pinned_and_refused_when_it_changes(
+        tmp_path, engine_dir, qapp) -> None:
+    from stashdesk.engine_client.errors import UntrustedEngine
+    from stashdesk.engine_client.trust import TrustStore
+    from stashdesk.ui.window import MainWindow
+
+    assert run_cli(engine_dir, "config", "set", "api.tls", "on").returncode == 0
+    port = free_port()
+    engine = start_engine(engine_dir, tmp_path / "engine.log", port)
+    url, key = f"https://127.0.0.1:{port}", api_key(engine_dir)
+    fingerprint = json.loads(run_cli(engine_dir, "api", "info", "--json").stdout)[
+        "fingerprint"]
+    trust = TrustStore(tmp_path / "desktop")
+    client = RemoteClient(url, key, trust=trust)
+    window = None
+    try:
+        with pytest.raises(UntrustedEngine) as first_use:
+            await client.start()
+        assert first_use.value.fingerprint == fingerprint  # what the user compares
+        await client.close()
+        client.trust_fingerprint(first_use.value.fingerprint)  # the user said yes
+        await client.start()  # a real TLS handshake, pinned
+        window = MainWindow(client, data_dir=tmp_path / "desktop", tray_available=False)
+        assert window.card(TICK).badge_text() == "stopped"
+        window.shutdown()
+        window = None
+        await client.close()
+    finally:
+        if window is not None:
+            window.shutdown()
+        await client.close()
+        assert engine.terminate() == 0
+    # The engine's certificate replaced: the trusted fingerprint no longer matches.
+    for name in (CERT_FILE, KEY_FILE):
+        (engine_dir / name).unlink()
+    engine = start_engine(engine_dir, tmp_path / "engine2.log", port)
+    again = RemoteClient(url, key, trust=TrustStore(tmp_path / "desktop"))
+    try:
+        with pytest.raises(UntrustedEngine) as changed:
+            await again.start()
+        assert changed.value.expected == fingerprint and "has changed" in str(changed.value)
+    finally:
+        await again.close()
+        assert engine.terminate() == 0
+
+
+async def test_connect_to_engine_switches_the_window_and_back(tmp_path, engine_dir,
+                                                               qapp) -> None:
+    """"Connect to engine..." in the running window: to a remote engine and back to this
+    computer's, whose daemons kept running meanwhile; a failed connection keeps the
+    window where it was."""
+    from stashdesk.ui.main import GuiApp
+
+    port = free_port()
+    engine = start_engine(engine_dir, tmp_path / "engine.log", port)
+    url, key = f"http://127.0.0.1:{port}", api_key(engine_dir)
+    gui = GuiApp(qapp, tmp_path / "desktop", tray_available=False)
+    try:
+        gui.client = await gui._open_client(None, None)
+        gui._show_window(first=False)
+        assert not gui.window.client.remote
+        await gui.engine.services.manager.start(TICK)
+
+        await gui._switch(f"http://127.0.0.1:{free_port()}", key)  # nothing listens there
+        assert not gui.client.remote and "Could not connect" in \
+            gui.window.statusBar().currentMessage()
+
+        await gui._switch(url, key)
+        assert gui.client.remote and gui.window.client is gui.client
+        assert gui.window.windowTitle() == f"StashDesk - 127.0.0.1:{port}"
+        assert gui.engine.services.manager.handle(TICK).running  # the local one runs on
+        dialog = gui.window.open_connect()
+        assert [dialog.saved.item(i).text() for i in range(dialog.saved.count())] == [
+            "This computer", f"{url}  (shown now)"]  # remembered for next time
+        dialog.close()
+
+        await gui._switch(None, "")
+        assert not gui.client.remote and gui.window.card(TICK).badge_text() == "running"
+    finally:
+        if gui.window is not None:
+            gui.window.shutdown()
+        if gui.client is not None:
+            await gui.client.close()
+        if gui.engine is not None:
+            await gui.engine.stop()
         assert engine.terminate() == 0
