@@ -73,8 +73,8 @@ class FirstPaint(QObject):
     window = None
     def eventFilter(self, obj, event):
         if (self.window is None and event.type() == QEvent.Type.Paint
-                and isinstance(obj, QMainWindow)):
-            self.window = obj
+                and obj.isWidgetType() and isinstance(obj.window(), QMainWindow)):
+            self.window = obj.window()
             report["painted"] = time.time()
             report["rss_mb"] = rss_mb()
             if not idle:
@@ -124,7 +124,7 @@ def cached_folder() -> Path:
                 "INSERT INTO scene (id, title, organized, updated_at_epoch, removed, "
                 "generated) VALUES (?, ?, 0, ?, 0, 1)",
                 [(str(i), f"Scene {i}", 1_760_000_000.0 + i) for i in ids])
-            cursor.executemany("INSERT INTO scenefile (id, scene_id, path) VALUES (?, ?, ?)",
+            cursor.executemany("INSERT INTO scene_file (id, scene_id, path) VALUES (?, ?, ?)",
                                [(f"f{i}", str(i), f"/data/videos/scene-{i}.mp4") for i in ids])
 
     started = time.perf_counter()

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 from stashdesk.app import Engine, load_plugins  # noqa: E402
 from stashdesk.daemons.base import BaseDaemon, Rest  # noqa: E402
 from stashdesk.daemons.manager import DAEMON_TYPES  # noqa: E402
+from stashdesk.engine_client.local import LocalClient  # noqa: E402
 from stashdesk.jobs.base import JobContext, job_type  # noqa: E402
 from stashdesk.options import Option  # noqa: E402
 from stashdesk.store.models import (  # noqa: E402
@@ -297,7 +298,9 @@ async def take(out: Path) -> None:
     for name in ("video-analysis", "stash-sync", "plan-applier", "stash-generation"):
         await manager.set_enabled(name, name != "stash-generation", auto_start=True)
 
-    window = MainWindow(services, data_dir=data_dir, tray_available=False)
+    client = LocalClient.of(engine)
+    await client.start()
+    window = MainWindow(client, data_dir=data_dir, tray_available=False)
     window.resize(1280, 860)
     window.show()
     try:
@@ -374,6 +377,7 @@ async def take(out: Path) -> None:
         dialog.close()
     finally:
         window.shutdown()
+        await client.close()
         await engine.stop()
 
 

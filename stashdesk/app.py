@@ -30,11 +30,12 @@ from stashdesk.notifications.center import NotificationCenter
 from stashdesk.paths import ensure_data_dir
 from stashdesk.redaction import install_log_redaction
 from stashdesk.settings import Settings
-from stashdesk.store import Store, prune_history
+from stashdesk.store import LARGE_PRUNE_ROWS, Store, prune_history, reclaim_space
 
 log = logging.getLogger(__name__)
 
 RETENTION_PERIOD = 24 * 3600
+PRUNE_BATCH = 20_000  # rows per table per write: other writes wait at most a moment
 
 
 def load_plugins() -> None:
@@ -177,7 +178,6 @@ class Engine:
             "history.max_rows_per_daemon")
         self.events = EventLog(services.bus)
         self.ops = Operations(services, live=True, info=self.describe)
-        await self.prune_now()
         await services.notifications.start(announce=self.mode in ("gui", "headless"))
         await services.runner.start(reconcile=run_leftover_jobs)
         await services.manager.load()
@@ -229,20 +229,33 @@ class Engine:
         task.add_done_callback(self._background.discard)
 
     async def prune_now(self) -> dict[str, int]:
+        """Apply the retention, in short writes (other writes go between them)."""
         assert self.services is not None
-        days = float(self.services.settings.get("history.retention_days"))
-        removed = await self.services.store.write(lambda: prune_history(days))
+        services = self.services
+        days = float(services.settings.get("history.retention_days"))
+        removed: dict[str, int] = {}
+        while True:
+            step = await services.store.write(
+                lambda: prune_history(days, batch=PRUNE_BATCH))
+            for table, count in step.items():
+                removed[table] = removed.get(table, 0) + count
+            if not any(step.values()):
+                break
+        if sum(removed.values()) >= LARGE_PRUNE_ROWS:
+            await services.store.write(reclaim_space)  # the file shrinks too
         if any(removed.values()):
             log.info("retention (%g days) removed %s", days, removed)
         return removed
 
     async def _retention_loop(self) -> None:
+        # First at start-up, but behind it: a long-closed engine may have months to prune,
+        # and the window must not wait for that.
         while True:
-            await asyncio.sleep(RETENTION_PERIOD)
             try:
                 await self.prune_now()
             except Exception:
                 log.exception("pruning old history failed")
+            await asyncio.sleep(RETENTION_PERIOD)
 
     async def stop(self) -> None:
         """Staged shutdown; safe to call twice."""

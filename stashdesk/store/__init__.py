@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import peewee as pw
 
@@ -114,22 +114,30 @@ def reclaim_space(max_pages: int | None = None) -> int:
     return free
 
 
-def prune_history(retention_days: float, now: float | None = None) -> dict[str, int]:
+def prune_history(retention_days: float, now: float | None = None,
+                  batch: int | None = None) -> dict[str, int]:
     """Delete status history, logs, job actions and finished jobs older than the limit.
 
     Each daemon keeps its newest ``STATUS_ROWS_KEPT_PER_DAEMON`` status rows however
     old they are, so a daemon that has been stopped for months still shows what it
-    last did. Runs inside the caller's transaction (the writer thread).
+    last did. Runs inside the caller's transaction (the writer thread). With ``batch``
+    at most that many rows go from each table, so a large prune can be done in short
+    writes that let other writes through (call again until nothing is removed).
     """
     cutoff = (now or time.time()) - retention_days * 86400
+
+    def limited(model: Any, condition: Any) -> int:
+        if batch is None:
+            return int(model.delete().where(condition).execute())
+        chosen = model.select(model._meta.primary_key).where(condition).limit(batch)
+        return int(model.delete().where(model._meta.primary_key.in_(chosen)).execute())
+
     removed = {
-        "status_history": prune_status_history(cutoff, STATUS_ROWS_KEPT_PER_DAEMON),
-        "logs": DaemonLog.delete().where(DaemonLog.at < cutoff).execute(),
-        "job_actions": DaemonJobAction.delete().where(DaemonJobAction.at < cutoff).execute(),
-        "jobs": Job.delete()
-        .where(Job.status.in_(FINISHED_JOB_STATUSES) & (Job.finished_at < cutoff))
-        .execute(),
+        "status_history": prune_status_history(cutoff, STATUS_ROWS_KEPT_PER_DAEMON, batch),
+        "logs": limited(DaemonLog, DaemonLog.at < cutoff),
+        "job_actions": limited(DaemonJobAction, DaemonJobAction.at < cutoff),
+        "jobs": limited(Job, Job.status.in_(FINISHED_JOB_STATUSES) & (Job.finished_at < cutoff)),
     }
-    if sum(removed.values()) >= LARGE_PRUNE_ROWS:
+    if batch is None and sum(removed.values()) >= LARGE_PRUNE_ROWS:
         reclaim_space()  # a large prune frees many pages: the file shrinks too
     return removed

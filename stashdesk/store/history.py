@@ -190,7 +190,8 @@ def status_history(daemon: str | None, limit: int) -> list[dict[str, Any]]:
 # --- retention -------------------------------------------------------------------------
 
 
-def prune_status_history(cutoff: float, keep_per_daemon: int) -> int:
+def prune_status_history(cutoff: float, keep_per_daemon: int, batch: int | None = None
+                         ) -> int:
     """Delete status rows older than ``cutoff``, keeping each daemon's newest
     ``keep_per_daemon`` however old. One short index walk per daemon finds where its
     kept rows end, instead of ranking every row of the table (writer thread)."""
@@ -203,7 +204,13 @@ def prune_status_history(cutoff: float, keep_per_daemon: int) -> int:
         if not boundary:
             continue  # fewer rows than it keeps
         at, row_id = boundary[0]
-        removed += database.obj.execute_sql(
-            "DELETE FROM daemon_status WHERE daemon = ? AND at < ? AND (at, id) < (?, ?)",
-            (daemon, cutoff, at, row_id)).rowcount
+        where = "daemon = ? AND at < ? AND (at, id) < (?, ?)"
+        params: list[Any] = [daemon, cutoff, at, row_id]
+        if batch is None:
+            sql = f"DELETE FROM daemon_status WHERE {where}"
+        else:  # the oldest first, at most ``batch`` of them
+            sql = (f"DELETE FROM daemon_status WHERE id IN (SELECT id FROM daemon_status "
+                   f"WHERE {where} ORDER BY at, id LIMIT ?)")
+            params.append(batch)
+        removed += database.obj.execute_sql(sql, params).rowcount
     return removed
