@@ -200,6 +200,8 @@ class StoreWriter:
         self.batches_written += 1
         # Only now is everything durable: tell the callers.
         for future, ok, value in outcomes:
+            if future.done():  # its caller gave up waiting (cancelled): the write stands
+                continue
             if ok:
                 future.set_result(value)
             else:

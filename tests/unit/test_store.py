@@ -227,3 +227,24 @@ async def test_the_engine_caps_history_by_the_setting(engines) -> None:
     await engines.engine.stop()
     services = await engines.start()
     assert services.store.writer.max_rows_per_daemon == 100
+
+
+def test_a_write_whose_caller_gave_up_still_lets_the_rest_of_its_batch_succeed(
+        store: Store) -> None:
+    """A caller cancelled while its write was queued (an engine stopping, say) must not make
+    the writes committed with it look failed."""
+    import threading
+
+    release = threading.Event()
+    blocker = store.writer.submit(lambda: release.wait(10))  # holds the writer
+    abandoned = store.writer.submit(lambda: DaemonLog.create(daemon="x", level="INFO",
+                                                             message="abandoned", at=1.0))
+    kept = store.writer.submit(lambda: DaemonLog.create(daemon="x", level="INFO",
+                                                        message="kept", at=2.0))
+    assert abandoned.cancel()
+    release.set()
+    blocker.result(10)
+    assert kept.result(10).message == "kept"
+    messages = store.writer.submit(lambda: sorted(r.message for r in DaemonLog.select())
+                                   ).result(10)
+    assert "kept" in messages
