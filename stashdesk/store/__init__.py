@@ -27,6 +27,7 @@ from stashdesk.store.db import (
     DatabaseRefused,
     DatabaseTooNewError,
     ForeignDatabaseError,
+    mark_closed_cleanly,
     open_database,
 )
 from stashdesk.store.history import prune_status_history
@@ -100,6 +101,7 @@ class Store:
         self._readers.shutdown(wait=True)
         if not self.db.is_closed():
             self.db.close()
+        mark_closed_cleanly(self.path, True)
 
 
 def reclaim_space(max_pages: int | None = None) -> int:

@@ -204,8 +204,29 @@ def _table_names(models: list[type[pw.Model]]) -> set[str]:
     return {model._meta.table_name for model in models}
 
 
-def inspect_database(path: Path) -> int:
+# SQLite's page-by-page check reads the whole file (seconds for a large library): it
+# runs when the file is small, or when StashDesk did not close it cleanly last time
+# (the marker beside it is missing) - a crash, a full disk, a copy taken mid-write.
+# Files damaged from outside are caught by the cheap checks (header, pages, schema).
+QUICK_CHECK_ALWAYS_BELOW = 64 * 2**20
+CLEAN_CLOSE_MARKER = "stashdesk.db.closed-cleanly"
+
+
+def closed_cleanly(path: Path) -> bool:
+    return (path.parent / CLEAN_CLOSE_MARKER).exists()
+
+
+def mark_closed_cleanly(path: Path, clean: bool) -> None:
+    marker = path.parent / CLEAN_CLOSE_MARKER
+    if clean:
+        marker.touch(mode=0o600)
+    else:
+        marker.unlink(missing_ok=True)
+
+
+def inspect_database(path: Path, thorough: bool = True) -> int:
     """Check the file read-only before it is opened for writing; return its schema version.
+    ``thorough``: also run SQLite's page-by-page ``quick_check``.
 
     0 means a new database (no file, an empty file, or an SQLite file without tables).
     Raises DatabaseCorruptError, ForeignDatabaseError or DatabaseTooNewError, each
@@ -237,7 +258,8 @@ def inspect_database(path: Path) -> int:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise DatabaseTooNewError(path, version, SCHEMA_VERSION)
-            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+            problems = ([row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+                        if thorough else ["ok"])
             tables = {row[0] for row in conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' "
                 "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")}
@@ -328,7 +350,10 @@ def open_database(data_dir: Path) -> pw.SqliteDatabase:
     untouched; see :func:`inspect_database`.
     """
     path = Path(data_dir) / DB_FILENAME
-    found = inspect_database(path)
+    thorough = (not path.exists() or path.stat().st_size < QUICK_CHECK_ALWAYS_BELOW
+                or not closed_cleanly(path))
+    found = inspect_database(path, thorough)
+    mark_closed_cleanly(path, False)  # until this process closes it
     if not path.exists():
         _create_private_file(path)
     else:

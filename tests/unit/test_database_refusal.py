@@ -39,7 +39,8 @@ def stashdesk_database(folder: Path, rows: int = 2000) -> Path:
          for i in range(rows)]).execute()).result()
     store.close()
     path = folder / store_db.DB_FILENAME
-    assert sorted(p.name for p in folder.iterdir()) == [store_db.DB_FILENAME]
+    assert sorted(p.name for p in folder.iterdir()) == [store_db.DB_FILENAME,
+                                                        store_db.CLEAN_CLOSE_MARKER]
     return path
 
 
@@ -219,3 +220,24 @@ def test_an_existing_readable_database_is_tightened_to_owner_only(tmp_path: Path
     store = Store(tmp_path)
     store.close()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_large_file_is_checked_page_by_page_only_after_an_unclean_close(
+        tmp_path: Path, monkeypatch) -> None:
+    """The whole-file check costs seconds on a large library: it runs when StashDesk did
+    not close the file cleanly (a crash), always on small files."""
+    monkeypatch.setattr(store_db, "QUICK_CHECK_ALWAYS_BELOW", 0)  # every file is "large"
+    path = stashdesk_database(tmp_path)
+    marker = tmp_path / store_db.CLEAN_CLOSE_MARKER
+    assert marker.exists()  # closed cleanly
+    store = Store(tmp_path)
+    assert not marker.exists()  # open: a crash now would leave no marker
+    store.close()
+    assert marker.exists()
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    middle = len(data) // page // 2
+    data[middle * page: (middle + 2) * page] = os.urandom(2 * page)
+    path.write_bytes(bytes(data))
+    marker.unlink()  # as after a crash
+    assert "is damaged (SQLite" in refuse(tmp_path, DatabaseCorruptError)
