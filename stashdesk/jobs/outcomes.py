@@ -52,16 +52,15 @@ def _int(value: Any) -> int:
 
 
 def _sync(result: dict[str, Any]) -> ResultReading:
-    synced, created, updated = (_int(result.get(k)) for k in ("synced", "created", "updated"))
-    parts = [f"Synced {plural(synced, 'scene')}"]
-    if synced:
-        parts[0] += f" ({created} new, {updated} changed)"
+    created, updated = _int(result.get("created")), _int(result.get("updated"))
+    total = (_int(result.get("synced")) + _int(result.get("unchanged"))
+             + _int(result.get("failed")))
+    parts = [f"Checked {plural(total, 'scene')}: {created} new, {updated} changed"]
     if _int(result.get("removed")):
         parts.append(f"{plural(_int(result['removed']), 'scene')} gone from Stash")
     failed = result.get("failed_scenes") or {}
     items = [{"item": f"scene {scene}", "reason": str(reason)}
              for scene, reason in (failed.items() if isinstance(failed, dict) else [])]
-    total = synced + _int(result.get("unchanged")) + _int(result.get("failed"))
     return ResultReading("; ".join(parts), total, items, _int(result.get("failed")))
 
 

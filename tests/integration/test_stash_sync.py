@@ -117,7 +117,7 @@ async def test_a_second_sync_is_idempotent_and_reports_progress(engines, stash_s
     second = await services.runner.wait(job.id, 10)
     assert (second.result["created"], second.result["updated"], second.result["unchanged"],
             second.result["synced"]) == (0, 0, 7, 0)
-    assert second.message.startswith("Synced 7/7 scenes")
+    assert second.message == "Checked 7 scenes: 0 new, 0 changed"  # how it ended
     assert (28.6, "Synced 2/7 scenes") in seen  # page 1 up to its last second
     assert (57.1, "Synced 4/7 scenes") in seen
     # the incremental sync re-reads only the watermark's second

@@ -26,7 +26,7 @@ def test_sync_lists_each_failed_scene_and_counts_naturally() -> None:
     result = {"synced": 1, "created": 1, "updated": 0, "unchanged": 4, "failed": 1,
               "failed_scenes": {"17": "bad date"}}
     described = describe("SYNC", "completed", result)
-    assert described["summary"] == "Synced 1 scene (1 new, 0 changed)"
+    assert described["summary"] == "Checked 6 scenes: 1 new, 0 changed"
     assert described["failure_summary"] == "1 of 6 failed"
     assert described["failed_items"] == [{"item": "scene 17", "reason": "bad date"}]
 
