@@ -250,3 +250,72 @@ async def test_apply_is_disabled_when_the_engine_has_no_apply_plan_job_type(make
     page = await _open(gui, plan_id)
     assert not page.apply_button.isEnabled()
     assert "no APPLY_PLAN" in page.apply_button.toolTip()
+
+
+class Navigation:
+    """The window's part a page calls (``ctx.nav``), recording what was opened."""
+
+    def __init__(self) -> None:
+        self.opened: list[tuple[str, object]] = []
+
+    def open_job(self, job_id: str) -> None:
+        self.opened.append(("job", job_id))
+
+    def open_plan(self, plan_id: int) -> None:
+        self.opened.append(("plan", plan_id))
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.opened.append(("message", text))
+
+
+@pytest.fixture
+async def remote_page(engines, qapp):
+    """A started engine serving its API on loopback, and the Plans page on a RemoteClient
+    of it: nothing in-process, every call is HTTP, every event comes over the stream.
+    (The page alone, in the context the window gives it: pages not yet ported to the
+    client still need the in-process engine.)"""
+    from stashdesk.engine_client.remote import RemoteClient
+    from stashdesk.ui.bridge import EventBridge
+    from stashdesk.ui.context import UiContext
+    from stashdesk.ui.plans_page import PlansPage
+    from stashdesk.ui.tasks import TaskKeeper
+
+    services = await engines.start()
+    url = engines.engine.describe()["url"]
+    client = RemoteClient(url, services.settings.get("api.key"))
+    await client.start()
+    bridge = EventBridge(client.bus)
+    navigation = Navigation()
+    tasks = TaskKeeper(on_error=lambda text: navigation.show_message(text, error=True))
+    page = PlansPage(UiContext(client, bridge, tasks, navigation))
+    page.resize(1200, 800)
+    page.show()
+    yield services, client, page, navigation
+    bridge.close()
+    tasks.cancel_all()
+    page.close()
+    page.deleteLater()
+    await client.close()
+
+
+async def test_the_page_reviews_a_remote_engines_plan_over_http(remote_page):
+    services, client, page, navigation = remote_page
+    assert client.remote and page.ctx.services is None  # only the API to go through
+    plan_id, ids = await _make_plan(services)
+    page.select_plan(plan_id)
+    await wait_until(lambda: not page.busy and {c.id for c in page.changes.rows} == set(ids),
+                     timeout=10, message="the remote plan's changes")
+    assert page.changes.rows[0].title == "Holiday at the beach"
+    assert "draft" in page.plan_title.text()
+
+    _select(page, [ids[2], ids[4]])
+    page.approve_selected.click()
+    await _settled(page, ids, ["pending", "pending", "approved", "pending", "approved",
+                               "pending"], "approved over HTTP")
+    assert "Approved 2 changes" in page.message.text()
+
+    # A review by another client reaches the page as an event over the stream.
+    await client.ops.review_plan(plan_id, "reject", field="studio")
+    await wait_until(lambda: not page.busy and _shown(page, ids)[5] == "rejected",
+                     timeout=10, message="the plan event from the stream")
+    assert not [o for o in navigation.opened if o[0] == "message"]  # no task failed
