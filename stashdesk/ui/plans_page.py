@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +50,7 @@ from stashdesk.ui.plan_models import (
     load_plan,
     load_plans,
 )
+from stashdesk.ui.plan_review import ReviewView
 from stashdesk.ui.widgets import (
     Banner,
     button,
@@ -142,13 +144,6 @@ class PlansPage(QWidget):
         column.addWidget(self.apply_info)
 
         review = QHBoxLayout()
-        self.approve_selected = button("Approve selected")
-        self.reject_selected = button("Reject selected")
-        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
-        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
-        review.addWidget(self.approve_selected)
-        review.addWidget(self.reject_selected)
-        review.addSpacing(24)
         review.addWidget(QLabel("Field"))
         self.field_filter = QComboBox()
         self.field_filter.addItem("Any field", None)
@@ -169,19 +164,46 @@ class PlansPage(QWidget):
         review.addWidget(self.reject_matching)
         review.addStretch(1)
         column.addLayout(review)
+        self.message = muted(wrap=True)
+        column.addWidget(self.message)
 
-        edit = QHBoxLayout()
-        edit.addWidget(QLabel("Proposed value"))
+        self.tabs = QTabWidget()
+        self.review_view = ReviewView(ctx.client.ops, self._spawn, self.review)
+        self.tabs.addTab(self.review_view, "By scene")
+        self.tabs.addTab(self._changes_tab(), "All changes")
+        column.addWidget(self.tabs, 1)
+        splitter.addWidget(detail)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 5)
+        layout.addWidget(splitter, 1)
+
+        ctx.bridge.job_finished.connect(self._on_job_finished)
+        ctx.bridge.plan_changed.connect(self._on_plan_changed)
+        ctx.bridge.connection_changed.connect(self._on_connection_changed)
+        self._update_buttons()
+
+    def _changes_tab(self) -> QWidget:
+        """Every change of the plan in a table: select some to review or edit one."""
+        tab = QWidget()
+        column = QVBoxLayout(tab)
+        column.setContentsMargins(0, 6, 0, 0)
+        actions = QHBoxLayout()
+        self.approve_selected = button("Approve selected")
+        self.reject_selected = button("Reject selected")
+        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
+        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
+        actions.addWidget(self.approve_selected)
+        actions.addWidget(self.reject_selected)
+        actions.addSpacing(24)
+        actions.addWidget(QLabel("Proposed value"))
         self.edit_value = QLineEdit()
         self.edit_value.setPlaceholderText("Select one change to edit what it proposes")
         self.edit_value.returnPressed.connect(self.save_edit)
-        edit.addWidget(self.edit_value, 1)
+        actions.addWidget(self.edit_value, 1)
         self.save_edit_button = button("Save value")
         self.save_edit_button.clicked.connect(self.save_edit)
-        edit.addWidget(self.save_edit_button)
-        column.addLayout(edit)
-        self.message = muted(wrap=True)
-        column.addWidget(self.message)
+        actions.addWidget(self.save_edit_button)
+        column.addLayout(actions)
 
         self.changes = ChangeModel(self)
         self.change_table = data_table(self.changes)
@@ -193,15 +215,7 @@ class PlansPage(QWidget):
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.change_table.selectionModel().selectionChanged.connect(self._changes_selected)
         column.addWidget(self.change_table, 1)
-        splitter.addWidget(detail)
-        splitter.setStretchFactor(0, 2)
-        splitter.setStretchFactor(1, 5)
-        layout.addWidget(splitter, 1)
-
-        ctx.bridge.job_finished.connect(self._on_job_finished)
-        ctx.bridge.plan_changed.connect(self._on_plan_changed)
-        ctx.bridge.connection_changed.connect(self._on_connection_changed)
-        self._update_buttons()
+        return tab
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -261,6 +275,7 @@ class PlansPage(QWidget):
             self.plan = None
             self._apply_jobs = []
             self.changes.set_rows([])
+            self.review_view.load(None, False)
             self._update_header()
         else:
             index = next(i for i, r in enumerate(rows) if r.id == detail[0].id)
@@ -290,6 +305,7 @@ class PlansPage(QWidget):
             return
         self.plan = plan
         self.changes.set_rows([])  # not the old plan's changes under the new plan's title
+        self.review_view.load(None, False)
         self._update_header()
         self._generation += 1
         self._spawn(self._load_plan(plan.id, self._generation), "Loading the plan's changes")
@@ -323,6 +339,7 @@ class PlansPage(QWidget):
                 | QItemSelectionModel.SelectionFlag.Rows)
         self._apply_jobs = apply_jobs
         self._update_header()
+        self.review_view.load(plan.id, self._reviewable(plan))
 
     def _update_header(self) -> None:
         plan = self.plan
@@ -361,9 +378,13 @@ class PlansPage(QWidget):
             self.edit_value.clear()
         self._update_buttons()
 
+    @staticmethod
+    def _reviewable(plan: PlanRow | None) -> bool:
+        return plan is not None and plan.status in ("pending",) + OPEN_PLAN_STATUSES
+
     def _update_buttons(self) -> None:
         plan = self.plan
-        open_plan = plan is not None and plan.status in ("pending",) + OPEN_PLAN_STATUSES
+        open_plan = self._reviewable(plan)
         selected = self.change_table.selectionModel().selectedRows()
         for widget in (self.approve_matching, self.reject_matching):
             widget.setEnabled(open_plan)
