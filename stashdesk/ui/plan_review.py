@@ -83,9 +83,10 @@ class CoverCache(QObject):
         self.errors: dict[str, str] = {}
         self.fetches = 0
         self._asked: set[str] = set()
+        self._unreached: set[str] = set()  # asked again after retry_unreached()
 
     def request(self, scene_id: str) -> None:
-        if scene_id in self.pixmaps or scene_id in self._asked:
+        if scene_id in self.pixmaps or scene_id in self._asked or scene_id in self._unreached:
             return
         self._asked.add(scene_id)
         self.fetches += 1
@@ -95,8 +96,10 @@ class CoverCache(QObject):
         try:
             result = await self._ops.scene_cover(scene_id)
         except ClientError as exc:
-            # The engine was not reached: not "no cover", so a later look asks again.
+            # Not "no cover": the next reload asks again (not the next paint, which
+            # showing the failure itself causes).
             self.errors[scene_id] = str(exc)
+            self._unreached.add(scene_id)
             self._asked.discard(scene_id)
             self.loaded.emit(scene_id)
             return
@@ -113,6 +116,10 @@ class CoverCache(QObject):
         self.pixmaps[scene_id] = pixmap
         self._asked.discard(scene_id)
         self.loaded.emit(scene_id)
+
+    def retry_unreached(self) -> None:
+        """Let the covers the engine could not be asked for be asked for again."""
+        self._unreached.clear()
 
 
 class SceneCard(QFrame):
@@ -316,6 +323,7 @@ class ReviewView(QWidget):
             self.scroll.verticalScrollBar().setValue(0)
         self.plan_id, self._editable = plan_id, editable
         self._generation += 1
+        self.covers.retry_unreached()
         if plan_id is None:
             self._show({"scenes": [], "tags": [], "scene_count": 0})
             return

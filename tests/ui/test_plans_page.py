@@ -319,3 +319,52 @@ async def test_the_page_reviews_a_remote_engines_plan_over_http(remote_page):
     await wait_until(lambda: not page.busy and _shown(page, ids)[5] == "rejected",
                      timeout=10, message="the plan event from the stream")
     assert not [o for o in navigation.opened if o[0] == "message"]  # no task failed
+
+
+async def test_the_review_screen_gets_covers_from_a_remote_engine(remote_page, stash_server):
+    from stashdesk.jobs.base import JobStatus
+    from stashdesk.ui.plan_review import COVER_SIZE, PLACEHOLDER_GREY
+    from tests.analysis_helpers import seed_plan
+    from tests.ui.test_plan_review import centre_colour, cover_colour
+
+    services, client, page, navigation = remote_page
+    scene_id = stash_server.add_scene("Breakfast", "/data/videos/breakfast.mp4", duration=600)
+    for key, value in (("stash.url", stash_server.url), ("stash.api_key", "")):
+        await services.store.write(lambda k=key, v=value: services.settings.set(k, v))
+    info = await services.runner.submit("SYNC", {"full_resync": True})
+    assert (await services.runner.wait(info.id, 20)).status == JobStatus.COMPLETED
+    plan_id = await services.store.write(lambda: seed_plan("Remote review", [
+        {"scene_id": scene_id, "field": "tags", "proposed_value": "Kitchen_AI"}]))
+
+    # The scenes load while the other tab is shown: no card painted, no cover asked for.
+    view = page.review_view
+    page.tabs.setCurrentIndex(1)
+    page.select_plan(plan_id)
+    await wait_until(lambda: not page.busy and scene_id in view.cards, timeout=10,
+                     message="the remote plan's scenes")
+    assert view.covers.fetches == 0
+    # The link is down when the card first shows: a grey cover that says why, asked once.
+    await client.close()
+    page.tabs.setCurrentWidget(view)
+    await wait_until(lambda: not page.busy and view.covers.errors, timeout=10,
+                     message="the cover not reached")
+    card = view.cards[scene_id]
+    assert card.cover.pixmap().toImage().pixelColor(1, 1) == PLACEHOLDER_GREY
+    assert card.cover.toolTip() == view.covers.errors[scene_id]
+    assert "not connected" in view.covers.errors[scene_id]
+    asked = view.covers.fetches
+    page.repaint()
+    assert view.covers.fetches == asked  # showing the failure does not ask again
+
+    await client.start()
+    page.reload()  # a reload asks again
+    await wait_until(lambda: not page.busy and scene_id in view.covers.pixmaps, timeout=10,
+                     message="the cover over HTTP")
+    card = view.cards[scene_id]
+    assert card.title_label.text() == "Breakfast"
+    assert card.cover.pixmap().size() != COVER_SIZE  # the picture, not the placeholder
+    assert centre_colour(card) == cover_colour(scene_id)
+
+    card.approve_scene.click()
+    await wait_until(lambda: not page.busy and view.cards[scene_id].counts.text()
+                     == "1 approved", timeout=10, message="the scene approved over HTTP")
