@@ -1,5 +1,6 @@
 """What the Plans page shows of plans and changes: rows made from the engine's JSON
-(``list_plans``, ``get_plan``) and the table models that display them."""
+(``list_plans``, ``get_plan``), the table models that display them, and the "All
+changes" tab (the table of every change, with review and edit of a selection)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,26 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
-from stashdesk.ui.widgets import RowsModel
+from stashdesk.ui.widgets import RowsModel, button, data_table
 
 APPLY_JOB_TYPE = "APPLY_PLAN"
 OPEN_PLAN_STATUSES = ("draft", "reviewing")  # the plans review and apply take
@@ -135,3 +151,91 @@ class ChangeModel(RowsModel):
 
 
 FIELDS = ("tags", "performers", "studio", "title", "details", "markers")
+
+
+EDITABLE_STATUSES = ("pending", "approved", "rejected")
+
+
+class ChangesTab(QWidget):
+    """Every change of the plan in a table; the page connects its buttons.
+
+    Attributes:
+        changes: the ChangeModel; change_table: its view (extended selection).
+        approve_selected, reject_selected: review the selected changes.
+        edit_value, save_edit_button: what the one selected change proposes, editable.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 6, 0, 0)
+        actions = QHBoxLayout()
+        self.approve_selected = button("Approve selected")
+        self.reject_selected = button("Reject selected")
+        actions.addWidget(self.approve_selected)
+        actions.addWidget(self.reject_selected)
+        actions.addSpacing(24)
+        actions.addWidget(QLabel("Proposed value"))
+        self.edit_value = QLineEdit()
+        self.edit_value.setPlaceholderText("Select one change to edit what it proposes")
+        actions.addWidget(self.edit_value, 1)
+        self.save_edit_button = button("Save value")
+        actions.addWidget(self.save_edit_button)
+        column.addLayout(actions)
+
+        self.changes = ChangeModel(self)
+        self.change_table = data_table(self.changes)
+        self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        header = self.change_table.horizontalHeader()
+        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
+                                    (6, 96), (7, 84)):
+            header.resizeSection(column_index, width)
+        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.change_table.selectionModel().selectionChanged.connect(self._fill_edit)
+        column.addWidget(self.change_table, 1)
+
+    def selected(self) -> list[ChangeRow]:
+        return [self.changes.rows[i.row()]
+                for i in self.change_table.selectionModel().selectedRows()]
+
+    def set_changes(self, changes: list[ChangeRow], keep: set[int]) -> None:
+        """Show ``changes``, selecting again those of ``keep`` (ids)."""
+        self.changes.set_rows(changes)
+        if keep:
+            selection = QItemSelection()
+            for row, change in enumerate(changes):
+                if change.id in keep:
+                    selection.select(self.changes.index(row, 0), self.changes.index(row, 0))
+            self.change_table.selectionModel().select(
+                selection, QItemSelectionModel.SelectionFlag.Select
+                | QItemSelectionModel.SelectionFlag.Rows)
+
+    def set_enabled(self, reviewable: bool) -> None:
+        selected = self.selected()
+        for widget in (self.approve_selected, self.reject_selected):
+            widget.setEnabled(reviewable and bool(selected))
+        editable = reviewable and len(selected) == 1 and \
+            selected[0].status in EDITABLE_STATUSES
+        self.edit_value.setEnabled(editable)
+        self.save_edit_button.setEnabled(editable)
+
+    def edited_value(self, change: ChangeRow) -> Any:
+        """The value typed for ``change``: text for a text value, else JSON (ValueError
+        with a sentence when it is not)."""
+        text = self.edit_value.text()
+        if isinstance(change.proposed, str) or change.proposed is None:
+            return text
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError(f"The value is not valid JSON (this change proposes "
+                             f"{type(change.proposed).__name__} data).") from None
+
+    def _fill_edit(self) -> None:
+        selected = self.selected()
+        if len(selected) == 1:
+            value = selected[0].proposed
+            self.edit_value.setText(value if isinstance(value, str)
+                                    else json.dumps(value, ensure_ascii=False))
+        else:
+            self.edit_value.clear()

@@ -10,16 +10,9 @@ resynced connection reload what the page shows.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from PySide6.QtCore import (
-    QItemSelection,
-    QItemSelectionModel,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,7 +20,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -43,8 +35,8 @@ from stashdesk.ui.plan_models import (
     APPLY_JOB_TYPE,
     FIELDS,
     OPEN_PLAN_STATUSES,
-    ChangeModel,
     ChangeRow,
+    ChangesTab,
     PlanListModel,
     PlanRow,
     load_plan,
@@ -170,7 +162,20 @@ class PlansPage(QWidget):
         self.tabs = QTabWidget()
         self.review_view = ReviewView(ctx.client.ops, self._spawn, self.review)
         self.tabs.addTab(self.review_view, "By scene")
-        self.tabs.addTab(self._changes_tab(), "All changes")
+        self.changes_tab = ChangesTab()
+        self.tabs.addTab(self.changes_tab, "All changes")
+        # the tab's parts, as the page's (tests and older callers use these names)
+        self.changes = self.changes_tab.changes
+        self.change_table = self.changes_tab.change_table
+        self.approve_selected = self.changes_tab.approve_selected
+        self.reject_selected = self.changes_tab.reject_selected
+        self.edit_value = self.changes_tab.edit_value
+        self.save_edit_button = self.changes_tab.save_edit_button
+        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
+        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
+        self.edit_value.returnPressed.connect(self.save_edit)
+        self.save_edit_button.clicked.connect(self.save_edit)
+        self.change_table.selectionModel().selectionChanged.connect(self._update_buttons)
         column.addWidget(self.tabs, 1)
         splitter.addWidget(detail)
         splitter.setStretchFactor(0, 2)
@@ -181,41 +186,6 @@ class PlansPage(QWidget):
         ctx.bridge.plan_changed.connect(self._on_plan_changed)
         ctx.bridge.connection_changed.connect(self._on_connection_changed)
         self._update_buttons()
-
-    def _changes_tab(self) -> QWidget:
-        """Every change of the plan in a table: select some to review or edit one."""
-        tab = QWidget()
-        column = QVBoxLayout(tab)
-        column.setContentsMargins(0, 6, 0, 0)
-        actions = QHBoxLayout()
-        self.approve_selected = button("Approve selected")
-        self.reject_selected = button("Reject selected")
-        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
-        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
-        actions.addWidget(self.approve_selected)
-        actions.addWidget(self.reject_selected)
-        actions.addSpacing(24)
-        actions.addWidget(QLabel("Proposed value"))
-        self.edit_value = QLineEdit()
-        self.edit_value.setPlaceholderText("Select one change to edit what it proposes")
-        self.edit_value.returnPressed.connect(self.save_edit)
-        actions.addWidget(self.edit_value, 1)
-        self.save_edit_button = button("Save value")
-        self.save_edit_button.clicked.connect(self.save_edit)
-        actions.addWidget(self.save_edit_button)
-        column.addLayout(actions)
-
-        self.changes = ChangeModel(self)
-        self.change_table = data_table(self.changes)
-        self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        header = self.change_table.horizontalHeader()
-        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
-                                    (6, 96), (7, 84)):
-            header.resizeSection(column_index, width)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
-        self.change_table.selectionModel().selectionChanged.connect(self._changes_selected)
-        column.addWidget(self.change_table, 1)
-        return tab
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -328,15 +298,7 @@ class PlansPage(QWidget):
         same_plan = self.plan is not None and self.plan.id == plan.id
         keep = set(self.selected_change_ids()) if same_plan else set()
         self.plan = plan
-        self.changes.set_rows(changes)
-        if keep:  # a reload keeps what the user had selected
-            selection = QItemSelection()
-            for row, change in enumerate(changes):
-                if change.id in keep:
-                    selection.select(self.changes.index(row, 0), self.changes.index(row, 0))
-            self.change_table.selectionModel().select(
-                selection, QItemSelectionModel.SelectionFlag.Select
-                | QItemSelectionModel.SelectionFlag.Rows)
+        self.changes_tab.set_changes(changes, keep)  # a reload keeps what was selected
         self._apply_jobs = apply_jobs
         self._update_header()
         self.review_view.load(plan.id, self._reviewable(plan))
@@ -367,17 +329,6 @@ class PlansPage(QWidget):
         types = self.ctx.client.info.get("job_types") or []
         return any(t.get("type") == APPLY_JOB_TYPE for t in types)
 
-    def _changes_selected(self) -> None:
-        selected = [self.changes.rows[i.row()]
-                    for i in self.change_table.selectionModel().selectedRows()]
-        if len(selected) == 1:
-            value = selected[0].proposed
-            self.edit_value.setText(value if isinstance(value, str)
-                                    else json.dumps(value, ensure_ascii=False))
-        else:
-            self.edit_value.clear()
-        self._update_buttons()
-
     @staticmethod
     def _reviewable(plan: PlanRow | None) -> bool:
         return plan is not None and plan.status in ("pending",) + OPEN_PLAN_STATUSES
@@ -385,15 +336,9 @@ class PlansPage(QWidget):
     def _update_buttons(self) -> None:
         plan = self.plan
         open_plan = self._reviewable(plan)
-        selected = self.change_table.selectionModel().selectedRows()
         for widget in (self.approve_matching, self.reject_matching):
             widget.setEnabled(open_plan)
-        for widget in (self.approve_selected, self.reject_selected):
-            widget.setEnabled(open_plan and bool(selected))
-        editable = open_plan and len(selected) == 1 and \
-            self.changes.rows[selected[0].row()].status in ("pending", "approved", "rejected")
-        self.edit_value.setEnabled(editable)
-        self.save_edit_button.setEnabled(editable)
+        self.changes_tab.set_enabled(open_plan)
         self.cancel_button.setEnabled(plan is not None and plan.status not in ("applied",
                                                                               "cancelled"))
         can_run = self._engine_can_apply()
@@ -409,8 +354,7 @@ class PlansPage(QWidget):
     # --- review ----------------------------------------------------------------------------------
 
     def selected_change_ids(self) -> tuple[int, ...]:
-        rows = self.change_table.selectionModel().selectedRows()
-        return tuple(self.changes.rows[index.row()].id for index in rows)
+        return tuple(change.id for change in self.changes_tab.selected())
 
     def review_selection(self, approve: bool) -> None:
         ids = self.selected_change_ids()
@@ -456,16 +400,11 @@ class PlansPage(QWidget):
         if plan is None or len(ids) != 1 or not self.save_edit_button.isEnabled():
             return
         change = next(c for c in self.changes.rows if c.id == ids[0])
-        text = self.edit_value.text()
-        if isinstance(change.proposed, str) or change.proposed is None:
-            value: Any = text
-        else:
-            try:
-                value = json.loads(text)
-            except ValueError:
-                self.message.setText("The value is not valid JSON (this change proposes "
-                                     f"{type(change.proposed).__name__} data).")
-                return
+        try:
+            value = self.changes_tab.edited_value(change)
+        except ValueError as exc:
+            self.message.setText(str(exc))
+            return
         plan_id = plan.id
 
         async def run() -> None:
