@@ -345,7 +345,9 @@ class ReviewView(QWidget):
             self._show(view)
 
     def _show(self, view: dict[str, Any]) -> None:
-        for card in self.cards.values():
+        for card in self.cards.values():  # out now, not when deleted: no list twice as long
+            self.column.removeWidget(card)
+            card.hide()
             card.deleteLater()
         self.cards = {}
         for number, scene in enumerate(view["scenes"]):

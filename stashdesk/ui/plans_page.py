@@ -56,7 +56,8 @@ RELOAD_DELAY_MS = 100  # a burst of plan events costs one reload
 
 
 class PlansPage(QWidget):
-    """Plans (top) and the selected plan's changes (bottom).
+    """Plans (top) and the selected plan (bottom): its review by scene ("By scene", a
+    ReviewView) and the table of every change ("All changes", a ChangesTab).
 
     Signals:
         changed(): plans or changes were (re)loaded (tests wait on it).

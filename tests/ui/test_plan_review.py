@@ -143,6 +143,14 @@ async def test_covers_are_asked_for_only_when_their_card_is_on_screen(library):
     await wait_until(lambda: GONE in view.covers.pixmaps, message="the cover scrolled to")
     assert view.covers.fetches == len(view.covers.pixmaps) <= 3
 
+    # Reviewing down there reloads the cards, and the list stays where it was.
+    bottom = bar.value()
+    assert bottom > 0
+    view.cards[GONE].approve_scene.click()
+    await wait_until(lambda: not page.busy and view.cards[GONE].counts.text() == "1 approved",
+                     message="the scene approved")
+    await wait_until(lambda: bar.value() == bottom, message="the scroll position kept")
+
 
 async def test_approve_a_scene_reject_a_tag_in_a_scene_and_a_tag_in_the_plan(library):
     page, view = await open_review(library)
@@ -194,3 +202,17 @@ async def test_an_applied_plan_shows_its_scenes_without_review_buttons(library):
     assert not card.approve_scene.isEnabled() and not card.reject_scene.isEnabled()
     assert not any(b.isEnabled() for pair in card.tag_buttons.values() for b in pair)
     assert not view.approve_tag.isEnabled()
+
+
+async def test_a_plan_with_many_scenes_shows_them_a_page_at_a_time(library, monkeypatch):
+    monkeypatch.setattr("stashdesk.ui.plan_review.SCENES_PAGE", 2)
+    page, view = library.gui.window.plans_page, library.gui.window.plans_page.review_view
+    library.gui.window.open_plan(library.plan_id)
+    await wait_until(lambda: not page.busy and len(view.cards) == 2, message="a page of scenes")
+    assert view.scene_summary.text() == "3 scenes · 2 shown" and view.more.isVisibleTo(view)
+    view.more.click()
+    await wait_until(lambda: not page.busy and len(view.cards) == 3, message="the next page")
+    assert list(view.cards) == [library.first, library.second, GONE]
+    assert not view.more.isVisibleTo(view) and view.scene_summary.text() == "3 scenes"
+    page.reload()  # a reload keeps as many scenes as were shown
+    await wait_until(lambda: not page.busy and len(view.cards) == 3, message="the reload")
