@@ -216,7 +216,9 @@ class SceneCard(QFrame):
 
     def _tag_chip(self, name: str, review: Review, editable: bool) -> QWidget:
         chip = QFrame()
-        chip.setProperty("tag", "job")
+        chip.setObjectName("tagChip")
+        chip.setStyleSheet("QFrame#tagChip { background: #eef2ff; border: 1px solid #c7d2fe; "
+                           "border-radius: 10px; }")
         layout = QHBoxLayout(chip)
         layout.setContentsMargins(6, 0, 2, 0)
         layout.setSpacing(2)
