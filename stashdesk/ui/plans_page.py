@@ -1,24 +1,18 @@
 """The Plans page: analysis plans and, for the selected one, its proposed changes.
 
-Review goes through ``stashdesk.analysis.plans`` on the store's writer thread:
-approve or reject one change, a selection, every change of a field, or every
-change at or above a confidence. "Apply" launches an APPLY_PLAN job for the
-plan and links to it.
+Everything goes through the engine client (``ctx.client.ops``), so the page works the
+same against an engine on another machine: review (``review_plan``) approves or
+rejects one change, a selection, every change of a field, or every change at or above
+a confidence; "Apply" asks the engine to launch the plan's APPLY_PLAN job
+(``apply_plan``) and links to it. Plan events, finished analysis/apply jobs and a
+resynced connection reload what the page shows.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
-import peewee as pw
-from PySide6.QtCore import (
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    Signal,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,27 +21,30 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from stashdesk.analysis.plans import (
-    OPEN_PLAN_STATUSES,
-    ChangeSelector,
-    PlanError,
-    approve_changes,
-    cancel_plan,
-    change_counts,
-    reject_changes,
-)
-from stashdesk.events import JobFinished
-from stashdesk.jobs.base import JOB_TYPES
-from stashdesk.store.models import Job, Plan, PlanChange, Scene, SceneFile
-from stashdesk.ui import humanize, theme
+from stashdesk.engine_client.base import EngineConnection
+from stashdesk.engine_client.errors import ClientError
+from stashdesk.events import JobFinished, PlanChanged
+from stashdesk.ui import humanize
 from stashdesk.ui.context import UiContext
+from stashdesk.ui.plan_models import (
+    APPLY_JOB_TYPE,
+    FIELDS,
+    OPEN_PLAN_STATUSES,
+    ChangeRow,
+    ChangesTab,
+    PlanListModel,
+    PlanRow,
+    load_plan,
+    load_plans,
+)
+from stashdesk.ui.plan_review import ReviewView
 from stashdesk.ui.widgets import (
     Banner,
-    RowsModel,
     button,
     data_table,
     muted,
@@ -55,132 +52,12 @@ from stashdesk.ui.widgets import (
     section,
 )
 
-APPLY_JOB_TYPE = "APPLY_PLAN"
-ModelIndex = QModelIndex | QPersistentModelIndex
-
-
-@dataclass(slots=True)
-class PlanRow:
-    id: int
-    name: str
-    status: str
-    job_id: str | None
-    created_at: float
-    counts: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-@dataclass(slots=True)
-class ChangeRow:
-    id: int
-    scene_id: str
-    title: str
-    path: str
-    field: str
-    action: str
-    current: Any
-    proposed: Any
-    confidence: float
-    status: str
-    reason: str | None
-
-
-def load_plans() -> list[PlanRow]:
-    plans = list(Plan.select(Plan.id, Plan.name, Plan.status, Plan.job_id, Plan.created_at)
-                 .order_by(Plan.created_at.desc(), Plan.id.desc()).tuples())
-    counts = change_counts([p[0] for p in plans]) if plans else {}
-    return [PlanRow(*p, counts=counts.get(p[0], {})) for p in plans]
-
-
-def load_changes(plan_id: int) -> list[ChangeRow]:
-    changes = list(PlanChange.select().where(PlanChange.plan == plan_id)
-                   .order_by(PlanChange.scene_id, PlanChange.field, PlanChange.id))
-    scene_ids = sorted({c.scene_id for c in changes})
-    titles: dict[str, str] = {}
-    paths: dict[str, str] = {}
-    for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start:start + 500]
-        titles.update(Scene.select(Scene.id, Scene.title).where(Scene.id.in_(chunk)).tuples())
-        paths.update(SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
-                     .where(SceneFile.scene.in_(chunk)).group_by(SceneFile.scene).tuples())
-    return [ChangeRow(c.id, c.scene_id, titles.get(c.scene_id) or f"Scene {c.scene_id}",
-                      paths.get(c.scene_id) or "", c.field, c.action, c.current_value,
-                      c.proposed_value, c.confidence, c.status, c.reason)
-            for c in changes]
-
-
-def apply_jobs_of(plan_id: int, limit: int = 200) -> list[tuple[str, str]]:
-    """(job id, status) of APPLY_PLAN jobs launched for ``plan_id``, newest first."""
-    rows = (Job.select(Job.id, Job.status, Job.metadata).where(Job.type == APPLY_JOB_TYPE)
-            .order_by(Job.created_at.desc()).limit(limit))
-    found = []
-    for row in rows:
-        metadata = row.metadata or {}
-        if str(metadata.get("plan_id")) == str(plan_id):
-            found.append((row.id, row.status))
-    return found
-
-
-class PlanListModel(RowsModel):
-    COLUMNS = ("#", "Name", "Status", "Changes", "Pending", "Approved", "Rejected", "Applied",
-               "Created")
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        plan = self.rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            counts = plan.counts
-            return (str(plan.id), plan.name, plan.status, str(plan.total),
-                    str(counts.get("pending", 0)), str(counts.get("approved", 0)),
-                    str(counts.get("rejected", 0)), str(counts.get("applied", 0)),
-                    humanize.timestamp(plan.created_at))[column]
-        if role == Qt.ItemDataRole.ForegroundRole and column == 2:
-            return theme.STATUS_COLOURS.get(plan.status)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3, 4, 5, 6, 7):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-class ChangeModel(RowsModel):
-    COLUMNS = ("Scene", "Path", "Field", "Action", "Current", "Proposed", "Confidence", "Status")
-
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        change = self.rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return (change.title, change.path, change.field, change.action,
-                    humanize.plan_value(change.current), humanize.plan_value(change.proposed),
-                    f"{change.confidence:.2f}", change.status)[column]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            if column in (4, 5):
-                value = change.current if column == 4 else change.proposed
-                return json.dumps(value, ensure_ascii=False, indent=1, default=str)
-            if column == 7 and change.reason:
-                return change.reason
-            if column in (0, 1):
-                return f"{change.title}\n{change.path}\nStash scene {change.scene_id}"
-        if role == Qt.ItemDataRole.ForegroundRole:
-            if column == 7:
-                return theme.STATUS_COLOURS.get(change.status)
-            if column == 1:
-                return theme.MUTED
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == 6:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-
-FIELDS = ("tags", "performers", "studio", "title", "details", "markers")
+RELOAD_DELAY_MS = 100  # a burst of plan events costs one reload
 
 
 class PlansPage(QWidget):
-    """Plans (top) and the selected plan's changes (bottom).
+    """Plans (top) and the selected plan (bottom): its review by scene ("By scene", a
+    ReviewView) and the table of every change ("All changes", a ChangesTab).
 
     Signals:
         changed(): plans or changes were (re)loaded (tests wait on it).
@@ -188,6 +65,7 @@ class PlansPage(QWidget):
     Attributes:
         plan: the selected PlanRow, or None.
         last_apply_job_id: the APPLY_PLAN job launched last from this page.
+        busy: whether a load or an action is under way (or a reload is due).
     """
 
     changed = Signal()
@@ -201,7 +79,13 @@ class PlansPage(QWidget):
         self._pending_select: int | None = None
         self._started = False
         self._generation = 0
+        self._in_flight = 0
         self._apply_info_plan: int | None = None
+        self._selecting = False  # the page, not the user, is selecting a plan row
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self.reload)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 12)
@@ -216,6 +100,10 @@ class PlansPage(QWidget):
         self.refresh.clicked.connect(self.reload)
         head.addWidget(self.refresh, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
+        # Loading failed or the engine is out of reach: what is shown may be old.
+        self.stale = Banner("warning", "")
+        self.stale.setVisible(False)
+        layout.addWidget(self.stale)
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         self.plans = PlanListModel(self)
@@ -249,13 +137,6 @@ class PlansPage(QWidget):
         column.addWidget(self.apply_info)
 
         review = QHBoxLayout()
-        self.approve_selected = button("Approve selected")
-        self.reject_selected = button("Reject selected")
-        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
-        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
-        review.addWidget(self.approve_selected)
-        review.addWidget(self.reject_selected)
-        review.addSpacing(24)
         review.addWidget(QLabel("Field"))
         self.field_filter = QComboBox()
         self.field_filter.addItem("Any field", None)
@@ -279,22 +160,32 @@ class PlansPage(QWidget):
         self.message = muted(wrap=True)
         column.addWidget(self.message)
 
-        self.changes = ChangeModel(self)
-        self.change_table = data_table(self.changes)
-        self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        header = self.change_table.horizontalHeader()
-        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
-                                    (6, 96), (7, 84)):
-            header.resizeSection(column_index, width)
-        header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.tabs = QTabWidget()
+        self.review_view = ReviewView(ctx.client.ops, self._spawn, self.review)
+        self.tabs.addTab(self.review_view, "By scene")
+        self.changes_tab = ChangesTab()
+        self.tabs.addTab(self.changes_tab, "All changes")
+        # the tab's parts, as the page's (tests and older callers use these names)
+        self.changes = self.changes_tab.changes
+        self.change_table = self.changes_tab.change_table
+        self.approve_selected = self.changes_tab.approve_selected
+        self.reject_selected = self.changes_tab.reject_selected
+        self.edit_value = self.changes_tab.edit_value
+        self.save_edit_button = self.changes_tab.save_edit_button
+        self.approve_selected.clicked.connect(lambda: self.review_selection(True))
+        self.reject_selected.clicked.connect(lambda: self.review_selection(False))
+        self.edit_value.returnPressed.connect(self.save_edit)
+        self.save_edit_button.clicked.connect(self.save_edit)
         self.change_table.selectionModel().selectionChanged.connect(self._update_buttons)
-        column.addWidget(self.change_table, 1)
+        column.addWidget(self.tabs, 1)
         splitter.addWidget(detail)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 5)
         layout.addWidget(splitter, 1)
 
         ctx.bridge.job_finished.connect(self._on_job_finished)
+        ctx.bridge.plan_changed.connect(self._on_plan_changed)
+        ctx.bridge.connection_changed.connect(self._on_connection_changed)
         self._update_buttons()
 
     def showEvent(self, event: Any) -> None:
@@ -303,36 +194,73 @@ class PlansPage(QWidget):
             self._started = True
             self.reload()
 
+    @property
+    def busy(self) -> bool:
+        return self._in_flight > 0 or self._reload_timer.isActive()
+
+    def _spawn(self, coro: Any, what: str) -> None:
+        """Run one of the page's coroutines, counted in ``busy`` until it ends."""
+        self._in_flight += 1
+
+        async def counted() -> None:
+            try:
+                await coro
+            finally:
+                self._in_flight -= 1
+
+        self.ctx.tasks.spawn(counted(), what)
+
     # --- loading ---------------------------------------------------------------------------------
 
     def reload(self) -> None:
         self._started = True
+        self._reload_timer.stop()
         self._generation += 1
-        generation = self._generation
         keep = self._pending_select or (self.plan.id if self.plan else None)
-        self.ctx.tasks.spawn(self.ctx.services.store.read(load_plans), "Loading plans",
-                             on_done=lambda rows: self._plans_loaded(rows, keep, generation))
+        self._spawn(self._reload(keep, self._generation), "Loading plans")
 
-    def _plans_loaded(self, rows: list[PlanRow], keep: int | None, generation: int) -> None:
+    def _schedule_reload(self) -> None:
+        if self._started and not self._reload_timer.isActive():
+            self._reload_timer.start()
+
+    async def _reload(self, keep: int | None, generation: int) -> None:
+        ops = self.ctx.client.ops
+        try:
+            rows = await load_plans(ops)
+            target = next((r.id for r in rows if r.id == keep), rows[0].id if rows else None)
+            detail = await load_plan(ops, target) if target is not None else None
+        except ClientError as exc:
+            if generation == self._generation:
+                self._show_stale(f"Could not load the plans: {exc}. What is shown may be out "
+                                 "of date.")
+            return
         if generation != self._generation:
             return  # a newer reload is under way
+        self.stale.setVisible(False)
         self.plans.set_rows(rows)
         open_count = sum(1 for r in rows if r.status in OPEN_PLAN_STATUSES)
         self.summary.setText(f"{humanize.count(len(rows), 'plan')} · {open_count} open "
                              "for review")
         self._pending_select = None
-        target = next((i for i, r in enumerate(rows) if r.id == keep), None)
-        if target is None and rows:
-            target = 0
-        if target is not None:
-            self.plan = rows[target]
-            self.plan_table.selectRow(target)
-            self._load_changes()
-        else:
+        if detail is None:
             self.plan = None
+            self._apply_jobs = []
             self.changes.set_rows([])
+            self.review_view.load(None, False)
             self._update_header()
+        else:
+            index = next(i for i, r in enumerate(rows) if r.id == detail[0].id)
+            self._selecting = True
+            try:
+                self.plan_table.selectRow(index)
+            finally:
+                self._selecting = False
+            self._show_plan(*detail)
         self.changed.emit()
+
+    def _show_stale(self, text: str) -> None:
+        self.stale.set_text(text)
+        self.stale.setVisible(True)
 
     def select_plan(self, plan_id: int) -> None:
         """Show ``plan_id`` (used by links from jobs)."""
@@ -341,33 +269,40 @@ class PlansPage(QWidget):
 
     def _plan_selected(self) -> None:
         rows = self.plan_table.selectionModel().selectedRows()
-        if not rows:
+        if self._selecting or not rows:
             return
         plan = self.plans.rows[rows[0].row()]
-        if self.plan is not None and plan.id == self.plan.id and self.changes.rows:
+        if self.plan is not None and plan.id == self.plan.id:
             return
         self.plan = plan
-        self._load_changes()
+        self.changes.set_rows([])  # not the old plan's changes under the new plan's title
+        self.review_view.load(None, False)
+        self._update_header()
+        self._generation += 1
+        self._spawn(self._load_plan(plan.id, self._generation), "Loading the plan's changes")
 
-    def _load_changes(self) -> None:
-        plan = self.plan
-        if plan is None:
+    async def _load_plan(self, plan_id: int, generation: int) -> None:
+        try:
+            detail = await load_plan(self.ctx.client.ops, plan_id)
+        except ClientError as exc:
+            if generation == self._generation:
+                self._show_stale(f"Could not load plan #{plan_id}: {exc}")
             return
-        plan_id = plan.id
-
-        def read() -> tuple[list[ChangeRow], list[tuple[str, str]]]:
-            return load_changes(plan_id), apply_jobs_of(plan_id)
-
-        def show(result: tuple[list[ChangeRow], list[tuple[str, str]]]) -> None:
-            if self.plan is None or self.plan.id != plan_id:
-                return
-            self.changes.set_rows(result[0])
-            self._apply_jobs = result[1]
-            self._update_header()
+        if generation == self._generation and self.plan is not None \
+                and self.plan.id == plan_id:
+            self.stale.setVisible(False)
+            self._show_plan(*detail)
             self.changed.emit()
 
-        self.ctx.tasks.spawn(self.ctx.services.store.read(read), "Loading the plan's changes",
-                             on_done=show)
+    def _show_plan(self, plan: PlanRow, changes: list[ChangeRow],
+                   apply_jobs: list[tuple[str, str]]) -> None:
+        same_plan = self.plan is not None and self.plan.id == plan.id
+        keep = set(self.selected_change_ids()) if same_plan else set()
+        self.plan = plan
+        self.changes_tab.set_changes(changes, keep)  # a reload keeps what was selected
+        self._apply_jobs = apply_jobs
+        self._update_header()
+        self.review_view.load(plan.id, self._reviewable(plan))
 
     def _update_header(self) -> None:
         plan = self.plan
@@ -391,21 +326,27 @@ class PlansPage(QWidget):
                 self.apply_info.setVisible(True)
         self._update_buttons()
 
+    def _engine_can_apply(self) -> bool:
+        types = self.ctx.client.info.get("job_types") or []
+        return any(t.get("type") == APPLY_JOB_TYPE for t in types)
+
+    @staticmethod
+    def _reviewable(plan: PlanRow | None) -> bool:
+        return plan is not None and plan.status in ("pending",) + OPEN_PLAN_STATUSES
+
     def _update_buttons(self) -> None:
         plan = self.plan
-        open_plan = plan is not None and plan.status in ("pending",) + OPEN_PLAN_STATUSES
-        selected = bool(self.change_table.selectionModel().selectedRows())
+        open_plan = self._reviewable(plan)
         for widget in (self.approve_matching, self.reject_matching):
             widget.setEnabled(open_plan)
-        for widget in (self.approve_selected, self.reject_selected):
-            widget.setEnabled(open_plan and selected)
+        self.changes_tab.set_enabled(open_plan)
         self.cancel_button.setEnabled(plan is not None and plan.status not in ("applied",
                                                                               "cancelled"))
-        can_apply = (plan is not None and plan.status in OPEN_PLAN_STATUSES
-                     and APPLY_JOB_TYPE in JOB_TYPES)
-        self.apply_button.setEnabled(can_apply)
-        if APPLY_JOB_TYPE not in JOB_TYPES:
-            self.apply_button.setToolTip("This build has no APPLY_PLAN job type")
+        can_run = self._engine_can_apply()
+        self.apply_button.setEnabled(plan is not None and plan.status in OPEN_PLAN_STATUSES
+                                     and can_run)
+        if not can_run:
+            self.apply_button.setToolTip("The engine has no APPLY_PLAN job type")
         elif plan is not None and plan.status not in OPEN_PLAN_STATUSES:
             self.apply_button.setToolTip(f"The plan is {plan.status}")
         else:
@@ -414,13 +355,12 @@ class PlansPage(QWidget):
     # --- review ----------------------------------------------------------------------------------
 
     def selected_change_ids(self) -> tuple[int, ...]:
-        rows = self.change_table.selectionModel().selectedRows()
-        return tuple(self.changes.rows[index.row()].id for index in rows)
+        return tuple(change.id for change in self.changes_tab.selected())
 
     def review_selection(self, approve: bool) -> None:
         ids = self.selected_change_ids()
         if ids:
-            self._review(ChangeSelector(change_ids=ids), approve, "selected")
+            self.review(approve, "selected", change_ids=list(ids))
 
     def review_matching(self, approve: bool) -> None:
         field = self.field_filter.currentData()
@@ -430,30 +370,55 @@ class PlansPage(QWidget):
             what.append(f"{field}")
         if minimum:
             what.append(f"confidence ≥ {minimum:.2f}")
-        self._review(ChangeSelector(field=field, min_confidence=minimum), approve,
-                     "matching " + (" and ".join(what) if what else "(every change)"))
+        self.review(approve, "matching " + (" and ".join(what) if what else "(every change)"),
+                    field=field, min_confidence=minimum)
 
-    def _review(self, selector: ChangeSelector, approve: bool, what: str) -> None:
+    def review(self, approve: bool, what: str, **selectors: Any) -> None:
+        """Approve or reject what ``selectors`` (``review_plan``'s: change_ids, field,
+        min_confidence, scene_ids, tag) pick in the shown plan; ``what`` names it."""
         plan = self.plan
         if plan is None:
             return
-        operation = approve_changes if approve else reject_changes
         plan_id = plan.id
 
-        async def run() -> int:
+        async def run() -> None:
             try:
-                return await self.ctx.services.store.write(lambda: operation(plan_id, selector))
-            except PlanError as exc:
+                result = await self.ctx.client.ops.review_plan(
+                    plan_id, "approve" if approve else "reject", **selectors)
+            except ClientError as exc:
                 self.message.setText(str(exc))
-                return -1
-
-        def done(count: int) -> None:
-            if count >= 0:
+            else:
                 verb = "Approved" if approve else "Rejected"
-                self.message.setText(f"{verb} {humanize.count(count, 'change')} ({what}).")
+                self.message.setText(f"{verb} {humanize.count(result['count'], 'change')} "
+                                     f"({what}).")
             self.reload()
 
-        self.ctx.tasks.spawn(run(), "Reviewing changes", on_done=done)
+        self._spawn(run(), "Reviewing changes")
+
+    def save_edit(self) -> None:
+        """Send the edited proposed value of the one selected change."""
+        plan, ids = self.plan, self.selected_change_ids()
+        if plan is None or len(ids) != 1 or not self.save_edit_button.isEnabled():
+            return
+        change = next(c for c in self.changes.rows if c.id == ids[0])
+        try:
+            value = self.changes_tab.edited_value(change)
+        except ValueError as exc:
+            self.message.setText(str(exc))
+            return
+        plan_id = plan.id
+
+        async def run() -> None:
+            try:
+                await self.ctx.client.ops.edit_change(plan_id, change.id, value)
+            except ClientError as exc:
+                self.message.setText(str(exc))
+            else:
+                self.message.setText(f"Change {change.id} now proposes "
+                                     f"{humanize.plan_value(value)}.")
+            self.reload()
+
+        self._spawn(run(), "Editing a change")
 
     def cancel_selected_plan(self) -> None:
         plan = self.plan
@@ -463,39 +428,46 @@ class PlansPage(QWidget):
 
         async def run() -> None:
             try:
-                await self.ctx.services.store.write(lambda: cancel_plan(plan_id))
+                await self.ctx.client.ops.cancel_plan(plan_id)
                 self.message.setText(f"Plan #{plan_id} cancelled.")
-            except PlanError as exc:
+            except ClientError as exc:
                 self.message.setText(str(exc))
+            self.reload()
 
-        self.ctx.tasks.spawn(run(), "Cancelling the plan", on_done=lambda _r: self.reload())
+        self._spawn(run(), "Cancelling the plan")
 
     # --- apply -----------------------------------------------------------------------------------
 
     def apply_plan(self) -> None:
         plan = self.plan
-        if plan is None or APPLY_JOB_TYPE not in JOB_TYPES:
+        if plan is None or not self._engine_can_apply():
             return
         self.apply_button.setEnabled(False)
         plan_id = plan.id
 
-        def launched(info: Any) -> None:
-            self.last_apply_job_id = info.id
+        async def run() -> None:
+            try:
+                launched = await self.ctx.client.ops.apply_plan(plan_id, created_by="user")
+            except ClientError as exc:
+                self.message.setText(str(exc))
+                self._update_buttons()
+                return
+            job_id = launched["job_id"]
+            self.last_apply_job_id = job_id
             self._apply_info_plan = plan_id
-            self._apply_jobs.insert(0, (info.id, info.status))
+            self._apply_jobs.insert(0, (job_id, launched["status"]))
             self.apply_info.set_kind("info")
-            self.apply_info.set_text(f"Applying plan #{plan_id}: job {info.id[:8]} launched.")
+            self.apply_info.set_text(f"Applying plan #{plan_id}: job {job_id[:8]} launched.")
             self.apply_info.setVisible(True)
             self._update_buttons()
 
-        self.ctx.tasks.spawn(
-            self.ctx.services.runner.submit(APPLY_JOB_TYPE, {"plan_id": plan_id},
-                                            created_by="user"),
-            f"Applying plan #{plan_id}", on_done=launched)
+        self._spawn(run(), f"Applying plan #{plan_id}")
 
     def _view_apply_job(self) -> None:
         if self.last_apply_job_id:
             self.ctx.nav.open_job(self.last_apply_job_id)
+
+    # --- engine events ---------------------------------------------------------------------------
 
     def _on_job_finished(self, event: JobFinished) -> None:
         if event.job_type not in (APPLY_JOB_TYPE, "ANALYSIS"):
@@ -504,5 +476,15 @@ class PlansPage(QWidget):
             self.apply_info.set_kind("info" if event.status == "completed" else "error")
             self.apply_info.set_text(f"Apply job {event.job_id[:8]} {event.status}"
                                      + (f": {event.error}" if event.error else "."))
-        if self._started:
-            self.reload()
+        self._schedule_reload()
+
+    def _on_plan_changed(self, _event: PlanChanged) -> None:
+        self._schedule_reload()
+
+    def _on_connection_changed(self, event: EngineConnection) -> None:
+        if not event.connected:
+            why = f" ({event.message})" if event.message else ""
+            self._show_stale(f"Not connected to the engine{why}: what is shown may be out "
+                             "of date.")
+        elif event.resynced or self.stale.isVisible():
+            self._schedule_reload()
