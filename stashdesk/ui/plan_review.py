@@ -15,11 +15,12 @@ engine has none, the card shows a grey placeholder.
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QPainter, QPixmap
+from PySide6.QtGui import QColor, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -133,7 +134,8 @@ class SceneCard(QFrame):
     """
 
     def __init__(self, scene: dict[str, Any], review: Review, editable: bool,
-                 want_cover: Callable[[str], None], parent: QWidget | None = None) -> None:
+                 want_cover: Callable[[str], None], analyse_again: Callable[[str, str], None],
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setProperty("card", True)
         self.scene_id = str(scene["scene_id"])
@@ -166,6 +168,10 @@ class SceneCard(QFrame):
         for widget in (self.approve_scene, self.reject_scene):
             widget.setEnabled(editable and bool(scene.get("changes")))
             head.addWidget(widget)
+        self.analyse_again = button("Analyse again")
+        self.analyse_again.setToolTip("Send this scene to the video-tag server again")
+        self.analyse_again.clicked.connect(lambda: analyse_again(self.scene_id, title))
+        head.addWidget(self.analyse_again)
         column.addLayout(head)
 
         facts = [scene.get("studio"), humanize.duration(scene["duration"])
@@ -194,7 +200,16 @@ class SceneCard(QFrame):
         grid.setHorizontalSpacing(12)
         grid.setVerticalSpacing(2)
         for number, change in enumerate(changes[:CHANGES_SHOWN]):
-            label = QLabel(change.get("label") or "")
+            text = change.get("label") or ""
+            label = QLabel()
+            if change.get("url") and change.get("field") == "marker":
+                # a marker's span opens the scene in Stash's web page at that time
+                label.setText(f'<a href="{html.escape(change["url"], quote=True)}">'
+                              f"{html.escape(text)}</a>")
+                label.setOpenExternalLinks(True)
+            else:
+                label.setTextFormat(Qt.TextFormat.PlainText)
+                label.setText(text)
             label.setToolTip(f"confidence {float(change.get('confidence') or 0):.2f}"
                              + (f"\n{change['url']}" if change.get("url") else ""))
             status = QLabel(change["status"])
@@ -314,6 +329,37 @@ class ReviewView(QWidget):
         self.scroll.setWidget(self.host)
         layout.addWidget(self.scroll, 1)
         self._set_buttons()
+        self.current: str | None = None  # the scene A/R act on, moved with J/K
+        for key, action in (("A", lambda: self._review_current(True)),
+                            ("R", lambda: self._review_current(False)),
+                            ("J", lambda: self.move_current(1)),
+                            ("K", lambda: self.move_current(-1))):
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            shortcut.activated.connect(action)
+
+    # --- keyboard review -------------------------------------------------------------------------
+
+    def move_current(self, step: int) -> None:
+        """J/K: the next or previous scene becomes the one A and R act on."""
+        ids = list(self.cards)
+        if not ids:
+            return
+        index = ids.index(self.current) + step if self.current in ids else 0
+        self.set_current(ids[max(0, min(len(ids) - 1, index))])
+
+    def set_current(self, scene_id: str | None) -> None:
+        for card_id, card in self.cards.items():
+            theme.set_property(card, "current", card_id == scene_id)
+        self.current = scene_id
+        card = self.cards.get(scene_id) if scene_id else None
+        if card is not None:
+            self.scroll.ensureWidgetVisible(card)
+
+    def _review_current(self, approve: bool) -> None:
+        card = self.cards.get(self.current) if self.current else None
+        if card is not None and self._editable:
+            (card.approve_scene if approve else card.reject_scene).click()
 
     # --- loading ---------------------------------------------------------------------------------
 
@@ -353,10 +399,13 @@ class ReviewView(QWidget):
             card.deleteLater()
         self.cards = {}
         for number, scene in enumerate(view["scenes"]):
-            card = SceneCard(scene, self._review, self._editable, self._card_painted)
+            card = SceneCard(scene, self._review, self._editable, self._card_painted,
+                             self._analyse_again)
             self.column.insertWidget(number, card)
             self.cards[card.scene_id] = card
             card.show_cover(self.covers)
+        self.set_current(self.current if self.current in self.cards
+                         else next(iter(self.cards), None))
         self.scene_count = int(view.get("scene_count") or 0)
         shown = len(self.cards)
         self.scene_summary.setText(
@@ -377,6 +426,10 @@ class ReviewView(QWidget):
         usable = self._editable and self.tag_filter.count() > 0
         self.approve_tag.setEnabled(usable)
         self.reject_tag.setEnabled(usable)
+
+    def _analyse_again(self, scene_id: str, title: str) -> None:
+        self._spawn(self._ops.analyse_again([scene_id], requested_by="window"),
+                    f"Asking to analyse {title} again")
 
     def _review_tag(self, approve: bool) -> None:
         name = self.tag_filter.currentData()
