@@ -1,5 +1,5 @@
-"""The Jobs page: a paged model over the Job table, live progress, filters, cancel,
-and the job details dialog."""
+"""The Jobs page: the engine's jobs a page at a time through the client, live progress,
+filters, sorting, cancel, the link to the engine, and the job details dialog."""
 
 from __future__ import annotations
 
@@ -123,9 +123,9 @@ async def test_job_details_show_metadata_result_error_and_the_daemon(gui):
     await gui.services.runner.wait(bad.id)
 
     dialog = gui.window.open_job(good.id)
-    await wait_until(lambda: dialog.info is not None and dialog.info.finished)
-    assert '"steps": 2' in dialog.metadata.toPlainText()
-    assert '"steps": 2' in dialog.result.toPlainText()
+    await wait_until(lambda: dialog.ended)
+    assert "Steps: 2" in dialog.metadata_lines
+    assert "Steps: 2" in dialog.result_lines
     assert "completed" in dialog.fields["status"].text()
     assert "Test Tick" in dialog.fields["launched"].text()
     assert not dialog.error.isVisibleTo(dialog)
@@ -134,7 +134,7 @@ async def test_job_details_show_metadata_result_error_and_the_daemon(gui):
     assert gui.window.daemon_dialogs["test-tick"].isVisible()
 
     failed = gui.window.open_job(bad.id)
-    await wait_until(lambda: failed.info is not None)
+    await wait_until(lambda: failed.job is not None)
     assert failed.error.isVisibleTo(failed)
     assert failed.error.text() == "disk full"
     assert gui.window.open_job(bad.id) is failed  # one dialog per job
@@ -154,6 +154,7 @@ async def test_an_analysis_job_links_to_its_plan(gui):
     plan_id = await gui.services.store.write(write)
     dialog = gui.window.open_job(job_id)
     await wait_until(lambda: dialog.plan is not None, message="the plan link")
+    assert dialog.plan["id"] == plan_id
     assert f"#{plan_id} Auto Video Analysis" in dialog.fields["plan"].text()
     dialog._link_activated(f"plan:{plan_id}")
     plans = gui.window.plans_page
