@@ -32,6 +32,7 @@ from stashdesk.events import JobFinished, JobProgressed
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, job_text, theme
 from stashdesk.ui.context import UiContext
+from stashdesk.ui.job_table import JobRow
 from stashdesk.ui.widgets import button, flat_scroll, muted, section
 
 # The labelled rows at the top, by key (``fields``), in order.
@@ -69,6 +70,7 @@ class JobDetailsDialog(QDialog):
     """Attributes:
         job_id: the job shown.
         job: the job as the engine last answered (``get_job``; None until loaded).
+        info: its main fields as a JobRow (times in POSIX seconds; None until loaded).
         plan: the plan an ANALYSIS job built (``get_plan``), once known.
         fields: the value label of each labelled row, by key (see ``FIELDS``).
         metadata_lines, result_lines: the job's metadata and result as shown,
@@ -82,6 +84,7 @@ class JobDetailsDialog(QDialog):
         self.ctx = ctx
         self.job_id = job_id
         self.job: dict[str, Any] | None = None
+        self.info: JobRow | None = None
         self.plan: dict[str, Any] | None = None
         self.metadata_lines: list[str] = []
         self.result_lines: list[str] = []
@@ -198,6 +201,7 @@ class JobDetailsDialog(QDialog):
         if job is None:
             return
         self.job, self.plan, self.load_error = job, plan, None
+        self.info = JobRow.from_json(job)
         self.heading.setText(f"{job['type']} job")
         self.setWindowTitle(f"{job['type']} job {job['id'][:8]}")
         f = self.fields
@@ -280,6 +284,9 @@ class JobDetailsDialog(QDialog):
         self.job["progress"], self.job["status"] = event.progress, event.status
         if event.message is not None:
             self.job["message"] = event.message
+        if self.info is not None:
+            self.info.progress, self.info.status = event.progress, event.status
+            self.info.message = self.job.get("message")
         self._show_status(event.status)
         self._show_progress()
 
