@@ -191,7 +191,7 @@ class JobsPage(QWidget):
         model = self.model
         shown, total = model.rowCount(), model.total
         if model.error is not None:
-            text = model.error + (" - press Refresh to try again" if model.loaded_once else "")
+            text = f"{model.error} - press Refresh to try again"
         elif not model.loaded_once:
             text = "Loading…"
         else:
