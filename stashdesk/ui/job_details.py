@@ -135,6 +135,8 @@ class JobDetailsDialog(QDialog):
         column.addWidget(section("Result"))
         self.result_form = QFormLayout()
         column.addLayout(self.result_form)
+        for form in (self.metadata_form, self.result_form):
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.failed_title = section("Failed items")
         self.failed = QListWidget()
         self.failed.setWordWrap(True)
