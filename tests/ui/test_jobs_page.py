@@ -179,7 +179,10 @@ async def test_a_dropped_link_marks_the_page_and_a_resync_reloads_it(gui):
                      message="the page reloaded")
     assert model.total == 6
     assert "not current" not in page.summary.text()
-    await gui.client.ops.cancel_job(info.id)
+    assert page.select_job(info.id) and page.cancel.isEnabled()  # live again
+    page.cancel.click()
+    await wait_until(lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
+                     message="the job cancelled")
 
 
 class _Navigator:
