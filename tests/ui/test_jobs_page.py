@@ -1,13 +1,21 @@
-"""The Jobs page: a paged model over the Job table, live progress, filters, cancel,
-and the job details dialog."""
+"""The Jobs page: the engine's jobs a page at a time through the client, live progress,
+filters, sorting, cancel, the link to the engine, and the job details dialog."""
 
 from __future__ import annotations
 
 import time
 import uuid
 
-from stashdesk.store.models import Job, Plan
-from stashdesk.ui.jobs_page import PAGE_SIZE, STATUS_FILTERS
+from PySide6.QtCore import Qt
+
+from stashdesk.engine_client.base import EngineConnection
+from stashdesk.engine_client.remote import RemoteClient
+from stashdesk.store.models import Job
+from stashdesk.ui.bridge import EventBridge
+from stashdesk.ui.context import UiContext
+from stashdesk.ui.job_details import JobDetailsDialog
+from stashdesk.ui.jobs_page import PAGE_SIZE, STATUS_FILTERS, JobsPage
+from stashdesk.ui.tasks import TaskKeeper
 from tests.engine_fixtures import wait_until
 
 
@@ -115,47 +123,145 @@ async def test_cancel_a_running_job_from_the_page(gui):
     assert (await gui.services.runner.get(info.id)).status == "cancelled"
 
 
-async def test_job_details_show_metadata_result_error_and_the_daemon(gui):
-    good = await gui.services.runner.submit("TEST_STEPS", {"steps": 2, "delay": 0.01},
+async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
+    steps = await _insert_jobs(gui.services, 150)
+    exclusive = await _insert_jobs(gui.services, 150, job_type="TEST_EXCLUSIVE")
+    gui.window.show_page("jobs")
+    page = gui.window.jobs_page
+    model = page.model
+    await wait_until(lambda: model.loaded_once and model.rowCount() == PAGE_SIZE)
+
+    page.sort_by(0, Qt.SortOrder.AscendingOrder)  # Type, A to Z
+    await wait_until(lambda: model.sort == "type" and not model.loading
+                     and model.row_at(0).type == "TEST_EXCLUSIVE", message="sorted by type")
+    page.table.scrollToBottom()
+    await wait_until(lambda: model.rowCount() == 300, message="the second page")
+    rows = [model.row_at(r) for r in range(300)]
+    assert [r.type for r in rows] == ["TEST_EXCLUSIVE"] * 150 + ["TEST_STEPS"] * 150
+    assert {r.id for r in rows[:150]} == set(exclusive) and {r.id for r in rows[150:]} == set(
+        steps)
+
+    page.sort_by(3, Qt.SortOrder.AscendingOrder)  # Message: the engine cannot sort on it
+    assert model.sort == "type"
+    assert page.table.horizontalHeader().sortIndicatorSection() == 0
+
+    # In another order than newest first a new job has no place yet: it is counted.
+    info = await gui.services.runner.submit("TEST_STEPS", {"steps": 1, "delay": 0.01})
+    await wait_until(lambda: model.unseen == 1, message="the new job counted")
+    assert model.row_of(info.id) is None and model.total == 301
+    assert "1 new job: Refresh to show" in page.summary.text()
+
+    page.sort_by(5, Qt.SortOrder.AscendingOrder)  # Created, oldest first
+    await wait_until(lambda: model.sort == "created_at" and not model.loading
+                     and model.row_at(0).id == steps[0], message="oldest first")
+    assert model.unseen == 0 and model.total == 301
+
+
+async def test_a_dropped_link_marks_the_page_and_a_resync_reloads_it(gui):
+    await _insert_jobs(gui.services, 3)
+    gui.window.show_page("jobs")
+    page = gui.window.jobs_page
+    model = page.model
+    await wait_until(lambda: model.loaded_once and model.rowCount() == 3)
+    info = await gui.services.runner.submit("TEST_STEPS", {"steps": 2000, "delay": 0.01})
+    await wait_until(lambda: model.row_of(info.id) == 0 and model.row_at(0).status == "running")
+    assert page.select_job(info.id) and page.cancel.isEnabled()
+
+    gui.client.bus.publish(EngineConnection(connected=False, message="Disconnected"))
+    await wait_until(lambda: not page.connected, message="the page told")
+    assert "not current" in page.summary.text()
+    assert not page.cancel.isEnabled()
+    # Meanwhile jobs appear that the page hears nothing of (as events missed would).
+    missed = await _insert_jobs(gui.services, 2, start=time.time() + 10)
+
+    gui.client.bus.publish(EngineConnection(connected=True, resynced=True, message="back"))
+    await wait_until(lambda: model.rowCount() == 6 and model.row_at(0).id == missed[-1],
+                     message="the page reloaded")
+    assert model.total == 6
+    assert "not current" not in page.summary.text()
+    assert page.select_job(info.id) and page.cancel.isEnabled()  # live again
+    page.cancel.click()
+    await wait_until(lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
+                     message="the job cancelled")
+
+
+class _Navigator:
+    """What a page may ask of the window, for a page shown on its own."""
+
+    def __init__(self) -> None:
+        self.ctx: UiContext | None = None
+        self.messages: list[str] = []
+        self.dialogs: dict[str, JobDetailsDialog] = {}
+
+    def open_job(self, job_id: str) -> None:
+        assert self.ctx is not None
+        self.dialogs[job_id] = dialog = JobDetailsDialog(self.ctx, job_id)
+        dialog.show()
+
+    def open_daemon_details(self, name: str, tab: str | None = None) -> None: ...
+
+    def open_plan(self, plan_id: int) -> None: ...
+
+    def open_settings(self, group: str | None = None, reason: str | None = None) -> object:
+        return None
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        self.messages.append(text)
+
+
+async def test_the_jobs_page_through_a_remote_client(engines, qapp):
+    """The page and the details over HTTP and the event stream of a real engine API,
+    with no Services in reach (the context has none)."""
+    services = await engines.start()
+    api = engines.engine.api
+    ids = await _insert_jobs(services, PAGE_SIZE + 50)
+    client = RemoteClient(api.url, services.settings.get("api.key"))
+    await client.start()
+    nav = _Navigator()
+    bridge = EventBridge(client.bus)
+    tasks = TaskKeeper(on_error=nav.messages.append)
+    ctx = nav.ctx = UiContext(client, bridge, tasks, nav)
+    page = JobsPage(ctx)
+    model = page.model
+    try:
+        assert page.type_filter.findData("TEST_STEPS") >= 0  # the engine's job types
+        page.show()
+        await wait_until(lambda: model.loaded_once, message="the first page over HTTP")
+        assert model.total == PAGE_SIZE + 50 and model.rowCount() == PAGE_SIZE
+        page.table.scrollToBottom()
+        await wait_until(lambda: model.rowCount() == PAGE_SIZE + 50, message="the next page")
+        assert [model.row_at(r).id for r in range(model.rowCount())] == ids[::-1]
+
+        info = await services.runner.submit("TEST_STEPS", {"steps": 2000, "delay": 0.01},
                                             created_by="test-tick")
-    bad = await gui.services.runner.submit("TEST_STEPS", {"steps": 1, "fail": "disk full"})
-    await gui.services.runner.wait(good.id)
-    await gui.services.runner.wait(bad.id)
+        await wait_until(lambda: model.row_of(info.id) == 0 and model.row_at(0).progress > 0,
+                         message="the new job on top, progressing, from the event stream")
+        assert model.data(model.index(0, 4)) == "Test Tick"
+        assert page.select_job(info.id) and page.cancel.isEnabled()
+        page.cancel.click()
+        await wait_until(lambda: model.row_at(0).status == "cancelled", message="cancelled")
+        assert (await services.runner.get(info.id)).status == "cancelled"
 
-    dialog = gui.window.open_job(good.id)
-    await wait_until(lambda: dialog.info is not None and dialog.info.finished)
-    assert '"steps": 2' in dialog.metadata.toPlainText()
-    assert '"steps": 2' in dialog.result.toPlainText()
-    assert "completed" in dialog.fields["status"].text()
-    assert "Test Tick" in dialog.fields["launched"].text()
-    assert not dialog.error.isVisibleTo(dialog)
-    assert not dialog.cancel_button.isVisibleTo(dialog)
-    dialog._link_activated("daemon:test-tick")
-    assert gui.window.daemon_dialogs["test-tick"].isVisible()
+        page.details.click()
+        dialog = nav.dialogs[info.id]
+        await wait_until(lambda: dialog.ended, message="the details over HTTP")
+        assert "cancelled" in dialog.fields["status"].text()
+        assert "Test Tick" in dialog.fields["launched"].text()
+        assert "Steps: 2,000" in dialog.metadata_lines
+        assert not dialog.cancel_button.isVisibleTo(dialog)
+        dialog.close()
 
-    failed = gui.window.open_job(bad.id)
-    await wait_until(lambda: failed.info is not None)
-    assert failed.error.isVisibleTo(failed)
-    assert failed.error.text() == "disk full"
-    assert gui.window.open_job(bad.id) is failed  # one dialog per job
-
-
-async def test_an_analysis_job_links_to_its_plan(gui):
-    job_id = str(uuid.uuid4())
-    now = time.time()
-
-    def write() -> int:
-        Job.insert(id=job_id, type="ANALYSIS", status="completed", progress=100.0,
-                   created_at=now, started_at=now, finished_at=now + 1,
-                   result={"scenes": 3}).execute()
-        return Plan.insert(name="Auto Video Analysis - 2024-05-01", status="draft",
-                           job_id=job_id, created_at=now, updated_at=now).execute()
-
-    plan_id = await gui.services.store.write(write)
-    dialog = gui.window.open_job(job_id)
-    await wait_until(lambda: dialog.plan is not None, message="the plan link")
-    assert f"#{plan_id} Auto Video Analysis" in dialog.fields["plan"].text()
-    dialog._link_activated(f"plan:{plan_id}")
-    plans = gui.window.plans_page
-    assert gui.window.stack.currentWidget() is plans
-    await wait_until(lambda: plans.plan is not None and plans.plan.id == plan_id)
+        await api.stop()  # the link drops: the page says so, and a failure is a sentence
+        await wait_until(lambda: not page.connected, message="the link down")
+        assert "not current" in page.summary.text()
+        page.refresh.click()
+        await wait_until(lambda: model.error is not None, message="the reload failing")
+        assert model.error.startswith("Could not load the jobs: lost the engine at ")
+        assert "Traceback" not in page.summary.text() and page.summary.property("error")
+        assert model.rowCount() == PAGE_SIZE + 51  # what was shown stays, marked old
+    finally:
+        page.close()
+        page.deleteLater()
+        bridge.close()
+        tasks.cancel_all()
+        await client.close()
