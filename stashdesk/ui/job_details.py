@@ -10,6 +10,7 @@ only while the job is active in the engine.
 
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any
 
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QPlainTextEdit,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -36,7 +38,7 @@ from stashdesk.ui.job_table import JobRow
 from stashdesk.ui.widgets import button, flat_scroll, muted, section
 
 # The labelled rows at the top, by key (``fields``), in order.
-FIELDS = (("id", "Job id"), ("type", "Type"), ("status", "Status"),
+FIELDS = (("id", "Job id"), ("type", "Type"), ("status", "Status"), ("summary", "Summary"),
           ("launched", "Launched by"), ("parent", "Parent job"), ("plan", "Plan"),
           ("created", "Created"), ("started", "Started"), ("finished", "Finished"),
           ("took", "Took"), ("progress", "Progress"), ("message", "Message"),
@@ -135,6 +137,18 @@ class JobDetailsDialog(QDialog):
         column.addWidget(section("Result"))
         self.result_form = QFormLayout()
         column.addLayout(self.result_form)
+        # The JSON behind the rows, for whoever needs the exact keys (a bug report).
+        self.raw_button = button("Raw")
+        self.raw_button.setCheckable(True)
+        self.raw_button.setToolTip("Show the job's metadata and result as the engine keeps "
+                                   "them (JSON)")
+        self.raw = QPlainTextEdit()
+        self.raw.setReadOnly(True)
+        self.raw.setVisible(False)
+        self.raw.setMinimumHeight(160)
+        self.raw_button.toggled.connect(self.raw.setVisible)
+        column.addWidget(self.raw_button, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addWidget(self.raw)
         for form in (self.metadata_form, self.result_form):
             form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.failed_title = section("Failed items")
@@ -204,12 +218,15 @@ class JobDetailsDialog(QDialog):
             return
         self.job, self.plan, self.load_error = job, plan, None
         self.info = JobRow.from_json(job)
-        self.heading.setText(f"{job['type']} job")
-        self.setWindowTitle(f"{job['type']} job {job['id'][:8]}")
+        title = job.get("title") or job["type"]
+        self.heading.setText(title)
+        self.setWindowTitle(f"{title} {job['id'][:8]}")
         f = self.fields
         f["id"].setText(job["id"])
-        f["type"].setText(job["type"])
-        self._show_status(job["status"])
+        f["type"].setText(f"{title} ({job['type']})")
+        self._show_status(job["status"], job.get("failure_summary"))
+        f["summary"].setText(job.get("summary") or job_text.NOTHING)
+        self.form.setRowVisible(f["summary"], bool(job.get("summary")))
         created_by = job.get("created_by")
         if created_by and created_by in self.ctx.client.mirror.daemons:
             f["launched"].setText(_link(escape(self.ctx.daemon_display_name(created_by)),
@@ -241,7 +258,11 @@ class JobDetailsDialog(QDialog):
         _fill(self.metadata_form, job_text.rows(metadata), "nothing")
         _fill(self.result_form, job_text.rows(result),
               "nothing yet" if self.active else "nothing")
-        self._show_failed(job_text.failed_items(result))
+        engine_items = job.get("failed_items")  # the engine's reading of this job type
+        self._show_failed([f"{item['item']}: {item['reason']}" for item in engine_items]
+                          if engine_items else job_text.failed_items(result))
+        self.raw.setPlainText(json.dumps({"metadata": metadata, "result": result}, indent=2,
+                                         sort_keys=True, default=str))
         self._show_progress()
 
     def _show_failed(self, items: list[str]) -> None:
@@ -256,8 +277,14 @@ class JobDetailsDialog(QDialog):
         colour = theme.STATUS_COLOURS.get(status)
         return colour.name() if colour is not None else "#1f2937"
 
-    def _show_status(self, status: str) -> None:
-        self.fields["status"].setText(f'<b style="color:{self._colour(status)}">{status}</b>')
+    def _show_status(self, status: str, failure_summary: str | None = None) -> None:
+        """The status, amber with its failures when a completed job had some."""
+        if failure_summary:
+            colour = theme.STATUS_COLOURS["interrupted"].name()  # the amber of warnings
+            text = f"{status} - {escape(failure_summary)}"
+        else:
+            colour, text = self._colour(status), status
+        self.fields["status"].setText(f'<b style="color:{colour}">{text}</b>')
 
     def _show_progress(self) -> None:
         if self.job is None:
@@ -289,7 +316,7 @@ class JobDetailsDialog(QDialog):
         if self.info is not None:
             self.info.progress, self.info.status = event.progress, event.status
             self.info.message = self.job.get("message")
-        self._show_status(event.status)
+        self._show_status(event.status, self.job.get("failure_summary") if self.job else None)
         self._show_progress()
 
     def _on_finished(self, event: JobFinished) -> None:

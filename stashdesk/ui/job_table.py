@@ -58,6 +58,8 @@ class JobRow:
     started_at: float | None
     finished_at: float | None
     error: str | None
+    title: str | None = None  # the type by name ("Stash scan")
+    failure_summary: str | None = None  # "1 of 6 failed": completed, but not all of it
 
     @property
     def active(self) -> bool:
@@ -71,7 +73,8 @@ class JobRow:
                    created_by=item.get("created_by"),
                    created_at=from_iso(item.get("created_at")) or 0.0,
                    started_at=from_iso(item.get("started_at")),
-                   finished_at=from_iso(item.get("finished_at")), error=item.get("error"))
+                   finished_at=from_iso(item.get("finished_at")), error=item.get("error"),
+                   title=item.get("title"), failure_summary=item.get("failure_summary"))
 
 
 @dataclass(frozen=True)
@@ -172,14 +175,17 @@ class JobTableModel(ColumnsModel):
                 return f"Started {humanize.full_timestamp(job.started_at)}"
             return None
         if role == Qt.ItemDataRole.ForegroundRole and column == 1:
+            if job.failure_summary:  # amber, not the green of a clean completion
+                return theme.STATUS_COLOURS["interrupted"]
             return theme.STATUS_COLOURS.get(job.status)
         return None
 
     def _display(self, job: JobRow, column: int) -> str:
         if column == 0:
-            return job.type
+            return job.title or job.type
         if column == 1:
-            return job.status
+            return (f"{job.status} - {job.failure_summary}" if job.failure_summary
+                    else job.status)
         if column == 2:
             return f"{job.progress:.0f} %"
         if column == 3:

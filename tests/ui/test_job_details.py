@@ -96,7 +96,7 @@ async def test_a_jobs_details_are_readable_rows_not_a_json_dump(gui):
 
     f = dialog.fields
     assert f["id"].text() == job_id
-    assert f["type"].text() == "TEST_STEPS"
+    assert f["type"].text() == "Test steps (TEST_STEPS)"  # by name, the type beside it
     assert "failed" in f["status"].text()
     assert "Test Tick" in f["launched"].text()
     assert f["took"].text() == "1 min 15 s"
@@ -120,6 +120,11 @@ async def test_a_jobs_details_are_readable_rows_not_a_json_dump(gui):
     assert "Torrents processed:" in shown and "3" in shown and "Options:" in shown
     assert not [text for text in shown if "{" in text or '"' in text or "[" in text]
     assert not dialog.cancel_button.isVisibleTo(dialog)  # it has ended
+    # The JSON stays one click away, behind "Raw".
+    assert not dialog.raw.isVisibleTo(dialog)
+    dialog.raw_button.click()
+    assert dialog.raw.isVisibleTo(dialog) and '"torrents_processed": 3' in \
+        dialog.raw.toPlainText()
 
 
 async def test_cancel_is_offered_only_while_the_job_is_active(gui):

@@ -265,3 +265,25 @@ async def test_the_jobs_page_through_a_remote_client(engines, qapp):
         bridge.close()
         tasks.cancel_all()
         await client.close()
+
+
+async def test_a_job_with_failed_items_reads_amber_not_green(gui):
+    now = time.time()
+    result = {"files_linked": 1, "files_copied": 0, "torrents_processed": 1, "failed": 1,
+              "torrents": [{"name": "A"}, {"name": "B"}],
+              "failures": [{"hash": "h", "name": "B", "reason": "content missing"}]}
+
+    def write() -> None:
+        Job.insert(id=str(uuid.uuid4()), type="PROCESS_DOWNLOADS", status="completed",
+                   progress=100.0, message="done", metadata={}, result=result,
+                   created_at=now, started_at=now, finished_at=now + 1).execute()
+
+    await gui.services.store.write(write)
+    gui.window.show_page("jobs")
+    model = gui.window.jobs_page.model
+    await wait_until(lambda: model.loaded_once and model.rowCount() == 1, timeout=10,
+                     message="the job in the table")
+    status = model.index(0, 1)
+    assert model.data(status) == "completed - 1 of 2 failed"
+    assert model.data(status, Qt.ItemDataRole.ForegroundRole).name() == "#b45309"  # amber
+    assert model.data(model.index(0, 0)) == "Download processing"
