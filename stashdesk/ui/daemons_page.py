@@ -217,11 +217,21 @@ class DaemonsPage(QWidget):
                 card.apply_progress(event)
 
     def _on_job_finished(self, event: JobFinished) -> None:
-        for card in self.cards.values():
-            if card.job_id == event.job_id:
-                card.set_job_progress(
-                    100.0 if event.status == "completed" else card.job_progress,
-                    f"job {event.status}")
+        cards = [card for card in self.cards.values() if card.job_id == event.job_id]
+        for card in cards:
+            card.set_job_progress(100.0 if event.status == "completed" else card.job_progress,
+                                  f"job {event.status}")
+        if cards and event.status == "completed":
+            # Completed is not always clean: the engine's row says what failed.
+            def show(job: dict[str, Any]) -> None:
+                if job.get("failure_summary"):
+                    for card in cards:
+                        if card.job_id == event.job_id:
+                            card.set_job_progress(100.0, f"job completed - "
+                                                         f"{job['failure_summary']}")
+
+            self.ctx.tasks.spawn(self.ctx.client.ops.get_job(event.job_id),
+                                 "Reading how the job ended", show)
 
     def _update_summary(self) -> None:
         self.summary.setText(attention_summary(self.mirror.daemons.values()))
