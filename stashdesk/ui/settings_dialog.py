@@ -37,6 +37,7 @@ from stashdesk.ui import humanize
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.notification_targets import NotificationTargets
 from stashdesk.ui.option_form import OptionForm
+from stashdesk.ui.tag_mapping_editor import TagMappingEditor
 from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
 
 # The groups the engine has a connection test for (``test_connection``).
@@ -68,6 +69,7 @@ class SettingsDialog(QDialog):
         forms: OptionForm by group title.
         groups: the group titles in order.
         targets: the NotificationTargets table on the Notifications page.
+        tag_mapping: the TagMappingEditor on the Analysis page.
         reports: the last connection-test steps by group title (``name``, ``ok``,
             ``detail`` as the engine's ``test_connection`` returns them).
         loading: the task loading the values (await it before reading the forms).
@@ -161,6 +163,10 @@ class SettingsDialog(QDialog):
             column.addWidget(muted(GROUP_INTROS[group], wrap=True))
         form = OptionForm(options, values)
         self.forms[group] = form
+        holder = QWidget()
+        inner = QVBoxLayout(holder)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(form)
         if group in TESTED_GROUPS:
             row = QHBoxLayout()
             test = button("Test connection")
@@ -174,25 +180,17 @@ class SettingsDialog(QDialog):
             report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             report.setVisible(False)
             self._report_labels[group] = report
-            holder = QWidget()
-            inner = QVBoxLayout(holder)
-            inner.setContentsMargins(0, 0, 0, 0)
-            inner.addWidget(form)
             inner.addLayout(row)
             inner.addWidget(report)
-            inner.addStretch(1)
-            content: QWidget = holder
+        # What a group holds besides its settings: tables kept by the engine.
+        if group == "Analysis":
+            self.tag_mapping = TagMappingEditor(self.ctx)
+            inner.addWidget(self.tag_mapping)
         elif group == "Notifications":
-            holder = QWidget()
-            inner = QVBoxLayout(holder)
-            inner.setContentsMargins(0, 0, 0, 0)
-            inner.addWidget(form)
             self.targets = NotificationTargets(self.ctx)
             inner.addWidget(self.targets)
-            inner.addStretch(1)
-            content = holder
-        else:
-            content = form
+        inner.addStretch(1)
+        content = holder
         column.addWidget(flat_scroll(content), 1)
         return page
 
