@@ -202,7 +202,7 @@ class SceneCard(QFrame):
         for number, change in enumerate(changes[:CHANGES_SHOWN]):
             text = change.get("label") or ""
             label = QLabel()
-            if change.get("url") and change.get("field") == "marker":
+            if change.get("url") and change.get("field") == "markers":
                 # a marker's span opens the scene in Stash's web page at that time
                 label.setText(f'<a href="{html.escape(change["url"], quote=True)}">'
                               f"{html.escape(text)}</a>")

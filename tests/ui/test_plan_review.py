@@ -216,3 +216,32 @@ async def test_a_plan_with_many_scenes_shows_them_a_page_at_a_time(library, monk
     assert not view.more.isVisibleTo(view) and view.scene_summary.text() == "3 scenes"
     page.reload()  # a reload keeps as many scenes as were shown
     await wait_until(lambda: not page.busy and len(view.cards) == 3, message="the reload")
+
+
+async def test_keyboard_review_and_a_marker_links_to_its_time_in_stash(library):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QLabel
+
+    page, view = await open_review(library)
+    first, second = library.first, library.second
+    assert view.current == first  # the first scene to begin with
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_J)
+    assert view.current == second and view.cards[second].property("current")
+    QTest.keyClick(view, Qt.Key.Key_K)
+    QTest.keyClick(view, Qt.Key.Key_J)
+    QTest.keyClick(view, Qt.Key.Key_R)  # Swim rejected
+    await wait_until(lambda: library.statuses()[(second, "tags:Pool_AI")] == "rejected",
+                     message="R stored")
+    await wait_until(lambda: not page.busy and second in view.cards, message="reloaded")
+    assert view.current == second  # the reload keeps the place
+    QTest.keyClick(view, Qt.Key.Key_K)
+    QTest.keyClick(view, Qt.Key.Key_A)  # Breakfast approved
+    await wait_until(lambda: library.statuses()[(first, "tags:Kitchen_AI")] == "approved",
+                     message="A stored")
+    await wait_until(lambda: not page.busy and first in view.cards, message="reloaded")
+    links = [label.text() for label in view.cards[first].findChildren(QLabel)
+             if label.text().startswith("<a href=")]
+    assert len(links) == 1 and "Kitchen_AI @ 0:10" in links[0]
+    assert f"/scenes/{first}?t=10" in links[0]
