@@ -43,7 +43,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
     return {"kind": row.kind, "id": row.row_id, "daemon": row.daemon, "message": row.text,
             "detail": row.detail, "job_id": row.job_id, "job_type": row.job_type,
-            "at": iso(row.at)}
+            "at": iso(row.at), "idle": row.idle, "wake_at": iso(row.wake_at),
+            "repeated": row.repeated, "first_at": iso(row.first_at or row.at),
+            "last_at": iso(row.at)}
 
 
 def encode_cursor(parts: tuple[Any, ...]) -> str:
