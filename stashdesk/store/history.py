@@ -167,10 +167,15 @@ def folded_timeline_page(daemon: str | None = None, kinds: tuple[str, ...] = KIN
     heads: list[int] = []  # positions in events of the rows that stand for a run
     in_run: dict[str, bool] = {}  # daemon -> inside an idle run already shown
     cursor = after
+    size = limit + 1  # one row more than a page: a page ending on the last row says so
     for _ in range(scan_pages):
-        rows = timeline_page(daemon, kinds, cursor, limit)
-        for row in rows:
+        rows = timeline_page(daemon, kinds, cursor, size)
+        if not rows:
+            cursor = None
+        for position, row in enumerate(rows, start=1):
             cursor = row.cursor
+            if position == len(rows) < size:
+                cursor = None  # the last row there is: no page after this one
             if row.kind == "status":
                 inside = in_run.get(row.daemon)
                 if inside is None and row.idle:  # does the run start on an earlier page?
@@ -183,10 +188,7 @@ def folded_timeline_page(daemon: str | None = None, kinds: tuple[str, ...] = KIN
             events.append(row)
             if len(events) == limit:
                 break
-        if len(events) == limit:
-            break
-        if len(rows) < limit:
-            cursor = None
+        if len(events) == limit or len(rows) < size:
             break
     for index in heads:
         events[index] = _fold_run(events[index])

@@ -48,9 +48,11 @@ class HistoryOperations(OperationsBase):
                 lambda: history_store.folded_timeline_page(daemon, wanted, cursor, limit))
             rows, last = page.events, page.after
         else:
+            # one row more than shown says whether a next page has anything on it
             rows = await self.store.read(
-                lambda: history_store.timeline_page(daemon, wanted, cursor, limit))
-            last = rows[-1].cursor if len(rows) == limit else None
+                lambda: history_store.timeline_page(daemon, wanted, cursor, limit + 1))
+            last = rows[limit - 1].cursor if len(rows) > limit else None
+            rows = rows[:limit]
         items = [timeline_item(r) for r in rows if since is None or r.at >= since]
         more = last is not None and len(items) == len(rows)
         return {"items": items, "next": encode_cursor(last) if more else None}
