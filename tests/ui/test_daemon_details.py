@@ -21,8 +21,15 @@ def _row_config(name: str) -> dict:
     return Daemon.get(Daemon.name == name).config
 
 
+async def _details(gui, name: str, tab: str | None = None):
+    """The details dialog, once the engine sent its configuration."""
+    dialog = gui.window.open_daemon_details(name, tab)
+    await wait_until(lambda: dialog.config_loaded, message="the configuration")
+    return dialog
+
+
 async def test_config_form_is_built_from_the_declared_options(gui):
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     options = gui.manager.handle("test-tick").cls.all_options()
     form = dialog.config_form
     assert list(form.editors) == [o.key for o in options]
@@ -36,7 +43,7 @@ async def test_config_form_is_built_from_the_declared_options(gui):
 
 
 async def test_config_form_refuses_invalid_values_and_saves_valid_ones(gui):
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     form = dialog.config_form
     before = dict(gui.manager.handle("test-tick").config)
 
@@ -68,7 +75,7 @@ async def test_config_form_refuses_invalid_values_and_saves_valid_ones(gui):
 
 async def test_reset_to_defaults_puts_back_every_default(gui):
     await gui.manager.set_config("test-tick", {"job_steps": 9, "fail_passes": 2})
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     assert dialog.config_form.editors["job_steps"].line.text() == "9"
     dialog.reset_config()
     defaults = gui.manager.handle("test-tick").cls.default_config()
@@ -82,7 +89,7 @@ async def test_auto_start_switch_and_config_do_not_mix(gui):
     card = gui.window.card("test-tick")
     card.auto_start.click()
     await wait_until(lambda: Daemon.get(Daemon.name == "test-tick").enabled)
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     assert dialog.config_form.editors["job_steps"].line.text() == "3"
     assert "enabled" not in dialog.config_form.editors
 
@@ -113,7 +120,7 @@ async def test_a_change_that_needs_a_restart_says_so(make_gui, restart_daemon_ty
     gui = await make_gui()
     name = restart_daemon_type.name
     await gui.manager.start(name)
-    dialog = gui.window.open_daemon_details(name, "config")
+    dialog = await _details(gui, name, "config")
     dialog.config_form.editors["workers"].set_text("4")
     dialog.save_button.click()
     await wait_until(lambda: dialog.config_message.isVisibleTo(dialog), message="the note")

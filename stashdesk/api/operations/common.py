@@ -11,6 +11,7 @@ from stashdesk.engine_client.errors import (
     EngineNotRunning,
     NotFound,
 )
+from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the events
 from stashdesk.store import history as history_store
 from stashdesk.store.lookups import SQLITE_INT_MAX, ValueOutOfRange, check_int
 from stashdesk.timestamps import iso
@@ -37,7 +38,6 @@ def with_iso_times(item: dict[str, Any]) -> dict[str, Any]:
     return {k: iso(v) if k.endswith("_at") else v for k, v in item.items()}
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
