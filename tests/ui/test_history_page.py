@@ -7,13 +7,10 @@ import time
 import uuid
 from datetime import datetime
 
-from stashdesk.engine_client.remote import RemoteClient
 from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
-from stashdesk.ui.bridge import EventBridge
-from stashdesk.ui.context import UiContext
 from stashdesk.ui.history_page import KINDS, HistoryPage
-from stashdesk.ui.tasks import TaskKeeper
 from tests.engine_fixtures import wait_until
+from tests.ui.remote_helpers import remote_client, remote_context
 
 
 async def _seed(services, base: float) -> str:
@@ -159,30 +156,13 @@ async def test_idle_rows_fold_into_one_until_show_idle_rows_is_ticked(gui):
     await wait_until(lambda: model.rowCount() == 3, message="folded again")
 
 
-def _page_on(client) -> tuple[HistoryPage, list[str]]:
-    """The History page on its own over ``client`` (the window's other pages do not speak
-    to a remote engine yet); the jobs it asks to open are recorded."""
-    opened: list[str] = []
-
-    class Nav:
-        def open_job(self, job_id: str) -> None:
-            opened.append(job_id)
-
-    bridge = EventBridge(client.bus)
-    page = HistoryPage(UiContext(client, bridge, TaskKeeper(), Nav()))
-    page._keep = bridge  # the bridge lives as long as the page
-    return page, opened
-
-
 async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_off(
         engines, qapp):
     services = await engines.start()
-    engine = engines.engine
-    base = time.time() - 100
-    job_id = await _seed(services, base)
-    client = RemoteClient(f"http://127.0.0.1:{engine.api.port}", services.settings.get("api.key"))
-    await client.start()
-    page, opened = _page_on(client)
+    job_id = await _seed(services, time.time() - 100)
+    client = await remote_client(engines)
+    ctx, nav = remote_context(client)
+    page = HistoryPage(ctx)
     try:
         page.show()
         model = page.model
@@ -191,13 +171,13 @@ async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_o
         assert model.data(model.index(1, 1)) == "Test Crash"  # names from the remote mirror
         assert model.data(model.index(2, 4)) == f"TEST_STEPS {job_id[:8]}"
         page._open(model.index(2, 0))
-        assert opened == [job_id]
+        assert nav.jobs == [job_id]
         assert page.daemon_filter.findData("test-tick") > 0
         page.daemon_filter.setCurrentIndex(page.daemon_filter.findData("test-crash"))
         await wait_until(lambda: model.rowCount() == 2 and {e.daemon for e in model.events}
                          == {"test-crash"}, message="the filter through HTTP")
 
-        await engine.api.stop()  # the engine goes out of reach
+        await engines.engine.api.stop()  # the engine goes out of reach
         await wait_until(lambda: page.notice.isVisibleTo(page), message="the notice")
         assert "may be missing newer events" in page.notice.label.text()
         page.refresh.click()
@@ -206,4 +186,5 @@ async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_o
         assert "Traceback" not in model.error and model.rowCount() == 2  # old rows kept
     finally:
         page.close()
+        ctx.bridge.close()
         await client.close()
