@@ -11,6 +11,7 @@ themselves; when the engine cannot be reached the page says its rows may be old.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
 KIND_FILTER_LABELS = {"status": "Status changes", "job": "Job actions",
                       "error": "Errors and warnings"}
+# how far back the timeline goes (seconds; None: all of it)
+SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86400),
+         ("Last 7 days", 7 * 86400))
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -111,6 +115,7 @@ class TimelineModel(ColumnsModel):
 
     Attributes:
         daemon, kinds, idle: the filter of the rows loaded (idle: fold or show).
+        span: only events of the last ``span`` seconds (None: all).
         events: the rows, newest first.
         error: why the last load failed (None: it worked).
         loaded_once: a first page arrived.
@@ -129,6 +134,8 @@ class TimelineModel(ColumnsModel):
         self.daemon: str | None = None
         self.kinds: tuple[str, ...] = KINDS
         self.idle = "fold"
+        self.span: float | None = None
+        self._since: float | None = None  # the start of ``span`` when the reload began
         self.events: list[TimelineEvent] = []
         self.error: str | None = None
         self._keys: set[tuple[str, int]] = set()
@@ -184,8 +191,8 @@ class TimelineModel(ColumnsModel):
         return None
 
     def set_filter(self, daemon: str | None, kinds: tuple[str, ...],
-                   idle: str | None = None) -> None:
-        self.daemon, self.kinds = daemon, kinds
+                   idle: str | None = None, span: float | None = None) -> None:
+        self.daemon, self.kinds, self.span = daemon, kinds, span
         if idle is not None:
             self.idle = idle
         self.reload()
@@ -193,12 +200,14 @@ class TimelineModel(ColumnsModel):
     async def _page(self, before: str | None) -> dict[str, Any]:
         return await self.ctx.client.ops.history(
             daemon=self.daemon, kinds=list(self.kinds), idle=self.idle, before=before,
-            limit=self.page_size)
+            after=self._since, limit=self.page_size)
 
     def reload(self) -> None:
         self._generation += 1
         generation = self._generation
         self._loading = True
+        # older pages keep the same start, or scrolling would drop rows as time passes
+        self._since = time.time() - self.span if self.span else None
 
         async def load() -> None:
             try:
@@ -272,7 +281,7 @@ class HistoryPage(QWidget):
 
     Attributes:
         model: the TimelineModel.
-        daemon_filter, kind_filter: the filter combo boxes.
+        daemon_filter, kind_filter, span_filter: the filter combo boxes.
         show_idle: "Show idle rows" (unticked: runs of sleeping rows are folded).
         notice: says why the rows shown may not be current (failed load, no link).
     """
@@ -300,15 +309,20 @@ class HistoryPage(QWidget):
         self.kind_filter.addItem("All kinds", KINDS)
         for kind in KINDS:
             self.kind_filter.addItem(KIND_FILTER_LABELS[kind], (kind,))
+        self.span_filter = QComboBox()
+        for label, seconds in SPANS:
+            self.span_filter.addItem(label, seconds)
         self.show_idle = QCheckBox("Show idle rows")
         self.show_idle.setToolTip("Show every status of a daemon sleeping between passes, "
                                   "instead of one row per quiet spell")
         self.daemon_filter.currentIndexChanged.connect(self._filters_changed)
         self.kind_filter.currentIndexChanged.connect(self._filters_changed)
+        self.span_filter.currentIndexChanged.connect(self._filters_changed)
         self.show_idle.toggled.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (self.show_idle, self.daemon_filter, self.kind_filter, self.refresh):
+        for widget in (self.show_idle, self.daemon_filter, self.kind_filter, self.span_filter,
+                       self.refresh):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
@@ -353,7 +367,8 @@ class HistoryPage(QWidget):
 
     def _filters_changed(self) -> None:
         self.model.set_filter(self.daemon_filter.currentData(), self.kind_filter.currentData(),
-                              "show" if self.show_idle.isChecked() else "fold")
+                              "show" if self.show_idle.isChecked() else "fold",
+                              self.span_filter.currentData())
 
     def _mark_dirty(self, *_args: Any) -> None:
         self._dirty = True

@@ -77,6 +77,23 @@ async def test_filters_by_daemon_and_kind(gui):
                      and model.rowCount() == 2)
 
 
+async def test_the_time_filter_leaves_out_older_events(gui):
+    await _seed(gui.services, time.time() - 100)
+    await gui.services.store.write(lambda: DaemonStatus.insert(
+        daemon="test-tick", message="Three days ago", at=time.time() - 3 * 86400).execute())
+    gui.window.show_page("history")
+    page = gui.window.history_page
+    model = page.model
+    await wait_until(lambda: model.rowCount() == 8, message="every event")
+    assert model.events[-1].text == "Three days ago"
+    page.span_filter.setCurrentIndex(page.span_filter.findText("Last 24 hours"))
+    await wait_until(lambda: model.rowCount() == 7, message="the last day only")
+    assert "Three days ago" not in [e.text for e in model.events]
+    assert not model.canFetchMore()  # nothing older is offered either
+    page.span_filter.setCurrentIndex(page.span_filter.findText("Last 7 days"))
+    await wait_until(lambda: model.rowCount() == 8, message="the last week")
+
+
 async def test_older_events_load_a_page_at_a_time_without_gaps(gui):
     base = time.time() - 10_000
 
