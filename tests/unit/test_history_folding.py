@@ -116,6 +116,29 @@ def test_the_run_boundary_is_found_through_the_partial_index(store: Store) -> No
     assert "TEMP B-TREE" not in plan, plan
 
 
+def test_a_file_from_before_the_columns_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    Store(tmp_path).close()
+    path = tmp_path / store_db.DB_FILENAME
+    with sqlite3.connect(path) as conn:  # the schema one step back, with a row of then
+        conn.execute('DROP INDEX "daemon_status_daemon_busy_at"')
+        conn.execute("ALTER TABLE daemon_status DROP COLUMN phase")
+        conn.execute("ALTER TABLE daemon_status DROP COLUMN wake_at")
+        conn.execute("INSERT INTO daemon_status (daemon, message, at) VALUES "
+                     "('d0', 'Nothing, sleeping for 5 seconds', 1.0)")
+        conn.execute(f"PRAGMA user_version = {store_db.SCHEMA_VERSION - 1}")
+    store = Store(tmp_path)
+    try:
+        with store.db.connection_context():
+            row = DaemonStatus.get()
+            assert (row.phase, row.wake_at) == ("sleeping", None)
+            assert store_db.read_schema_version(path) == store_db.SCHEMA_VERSION
+    finally:
+        store.close()
+    assert list(tmp_path.glob(f"{store_db.DB_FILENAME}.v{store_db.SCHEMA_VERSION - 1}-*.bak"))
+
+
 def test_the_migration_marks_older_sleeping_rows(store: Store) -> None:
     def seed() -> None:
         DaemonStatus.insert_many([
