@@ -151,3 +151,30 @@ def test_the_migration_marks_older_sleeping_rows(store: Store) -> None:
     with store.db.connection_context():
         phases = [r.phase for r in DaemonStatus.select().order_by(DaemonStatus.at)]
     assert phases == ["sleeping", None, None]
+
+
+@pytest.mark.parametrize("daemon", [None, "d0"])
+def test_the_folding_and_a_daemons_pages_walk_indexes_in_order(store: Store,
+                                                              daemon: str | None) -> None:
+    from stashdesk.store.history import daemon_job_action_page, daemon_status_page
+    from tests.unit.test_store_history import captured_sql, plan
+
+    seed_idle_runs(store)
+    calls = [
+        lambda: folded_timeline_page(daemon, KINDS, None, 3),
+        lambda: folded_timeline_page(daemon, ("status",), (NOW + 100, 9, "status"), 3),
+        lambda: daemon_status_page("d0", None, 5),
+        lambda: daemon_status_page("d0", (NOW + 100, 9), 5),
+        lambda: daemon_job_action_page("d0", (NOW + 100, 9), 5),
+    ]
+    statements = [s for call in calls for s, _params in captured_sql(store, call)]
+    assert any("COUNT(*)" in s for s in statements)  # a run was folded
+    for sql in statements:
+        if " FROM job WHERE id IN" in sql:
+            continue
+        text = plan(store, sql, [])
+        assert "USING" in text and "INDEX" in text, (sql, text)
+        if "ORDER BY" in sql:
+            assert "TEMP B-TREE" not in text, (sql, text)
+        if "phase IS NOT 'sleeping'" in sql:
+            assert "daemon_status_daemon_busy_at" in text, (sql, text)
