@@ -139,7 +139,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A scene's cover (base64 in data), fetched from Stash and cached"),
     # history
     Endpoint("history", "GET", "/history",
-             "Status changes, job actions and errors, newest first",
+             "Status changes, job actions and errors, newest first (idle: fold runs of "
+             "sleeping statuses, the default, or show every row)",
              query={"daemon": "str", "kinds": "list", "idle": "str", **PAGING}),
     Endpoint("logs", "GET", "/logs", "Daemon log lines, newest first",
              query={"daemon": "str", "levels": "list", **PAGING}),

@@ -38,8 +38,6 @@ def with_iso_times(item: dict[str, Any]) -> dict[str, Any]:
     return {k: iso(v) if k.endswith("_at") else v for k, v in item.items()}
 
 
-
-
 def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
     return {"kind": row.kind, "id": row.row_id, "daemon": row.daemon, "message": row.text,
             "detail": row.detail, "job_id": row.job_id, "job_type": row.job_type,
