@@ -214,13 +214,14 @@ class TimelineModel(ColumnsModel):
                 page = await self._page(None)
             except ClientError as exc:
                 if generation == self._generation:
-                    self._loading = False
                     self.error = f"Could not load the history: {exc}"
                     self.loaded.emit()
                 return
+            finally:
+                if generation == self._generation:
+                    self._loading = False
             if generation != self._generation:
                 return  # the filter changed meanwhile: a newer load is on its way
-            self._loading = False
             self.error = None
             self.beginResetModel()
             self.events = []
@@ -252,12 +253,13 @@ class TimelineModel(ColumnsModel):
                 page = await self._page(before)
             except ClientError as exc:
                 if generation == self._generation:
-                    self._loading = False
                     self.error = f"Could not load older history: {exc}"
                     self.loaded.emit()
                 return
+            finally:
+                if generation == self._generation:
+                    self._loading = False
             if generation == self._generation:
-                self._loading = False
                 self._append(page)
 
         self.ctx.tasks.spawn(load(), "Loading older history")
