@@ -198,8 +198,7 @@ class DaemonDetailsDialog(QDialog):
         view = self._view()
         if view is None:
             set_badge(self.badge, "unknown", "stopped")
-            self.status_line.setText(f"The engine at {self.ctx.client.label} does not run "
-                                     "this daemon.")
+            self.status_line.setText("The engine does not run this daemon.")
             return
         set_badge(self.badge, view.state, view.state)
         if view.status:
