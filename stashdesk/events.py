@@ -26,6 +26,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+# the levels of a daemon's log lines (DaemonLogged.level), least severe first
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

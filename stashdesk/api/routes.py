@@ -139,10 +139,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "A scene's cover (base64 in data), fetched from Stash and cached"),
     # history
     Endpoint("history", "GET", "/history",
-             "Status changes, job actions and errors, newest first",
-             query={"daemon": "str", "kinds": "list", **PAGING}),
+             "Status changes, job actions and errors, newest first (idle: fold runs of "
+             "sleeping statuses, the default, or show every row)",
+             query={"daemon": "str", "kinds": "list", "idle": "str", **PAGING}),
     Endpoint("logs", "GET", "/logs", "Daemon log lines, newest first",
              query={"daemon": "str", "levels": "list", **PAGING}),
+    Endpoint("daemon_statuses", "GET", "/daemons/{name}/statuses",
+             "Every status a daemon reported, newest first",
+             query={"before": "str", "limit": "int"}),
+    Endpoint("daemon_job_actions", "GET", "/daemons/{name}/job-actions",
+             "The jobs a daemon launched and how they ended, newest first",
+             query={"before": "str", "limit": "int"}),
     # notification targets
     Endpoint("notification_events", "GET", "/notifications/events",
              "Events a notification target can ask for"),

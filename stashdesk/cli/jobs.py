@@ -103,7 +103,7 @@ async def run_history(ctx: CommandContext, args: argparse.Namespace) -> int:
     await ctx.open()
     limit = check_count(args.limit)
     rows = await collect(lambda size, cursor: ctx.ops.history(
-        daemon=args.daemon, kinds="status", before=cursor, limit=size), limit)
+        daemon=args.daemon, kinds="status", idle="show", before=cursor, limit=size), limit)
     rows.reverse()  # newest last
     items = [{f: r[f] for f in HISTORY_FIELDS} for r in rows]
     if args.json:

@@ -43,6 +43,7 @@ from stashdesk.daemons.schedule import (
     format_duration,
     parse_processing_windows,
 )
+from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the events
 from stashdesk.events import DaemonJobActionTracked, DaemonLogged, DaemonStatusChanged
 from stashdesk.jobs.base import JobFailed, JobInfo, JobStatus
 from stashdesk.options import Option, OptionError
@@ -51,8 +52,6 @@ from stashdesk.store.writer import HeartbeatRecord, LogRecord, StatusRecord
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600  # job_interval_seconds: a week at most
 

@@ -28,6 +28,9 @@ import peewee as pw
 from stashdesk.store.models import ALL_MODELS, ENGINE_MODELS, database
 
 DB_FILENAME = "stashdesk.db"
+# a status row that is not a daemon sleeping between passes; written literally, as in
+# store/history.py, so SQLite uses the partial index built on it
+STATUS_NOT_IDLE = "phase IS NOT 'sleeping'"
 BUSY_TIMEOUT_MS = 10_000
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_HEADER_SIZE = 100
@@ -168,11 +171,23 @@ def _migration_analysis_rules(db: pw.Database) -> None:
         "threshold": "REAL", "vr_video": "INTEGER"})
 
 
+def _migration_status_phase(db: pw.Database) -> None:
+    """Each status row keeps its phase and wake-up time, so History can fold a night of
+    "sleeping" rows into one; a partial index on the other rows finds where such a run
+    began in one step. Rows from before say it only in their text: those of ``sleep``
+    are marked sleeping (their wake-up time is not known)."""
+    _add_missing_columns(db, "daemon_status", {"phase": "VARCHAR(255)", "wake_at": "REAL"})
+    db.execute_sql("UPDATE daemon_status SET phase = 'sleeping' WHERE phase IS NULL "
+                   "AND message LIKE '%, sleeping for % seconds'")
+    db.execute_sql('CREATE INDEX IF NOT EXISTS "daemon_status_daemon_busy_at" ON '
+                   f'"daemon_status" ("daemon", "at") WHERE {STATUS_NOT_IDLE}')
+
+
 # Each entry migrates from version i to i + 1. Append; never edit a released step. A step
 # marked ``outside_transaction`` runs on its own (VACUUM), then the version is written.
 MIGRATIONS: list[Callable[[pw.Database], None]] = [
     _migration_1, _migration_2, _migration_notification_targets, _migration_history_indexes,
-    _migration_analysis_rules, _migration_auto_vacuum]
+    _migration_analysis_rules, _migration_auto_vacuum, _migration_status_phase]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -23,9 +23,10 @@ All functions are blocking: run them through ``Store.read`` (listings) or
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from stashdesk.store.db import STATUS_NOT_IDLE
 from stashdesk.store.models import database
 
 KINDS = ("status", "job", "error")
@@ -45,6 +46,10 @@ class TimelineEvent:
         text: the status message, "Launched job: reason", or the log line.
         detail: the job action (LAUNCHED...) or the log level; None for a status.
         job_type: the job's type where the row names a job that still exists.
+        idle: a status of a daemon sleeping between passes (``phase`` sleeping).
+        wake_at: when a sleeping daemon meant to check again (None: not known).
+        repeated: how many idle rows this one stands for (``fold_timeline_page``).
+        first_at: the oldest of them (None: the row stands for itself).
     """
 
     kind: str
@@ -55,6 +60,10 @@ class TimelineEvent:
     detail: str | None
     job_id: str | None
     job_type: str | None
+    idle: bool = False
+    wake_at: float | None = None
+    repeated: int = 1
+    first_at: float | None = None
 
     @property
     def key(self) -> tuple[str, int]:
@@ -99,11 +108,13 @@ def timeline_page(daemon: str | None = None, kinds: tuple[str, ...] = KINDS,
     where_daemon = " AND daemon = ?" if daemon else ""
     if "status" in kinds:
         params: list[Any] = [daemon] if daemon else []
-        sql = ("SELECT id, at, daemon, message, job_id, job_type FROM daemon_status "
-               f"WHERE 1{where_daemon}{_after_clause('status', after, params)} "
-               "ORDER BY at DESC, id DESC LIMIT ?")
-        events += [TimelineEvent("status", i, at, name, message, None, job_id, job_type)
-                   for i, at, name, message, job_id, job_type in _rows(sql, [*params, limit])]
+        sql = ("SELECT id, at, daemon, message, job_id, job_type, phase, wake_at "
+               f"FROM daemon_status WHERE 1{where_daemon}"
+               f"{_after_clause('status', after, params)} ORDER BY at DESC, id DESC LIMIT ?")
+        events += [TimelineEvent("status", i, at, name, message, None, job_id, job_type,
+                                 phase == "sleeping", wake_at)
+                   for i, at, name, message, job_id, job_type, phase, wake_at
+                   in _rows(sql, [*params, limit])]
     if "job" in kinds:
         params = [daemon] if daemon else []
         sql = ("SELECT id, at, daemon, action, job_id, reason FROM daemon_job_action "
@@ -126,7 +137,121 @@ def timeline_page(daemon: str | None = None, kinds: tuple[str, ...] = KINDS,
     return events[:limit]
 
 
+# --- idle rows folded -------------------------------------------------------------------
+
+FOLD_SCAN_PAGES = 20  # timeline pages one folded page reads at most (a week asleep)
+
+
+@dataclass(frozen=True, slots=True)
+class FoldedPage:
+    """A page of the timeline with each run of idle status rows folded into its newest.
+
+    Attributes:
+        events: newest first; a folded row has ``repeated`` > 1 and ``first_at``.
+        after: the cursor of the last row read, where the next page starts (None: no
+            rows are left). Rows of a run already shown are skipped on later pages.
+    """
+
+    events: list[TimelineEvent]
+    after: tuple[float, int, str] | None
+
+
+def folded_timeline_page(daemon: str | None = None, kinds: tuple[str, ...] = KINDS,
+                         after: tuple[float, int, str] | None = None, limit: int = 200,
+                         scan_pages: int = FOLD_SCAN_PAGES) -> FoldedPage:
+    """``timeline_page`` where consecutive idle status rows of one daemon (no other
+    status of that daemon between them) are one event: the run's newest row, carrying
+    how many rows it stands for and when the run began. Interleaved events of other
+    daemons, job actions and errors stay where they are."""
+    events: list[TimelineEvent] = []
+    heads: list[int] = []  # positions in events of the rows that stand for a run
+    in_run: dict[str, bool] = {}  # daemon -> inside an idle run already shown
+    cursor = after
+    size = limit + 1  # one row more than a page: a page ending on the last row says so
+    for _ in range(scan_pages):
+        rows = timeline_page(daemon, kinds, cursor, size)
+        if not rows:
+            cursor = None
+        for position, row in enumerate(rows, start=1):
+            cursor = row.cursor
+            if position == len(rows) < size:
+                cursor = None  # the last row there is: no page after this one
+            if row.kind == "status":
+                inside = in_run.get(row.daemon)
+                if inside is None and row.idle:  # does the run start on an earlier page?
+                    inside = _newer_status_is_idle(row)
+                in_run[row.daemon] = row.idle
+                if row.idle and inside:
+                    continue
+                if row.idle:
+                    heads.append(len(events))
+            events.append(row)
+            if len(events) == limit:
+                break
+        if len(events) == limit or len(rows) < size:
+            break
+    for index in heads:
+        events[index] = _fold_run(events[index])
+    return FoldedPage(events, cursor)
+
+
+def _newer_status_is_idle(row: TimelineEvent) -> bool:
+    newer = _rows("SELECT phase FROM daemon_status WHERE daemon = ? AND (at, id) > (?, ?) "
+                  "ORDER BY at, id LIMIT 1", [row.daemon, row.at, row.row_id])
+    return bool(newer) and newer[0][0] == "sleeping"
+
+
+def _fold_run(head: TimelineEvent) -> TimelineEvent:
+    """``head`` standing for its whole run: every status row of its daemon after the
+    newest one that was not idle (found in one step by the partial index)."""
+    boundary = _rows(f"SELECT at, id FROM daemon_status WHERE daemon = ? AND {STATUS_NOT_IDLE} "
+                     "AND (at, id) < (?, ?) ORDER BY at DESC, id DESC LIMIT 1",
+                     [head.daemon, head.at, head.row_id])
+    params: list[Any] = [head.daemon, head.at, head.row_id]
+    since = ""
+    if boundary:
+        since = " AND (at, id) > (?, ?)"
+        params.extend(boundary[0])
+    count, first = _rows("SELECT COUNT(*), MIN(at) FROM daemon_status WHERE daemon = ? "
+                         f"AND (at, id) <= (?, ?){since}", params)[0]
+    if count <= 1:
+        return head
+    return replace(head, repeated=count, first_at=first)
+
+
 # --- one daemon (its details panel) and the CLI -------------------------------------
+
+
+def daemon_status_page(daemon: str, after: tuple[float, int] | None, limit: int
+                       ) -> list[tuple[int, float, str, str | None, str | None, str | None,
+                                       float | None]]:
+    """A daemon's status rows, newest first, after the row ``(at, id)`` of the previous
+    page: (id, at, message, job_id, job_type, phase, wake_at)."""
+    params: list[Any] = [daemon]
+    where = ""
+    if after is not None:
+        where = " AND (at, id) < (?, ?)"
+        params.extend(after)
+    return _rows("SELECT id, at, message, job_id, job_type, phase, wake_at FROM daemon_status "
+                 f"WHERE daemon = ?{where} ORDER BY at DESC, id DESC LIMIT ?",
+                 [*params, limit])
+
+
+def daemon_job_action_page(daemon: str, after: tuple[float, int] | None, limit: int
+                           ) -> list[tuple[int, float, str, str, str | None, str | None]]:
+    """A daemon's job actions, newest first, after the row ``(at, id)`` of the previous
+    page: (id, at, action, job_id, job type or None, reason)."""
+    params: list[Any] = [daemon]
+    where = ""
+    if after is not None:
+        where = " AND (at, id) < (?, ?)"
+        params.extend(after)
+    rows = _rows("SELECT id, at, action, job_id, reason FROM daemon_job_action "
+                 f"WHERE daemon = ?{where} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit])
+    types = _job_types({row[3] for row in rows})
+    return [(row_id, at, action, job_id, types.get(job_id), reason)
+            for row_id, at, action, job_id, reason in rows]
+
 
 
 def log_page(daemon: str | None, levels: tuple[str, ...] | None,

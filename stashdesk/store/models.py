@@ -72,6 +72,10 @@ class DaemonStatus(BaseModel):
     job_id = pw.CharField(null=True)
     job_type = pw.CharField(null=True)
     at = pw.FloatField(index=True)
+    # working | sleeping | waiting (None: written before the column existed); History
+    # folds runs of sleeping rows, and says when the daemon meant to wake
+    phase = pw.CharField(null=True)
+    wake_at = pw.FloatField(null=True)
 
     class Meta:
         indexes = ((("daemon", "at"), False),)

@@ -245,7 +245,7 @@ class StoreWriter:
     ) -> None:
         history = [
             {"daemon": s.daemon, "message": s.message, "job_id": s.job_id,
-             "job_type": s.job_type, "at": s.at}
+             "job_type": s.job_type, "at": s.at, "phase": s.phase, "wake_at": s.wake_at}
             for s in statuses if s.message is not None
         ]
         for start in range(0, len(history), 500):

@@ -2,29 +2,24 @@
 
 The window shows one of these per daemon (not modal). The log follows the
 daemon live; pausing it buffers new lines (nothing is dropped) until it is
-resumed. Histories are read from the database (small indexed queries on a
-reader thread) and refreshed while their tab is visible. The configuration tab
-is a form built from the daemon's declared options.
+resumed. Everything comes from the engine through ``ctx.client``: the recent log,
+the histories (refreshed while their tab is visible) and the configuration form,
+built from the options the engine declares for the daemon. When the engine cannot
+be reached the dialog says so above what it last showed.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QDialog,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QMessageBox,
-    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -33,139 +28,26 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stashdesk.daemons.base import LOG_LEVELS
+from stashdesk.engine_client.base import DaemonView
+from stashdesk.engine_client.errors import ClientError
 from stashdesk.events import (
+    DaemonConfigChanged,
     DaemonJobActionTracked,
     DaemonLogged,
     DaemonStateChanged,
     DaemonStatusChanged,
 )
-from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
+from stashdesk.options import Option
+from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
+from stashdesk.ui.log_view import LogView
 from stashdesk.ui.option_form import OptionForm
 from stashdesk.ui.widgets import Banner, badge, button, flat_scroll, muted, set_badge
 
 LOG_ROWS_LOADED = 1000
-LOG_LINES_KEPT = 20000
 HISTORY_ROWS = 300
 JOB_ROLE = Qt.ItemDataRole.UserRole + 1
-
-
-def format_log_line(at: float, level: str, message: str) -> str:
-    return f"{humanize.timestamp(at, now=at)}  {level:<7}  {message}"
-
-
-class LogView(QWidget):
-    """The live log: level filter ("this level and above"), search, pause, export.
-
-    Attributes:
-        entries: every line kept (at, level, message), oldest first.
-        paused_buffer: lines that arrived while paused, shown on resume.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.entries: deque[tuple[float, str, str]] = deque(maxlen=LOG_LINES_KEPT)
-        self.paused_buffer: list[tuple[float, str, str]] = []
-        layout = QVBoxLayout(self)
-        bar = QHBoxLayout()
-        self.level = QComboBox()
-        for level in LOG_LEVELS:
-            self.level.addItem(f"{level.capitalize()} and above", level)
-        self.level.setCurrentIndex(LOG_LEVELS.index("INFO"))
-        self.level.currentIndexChanged.connect(self.refilter)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Search the log")
-        self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.refilter)
-        self.pause = QPushButton("Pause")
-        self.pause.setCheckable(True)
-        self.pause.toggled.connect(self._pause_toggled)
-        self.export = QPushButton("Export…")
-        self.export.clicked.connect(self._export)
-        bar.addWidget(self.level)
-        bar.addWidget(self.search, 1)
-        bar.addWidget(self.pause)
-        bar.addWidget(self.export)
-        layout.addLayout(bar)
-        self.buffered = muted()
-        layout.addWidget(self.buffered)
-        self.text = QPlainTextEdit()
-        self.text.setReadOnly(True)
-        self.text.setProperty("role", "mono")
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.text.setMaximumBlockCount(LOG_LINES_KEPT)
-        layout.addWidget(self.text, 1)
-        self._dialog: QFileDialog | None = None
-        self._update_buffered()
-
-    @property
-    def paused(self) -> bool:
-        return self.pause.isChecked()
-
-    def passes(self, level: str, message: str) -> bool:
-        minimum = LOG_LEVELS.index(self.level.currentData())
-        rank = LOG_LEVELS.index(level) if level in LOG_LEVELS else len(LOG_LEVELS)
-        needle = self.search.text().strip().lower()
-        return rank >= minimum and (not needle or needle in message.lower())
-
-    def visible_lines(self) -> list[str]:
-        return [format_log_line(*e) for e in self.entries if self.passes(e[1], e[2])]
-
-    def set_entries(self, entries: list[tuple[float, str, str]]) -> None:
-        self.entries.clear()
-        self.entries.extend(entries)
-        self.refilter()
-
-    def add(self, entries: list[tuple[float, str, str]]) -> None:
-        if self.paused:
-            self.paused_buffer.extend(entries)
-            self._update_buffered()
-            return
-        self._append(entries)
-
-    def _append(self, entries: list[tuple[float, str, str]]) -> None:
-        self.entries.extend(entries)
-        lines = [format_log_line(*e) for e in entries if self.passes(e[1], e[2])]
-        if lines:
-            scrollbar = self.text.verticalScrollBar()
-            at_end = scrollbar.value() >= scrollbar.maximum() - 2
-            self.text.appendPlainText("\n".join(lines))
-            if at_end:
-                scrollbar.setValue(scrollbar.maximum())
-
-    def refilter(self) -> None:
-        self.text.setPlainText("\n".join(self.visible_lines()))
-        self.text.verticalScrollBar().setValue(self.text.verticalScrollBar().maximum())
-
-    def _pause_toggled(self, paused: bool) -> None:
-        self.pause.setText("Resume" if paused else "Pause")
-        if not paused and self.paused_buffer:
-            buffered, self.paused_buffer = self.paused_buffer, []
-            self._append(buffered)
-        self._update_buffered()
-
-    def _update_buffered(self) -> None:
-        n = len(self.paused_buffer)
-        self.buffered.setText(f"Paused: {humanize.count(n, 'new line')} held back; "
-                              "Resume shows them." if self.paused else "")
-        self.buffered.setVisible(self.paused)
-
-    def _export(self) -> None:
-        dialog = QFileDialog(self, "Export the log")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-        dialog.setDefaultSuffix("log")
-        dialog.selectFile("stashdesk-daemon.log")
-        dialog.fileSelected.connect(self.export_to)
-        self._dialog = dialog
-        dialog.open()
-
-    def export_to(self, path: str) -> int:
-        """Write the lines shown (level and search applied); returns how many."""
-        lines = self.visible_lines()
-        Path(path).write_text("\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
-        return len(lines)
 
 
 def _table(headers: list[str]) -> QTableWidget:
@@ -195,7 +77,11 @@ class DaemonDetailsDialog(QDialog):
     """Attributes:
         name: the daemon's name.
         tabs: the QTabWidget (tabs: log, status, actions, config).
-        log_view, status_table, actions_table, config_form: the tabs' contents.
+        log_view, status_table, actions_table: the first three tabs' contents.
+        config_form: the configuration's OptionForm, once the engine sent its options
+            (None before).
+        notice: says why what the dialog shows may not be current.
+        config_loaded: the configuration arrived (the form is usable).
     """
 
     TABS = ("log", "status", "actions", "config")
@@ -204,29 +90,35 @@ class DaemonDetailsDialog(QDialog):
         super().__init__(parent)
         self.ctx = ctx
         self.name = name
-        self.manager = ctx.services.manager
-        self.handle = self.manager.handle(name)
-        cls = self.handle.cls
-        self.setWindowTitle(f"{cls.display_name or name} — StashDesk")
+        view = self._view()
+        title_text = view.display_name if view is not None else name
+        self.setWindowTitle(f"{title_text} — StashDesk")
         self.resize(860, 640)
         self._status_dirty = True
         self._actions_dirty = True
+        self._config: dict[str, Any] = {}
+        self._disconnected: str | None = None
+        self._problems: dict[str, str] = {}  # what failed to load, by part
 
         layout = QVBoxLayout(self)
         head = QHBoxLayout()
-        title = QLabel(cls.display_name or name)
+        title = QLabel(title_text)
         title.setProperty("role", "page-title")
-        self.badge = badge(self.handle.state, self.handle.state)
+        state = view.state if view is not None else "stopped"
+        self.badge = badge(state, state)
         head.addWidget(title)
         head.addWidget(self.badge)
         head.addStretch(1)
         head.addWidget(muted(name))
         layout.addLayout(head)
-        if cls.description:
-            layout.addWidget(muted(cls.description, wrap=True))
+        if view is not None and view.description:
+            layout.addWidget(muted(view.description, wrap=True))
         self.status_line = QLabel()
         self.status_line.setWordWrap(True)
         layout.addWidget(self.status_line)
+        self.notice = Banner("warning")
+        self.notice.setVisible(False)
+        layout.addWidget(self.notice)
 
         self.tabs = QTabWidget()
         self.log_view = LogView()
@@ -253,6 +145,8 @@ class DaemonDetailsDialog(QDialog):
                                          "Jobs this daemon launched and how they ended. "
                                          "Double-click to open the job."), "Job actions")
 
+        self.config_form: OptionForm | None = None
+        self.config_loaded = False
         self.tabs.addTab(self._build_config(), "Configuration")
         self.tabs.currentChanged.connect(lambda _i: self._refresh_visible())
         layout.addWidget(self.tabs, 1)
@@ -269,13 +163,23 @@ class DaemonDetailsDialog(QDialog):
         bridge.status_changed.connect(self._on_status)
         bridge.state_changed.connect(self._on_state)
         bridge.job_action.connect(self._on_job_action)
+        bridge.config_changed.connect(self._on_config_changed)
+        bridge.connection_changed.connect(self._on_connection)
         self.refresher = QTimer(self)
         self.refresher.setInterval(2000)
         self.refresher.timeout.connect(self._refresh_visible)
         self.refresher.start()
         self._show_current_status()
         self._load_log()
+        self.load_config()
         self._refresh_visible()
+
+    def _view(self) -> DaemonView | None:
+        return self.ctx.client.mirror.daemons.get(self.name)
+
+    @property
+    def display_name(self) -> str:
+        return self.ctx.daemon_display_name(self.name)
 
     @staticmethod
     def _with_hint(widget: QWidget, hint: str) -> QWidget:
@@ -288,17 +192,21 @@ class DaemonDetailsDialog(QDialog):
     def show_tab(self, tab: str) -> None:
         self.tabs.setCurrentIndex(self.TABS.index(tab))
 
-    # --- header ----------------------------------------------------------------------------------
+    # --- header and what may be out of date ------------------------------------------------------
 
     def _show_current_status(self) -> None:
-        daemon = self.handle.instance
-        set_badge(self.badge, self.handle.state, self.handle.state)
-        if daemon is not None and daemon.status:
-            self.status_line.setText(daemon.status)
-        elif self.handle.state == "error" and self.handle.last_error:
-            self.status_line.setText(f"Crashed: {self.handle.last_error}")
+        view = self._view()
+        if view is None:
+            set_badge(self.badge, "unknown", "stopped")
+            self.status_line.setText("The engine does not run this daemon.")
+            return
+        set_badge(self.badge, view.state, view.state)
+        if view.status:
+            self.status_line.setText(view.status)
+        elif view.state == "error" and view.last_error:
+            self.status_line.setText(f"Crashed: {view.last_error}")
         else:
-            self.status_line.setText("Not running." if not self.handle.running else "Starting…")
+            self.status_line.setText("Not running." if not view.running else "Starting…")
 
     def _on_status(self, event: DaemonStatusChanged, _last_job: Any) -> None:
         if event.daemon == self.name:
@@ -309,26 +217,62 @@ class DaemonDetailsDialog(QDialog):
         if event.daemon == self.name:
             self._show_current_status()
 
+    def _on_connection(self, event: Any) -> None:
+        if not event.connected:
+            self._disconnected = event.message or "Not connected to the engine"
+        else:
+            self._disconnected = None
+            # what happened while the link was down (all of it, when events were lost)
+            self._status_dirty = self._actions_dirty = True
+            self._show_current_status()
+            self._load_log()
+            if event.resynced:
+                self.load_config()
+            self._refresh_visible()
+        self._show_notice()
+
+    def _problem(self, part: str, text: str | None) -> None:
+        if text is None:
+            self._problems.pop(part, None)
+        else:
+            self._problems[part] = text
+        self._show_notice()
+
+    def _show_notice(self) -> None:
+        if self._disconnected:
+            lines = [f"{self._disconnected}. What this window shows is how things stood "
+                     "then."]
+        else:
+            lines = [f"{text}." for text in self._problems.values()]
+        self.notice.set_kind("warning" if self._disconnected else "error")
+        self.notice.set_text(" ".join(lines))
+        self.notice.setVisible(bool(lines))
+
     # --- log -------------------------------------------------------------------------------------
 
     def _load_log(self) -> None:
-        name = self.name
+        async def read() -> list[tuple[float, str, str]] | None:
+            try:
+                page = await self.ctx.client.ops.logs(daemon=self.name, limit=LOG_ROWS_LOADED)
+            except ClientError as exc:
+                self._problem("log", f"Could not load the log: {exc}")
+                return None
+            self._problem("log", None)
+            return [(from_iso(i["at"]) or 0.0, i["level"], i["message"])
+                    for i in reversed(page["items"])]
 
-        def read() -> list[tuple[float, str, str]]:
-            rows = (DaemonLog.select(DaemonLog.at, DaemonLog.level, DaemonLog.message)
-                    .where(DaemonLog.daemon == name)
-                    .order_by(DaemonLog.at.desc(), DaemonLog.id.desc())
-                    .limit(LOG_ROWS_LOADED).tuples())
-            return list(reversed(list(rows)))
-
-        def loaded(rows: list[tuple[float, str, str]]) -> None:
-            # Lines that arrived live while loading are newer than what was read.
+        def loaded(rows: list[tuple[float, str, str]] | None) -> None:
+            if rows is None:
+                return
+            # Lines that arrived live while loading are newer than what was read (times
+            # from the engine are whole milliseconds: compare the lines themselves too).
             newest = rows[-1][0] if rows else 0.0
-            live = [e for e in self.log_view.entries if e[0] > newest]
+            known = {(round(at, 3), level, message) for at, level, message in rows[-50:]}
+            live = [e for e in self.log_view.entries if e[0] > newest
+                    and (round(e[0], 3), e[1], e[2]) not in known]
             self.log_view.set_entries(rows + live)
 
-        self.ctx.tasks.spawn(self.ctx.services.store.read(read), "Loading the log",
-                             on_done=loaded)
+        self.ctx.tasks.spawn(read(), "Loading the log", on_done=loaded)
 
     def _on_logged(self, events: list[DaemonLogged]) -> None:
         mine = [(e.at, e.level, e.message) for e in events if e.daemon == self.name]
@@ -346,66 +290,65 @@ class DaemonDetailsDialog(QDialog):
         elif current == "actions" and self._actions_dirty:
             self.load_job_actions()
 
+    async def _read(self, part: str, what: str, call: Any) -> list[dict[str, Any]] | None:
+        """The items of one call, or None (the failure said above the tabs)."""
+        try:
+            page = await call
+        except ClientError as exc:
+            self._problem(part, f"Could not load {what}: {exc}")
+            return None
+        self._problem(part, None)
+        return page["items"]
+
     def load_status_history(self) -> None:
         self._status_dirty = False
-        name = self.name
+        call = self.ctx.client.ops.daemon_statuses(self.name, limit=HISTORY_ROWS)
 
-        def read() -> list[tuple[float, str, str | None, str | None]]:
-            return list(DaemonStatus.select(DaemonStatus.at, DaemonStatus.message,
-                                            DaemonStatus.job_id, DaemonStatus.job_type)
-                        .where(DaemonStatus.daemon == name)
-                        .order_by(DaemonStatus.at.desc(), DaemonStatus.id.desc())
-                        .limit(HISTORY_ROWS).tuples())
-
-        def show(rows: list[tuple[float, str, str | None, str | None]]) -> None:
+        def show(rows: list[dict[str, Any]] | None) -> None:
+            if rows is None:
+                self._status_dirty = True  # try again on the next refresh
+                return
             table = self.status_table
             table.setRowCount(len(rows))
-            for r, (at, message, job_id, job_type) in enumerate(rows):
+            for r, row in enumerate(rows):
+                at, job_id, message = from_iso(row["at"]), row["job_id"], row["message"]
                 table.setItem(r, 0, _item(humanize.timestamp(at), job_id,
                                           humanize.full_timestamp(at)))
                 table.setItem(r, 1, _item(message, job_id, message))
-                job = f"{job_type or 'job'} {job_id[:8]}" if job_id else ""
+                job = f"{row['job_type'] or 'job'} {job_id[:8]}" if job_id else ""
                 table.setItem(r, 2, _item(job, job_id, job_id))
                 if job_id:
                     table.item(r, 2).setForeground(theme.INDIGO)
 
-        self.ctx.tasks.spawn(self.ctx.services.store.read(read), "Loading status history",
-                             on_done=show)
+        self.ctx.tasks.spawn(self._read("status", "the status history", call),
+                             "Loading status history", on_done=show)
 
     def load_job_actions(self) -> None:
         self._actions_dirty = False
-        name = self.name
+        call = self.ctx.client.ops.daemon_job_actions(self.name, limit=HISTORY_ROWS)
 
-        def read() -> list[tuple[float, str, str, str | None, str | None]]:
-            rows = list(DaemonJobAction.select(DaemonJobAction.at, DaemonJobAction.action,
-                                               DaemonJobAction.job_id, DaemonJobAction.reason)
-                        .where(DaemonJobAction.daemon == name)
-                        .order_by(DaemonJobAction.at.desc(), DaemonJobAction.id.desc())
-                        .limit(HISTORY_ROWS).tuples())
-            ids = list({row[2] for row in rows})
-            types = dict(Job.select(Job.id, Job.type).where(Job.id.in_(ids)).tuples()) \
-                if ids else {}
-            return [(at, action, job_id, types.get(job_id), reason)
-                    for at, action, job_id, reason in rows]
-
-        def show(rows: list[tuple[float, str, str, str | None, str | None]]) -> None:
+        def show(rows: list[dict[str, Any]] | None) -> None:
+            if rows is None:
+                self._actions_dirty = True
+                return
             table = self.actions_table
             table.setRowCount(len(rows))
             colours = {"LAUNCHED": theme.INDIGO, "FINISHED": theme.GREEN,
                        "FAILED": theme.RED, "CANCELLED": theme.MUTED}
-            for r, (at, action, job_id, job_type, reason) in enumerate(rows):
+            for r, row in enumerate(rows):
+                at, action, job_id = from_iso(row["at"]), row["action"], row["job_id"]
                 table.setItem(r, 0, _item(humanize.timestamp(at), job_id,
                                           humanize.full_timestamp(at)))
                 action_item = _item(action, job_id)
                 action_item.setForeground(colours.get(action, theme.TEXT))
                 table.setItem(r, 1, action_item)
-                job = _item(f"{job_type or 'job'} {job_id[:8]}", job_id, job_id)
+                job = _item(f"{row['job_type'] or 'job'} {job_id[:8]}", job_id, job_id)
                 job.setForeground(theme.INDIGO)
                 table.setItem(r, 2, job)
-                table.setItem(r, 3, _item(reason or "", job_id, reason))
+                table.setItem(r, 3, _item(row["reason"] or "", job_id, row["reason"]))
 
-        self.ctx.tasks.spawn(self.ctx.services.store.read(read), "Loading job actions",
-                             on_done=show)
+        self.ctx.tasks.spawn(self._read("actions", "the job actions", call),
+                             "Loading job actions", on_done=show)
 
     def _on_job_action(self, event: DaemonJobActionTracked) -> None:
         if event.daemon == self.name:
@@ -424,9 +367,8 @@ class DaemonDetailsDialog(QDialog):
         column.addWidget(muted("A running daemon uses saved values from its next pass. "
                                "Settings marked ⟳ take effect after the daemon restarts.",
                                wrap=True))
-        self.config_form = OptionForm(self.handle.cls.all_options(), self.handle.config)
-        self.config_form.edited.connect(self._config_edited)
-        column.addWidget(flat_scroll(self.config_form), 1)
+        self.config_scroll = flat_scroll(muted("Loading the configuration…"))
+        column.addWidget(self.config_scroll, 1)
         self.config_message = Banner("info", "", action="Restart now")
         self.config_message.action_clicked.connect(self._restart_daemon)
         self.config_message.setVisible(False)
@@ -446,10 +388,53 @@ class DaemonDetailsDialog(QDialog):
         self._config_edited()
         return page
 
+    def load_config(self) -> None:
+        """The options the engine declares for the daemon, and its saved values."""
+        async def read() -> dict[str, Any] | None:
+            try:
+                return await self.ctx.client.ops.daemon_config(self.name)
+            except ClientError as exc:
+                self._problem("config", f"Could not load the configuration: {exc}")
+                return None
+
+        def loaded(answer: dict[str, Any] | None) -> None:
+            if answer is None:
+                return
+            self._problem("config", None)
+            options = [Option.from_spec(spec) for spec in answer["options"]]
+            form = self.config_form
+            if form is None or [o.key for o in form.options] != [o.key for o in options]:
+                form = OptionForm(options, answer["config"])
+                form.edited.connect(self._config_edited)
+                self.config_form = form
+                self.config_scroll.setWidget(form)  # (deletes what it showed before)
+            else:
+                form.set_values(answer["config"])
+            self._config = dict(answer["config"])
+            self.config_loaded = True
+            self._config_edited()
+
+        self.ctx.tasks.spawn(read(), "Loading the configuration", on_done=loaded)
+
+    def _on_config_changed(self, event: DaemonConfigChanged) -> None:
+        """Saved elsewhere (another window, the CLI): shown unless being edited here."""
+        if event.daemon != self.name or self.config_form is None:
+            return
+        self._config = dict(event.config)
+        changed, errors = self.config_form.changes()
+        if not changed and not errors:
+            self.config_form.set_values(self._config)
+            self._config_edited()
+
     def _config_edited(self) -> None:
+        if self.config_form is None:
+            for widget in (self.save_button, self.revert_button, self.reset_button):
+                widget.setEnabled(False)
+            return
         changed, errors = self.config_form.changes()
         self.save_button.setEnabled(bool(changed) and not errors)
         self.revert_button.setEnabled(bool(changed) or bool(errors))
+        self.reset_button.setEnabled(True)
 
     def _say(self, kind: str, text: str, restart: bool = False) -> None:
         self.config_message.set_kind(kind)
@@ -459,7 +444,10 @@ class DaemonDetailsDialog(QDialog):
         self.config_message.setVisible(True)
 
     def save_config(self) -> None:
-        changed, errors = self.config_form.changes()
+        form = self.config_form
+        if form is None:
+            return
+        changed, errors = form.changes()
         if errors:
             self._say("error", "Nothing was saved: " + " ".join(errors.values()))
             return
@@ -467,28 +455,37 @@ class DaemonDetailsDialog(QDialog):
             return
         self.save_button.setEnabled(False)
 
-        def saved(config: dict[str, Any]) -> None:
-            self.config_form.set_values(config)
+        async def save() -> None:
+            try:
+                answer = await self.ctx.client.ops.set_daemon_config(self.name, changed)
+            except ClientError as exc:  # the engine refused a value, or is out of reach
+                self._say("error", f"Nothing was saved: {exc}")
+                self._config_edited()
+                return
+            self._config = dict(answer["config"])
+            form.set_values(self._config)
             self._config_edited()
-            needs_restart = self.config_form.restart_required(changed)
-            if needs_restart and self.handle.running:
+            view = self._view()
+            needs_restart = form.restart_required(changed)
+            if needs_restart and view is not None and view.running:
                 names = ", ".join(o.title for o in needs_restart)
                 self._say("warning", f"Saved. {names} takes effect after the daemon restarts.",
                           restart=True)
             else:
                 self._say("info", f"Saved {humanize.count(len(changed), 'value')}.")
 
-        self.ctx.tasks.spawn(self.manager.set_config(self.name, changed),
-                             "Saving the configuration", on_done=saved)
+        self.ctx.tasks.spawn(save(), "Saving the configuration")
 
     def _revert(self) -> None:
-        self.config_form.set_values(self.handle.config)
+        if self.config_form is None:
+            return
+        self.config_form.set_values(self._config)
         self._config_edited()
         self.config_message.setVisible(False)
 
     def _confirm_reset(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Question, "Reset to defaults",
-                          f"Put every setting of {self.handle.cls.display_name} back to its "
+                          f"Put every setting of {self.display_name} back to its "
                           "default value?", QMessageBox.StandardButton.Reset
                           | QMessageBox.StandardButton.Cancel, self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -498,18 +495,30 @@ class DaemonDetailsDialog(QDialog):
         box.open()  # not exec(): the engine keeps running underneath
 
     def reset_config(self) -> None:
-        def done(config: dict[str, Any]) -> None:
-            self.config_form.set_values(config)
+        async def reset() -> None:
+            try:
+                answer = await self.ctx.client.ops.reset_daemon_config(self.name)
+            except ClientError as exc:
+                self._say("error", f"Nothing was reset: {exc}")
+                return
+            self._config = dict(answer["config"])
+            if self.config_form is not None:
+                self.config_form.set_values(self._config)
             self._config_edited()
             self._say("info", "Every setting is back to its default value.")
 
-        self.ctx.tasks.spawn(self.manager.reset_config(self.name), "Resetting the configuration",
-                             on_done=done)
+        self.ctx.tasks.spawn(reset(), "Resetting the configuration")
 
     def _restart_daemon(self) -> None:
         self.config_message.setVisible(False)
-        self.ctx.tasks.spawn(self.manager.restart(self.name),
-                             f"Restarting {self.handle.cls.display_name}")
+
+        async def restart() -> None:
+            try:
+                await self.ctx.client.ops.daemon_action(self.name, "restart")
+            except ClientError as exc:
+                self._say("error", f"Could not restart {self.display_name}: {exc}")
+
+        self.ctx.tasks.spawn(restart(), f"Restarting {self.display_name}")
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

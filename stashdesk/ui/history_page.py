@@ -1,16 +1,19 @@
-"""The History page: one timeline across daemons, read from the database.
+"""The History page: one timeline across daemons, read from the engine.
 
-Three tables feed it: status changes (``DaemonStatus``), job actions
-(``DaemonJobAction``) and errors (``DaemonLog`` lines at WARNING or ERROR).
-Each page of the timeline takes the newest ``PAGE_SIZE`` rows of each table
-older than the last row shown (each by its ``at`` index) and merges them, so
-scrolling back costs the same on day one and after a month of floods. While
-the page is visible and scrolled to the top, new events appear by themselves.
+The engine's ``history`` operation merges three tables: status changes, job
+actions and errors (log lines at WARNING or ERROR). Each page of the timeline is
+one call, continued with the ``next`` cursor of the previous page, so scrolling
+back costs the same on day one and after a month of floods. Runs of one daemon's
+idle ("sleeping") statuses arrive folded into one row unless "Show idle rows" is
+ticked. While the page is visible and scrolled to the top, new events appear by
+themselves; when the engine cannot be reached the page says its rows may be old.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from PySide6.QtCore import (
@@ -21,6 +24,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
@@ -28,83 +32,96 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stashdesk.store.models import DaemonJobAction, DaemonLog, DaemonStatus, Job
+from stashdesk.engine_client.errors import ClientError
+from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import ColumnsModel, button, data_table, muted, page_title
+from stashdesk.ui.widgets import Banner, ColumnsModel, button, data_table, muted, page_title
 
 PAGE_SIZE = 200
 KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
 KIND_FILTER_LABELS = {"status": "Status changes", "job": "Job actions",
                       "error": "Errors and warnings"}
+# how far back the timeline goes (seconds; None: all of it)
+SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86400),
+         ("Last 7 days", 7 * 86400))
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
 class TimelineEvent:
-    kind: str  # status | job | error
+    """One row of the timeline (an item of the ``history`` operation).
+
+    Attributes:
+        kind: status | job | error.
+        row_id: the row's id in its table (with ``kind``, the row's key).
+        at: POSIX seconds (for a folded run: its newest row).
+        text: the status message, "Launched job: reason", or the log line.
+        detail: the job action (LAUNCHED...) or the log level; None for a status.
+        idle: a status of a daemon sleeping between passes.
+        wake_at: when a sleeping daemon meant to check again (None: not known).
+        repeated: how many idle rows this one stands for (1: itself only).
+        first_at: the oldest of them.
+    """
+
+    kind: str
     row_id: int
     at: float
     daemon: str
     text: str
-    detail: str | None  # job action name, log level
+    detail: str | None
     job_id: str | None
     job_type: str | None
+    idle: bool = False
+    wake_at: float | None = None
+    repeated: int = 1
+    first_at: float | None = None
 
     @property
     def key(self) -> tuple[str, int]:
         return self.kind, self.row_id
 
+    @classmethod
+    def from_json(cls, item: dict[str, Any]) -> TimelineEvent:
+        at = from_iso(item["at"]) or 0.0
+        return cls(kind=item["kind"], row_id=item["id"], at=at, daemon=item["daemon"],
+                   text=item["message"], detail=item.get("detail"),
+                   job_id=item.get("job_id"), job_type=item.get("job_type"),
+                   idle=bool(item.get("idle")), wake_at=from_iso(item.get("wake_at")),
+                   repeated=int(item.get("repeated") or 1),
+                   first_at=from_iso(item.get("first_at")) or at)
 
-def load_timeline(daemon: str | None, kinds: tuple[str, ...], before: float | None,
-                  limit: int) -> list[TimelineEvent]:
-    """The newest ``limit`` events at or before ``before`` (None: the newest of all)."""
-    events: list[TimelineEvent] = []
-    if "status" in kinds:
-        q = DaemonStatus.select(DaemonStatus.id, DaemonStatus.at, DaemonStatus.daemon,
-                                DaemonStatus.message, DaemonStatus.job_id,
-                                DaemonStatus.job_type)
-        if daemon:
-            q = q.where(DaemonStatus.daemon == daemon)
-        if before is not None:
-            q = q.where(DaemonStatus.at <= before)
-        for row_id, at, name, message, job_id, job_type in (
-                q.order_by(DaemonStatus.at.desc()).limit(limit).tuples()):
-            events.append(TimelineEvent("status", row_id, at, name, message, None, job_id,
-                                        job_type))
-    if "job" in kinds:
-        q = DaemonJobAction.select(DaemonJobAction.id, DaemonJobAction.at,
-                                   DaemonJobAction.daemon, DaemonJobAction.action,
-                                   DaemonJobAction.job_id, DaemonJobAction.reason)
-        if daemon:
-            q = q.where(DaemonJobAction.daemon == daemon)
-        if before is not None:
-            q = q.where(DaemonJobAction.at <= before)
-        rows = list(q.order_by(DaemonJobAction.at.desc()).limit(limit).tuples())
-        ids = list({row[4] for row in rows})
-        types = dict(Job.select(Job.id, Job.type).where(Job.id.in_(ids)).tuples()) if ids else {}
-        for row_id, at, name, action, job_id, reason in rows:
-            text = f"{action.capitalize()} job" + (f": {reason}" if reason else "")
-            events.append(TimelineEvent("job", row_id, at, name, text, action, job_id,
-                                        types.get(job_id)))
-    if "error" in kinds:
-        q = DaemonLog.select(DaemonLog.id, DaemonLog.at, DaemonLog.daemon, DaemonLog.level,
-                             DaemonLog.message).where(DaemonLog.level.in_(["WARNING", "ERROR"]))
-        if daemon:
-            q = q.where(DaemonLog.daemon == daemon)
-        if before is not None:
-            q = q.where(DaemonLog.at <= before)
-        for row_id, at, name, level, message in (
-                q.order_by(DaemonLog.at.desc()).limit(limit).tuples()):
-            events.append(TimelineEvent("error", row_id, at, name, message, level, None, None))
-    events.sort(key=lambda e: (e.at, e.row_id), reverse=True)
-    return events[:limit]
+    @property
+    def shown_text(self) -> str:
+        """What the row says: a folded run as "Sleeping until 14:05 (x12, 13:05-14:05)"."""
+        if self.repeated <= 1:
+            return self.text
+        first = self.first_at if self.first_at is not None else self.at
+        what = f"Sleeping until {_clock(self.wake_at)}" if self.wake_at else self.text
+        return f"{what} (x{self.repeated:,}, {_clock(first)}-{_clock(self.at)})"
+
+
+def _clock(ts: float | None) -> str:
+    """14:05 today, 05-01 14:05 on another day."""
+    if ts is None:
+        return ""
+    when = datetime.fromtimestamp(ts)
+    return when.strftime("%H:%M" if when.date() == datetime.now().date() else "%m-%d %H:%M")
 
 
 class TimelineModel(ColumnsModel):
-    """Signals:
-        loaded(): a reload finished.
+    """The timeline's rows, a page at a time (Qt asks for more as the table scrolls).
+
+    Attributes:
+        daemon, kinds, idle: the filter of the rows loaded (idle: fold or show).
+        span: only events of the last ``span`` seconds (None: all).
+        events: the rows, newest first.
+        error: why the last load failed (None: it worked).
+        loaded_once: a first page arrived.
+
+    Signals:
+        loaded(): a reload finished (or failed: see ``error``).
     """
 
     COLUMNS = ("Time", "Daemon", "Kind", "What happened", "Job")
@@ -116,9 +133,13 @@ class TimelineModel(ColumnsModel):
         self.page_size = page_size
         self.daemon: str | None = None
         self.kinds: tuple[str, ...] = KINDS
+        self.idle = "fold"
+        self.span: float | None = None
+        self._since: float | None = None  # the start of ``span`` when the reload began
         self.events: list[TimelineEvent] = []
+        self.error: str | None = None
         self._keys: set[tuple[str, int]] = set()
-        self._exhausted = False
+        self._next: str | None = None
         self._loading = False
         self._generation = 0
         self.loaded_once = False
@@ -141,19 +162,24 @@ class TimelineModel(ColumnsModel):
                     return "Warning"
                 return KIND_LABELS[event.kind]
             if column == 3:
-                return event.text
+                return event.shown_text
             if column == 4:
                 if not event.job_id:
                     return ""
                 return f"{event.job_type or 'job'} {event.job_id[:8]}"
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 0:
+                if event.repeated > 1:
+                    return (f"{humanize.full_timestamp(event.first_at)} to "
+                            f"{humanize.full_timestamp(event.at)}")
                 return humanize.full_timestamp(event.at)
             if column == 3:
                 return event.text
             if column == 4:
                 return event.job_id
         if role == Qt.ItemDataRole.ForegroundRole:
+            if column == 3 and event.repeated > 1:
+                return theme.MUTED
             if column == 2 or (column == 3 and event.kind == "error"):
                 if event.kind == "error":
                     return theme.RED if event.detail == "ERROR" else theme.AMBER
@@ -164,32 +190,45 @@ class TimelineModel(ColumnsModel):
                 return theme.INDIGO
         return None
 
-    def set_filter(self, daemon: str | None, kinds: tuple[str, ...]) -> None:
-        self.daemon, self.kinds = daemon, kinds
+    def set_filter(self, daemon: str | None, kinds: tuple[str, ...],
+                   idle: str | None = None, span: float | None = None) -> None:
+        self.daemon, self.kinds, self.span = daemon, kinds, span
+        if idle is not None:
+            self.idle = idle
         self.reload()
+
+    async def _page(self, before: str | None) -> dict[str, Any]:
+        return await self.ctx.client.ops.history(
+            daemon=self.daemon, kinds=list(self.kinds), idle=self.idle, before=before,
+            after=self._since, limit=self.page_size)
 
     def reload(self) -> None:
         self._generation += 1
         generation = self._generation
-        daemon, kinds, size = self.daemon, self.kinds, self.page_size
         self._loading = True
+        # older pages keep the same start, or scrolling would drop rows as time passes
+        self._since = time.time() - self.span if self.span else None
 
         async def load() -> None:
             try:
-                events = await self.ctx.services.store.read(
-                    lambda: load_timeline(daemon, kinds, None, size))
+                page = await self._page(None)
+            except ClientError as exc:
+                if generation == self._generation:
+                    self.error = f"Could not load the history: {exc}"
+                    self.loaded.emit()
+                return
             finally:
                 if generation == self._generation:
                     self._loading = False
             if generation != self._generation:
-                return
+                return  # the filter changed meanwhile: a newer load is on its way
+            self.error = None
             self.beginResetModel()
             self.events = []
             self._keys = set()
-            self._exhausted = False
             self.endResetModel()
             self.loaded_once = True
-            self._append(events)
+            self._append(page)
             self.loaded.emit()
 
         self.ctx.tasks.spawn(load(), "Loading history")
@@ -199,37 +238,39 @@ class TimelineModel(ColumnsModel):
         return self._loading
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return (not parent.isValid() and self.loaded_once and not self._exhausted
-                and not self._loading and bool(self.events))
+        return (not parent.isValid() and self.loaded_once and self._next is not None
+                and not self._loading)
 
     def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
         if not self.canFetchMore(parent):
             return
         generation = self._generation
-        daemon, kinds, size = self.daemon, self.kinds, self.page_size
-        # "<=" with de-duplication: rows sharing the boundary instant are not skipped.
-        before = self.events[-1].at
+        before = self._next
         self._loading = True
 
         async def load() -> None:
             try:
-                events = await self.ctx.services.store.read(
-                    lambda: load_timeline(daemon, kinds, before, size))
+                page = await self._page(before)
+            except ClientError as exc:
+                if generation == self._generation:
+                    self.error = f"Could not load older history: {exc}"
+                    self.loaded.emit()
+                return
             finally:
                 if generation == self._generation:
                     self._loading = False
             if generation == self._generation:
-                self._append(events)
+                self._append(page)
 
         self.ctx.tasks.spawn(load(), "Loading older history")
 
-    def _append(self, events: list[TimelineEvent]) -> None:
+    def _append(self, page: dict[str, Any]) -> None:
+        self._next = page.get("next")
+        events = [TimelineEvent.from_json(item) for item in page["items"]]
+        # the cursor never repeats a row; the keys only guard against a reload's overlap
         fresh = [e for e in events if e.key not in self._keys]
         if not fresh:
-            self._exhausted = True
             return
-        if len(events) < self.page_size:
-            self._exhausted = True
         first = len(self.events)
         self.beginInsertRows(QModelIndex(), first, first + len(fresh) - 1)
         self.events.extend(fresh)
@@ -238,7 +279,14 @@ class TimelineModel(ColumnsModel):
 
 
 class HistoryPage(QWidget):
-    """The timeline with its daemon and kind filters."""
+    """The timeline with its daemon, kind and idle-row filters.
+
+    Attributes:
+        model: the TimelineModel.
+        daemon_filter, kind_filter, span_filter: the filter combo boxes.
+        show_idle: "Show idle rows" (unticked: runs of sleeping rows are folded).
+        notice: says why the rows shown may not be current (failed load, no link).
+    """
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -246,6 +294,7 @@ class HistoryPage(QWidget):
         self.model = TimelineModel(ctx, self)
         self._dirty = False
         self._started = False
+        self._disconnected: str | None = None
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(24, 20, 24, 12)
@@ -257,21 +306,31 @@ class HistoryPage(QWidget):
                                "and how they ended, errors"))
         head.addLayout(titles, 1)
         self.daemon_filter = QComboBox()
-        self.daemon_filter.addItem("All daemons", None)
-        for name, handle in ctx.services.manager.handles.items():
-            self.daemon_filter.addItem(handle.cls.display_name or name, name)
+        self._fill_daemons()
         self.kind_filter = QComboBox()
         self.kind_filter.addItem("All kinds", KINDS)
         for kind in KINDS:
             self.kind_filter.addItem(KIND_FILTER_LABELS[kind], (kind,))
+        self.span_filter = QComboBox()
+        for label, seconds in SPANS:
+            self.span_filter.addItem(label, seconds)
+        self.show_idle = QCheckBox("Show idle rows")
+        self.show_idle.setToolTip("Show every status of a daemon sleeping between passes, "
+                                  "instead of one row per quiet spell")
         self.daemon_filter.currentIndexChanged.connect(self._filters_changed)
         self.kind_filter.currentIndexChanged.connect(self._filters_changed)
+        self.span_filter.currentIndexChanged.connect(self._filters_changed)
+        self.show_idle.toggled.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (self.daemon_filter, self.kind_filter, self.refresh):
+        for widget in (self.show_idle, self.daemon_filter, self.kind_filter, self.span_filter,
+                       self.refresh):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
+        self.notice = Banner("warning")
+        self.notice.setVisible(False)
+        layout.addWidget(self.notice)
         self.table = data_table(self.model)
         header = self.table.horizontalHeader()
         for column, width in ((0, 130), (1, 170), (2, 110), (4, 170)):
@@ -281,13 +340,26 @@ class HistoryPage(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(muted("Double-click an event with a job to open the job."))
 
+        self.model.loaded.connect(self._show_notice)
         bridge = ctx.bridge
         for signal in (bridge.status_changed, bridge.job_action, bridge.logged):
             signal.connect(self._mark_dirty)
+        bridge.connection_changed.connect(self._on_connection)
         self.refresher = QTimer(self)
         self.refresher.setInterval(1500)
         self.refresher.timeout.connect(self._refresh_if_dirty)
         self.refresher.start()
+
+    def _fill_daemons(self) -> None:
+        """The daemons the engine runs (again after a resync: it may run others now)."""
+        current = self.daemon_filter.currentData()
+        self.daemon_filter.blockSignals(True)
+        self.daemon_filter.clear()
+        self.daemon_filter.addItem("All daemons", None)
+        for name, daemon in self.ctx.client.mirror.daemons.items():
+            self.daemon_filter.addItem(daemon.display_name or name, name)
+        self.daemon_filter.setCurrentIndex(max(0, self.daemon_filter.findData(current)))
+        self.daemon_filter.blockSignals(False)
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -296,7 +368,9 @@ class HistoryPage(QWidget):
             self.model.reload()
 
     def _filters_changed(self) -> None:
-        self.model.set_filter(self.daemon_filter.currentData(), self.kind_filter.currentData())
+        self.model.set_filter(self.daemon_filter.currentData(), self.kind_filter.currentData(),
+                              "show" if self.show_idle.isChecked() else "fold",
+                              self.span_filter.currentData())
 
     def _mark_dirty(self, *_args: Any) -> None:
         self._dirty = True
@@ -306,6 +380,31 @@ class HistoryPage(QWidget):
                 and self.table.verticalScrollBar().value() == 0):
             self._dirty = False
             self.model.reload()
+
+    def _on_connection(self, event: Any) -> None:
+        if not event.connected:
+            self._disconnected = event.message or "Not connected to the engine"
+        else:
+            self._disconnected = None
+            if event.resynced:
+                self._fill_daemons()
+            if self._started:
+                self.model.reload()  # what happened while the link was down
+        self._show_notice()
+
+    def _show_notice(self) -> None:
+        if self._disconnected:
+            text = (f"{self._disconnected}. The history below is how it stood then and "
+                    "may be missing newer events.")
+        elif self.model.error:
+            text = f"{self.model.error}. The rows below may be out of date."
+        else:
+            self.notice.setVisible(False)
+            return
+        self.notice.set_kind("error" if self.model.error and not self._disconnected
+                             else "warning")
+        self.notice.set_text(text)
+        self.notice.setVisible(True)
 
     def _open(self, index: QModelIndex) -> None:
         event = self.model.events[index.row()]

@@ -12,7 +12,7 @@ from stashdesk.daemons.base import BaseDaemon, Rest
 from stashdesk.daemons.manager import DAEMON_TYPES
 from stashdesk.events import DaemonLogged
 from stashdesk.options import Option
-from stashdesk.store.models import Daemon
+from stashdesk.store.models import Daemon, DaemonLog
 from stashdesk.ui.daemon_details import JOB_ROLE
 from tests.engine_fixtures import wait_until
 
@@ -21,8 +21,15 @@ def _row_config(name: str) -> dict:
     return Daemon.get(Daemon.name == name).config
 
 
+async def _details(gui, name: str, tab: str | None = None):
+    """The details dialog, once the engine sent its configuration."""
+    dialog = gui.window.open_daemon_details(name, tab)
+    await wait_until(lambda: dialog.config_loaded, message="the configuration")
+    return dialog
+
+
 async def test_config_form_is_built_from_the_declared_options(gui):
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     options = gui.manager.handle("test-tick").cls.all_options()
     form = dialog.config_form
     assert list(form.editors) == [o.key for o in options]
@@ -36,7 +43,7 @@ async def test_config_form_is_built_from_the_declared_options(gui):
 
 
 async def test_config_form_refuses_invalid_values_and_saves_valid_ones(gui):
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     form = dialog.config_form
     before = dict(gui.manager.handle("test-tick").config)
 
@@ -68,7 +75,7 @@ async def test_config_form_refuses_invalid_values_and_saves_valid_ones(gui):
 
 async def test_reset_to_defaults_puts_back_every_default(gui):
     await gui.manager.set_config("test-tick", {"job_steps": 9, "fail_passes": 2})
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     assert dialog.config_form.editors["job_steps"].line.text() == "9"
     dialog.reset_config()
     defaults = gui.manager.handle("test-tick").cls.default_config()
@@ -82,7 +89,7 @@ async def test_auto_start_switch_and_config_do_not_mix(gui):
     card = gui.window.card("test-tick")
     card.auto_start.click()
     await wait_until(lambda: Daemon.get(Daemon.name == "test-tick").enabled)
-    dialog = gui.window.open_daemon_details("test-tick", "config")
+    dialog = await _details(gui, "test-tick", "config")
     assert dialog.config_form.editors["job_steps"].line.text() == "3"
     assert "enabled" not in dialog.config_form.editors
 
@@ -113,7 +120,7 @@ async def test_a_change_that_needs_a_restart_says_so(make_gui, restart_daemon_ty
     gui = await make_gui()
     name = restart_daemon_type.name
     await gui.manager.start(name)
-    dialog = gui.window.open_daemon_details(name, "config")
+    dialog = await _details(gui, name, "config")
     dialog.config_form.editors["workers"].set_text("4")
     dialog.save_button.click()
     await wait_until(lambda: dialog.config_message.isVisibleTo(dialog), message="the note")
@@ -193,3 +200,82 @@ async def test_status_history_and_job_actions_link_to_jobs(gui):
     dialog._open_item_job(actions.item(0, 2))
     assert job_id in gui.window.job_dialogs
 
+
+
+async def test_the_log_opens_with_the_lines_the_engine_kept(gui):
+    base = time.time() - 60
+
+    def write() -> None:
+        DaemonLog.insert_many(
+            [{"daemon": "test-tick", "level": "INFO", "message": f"kept {i}", "at": base + i}
+             for i in range(5)]
+            + [{"daemon": "test-crash", "level": "ERROR", "message": "not mine",
+                "at": base + 2.5}]).execute()
+
+    await gui.services.store.write(write)
+    dialog = gui.window.open_daemon_details("test-tick")
+    log = dialog.log_view
+    await wait_until(lambda: "kept 4" in log.text.toPlainText(), message="the stored log")
+    lines = log.visible_lines()
+    assert [line.split("  ")[-1].strip() for line in lines] == [f"kept {i}" for i in range(5)]
+    assert "not mine" not in log.text.toPlainText()
+
+
+async def test_the_dialog_works_on_a_remote_engine(engines, qapp):
+    from stashdesk.ui.daemon_details import DaemonDetailsDialog
+    from tests.ui.remote_helpers import remote_client, remote_context
+
+    services = await engines.start()
+    manager = services.manager
+    await manager.set_config("test-tick", {"job_steps": 2, "job_interval_seconds": 30})
+    await manager.start("test-tick")
+    handle = manager.handle("test-tick")
+    await wait_until(lambda: handle.instance and handle.instance.status
+                     and "sleeping" in handle.instance.status, message="one pass")
+    await services.store.writer.flush_async()
+    client = await remote_client(engines)
+    ctx, nav = remote_context(client)
+    dialog = DaemonDetailsDialog(ctx, "test-tick")
+    try:
+        dialog.show()
+        await wait_until(lambda: dialog.config_loaded, message="the remote configuration")
+        assert list(dialog.config_form.editors) == [o.key for o in handle.cls.all_options()]
+        assert dialog.config_form.editors["job_steps"].line.text() == "2"
+        assert dialog.status_line.text() == "No test work, sleeping for 30 seconds"
+
+        handle.instance.log("WARNING", "Stash slow over HTTP")  # through the event stream
+        await wait_until(lambda: "Stash slow over HTTP" in dialog.log_view.text.toPlainText(),
+                         message="the live line")
+
+        dialog.show_tab("status")
+        table = dialog.status_table
+        await wait_until(lambda: table.rowCount() >= 4, message="the status history")
+        assert table.item(0, 1).text() == "No test work, sleeping for 30 seconds"
+        dialog.show_tab("actions")
+        actions = dialog.actions_table
+        await wait_until(lambda: actions.rowCount() == 2, message="the job actions")
+        assert [actions.item(r, 1).text() for r in range(2)] == ["FINISHED", "LAUNCHED"]
+        dialog._open_item_job(actions.item(0, 2))
+        assert nav.jobs == [actions.item(0, 2).data(JOB_ROLE)]
+
+        dialog.config_form.editors["job_steps"].set_text("5")
+        dialog.save_button.click()
+        await wait_until(lambda: handle.config["job_steps"] == 5, message="the remote save")
+        await wait_until(lambda: "Saved 1 value" in dialog.config_message.label.text())
+        await manager.set_config("test-tick", {"fail_passes": 1})  # saved elsewhere
+        await wait_until(lambda: dialog.config_form.editors["fail_passes"].line.text() == "1",
+                         message="the change made elsewhere")
+
+        await engines.engine.api.stop()  # the engine goes out of reach
+        await wait_until(lambda: dialog.notice.isVisibleTo(dialog), message="the notice")
+        assert "how things stood then" in dialog.notice.label.text()
+        dialog.config_form.editors["job_steps"].set_text("6")
+        dialog.save_config()
+        await wait_until(lambda: "Nothing was saved" in dialog.config_message.label.text(),
+                         message="the refused save")
+        assert "Traceback" not in dialog.config_message.label.text()
+        assert handle.config["job_steps"] == 5
+    finally:
+        dialog.close()
+        ctx.bridge.close()
+        await client.close()

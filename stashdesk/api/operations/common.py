@@ -11,6 +11,7 @@ from stashdesk.engine_client.errors import (
     EngineNotRunning,
     NotFound,
 )
+from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the events
 from stashdesk.jobs.outcomes import describe
 from stashdesk.store import history as history_store
 from stashdesk.store.lookups import SQLITE_INT_MAX, ValueOutOfRange, check_int
@@ -40,13 +41,12 @@ def with_iso_times(item: dict[str, Any]) -> dict[str, Any]:
     return {k: iso(v) if k.endswith("_at") else v for k, v in item.items()}
 
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-
-
 def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
     return {"kind": row.kind, "id": row.row_id, "daemon": row.daemon, "message": row.text,
             "detail": row.detail, "job_id": row.job_id, "job_type": row.job_type,
-            "at": iso(row.at)}
+            "at": iso(row.at), "idle": row.idle, "wake_at": iso(row.wake_at),
+            "repeated": row.repeated, "first_at": iso(row.first_at or row.at),
+            "last_at": iso(row.at)}
 
 
 def encode_cursor(parts: tuple[Any, ...]) -> str:
