@@ -9,7 +9,7 @@ an engine in this process from one on another machine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from stashdesk.engine_client.base import EngineClient
@@ -35,7 +35,6 @@ class UiContext:
     bridge: EventBridge
     tasks: TaskKeeper
     nav: Navigator
-    services: Any = None  # PORTING: the in-process Services, until every page uses client
 
     def daemon_display_name(self, name: str | None) -> str:
         return self.client.mirror.display_name(name)

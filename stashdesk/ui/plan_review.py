@@ -348,12 +348,12 @@ class ReviewView(QWidget):
         index = ids.index(self.current) + step if self.current in ids else 0
         self.set_current(ids[max(0, min(len(ids) - 1, index))])
 
-    def set_current(self, scene_id: str | None) -> None:
+    def set_current(self, scene_id: str | None, *, scroll: bool = True) -> None:
         for card_id, card in self.cards.items():
             theme.set_property(card, "current", card_id == scene_id)
         self.current = scene_id
         card = self.cards.get(scene_id) if scene_id else None
-        if card is not None:
+        if card is not None and scroll:
             self.scroll.ensureWidgetVisible(card)
 
     def _review_current(self, approve: bool) -> None:
@@ -404,8 +404,8 @@ class ReviewView(QWidget):
             self.column.insertWidget(number, card)
             self.cards[card.scene_id] = card
             card.show_cover(self.covers)
-        self.set_current(self.current if self.current in self.cards
-                         else next(iter(self.cards), None))
+        self.set_current(self.current if self.current in self.cards  # a reload keeps
+                         else next(iter(self.cards), None), scroll=False)  # the scroll
         self.scene_count = int(view.get("scene_count") or 0)
         shown = len(self.cards)
         self.scene_summary.setText(

@@ -102,9 +102,7 @@ class MainWindow(QMainWindow):
         self.ui_state = UiState(data_dir)
         self.bridge = EventBridge(client.bus, self)
         self.tasks = TaskKeeper(on_error=lambda text: self.show_message(text, error=True))
-        engine = getattr(client, "engine", None)
-        self.ctx = UiContext(client, self.bridge, self.tasks, self,
-                             services=engine.services if engine is not None else None)
+        self.ctx = UiContext(client, self.bridge, self.tasks, self)
         self.settings_dialog: SettingsDialog | None = None
         self.job_dialogs: dict[str, JobDetailsDialog] = {}
         self.daemon_dialogs: dict[str, DaemonDetailsDialog] = {}

@@ -300,7 +300,7 @@ async def remote_page(engines, qapp):
 
 async def test_the_page_reviews_a_remote_engines_plan_over_http(remote_page):
     services, client, page, navigation = remote_page
-    assert client.remote and page.ctx.services is None  # only the API to go through
+    assert client.remote  # only the API to go through
     plan_id, ids = await _make_plan(services)
     page.select_plan(plan_id)
     await wait_until(lambda: not page.busy and {c.id for c in page.changes.rows} == set(ids),

@@ -39,6 +39,7 @@ async def test_the_window_shows_and_drives_a_remote_engine_and_survives_its_rest
     window = None
     try:
         await client.start()
+        (tmp_path / "desktop").mkdir()
         window = MainWindow(client, data_dir=tmp_path / "desktop", tray_available=False)
         window.show()
         assert window.windowTitle() == f"StashDesk - 127.0.0.1:{port}"
@@ -47,7 +48,7 @@ async def test_the_window_shows_and_drives_a_remote_engine_and_survives_its_rest
         assert card.badge_text() == "stopped"
 
         card.start_button.click()  # over HTTP; the status comes back on the event stream
-        await wait_until(lambda: card.status_text() == "No test work", timeout=15,
+        await wait_until(lambda: card.status_text().startswith("No test work"), timeout=15,
                          message="the remote daemon's status on its card")
         assert card.badge_text() == "running"
         assert window.daemons_page.summary.text().startswith("1 of ")
@@ -125,6 +126,7 @@ async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_
     try:
         for index, client in enumerate(clients):
             await client.start()
+            (tmp_path / f"desk-{index}").mkdir()
             window = MainWindow(client, data_dir=tmp_path / f"desk-{index}",
                                 tray_available=False)
             window.show()
@@ -132,7 +134,7 @@ async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_
         windows[0].card(TICK).start_button.click()
         for window in windows:
             card = window.card(TICK)
-            await wait_until(lambda c=card: c.status_text() == "No test work", timeout=15,
+            await wait_until(lambda c=card: c.status_text().startswith("No test work"), timeout=15,
                              message="the status in both windows")
             assert card.badge_text() == "running"
         windows[1].card(TICK).stop_button.click()
@@ -169,6 +171,7 @@ async def test_a_tls_engine_is_trusted_once_pinned_and_refused_when_it_changes(
         await client.close()
         client.trust_fingerprint(first_use.value.fingerprint)  # the user said yes
         await client.start()  # a real TLS handshake, pinned
+        (tmp_path / "desktop").mkdir(exist_ok=True)
         window = MainWindow(client, data_dir=tmp_path / "desktop", tray_available=False)
         assert window.card(TICK).badge_text() == "stopped"
         window.shutdown()

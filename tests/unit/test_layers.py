@@ -70,3 +70,20 @@ def test_the_client_interface_knows_no_window_and_no_command() -> None:
                 if in_package(module, "stashdesk.engine_client") for name in imported
                 if in_package(name, "stashdesk.ui") or in_package(name, "stashdesk.cli")]
     assert problems == []
+
+
+# The window's pages reach the engine only through the client interface, so they work the
+# same against an engine on another machine. Only the modules that host an engine in the
+# window's process (start it, stop it, check it) may import it.
+ENGINE_HOSTS = ("stashdesk.ui.main", "stashdesk.ui.selfcheck_support")
+ENGINE_INSIDES = ("peewee", "stashdesk.store", "stashdesk.app", "stashdesk.daemons",
+                  "stashdesk.jobs", "stashdesk.clients", "stashdesk.analysis",
+                  "stashdesk.downloads", "stashdesk.notifications", "stashdesk.api.operations")
+
+
+def test_the_window_talks_to_the_engine_only_through_the_client() -> None:
+    problems = [f"{module} imports {name}" for module, imported in modules().items()
+                if in_package(module, "stashdesk.ui") and module not in ENGINE_HOSTS
+                for name in imported if any(in_package(name, inside)
+                                            for inside in ENGINE_INSIDES)]
+    assert problems == []
