@@ -246,7 +246,7 @@ def _seed_database() -> None:
         for scene_id, _title, _path in SCENES[: 8 - p * 2]:
             for tag in random.sample(tags, 3):
                 changes.append(("tags", "add", None, tag, random.uniform(0.31, 0.99)))
-            changes.append(("tags", "remove", "AI_TagMe", None, 1.0))
+            changes.append(("tags", "remove", None, "AI_TagMe", 1.0))
             start = random.randint(5, 600)
             changes.append(("markers", "add", None, {"title": random.choice(tags),
                                                      "seconds": start,
@@ -344,17 +344,23 @@ async def take(out: Path) -> None:
         _save(dialog, out / "job-details.png")
         dialog.close()
 
-        window.show_page("plans")
-        await _settle(0.8)
-        plans = window.plans_page
-        plans.change_table.selectRow(1)
-        plans.change_table.selectRow(1)
-        await _settle()
+        window.open_plan(1)  # the first plan seeded, under review: its changes by scene
+        await _settle(1.2)
         _save(window, out / "plans.png")
 
         window.show_page("history")
         await _settle(1.0)
         _save(window, out / "history.png")
+
+        window.show_page("health")  # the demo's Stash and qBittorrent are not there
+        window.health_page.refresh()
+        deadline = time.monotonic() + 30
+        while not (window.health_page.rows and window.health_page.check_now.isEnabled()):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        await _settle()
+        _save(window, out / "health.png")
 
         dialog = window.open_settings("Stash")
         await _settle()
