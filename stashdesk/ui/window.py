@@ -277,8 +277,8 @@ class MainWindow(QMainWindow):
             self.show_message(f"Connected to the engine at {self.client.label} again")
             return
         self.connection_banner.setText(
-            f"{event.message}. The daemons keep running there; what you see here is how "
-            "things stood when the link dropped.")
+            f"{event.message}. What you see here is how things stood when the link "
+            "dropped; the controls wait until it is back.")
         self.connection_banner.show()
 
     def show_message(self, text: str, *, error: bool = False) -> None:
