@@ -29,6 +29,7 @@ from stashdesk.events import (
     JobFinished,
     SettingsChanged,
 )
+from stashdesk.jobs.outcomes import final_message
 from stashdesk.store.models import Daemon, DaemonJobAction
 
 if TYPE_CHECKING:
@@ -414,16 +415,10 @@ class DaemonManager:
         if event.created_by not in self.handles:
             return
         action = {"completed": "FINISHED", "cancelled": "CANCELLED"}.get(event.status, "FAILED")
-        reason = event.error or _summarise_result(event.result)
+        reason = event.error or final_message(event.job_type, event.status, event.result,
+                                              event.error)
         name, job_id, at = event.created_by, event.job_id, time.time()
         self.store.writer.submit(lambda: DaemonJobAction.create(
             daemon=name, job_id=job_id, action=action, reason=reason, at=at))
         self.bus.publish(DaemonJobActionTracked(daemon=name, job_id=job_id, action=action,
                                                 reason=reason, at=at))
-
-
-def _summarise_result(result: Any) -> str | None:
-    if not isinstance(result, dict) or not result:
-        return None
-    parts = [f"{k}={v}" for k, v in result.items() if isinstance(v, (int, float, str))]
-    return ", ".join(parts[:8]) or None
