@@ -97,8 +97,10 @@ async def test_sequence_with_job_is_recorded_in_order(services) -> None:
         ("No test work, sleeping for 60 seconds", None, None),
     ]
     actions = await services.store.read(lambda: [
-        (a.job_id, a.action) for a in DaemonJobAction.select().order_by(DaemonJobAction.id)])
-    assert actions == [(job_id, "LAUNCHED"), (job_id, "FINISHED")]
+        (a.job_id, a.action, a.reason)
+        for a in DaemonJobAction.select().order_by(DaemonJobAction.id)])
+    assert [a[:2] for a in actions] == [(job_id, "LAUNCHED"), (job_id, "FINISHED")]
+    assert actions[1][2] == "Test steps finished"  # words, not the result's key=value
 
 
 async def test_wait_for_job_keeps_heartbeat_fresh(services) -> None:
