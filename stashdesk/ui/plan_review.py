@@ -131,6 +131,7 @@ class SceneCard(QFrame):
         cover: the QLabel holding the cover (or the placeholder).
         approve_scene, reject_scene: the buttons for all the scene's open changes.
         tag_buttons: tag -> (approve, reject) buttons for that tag in this scene.
+        current_tags: the line naming the tags the scene has in Stash now.
     """
 
     def __init__(self, scene: dict[str, Any], review: Review, editable: bool,
@@ -179,6 +180,10 @@ class SceneCard(QFrame):
         if scene.get("removed"):
             facts.insert(0, "no longer in Stash")
         column.addWidget(muted(" · ".join(str(f) for f in facts if f)))
+        current = scene.get("tags") or []
+        self.current_tags = muted("Tags now: " + (", ".join(current) if current else "none"),
+                                  wrap=True)
+        column.addWidget(self.current_tags)
         self.counts = muted(counts_text(scene.get("counts") or {}))
         column.addWidget(self.counts)
 

@@ -103,6 +103,7 @@ async def test_scenes_show_title_facts_changes_and_their_cover(library, stash_se
              for label in first.findChildren(type(first.counts))]
     assert "Acme · 10 min · /data/videos/breakfast.mp4" in texts
     assert first.counts.text() == "3 pending"
+    assert first.current_tags.text() == "Tags now: Morning"  # what Stash has already
     assert "Kitchen_AI @ 0:10-0:20" in texts
     assert set(first.tag_buttons) == {"Kitchen_AI", "Pool_AI"}
     assert view.scene_summary.text() == "3 scenes"
