@@ -255,12 +255,6 @@ class StashClient:
         result = self._field(await self.execute(docs.FIND_SCENES, variables), "findScenes")
         return int(result["count"]), list(result["scenes"])
 
-    async def find_scene_ids(self, *, page: int, per_page: int = 1000) -> tuple[int, list[str]]:
-        variables = {"filter": {"page": page, "per_page": per_page, "sort": "id",
-                                "direction": "ASC"}}
-        result = self._field(await self.execute(docs.FIND_SCENE_IDS, variables), "findScenes")
-        return int(result["count"]), [s["id"] for s in result["scenes"]]
-
     async def find_scene(self, scene_id: str) -> dict[str, Any] | None:
         return self._field(await self.execute(docs.FIND_SCENE, {"id": scene_id}), "findScene")
 

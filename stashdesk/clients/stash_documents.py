@@ -52,15 +52,6 @@ query CountScenes($scene_filter: SceneFilterType) {
 }
 """
 
-FIND_SCENE_IDS = """
-query FindSceneIds($filter: FindFilterType, $scene_filter: SceneFilterType) {
-  findScenes(filter: $filter, scene_filter: $scene_filter) {
-    count
-    scenes { id }
-  }
-}
-"""
-
 FIND_SCENE_PATHS = """
 query FindScenePaths($filter: FindFilterType, $scene_filter: SceneFilterType) {
   findScenes(filter: $filter, scene_filter: $scene_filter) {

@@ -45,7 +45,7 @@ from stashdesk.daemons.schedule import (
 )
 from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the events
 from stashdesk.events import DaemonJobActionTracked, DaemonLogged, DaemonStatusChanged
-from stashdesk.jobs.base import JobFailed, JobInfo, JobStatus
+from stashdesk.jobs.base import JobFailed, JobInfo
 from stashdesk.options import Option, OptionError
 from stashdesk.store.models import DaemonJobAction
 from stashdesk.store.writer import HeartbeatRecord, LogRecord, StatusRecord
@@ -490,9 +490,3 @@ class BaseDaemon:
     def stop_requested(self) -> bool:
         return self._stop_requested.is_set()
 
-    @staticmethod
-    def job_outcome_action(info: JobInfo) -> str:
-        return {
-            JobStatus.COMPLETED: "FINISHED",
-            JobStatus.CANCELLED: "CANCELLED",
-        }.get(info.status, "FAILED")

@@ -204,9 +204,5 @@ class JobContext:
         self.metadata.update(updates)
         await self._runner._persist_metadata(self._info, dict(self.metadata))
 
-    async def run_blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Run blocking work (files, bulk database writes) on a worker thread."""
-        return await asyncio.to_thread(fn, *args)
-
     def elapsed(self) -> float:
         return time.time() - (self._info.started_at or time.time())

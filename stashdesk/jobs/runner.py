@@ -213,10 +213,6 @@ class JobRunner:
             grace, self._hard_cancel, job_id)
         return info
 
-    def running_of_type(self, job_type: str) -> list[JobInfo]:
-        return [r.info for r in self.active.values()
-                if r.info.type == job_type and r.info.status != JobStatus.PENDING]
-
     def active_jobs(self) -> list[JobInfo]:
         return [r.info for r in self.active.values()]
 

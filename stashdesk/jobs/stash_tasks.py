@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 from stashdesk.jobs.base import JobContext, JobFailed, JobType, job_type
 from stashdesk.jobs.stash_follow import (
     STASH_ACTIVE,
-    STASH_FINAL,
     OnVanished,
     follow_stash_job,
     forgotten_job_error,
@@ -44,7 +43,7 @@ from stashdesk.store.models import Scene
 if TYPE_CHECKING:
     from stashdesk.clients.stash import StashClient
 
-__all__ = ["GENERATE_DEFAULTS", "STASH_ACTIVE", "STASH_FINAL", "is_scan", "run_stash_task"]
+__all__ = ["GENERATE_DEFAULTS", "STASH_ACTIVE", "is_scan", "run_stash_task"]
 
 GENERATE_DEFAULTS: dict[str, Any] = {
     "covers": True,
