@@ -25,6 +25,10 @@ import peewee as pw
 from stashdesk.store.bulk import execute_many
 from stashdesk.store.models import Plan, PlanChange
 
+# The daemon whose plans these mostly are (the Auto Video Analysis): the plan applier
+# leaves its plans to it when it applies them itself.
+ANALYSIS_DAEMON = "video-analysis"
+
 PLAN_STATUSES = ("pending", "draft", "reviewing", "applied", "cancelled")
 CHANGE_STATUSES = ("pending", "approved", "rejected", "applied", "skipped", "failed")
 REVIEWABLE = ("pending", "approved", "rejected")

@@ -21,10 +21,15 @@ import time
 from dataclasses import dataclass
 from typing import ClassVar
 
-from stashdesk.analysis.plans import count_to_apply, finalise_orphaned_plans, open_plans
+from stashdesk.analysis.plans import (
+    ANALYSIS_DAEMON,
+    count_to_apply,
+    finalise_orphaned_plans,
+    open_plans,
+)
 from stashdesk.daemons.base import MAX_INTERVAL_SECONDS, BaseDaemon, Rest
 from stashdesk.daemons.manager import register_daemon
-from stashdesk.daemons.video_analysis import VideoAnalysisDaemon, applying_plans
+from stashdesk.jobs.apply_plan import applying_plans
 from stashdesk.jobs.base import JobInfo, JobStatus, JobType
 from stashdesk.options import Option, list_of_strings
 
@@ -110,8 +115,8 @@ class PlanApplierDaemon(BaseDaemon):
         failure = self.failures.get(plan.id)
         if failure is not None and time.time() < failure.retry_at:
             return True
-        if plan.owner == VideoAnalysisDaemon.name:
-            handle = self.services.manager.handles.get(VideoAnalysisDaemon.name)
+        if plan.owner == ANALYSIS_DAEMON:
+            handle = self.services.manager.handles.get(ANALYSIS_DAEMON)
             if handle is not None and handle.running and handle.config.get("auto_apply_plans"):
                 return True  # that daemon applies its own plans
         return False

@@ -25,7 +25,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stashdesk.analysis.detectors import DETECTORS
-from stashdesk.analysis.plans import count_to_apply, finalise_orphaned_plans, open_plans
+from stashdesk.analysis.plans import (
+    ANALYSIS_DAEMON,
+    count_to_apply,
+    finalise_orphaned_plans,
+    open_plans,
+)
 from stashdesk.analysis.provenance import (
     load_current_producer,
     request_reanalysis,
@@ -36,6 +41,7 @@ from stashdesk.analysis.tracking import scenes_needing_analysis
 from stashdesk.clients.errors import ServiceError
 from stashdesk.daemons.base import MAX_INTERVAL_SECONDS, BaseDaemon, Rest
 from stashdesk.daemons.manager import register_daemon
+from stashdesk.jobs.apply_plan import applying_plans
 from stashdesk.jobs.base import JobInfo, JobStatus, JobType
 from stashdesk.options import Option, OptionError
 
@@ -64,21 +70,9 @@ def active_analysis_scenes(jobs: list[JobInfo]) -> set[str]:
     return scenes
 
 
-def applying_plans(jobs: list[JobInfo]) -> set[int]:
-    """Plans some pending or running APPLY_PLAN job is applying."""
-    plans: set[int] = set()
-    for job in jobs:
-        if job.type == JobType.APPLY_PLAN and not job.finished:
-            try:
-                plans.add(int(job.metadata.get("plan_id")))
-            except (TypeError, ValueError):
-                continue
-    return plans
-
-
 @register_daemon
 class VideoAnalysisDaemon(BaseDaemon):
-    name = "video-analysis"
+    name = ANALYSIS_DAEMON
     display_name = "Auto Video Analysis"
     description = ("Sends synced scenes to the AI video-tag server in batches and builds "
                    "plans of tags and markers from the answers.")

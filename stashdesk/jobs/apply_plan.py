@@ -42,7 +42,7 @@ from stashdesk.analysis.plans import (
 )
 from stashdesk.clients.errors import StashGraphQLError
 from stashdesk.clients.stash import StashClient
-from stashdesk.jobs.base import JobContext, JobFailed, JobType, job_type
+from stashdesk.jobs.base import JobContext, JobFailed, JobInfo, JobType, job_type
 from stashdesk.store.models import PlanChange, Scene
 
 
@@ -209,6 +209,19 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
         return a.casefold() == b.casefold()
     return (a or None) == (b or None)
+
+
+def applying_plans(jobs: list[JobInfo]) -> set[int]:
+    """Plans some pending or running APPLY_PLAN job is applying (both daemons that apply
+    plans ask, so neither starts a second apply of the same plan)."""
+    plans: set[int] = set()
+    for job in jobs:
+        if job.type == JobType.APPLY_PLAN and not job.finished:
+            try:
+                plans.add(int(job.metadata.get("plan_id")))
+            except (TypeError, ValueError):
+                continue
+    return plans
 
 
 @job_type(JobType.APPLY_PLAN, exclusive=True, resumable=True,

@@ -4,8 +4,8 @@ stand-in behind it), and review of a scene, of a tag in a scene, of a tag in the
 from __future__ import annotations
 
 import hashlib
-import re
 import os
+import re
 
 import pytest
 from PySide6.QtGui import QColor

@@ -87,3 +87,18 @@ def test_the_window_talks_to_the_engine_only_through_the_client() -> None:
                 for name in imported if any(in_package(name, inside)
                                             for inside in ENGINE_INSIDES)]
     assert problems == []
+
+
+DAEMON_SHARED = ("stashdesk.daemons.base", "stashdesk.daemons.manager",
+                 "stashdesk.daemons.schedule", "stashdesk.daemons.registry",
+                 "stashdesk.daemons")
+
+
+def test_daemons_do_not_import_each_other() -> None:
+    """They share what they need through jobs/ and analysis/, not through each other."""
+    problems = [f"{module} imports {name}" for module, imported in modules().items()
+                if in_package(module, "stashdesk.daemons") and module not in DAEMON_SHARED
+                for name in imported if in_package(name, "stashdesk.daemons")
+                and not any(in_package(name, shared) for shared in DAEMON_SHARED[:-1])
+                and name != "stashdesk.daemons"]
+    assert problems == []
