@@ -262,8 +262,12 @@ class Engine:
         services, self.services = self.services, None
         if services is None:
             return
-        for task in list(self._background):
+        background = list(self._background)
+        for task in background:
             task.cancel()
+        # Wait for them to end here, on this loop: a task left to finish later may wake on
+        # a loop that has stopped (the window's, at quit).
+        await asyncio.gather(*background, return_exceptions=True)
         if self.health is not None:
             await self.health.stop()
         await services.manager.shutdown()
