@@ -172,6 +172,22 @@ def check_keyring(_data_dir: Path) -> tuple[bool, str]:
     return True, f"{len(entry_points)} backends import ({names}); in use here: {in_use}"
 
 
+def check_libraries(_data_dir: Path) -> tuple[bool, str]:
+    """What the engine loads only when it needs it, so a frozen bundle missing one would
+    fail only then: Apprise and its plugins, the GraphQL WebSocket client, aiohttp's server."""
+    import apprise
+
+    targets = apprise.Apprise()
+    if not targets.add("json://127.0.0.1:9/self-check"):
+        return False, "Apprise cannot read a json:// URL: its plugins are missing"
+    schemas = len(apprise.Apprise().details().get("schemas", []))
+    importlib.import_module("gql.transport.aiohttp_websockets")  # what stash_feed uses
+    importlib.import_module("aiohttp.web")
+    importlib.import_module("cryptography.x509")
+    return True, (f"Apprise {apprise.__version__} with {schemas} services, gql's WebSocket "
+                  "transport, aiohttp's server and cryptography import")
+
+
 CHECKS: list[tuple[str, CheckFunction]] = [
     ("PySide6", check_pyside),
     ("resources", check_resources),
@@ -180,6 +196,7 @@ CHECKS: list[tuple[str, CheckFunction]] = [
     *((name, _qt_check(name))
       for name in ("Qt", "image formats", "app icon", "tray icons", "style sheet")),
     ("keyring", check_keyring),
+    ("libraries", check_libraries),
 ]
 
 

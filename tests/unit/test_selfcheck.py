@@ -136,3 +136,11 @@ def test_keyring_check_names_a_backend_dependency_that_does_not_import(monkeypat
     ok, detail = selfcheck.check_keyring(Path("."))
     assert not ok
     assert "cannot import: stashdesk_no_such_module (ModuleNotFoundError" in detail
+
+
+def test_libraries_check_fails_when_apprise_has_no_plugins(monkeypatch, tmp_path):
+    import apprise
+
+    monkeypatch.setattr(apprise.Apprise, "add", lambda self, url: False)
+    ok, detail = selfcheck.check_libraries(tmp_path)
+    assert not ok and "plugins are missing" in detail
