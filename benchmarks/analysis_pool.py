@@ -43,8 +43,13 @@ from tests.standins.video_tag_server import DEFAULT_MODELS, VideoTagServer
 TICK = 0.010
 
 
-def serve(count: int, seconds: float, urls: multiprocessing.Queue,
-          done: multiprocessing.Event, results: multiprocessing.Queue) -> None:
+def serve(
+    count: int,
+    seconds: float,
+    urls: multiprocessing.Queue,
+    done: multiprocessing.Event,
+    results: multiprocessing.Queue,
+) -> None:
     """The stand-ins, in their own process: like real servers, they do not share the
     engine's interpreter (and its GIL)."""
     servers = [VideoTagServer().start() for _ in range(count)]
@@ -54,8 +59,12 @@ def serve(count: int, seconds: float, urls: multiprocessing.Queue,
         server.delay(seconds)
     urls.put([s.url for s in servers])
     done.wait()
-    results.put([[(r.path, r.status, r.received_at, r.answered_at) for r in s.requests
-                  if r.path] for s in servers])
+    results.put(
+        [
+            [(r.path, r.status, r.received_at, r.answered_at) for r in s.requests if r.path]
+            for s in servers
+        ]
+    )
     for server in servers:
         server.stop()
 
@@ -73,8 +82,9 @@ async def measure_lag(lags: list[float], stop: asyncio.Event) -> None:
 
 
 async def run_daemon(services, batch: int, scenes: int) -> None:
-    await services.manager.set_config("video-analysis", {"batch_size": batch,
-                                                         "auto_apply_plans": False})
+    await services.manager.set_config(
+        "video-analysis", {"batch_size": batch, "auto_apply_plans": False}
+    )
     await services.manager.start("video-analysis")
     while True:  # (polled: the daemon runs one job per batch)
         if await services.store.read(lambda: SceneAnalysis.select().count()) >= scenes:
@@ -86,8 +96,9 @@ async def run_daemon(services, batch: int, scenes: int) -> None:
 async def run(args: argparse.Namespace) -> None:
     context = multiprocessing.get_context("spawn")
     urls, results, done = context.Queue(), context.Queue(), context.Event()
-    process = context.Process(target=serve, args=(args.servers, args.seconds, urls, done,
-                                                  results), daemon=True)
+    process = context.Process(
+        target=serve, args=(args.servers, args.seconds, urls, done, results), daemon=True
+    )
     process.start()
     server_urls = urls.get(timeout=60)
     ids = [str(i) for i in range(1, args.scenes + 1)]
@@ -96,8 +107,9 @@ async def run(args: argparse.Namespace) -> None:
             engine = Engine(Path(tmp), use_keyring=False)
             services = await engine.start(auto_start=False, control=False)
             pool = [{"url": url, "concurrency": args.concurrency} for url in server_urls]
-            await services.store.write(lambda: services.settings.set(
-                "analysis.video_servers", pool))
+            await services.store.write(
+                lambda: services.settings.set("analysis.video_servers", pool)
+            )
             await services.store.write(lambda: [seed_scene(i) for i in ids])
             # The same ticker with nothing to do first: what the machine's load alone costs.
             at_rest: list[float] = []
@@ -114,8 +126,10 @@ async def run(args: argparse.Namespace) -> None:
                 await run_daemon(services, args.batch, len(ids))
                 result = {}
             else:
-                info = await services.runner.submit("ANALYSIS", {
-                    "scene_ids": ids, "detectors": ["video_tags"], "plan_name": "bench"})
+                info = await services.runner.submit(
+                    "ANALYSIS",
+                    {"scene_ids": ids, "detectors": ["video_tags"], "plan_name": "bench"},
+                )
                 final = await services.runner.wait(info.id, timeout=3600)
                 if final.status != "completed":
                     raise SystemExit(f"the analysis {final.status}: {final.error}")
@@ -124,43 +138,61 @@ async def run(args: argparse.Namespace) -> None:
             cpu = time.process_time() - cpu_started
             stop.set()
             await ticker
-            recorded = await services.store.read(lambda: SceneAnalysis.select().where(
-                SceneAnalysis.status == "analysed").count())
+            recorded = await services.store.read(
+                lambda: SceneAnalysis.select().where(SceneAnalysis.status == "analysed").count()
+            )
             await engine.stop()
     finally:
         done.set()
         requests = results.get(timeout=60)
         process.join(30)
 
-    answered = Counter(path.rsplit("/", 1)[1] for per_server in requests
-                       for path, status, _r, _a in per_server if status == 200)
+    answered = Counter(
+        path.rsplit("/", 1)[1]
+        for per_server in requests
+        for path, status, _r, _a in per_server
+        if status == 200
+    )
     served = [a - r for per_server in requests for _p, _s, r, a in per_server if a]
     busy = sum(served) / (args.servers * args.concurrency * elapsed)
     ideal = args.servers * args.concurrency / args.seconds
     rate = len(ids) / elapsed
     how = f"daemon, batches of {args.batch}" if args.batch else "one ANALYSIS job"
     print(f"scenes analysed          : {recorded} of {len(ids)} in {elapsed:.2f} s ({how})")
-    print(f"throughput               : {rate:.1f} scenes/s; ideal {ideal:.1f} "
-          f"({args.servers} servers x {args.concurrency} / {args.seconds:g} s) -> "
-          f"{100 * rate / ideal:.1f} % (target >= 90 %)")
-    print(f"slots busy               : {100 * busy:.1f} % of the time; a video took the "
-          f"stand-ins {sum(served) / max(1, len(served)):.3f} s on average (asked: "
-          f"{args.seconds:g} s)")
-    print(f"engine CPU               : {cpu:.2f} s, {1000 * cpu / len(ids):.2f} ms per scene "
-          f"(the ideal rate needs < {1000 / ideal:.1f} ms per scene of one core)")
-    print(f"event loop lag           : p50 {percentile(lags, 50):.2f} ms, "
-          f"p99 {percentile(lags, 99):.2f} ms, max {max(lags, default=0):.2f} ms "
-          f"(target p99 < 25 ms); at rest before: p50 {percentile(at_rest, 50):.2f} ms, "
-          f"p99 {percentile(at_rest, 99):.2f} ms (the machine's load alone)")
-    print(f"machine load average     : {', '.join(f'{x:.2f}' for x in os.getloadavg())} on "
-          f"{os.cpu_count()} cores")
-    spread = ", ".join(f"{url.rsplit(':', 1)[1]}: "
-                       f"{sum(1 for _p, status, _r, _a in per_server if status == 200)}"
-                       for url, per_server in zip(server_urls, requests, strict=True))
+    print(
+        f"throughput               : {rate:.1f} scenes/s; ideal {ideal:.1f} "
+        f"({args.servers} servers x {args.concurrency} / {args.seconds:g} s) -> "
+        f"{100 * rate / ideal:.1f} % (target >= 90 %)"
+    )
+    print(
+        f"slots busy               : {100 * busy:.1f} % of the time; a video took the "
+        f"stand-ins {sum(served) / max(1, len(served)):.3f} s on average (asked: "
+        f"{args.seconds:g} s)"
+    )
+    print(
+        f"engine CPU               : {cpu:.2f} s, {1000 * cpu / len(ids):.2f} ms per scene "
+        f"(the ideal rate needs < {1000 / ideal:.1f} ms per scene of one core)"
+    )
+    print(
+        f"event loop lag           : p50 {percentile(lags, 50):.2f} ms, "
+        f"p99 {percentile(lags, 99):.2f} ms, max {max(lags, default=0):.2f} ms "
+        f"(target p99 < 25 ms); at rest before: p50 {percentile(at_rest, 50):.2f} ms, "
+        f"p99 {percentile(at_rest, 99):.2f} ms (the machine's load alone)"
+    )
+    print(
+        f"machine load average     : {', '.join(f'{x:.2f}' for x in os.getloadavg())} on "
+        f"{os.cpu_count()} cores"
+    )
+    spread = ", ".join(
+        f"{url.rsplit(':', 1)[1]}: {sum(1 for _p, status, _r, _a in per_server if status == 200)}"
+        for url, per_server in zip(server_urls, requests, strict=True)
+    )
     print(f"spread over the servers  : {spread}")
     twice = sum(1 for n in answered.values() if n > 1)
-    print(f"analysed more than once  : {twice} (must be 0); "
-          f"left out by rules: {result.get('left_out', '-')}")
+    print(
+        f"analysed more than once  : {twice} (must be 0); "
+        f"left out by rules: {result.get('left_out', '-')}"
+    )
 
 
 def main() -> None:

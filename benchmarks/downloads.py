@@ -51,13 +51,18 @@ async def measure(tmp: Path, make_content, exdev: bool) -> dict:
         library.mkdir()
         engine = Engine(tmp / "data", use_keyring=False)
         services = await engine.start(auto_start=False, control=False)
-        for key, value in {"qbittorrent.url": qb.url, "qbittorrent.password": qb.password,
-                           "downloads.destination": str(library)}.items():
+        for key, value in {
+            "qbittorrent.url": qb.url,
+            "qbittorrent.password": qb.password,
+            "downloads.destination": str(library),
+        }.items():
             await services.store.write(lambda k=key, v=value: services.settings.set(k, v))
         real_link = os.link
         if exdev:
+
             def cross_device(src, dst, *a, **k):
                 raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
             os.link = cross_device
         lags: list[float] = []
         stop = asyncio.Event()
@@ -83,8 +88,13 @@ async def measure(tmp: Path, make_content, exdev: bool) -> dict:
         assert qb.torrent(torrent)["tags"] == "synced"
         result = info.result
         files = result["files_linked"] + result["files_copied"]
-        return {"seconds": elapsed, "files": files, "bytes": result["bytes"],
-                "p99_lag_ms": percentile(lags, 99) * 1000, "max_lag_ms": max(lags) * 1000}
+        return {
+            "seconds": elapsed,
+            "files": files,
+            "bytes": result["bytes"],
+            "p99_lag_ms": percentile(lags, 99) * 1000,
+            "max_lag_ms": max(lags) * 1000,
+        }
     finally:
         qb.stop()
 
@@ -97,6 +107,7 @@ def many_files(count: int):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(os.urandom(4096))
         return pack
+
     return make
 
 
@@ -109,19 +120,25 @@ def one_big_file(mib: int):
             for _ in range(mib):
                 fh.write(chunk)
         return pack
+
     return make
 
 
 def report(name: str, m: dict) -> None:
-    print(f"{name:>9}: {m['files']:>5} files, {m['bytes'] / MiB:8.1f} MiB in "
-          f"{m['seconds']:6.2f} s = {m['files'] / m['seconds']:8.0f} files/s, "
-          f"{m['bytes'] / MiB / m['seconds']:7.1f} MiB/s; loop lag p99 "
-          f"{m['p99_lag_ms']:.1f} ms, max {m['max_lag_ms']:.1f} ms")
+    print(
+        f"{name:>9}: {m['files']:>5} files, {m['bytes'] / MiB:8.1f} MiB in "
+        f"{m['seconds']:6.2f} s = {m['files'] / m['seconds']:8.0f} files/s, "
+        f"{m['bytes'] / MiB / m['seconds']:7.1f} MiB/s; loop lag p99 "
+        f"{m['p99_lag_ms']:.1f} ms, max {m['max_lag_ms']:.1f} ms"
+    )
 
 
 async def main(files: int, big_mib: int) -> None:
-    runs = [("links", many_files(files), False), ("copies", many_files(files), True),
-            ("big copy", one_big_file(big_mib), True)]
+    runs = [
+        ("links", many_files(files), False),
+        ("copies", many_files(files), True),
+        ("big copy", one_big_file(big_mib), True),
+    ]
     for name, make, exdev in runs:
         with tempfile.TemporaryDirectory() as tmp:
             report(name, await measure(Path(tmp), make, exdev))

@@ -52,26 +52,52 @@ def build(folder: Path, rows: int, jobs: int) -> None:
             cursor.executemany(
                 "INSERT INTO daemon_status (daemon, message, job_id, job_type, at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [(DAEMONS[i % 5], f"Synced {i % 997} of 1000 scenes",
-                  f"job-{i // 50:07d}" if i % 3 == 0 else None, "SYNC" if i % 3 == 0 else None,
-                  # every 1,000th block of 500 rows shares one instant (a flood)
-                  START + (i // 500 * 500 if (i // 500) % 1000 == 7 else i) * 0.5)
-                 for i in range(start, min(rows, start + batch))])
+                [
+                    (
+                        DAEMONS[i % 5],
+                        f"Synced {i % 997} of 1000 scenes",
+                        f"job-{i // 50:07d}" if i % 3 == 0 else None,
+                        "SYNC" if i % 3 == 0 else None,
+                        # every 1,000th block of 500 rows shares one instant (a flood)
+                        START + (i // 500 * 500 if (i // 500) % 1000 == 7 else i) * 0.5,
+                    )
+                    for i in range(start, min(rows, start + batch))
+                ],
+            )
         cursor.executemany(
             "INSERT INTO daemon_job_action (daemon, job_id, action, reason, at) "
             "VALUES (?, ?, ?, ?, ?)",
-            [(DAEMONS[i % 5], f"job-{i:07d}", ("LAUNCHED", "FINISHED")[i % 2], None,
-              START + i * 5.0) for i in range(rows // 10)])
+            [
+                (
+                    DAEMONS[i % 5],
+                    f"job-{i:07d}",
+                    ("LAUNCHED", "FINISHED")[i % 2],
+                    None,
+                    START + i * 5.0,
+                )
+                for i in range(rows // 10)
+            ],
+        )
         cursor.executemany(
             "INSERT INTO daemon_log (daemon, level, message, at) VALUES (?, ?, ?, ?)",
-            [(DAEMONS[i % 5], "WARNING" if i % 10 == 0 else "INFO", f"line {i}",
-              START + i * 2.5) for i in range(rows // 5)])
+            [
+                (DAEMONS[i % 5], "WARNING" if i % 10 == 0 else "INFO", f"line {i}", START + i * 2.5)
+                for i in range(rows // 5)
+            ],
+        )
         cursor.executemany(
             "INSERT INTO job (id, type, status, progress, metadata, created_at) "
             "VALUES (?, ?, ?, 0, '{}', ?)",
-            [(f"job-{i:07d}", ("SYNC", "ANALYSIS", "APPLY_PLAN")[i % 3],
-              "running" if i % 5000 == 0 else ("completed", "failed")[i % 7 == 0],
-              START + i * 10.0) for i in range(jobs)])
+            [
+                (
+                    f"job-{i:07d}",
+                    ("SYNC", "ANALYSIS", "APPLY_PLAN")[i % 3],
+                    "running" if i % 5000 == 0 else ("completed", "failed")[i % 7 == 0],
+                    START + i * 10.0,
+                )
+                for i in range(jobs)
+            ],
+        )
 
     store.writer.submit(fill).result(3600)
     store.close()
@@ -97,11 +123,14 @@ async def timed(store: Store, fn) -> tuple[float, object]:
 async def one_run(store: Store, rows: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     figures["open: all daemons, all kinds"], first = await timed(
-        store, lambda: timeline_page(None, limit=200))
+        store, lambda: timeline_page(None, limit=200)
+    )
     figures["open: one daemon"], _ = await timed(
-        store, lambda: timeline_page("video-analysis", limit=200))
+        store, lambda: timeline_page("video-analysis", limit=200)
+    )
     figures["open: errors only"], _ = await timed(
-        store, lambda: timeline_page(None, ("error",), limit=200))
+        store, lambda: timeline_page(None, ("error",), limit=200)
+    )
     after = first[-1].cursor
     pages = []
     for _ in range(50):
@@ -113,21 +142,26 @@ async def one_run(store: Store, rows: int) -> dict[str, float]:
     for label, share in (("middle", 0.5), ("95 % down", 0.05)):
         at = START + rows * share * 0.5
         figures[f"deep page ({label})"], _ = await timed(
-            store, lambda at=at: timeline_page(None, after=(at, 10**9, "status")))
+            store, lambda at=at: timeline_page(None, after=(at, 10**9, "status"))
+        )
     figures["flooded instant (500 rows at one time)"], _ = await timed(
-        store, lambda: timeline_page(None, ("status",),
-                                     after=(START + 7 * 500 * 0.5, 10**9, "status")))
-    figures["jobs: first page"], jobs = await timed(
-        store, lambda: job_page(JobQuery(), None, 200))
+        store,
+        lambda: timeline_page(None, ("status",), after=(START + 7 * 500 * 0.5, 10**9, "status")),
+    )
+    figures["jobs: first page"], jobs = await timed(store, lambda: job_page(JobQuery(), None, 200))
     figures["jobs: count all"], _ = await timed(store, lambda: count_jobs(JobQuery()))
     figures["jobs: first page, running only"], _ = await timed(
-        store, lambda: job_page(JobQuery(("running",)), None, 200))
+        store, lambda: job_page(JobQuery(("running",)), None, 200)
+    )
     figures["jobs: count completed"], _ = await timed(
-        store, lambda: count_jobs(JobQuery(("completed",))))
+        store, lambda: count_jobs(JobQuery(("completed",)))
+    )
     figures["jobs: first page, one type"], _ = await timed(
-        store, lambda: job_page(JobQuery(types=("ANALYSIS",)), None, 200))
+        store, lambda: job_page(JobQuery(types=("ANALYSIS",)), None, 200)
+    )
     figures["jobs: deep page"], _ = await timed(
-        store, lambda: job_page(JobQuery(), (START + 1000.0, "job-0000100"), 200))
+        store, lambda: job_page(JobQuery(), (START + 1000.0, "job-0000100"), 200)
+    )
     return figures
 
 
@@ -140,8 +174,10 @@ async def measure(folder: Path, rows: int, runs: int) -> None:
         finally:
             store.close()
         size = (Path(tmp) / DB_FILENAME).stat().st_size
-    print(f"database: {rows} status rows, {rows // 10} job actions, {rows // 5} log lines; "
-          f"{size / 2**20:.0f} MiB")
+    print(
+        f"database: {rows} status rows, {rows // 10} job actions, {rows // 5} log lines; "
+        f"{size / 2**20:.0f} MiB"
+    )
     print(f"{'':42} median    worst   ({runs} runs)")
     for name in results[0]:
         values = [r[name] for r in results]

@@ -33,13 +33,16 @@ from tests.standins.qbittorrent_harness import QBittorrentProcess
 from tests.standins.stash_server import StashStandin
 from tests.standins.video_tag_server import VideoTagServer
 
-DAEMONS = ["video-analysis", "stash-sync", "plan-applier", "download-processor",
-           "stash-generation"]
+DAEMONS = ["video-analysis", "stash-sync", "plan-applier", "download-processor", "stash-generation"]
 
 
 def cli(data_dir: Path, *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir), *args],
-                   check=True, cwd=REPO, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir), *args],
+        check=True,
+        cwd=REPO,
+        capture_output=True,
+    )
 
 
 def query(db: Path, sql: str) -> list[tuple]:
@@ -67,10 +70,13 @@ def file_state(data_dir: Path) -> tuple:
 
 
 def import_seconds() -> float:
-    code = ("import time; t = time.perf_counter(); import stashdesk.cli, stashdesk.app, "
-            "stashdesk.headless; stashdesk.app.load_plugins(); print(time.perf_counter() - t)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                          text=True, check=True)
+    code = (
+        "import time; t = time.perf_counter(); import stashdesk.cli, stashdesk.app, "
+        "stashdesk.headless; stashdesk.app.load_plugins(); print(time.perf_counter() - t)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
     return float(done.stdout)
 
 
@@ -89,11 +95,14 @@ def main() -> None:
         destination = tmp / "library"
         destination.mkdir()
         try:
-            for key, value in (("stash.url", stash.url), ("qbittorrent.url", qbt.url),
-                               ("qbittorrent.username", qbt.username),
-                               ("qbittorrent.password", qbt.password),
-                               ("analysis.video_server_url", video.url),
-                               ("downloads.destination", str(destination))):
+            for key, value in (
+                ("stash.url", stash.url),
+                ("qbittorrent.url", qbt.url),
+                ("qbittorrent.username", qbt.username),
+                ("qbittorrent.password", qbt.password),
+                ("analysis.video_server_url", video.url),
+                ("downloads.destination", str(destination)),
+            ):
                 cli(data_dir, "config", "set", key, value)
             for name in DAEMONS:
                 cli(data_dir, "daemons", "enable", name)
@@ -103,12 +112,16 @@ def main() -> None:
             spawned_wall, spawned = time.time(), time.monotonic()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "stashdesk", "--headless", "--data-dir", str(data_dir)],
-                cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             try:
                 first: dict[str, float] = {}
                 while len(first) < len(DAEMONS) and time.monotonic() - spawned < 30:
-                    for name, at in query(db, "SELECT daemon, MIN(at) FROM daemon_status "
-                                              "GROUP BY daemon"):
+                    for name, at in query(
+                        db, "SELECT daemon, MIN(at) FROM daemon_status GROUP BY daemon"
+                    ):
                         if name in DAEMONS and at:
                             first[name] = at - spawned_wall
                     time.sleep(0.02)
@@ -124,14 +137,20 @@ def main() -> None:
                 asleep_at = time.time()
                 first_wake = min(w for _p, w in phases if w)
                 before = file_state(data_dir)
-                rows_before = query(db, "SELECT (SELECT COUNT(*) FROM daemon_status), "
-                                        "(SELECT COUNT(*) FROM daemon_log)")[0]
+                rows_before = query(
+                    db,
+                    "SELECT (SELECT COUNT(*) FROM daemon_status), "
+                    "(SELECT COUNT(*) FROM daemon_log)",
+                )[0]
                 quiet_until = min(first_wake - 0.5, asleep_at + args.seconds)
                 while time.time() < quiet_until:
                     time.sleep(0.2)
                 after = file_state(data_dir)
-                rows_after = query(db, "SELECT (SELECT COUNT(*) FROM daemon_status), "
-                                       "(SELECT COUNT(*) FROM daemon_log)")[0]
+                rows_after = query(
+                    db,
+                    "SELECT (SELECT COUNT(*) FROM daemon_status), "
+                    "(SELECT COUNT(*) FROM daemon_log)",
+                )[0]
                 remaining = args.seconds - (time.monotonic() - reported)
                 if remaining > 0:
                     time.sleep(remaining)
@@ -149,16 +168,22 @@ def main() -> None:
     print(f"imports (python + stashdesk)         : {imports:.3f} s")
     for name in DAEMONS:
         print(f"  first status of {name:<19}: {first.get(name, float('nan')):.3f} s after spawn")
-    print(f"every daemon's first status          : {slowest:.3f} s after spawn, "
-          f"{slowest - imports:.3f} s after the imports (target < 1 s)")
-    print(f"CPU in the {args.seconds:g} s after that          : {cpu_window:.2f} s "
-          f"({100 * cpu_window / args.seconds:.2f} %; target < 0.6 s); "
-          f"{cpu_total:.2f} s since spawn, start-up included")
+    print(
+        f"every daemon's first status          : {slowest:.3f} s after spawn, "
+        f"{slowest - imports:.3f} s after the imports (target < 1 s)"
+    )
+    print(
+        f"CPU in the {args.seconds:g} s after that          : {cpu_window:.2f} s "
+        f"({100 * cpu_window / args.seconds:.2f} %; target < 0.6 s); "
+        f"{cpu_total:.2f} s since spawn, start-up included"
+    )
     changed = before != after
-    print(f"database writes while all slept      : {'some' if changed else 0} over "
-          f"{quiet_until - asleep_at:.1f} s (files {'changed' if changed else 'unchanged'}; "
-          f"status rows +{rows_after[0] - rows_before[0]}, log rows "
-          f"+{rows_after[1] - rows_before[1]}; target 0)")
+    print(
+        f"database writes while all slept      : {'some' if changed else 0} over "
+        f"{quiet_until - asleep_at:.1f} s (files {'changed' if changed else 'unchanged'}; "
+        f"status rows +{rows_after[0] - rows_before[0]}, log rows "
+        f"+{rows_after[1] - rows_before[1]}; target 0)"
+    )
 
 
 if __name__ == "__main__":

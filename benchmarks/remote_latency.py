@@ -46,12 +46,15 @@ LAG_FILE = "bench-lag.json"
 
 # --- inside the engine (this module is its STASHDESK_PLUGINS) ---------------------------------
 
+
 def _publisher(index: int) -> type[BaseDaemon]:
     class Publisher(BaseDaemon):
         name = f"bench-{index}"
         display_name = f"Benchmark publisher {index}"
-        config_options = [Option("rate", "float", 200.0, "Statuses per second.", minimum=1),
-                          Option("seconds", "float", 10.0, "For how long.", minimum=0.1)]
+        config_options = [
+            Option("rate", "float", 200.0, "Statuses per second.", minimum=1),
+            Option("seconds", "float", 10.0, "For how long.", minimum=0.1),
+        ]
 
         async def run_pass(self) -> Rest:
             rate, seconds = self.config["rate"], self.config["seconds"]
@@ -93,15 +96,22 @@ if os.environ.get("STASHDESK_PLUGINS") == "benchmarks.remote_latency":
 
 # --- the benchmark ---------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def cli(data_dir: Path, *args: str, env: dict[str, str]) -> str:
-    return subprocess.run([sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir),
-                           *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          check=True, timeout=120).stdout
+    return subprocess.run(
+        [sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
 
 
 async def wait_for(predicate: Any, timeout: float, what: str) -> None:
@@ -112,8 +122,9 @@ async def wait_for(predicate: Any, timeout: float, what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
-              lag_rate: float) -> None:
+async def run(
+    data_dir: Path, port: int, env: dict[str, str], seconds: float, lag_rate: float
+) -> None:
     from PySide6.QtCore import QEvent, QObject
 
     from stashdesk.engine_client.remote import RemoteClient
@@ -126,6 +137,7 @@ async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
     client = RemoteClient(url, key, fingerprint=info["fingerprint"])
     await client.start()
     from PySide6.QtWidgets import QApplication
+
     apply_theme(QApplication.instance())
     (data_dir.parent / "desktop").mkdir(exist_ok=True)
     window = MainWindow(client, data_dir=data_dir.parent / "desktop", tray_available=False)
@@ -152,22 +164,29 @@ async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
             await ops.set_daemon_config(name, {"rate": 200.0, "seconds": seconds})
         for name in DAEMONS:
             await ops.daemon_action(name, "start")
-        await wait_for(lambda: all(client.mirror.daemons[n].status == "Benchmark run over, "
-                                   "sleeping for 3600 seconds" for n in DAEMONS),
-                       seconds * 3 + 30, "the publishers to finish")
-        print(f"status to remote repaint at 1,000 statuses/s: p50 "
-              f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
-              f"{percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies):,} paints "
-              f"(target p99 < 60 ms)")
+        await wait_for(
+            lambda: all(
+                client.mirror.daemons[n].status == "Benchmark run over, sleeping for 3600 seconds"
+                for n in DAEMONS
+            ),
+            seconds * 3 + 30,
+            "the publishers to finish",
+        )
+        print(
+            f"status to remote repaint at 1,000 statuses/s: p50 "
+            f"{percentile(latencies, 0.5) * 1000:.1f} ms, p99 "
+            f"{percentile(latencies, 0.99) * 1000:.1f} ms over {len(latencies):,} paints "
+            f"(target p99 < 60 ms)"
+        )
 
-        subscribers = [RemoteClient(url, key, fingerprint=info["fingerprint"])
-                       for _ in range(9)]  # and the window's: 10 streams
+        subscribers = [
+            RemoteClient(url, key, fingerprint=info["fingerprint"]) for _ in range(9)
+        ]  # and the window's: 10 streams
         for subscriber in subscribers:
             await subscriber.start()
         for name in DAEMONS:
             await ops.daemon_action(name, "stop")
-            await ops.set_daemon_config(name, {"rate": lag_rate / len(DAEMONS),
-                                               "seconds": seconds})
+            await ops.set_daemon_config(name, {"rate": lag_rate / len(DAEMONS), "seconds": seconds})
         await ops.set_daemon_config("bench-lag", {"seconds": seconds})
         lag_file = data_dir / LAG_FILE
         lag_file.unlink(missing_ok=True)
@@ -176,9 +195,11 @@ async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
             await ops.daemon_action(name, "start")
         await wait_for(lag_file.exists, seconds * 3 + 30, "the lag probe")
         lags = json.loads(lag_file.read_text())
-        print(f"engine loop lag at {lag_rate:,.0f} events/s with 10 subscribers: p50 "
-              f"{percentile(lags, 0.5) * 1000:.1f} ms, p99 {percentile(lags, 0.99) * 1000:.1f}"
-              f" ms, max {max(lags) * 1000:.1f} ms (target p99 < 25 ms)")
+        print(
+            f"engine loop lag at {lag_rate:,.0f} events/s with 10 subscribers: p50 "
+            f"{percentile(lags, 0.5) * 1000:.1f} ms, p99 {percentile(lags, 0.99) * 1000:.1f}"
+            f" ms, max {max(lags) * 1000:.1f} ms (target p99 < 25 ms)"
+        )
         for subscriber in subscribers:
             await subscriber.close()
         for name in DAEMONS:
@@ -189,9 +210,11 @@ async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
             started = time.perf_counter()
             page = await ops.list_jobs(limit=100)
             timings.append(time.perf_counter() - started)
-        print(f"first page of the jobs table ({page['total']:,} jobs) over the API: median "
-              f"{statistics.median(timings) * 1000:.1f} ms, worst {max(timings) * 1000:.1f} ms"
-              f" (target < 100 ms)")
+        print(
+            f"first page of the jobs table ({page['total']:,} jobs) over the API: median "
+            f"{statistics.median(timings) * 1000:.1f} ms, worst {max(timings) * 1000:.1f} ms"
+            f" (target < 100 ms)"
+        )
     finally:
         window.shutdown()
         await client.close()
@@ -200,8 +223,12 @@ async def run(data_dir: Path, port: int, env: dict[str, str], seconds: float,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--lag-rate", type=float, default=5000.0,
-                        help="events per second in all for the loop-lag figure")
+    parser.add_argument(
+        "--lag-rate",
+        type=float,
+        default=5000.0,
+        help="events per second in all for the loop-lag figure",
+    )
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     import qasync
@@ -213,14 +240,31 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="stashdesk-remote-"))
     data_dir = work / "engine"
     shutil.copytree(cached_database(1_000_000, 100_000), data_dir)
-    env = {**os.environ, "STASHDESK_PLUGINS": "benchmarks.remote_latency",
-           "PYTHONPATH": str(ROOT), "STASHDESK_NO_KEYRING": "1"}
+    env = {
+        **os.environ,
+        "STASHDESK_PLUGINS": "benchmarks.remote_latency",
+        "PYTHONPATH": str(ROOT),
+        "STASHDESK_NO_KEYRING": "1",
+    }
     cli(data_dir, "config", "set", "api.tls", "on", env=env)
     port = free_port()
     log = (work / "engine.log").open("wb")
-    engine = subprocess.Popen([sys.executable, "-m", "stashdesk", "--headless", "--data-dir",
-                               str(data_dir), "--listen", f"127.0.0.1:{port}"], env=env,
-                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    engine = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "stashdesk",
+            "--headless",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (data_dir / "engine.json").exists():

@@ -57,8 +57,12 @@ async def run_path(live: bool, jobs: int, steps: int) -> dict[str, object]:
     try:
         for _ in range(jobs):
             job = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
-            await wait_for(lambda j=job: (s := services.runner.snapshot(j.id)) is not None
-                           and s.metadata.get("stash_job_id"))
+            await wait_for(
+                lambda j=job: (
+                    (s := services.runner.snapshot(j.id)) is not None
+                    and s.metadata.get("stash_job_id")
+                )
+            )
             stash_id = services.runner.snapshot(job.id).metadata["stash_job_id"]
             if live:
                 await wait_for(lambda: services.stash().job_feed.live.is_set())
@@ -66,9 +70,13 @@ async def run_path(live: bool, jobs: int, steps: int) -> dict[str, object]:
             for step in range(1, steps + 1):
                 value = step / (steps + 1)
                 stash.set_job(stash_id, status="RUNNING", progress=value)
-                progress_delays.append(await wait_for(
-                    lambda j=job, v=value: abs(services.runner.snapshot(j.id).progress
-                                               - v * 100) < 1e-6))
+                progress_delays.append(
+                    await wait_for(
+                        lambda j=job, v=value: (
+                            abs(services.runner.snapshot(j.id).progress - v * 100) < 1e-6
+                        )
+                    )
+                )
             stash.set_job(stash_id, status="FINISHED", progress=1.0)
             started = time.perf_counter()
             await services.runner.wait(job.id, 10)
@@ -89,10 +97,12 @@ def main() -> None:
         figures = asyncio.run(run_path(live, args.jobs, args.steps))
         name = "live (jobsSubscribe)" if live else "polling (socket refused)"
         progress, end = figures["progress"], figures["end"]
-        print(f"{name:26} progress seen after mean {statistics.mean(progress) * 1000:7.1f} ms, "
-              f"p95 {p95(progress) * 1000:7.1f} ms; end after mean "
-              f"{statistics.mean(end) * 1000:7.1f} ms, p95 {p95(end) * 1000:7.1f} ms; "
-              f"{figures['polls']:.1f} findJob per job")
+        print(
+            f"{name:26} progress seen after mean {statistics.mean(progress) * 1000:7.1f} ms, "
+            f"p95 {p95(progress) * 1000:7.1f} ms; end after mean "
+            f"{statistics.mean(end) * 1000:7.1f} ms, p95 {p95(end) * 1000:7.1f} ms; "
+            f"{figures['polls']:.1f} findJob per job"
+        )
 
 
 if __name__ == "__main__":

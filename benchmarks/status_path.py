@@ -61,7 +61,8 @@ async def run(total: int, daemons: int, yield_every: int, secrets: bool) -> None
         services = await engine.start(auto_start=False, control=False)
         if secrets:
             await services.store.write(
-                lambda: [services.settings.set(k, v) for k, v in SECRETS.items()])
+                lambda: [services.settings.set(k, v) for k, v in SECRETS.items()]
+            )
         names = [f"bench-{i}" for i in range(daemons)]
         await services.store.write(lambda: [Daemon.create(name=n) for n in names])
         instances = []
@@ -109,24 +110,35 @@ async def run(total: int, daemons: int, yield_every: int, secrets: bool) -> None
         await services.store.writer.flush_async()
         durable = time.perf_counter() - last_call
         await asyncio.wait_for(consumer, 10)
-        stored = await services.store.read(lambda: DaemonStatus.select().where(
-            DaemonStatus.daemon.in_(names)).count())
+        stored = await services.store.read(
+            lambda: DaemonStatus.select().where(DaemonStatus.daemon.in_(names)).count()
+        )
         batches = services.store.writer.batches_written
         await engine.stop()
 
     issued = per_daemon * daemons
     print(f"secrets to mask              : {len(SECRETS) if secrets else 0} settings")
-    print(f"status updates issued        : {issued} by {daemons} daemons "
-          f"in {last_call - started:.3f} s")
-    print(f"update_status cost           : mean {statistics.mean(costs):.1f} us, "
-          f"p50 {percentile(costs, 50):.1f} us, p99 {percentile(costs, 99):.1f} us "
-          f"(target mean < 100 us)")
-    print(f"call -> inline listener      : p50 {percentile(inline_delays, 50):.1f} us, "
-          f"p99 {percentile(inline_delays, 99):.1f} us (target p99 < 1000 us)")
-    print(f"call -> async subscriber     : p50 {percentile(async_delays, 50):.1f} us, "
-          f"p99 {percentile(async_delays, 99):.1f} us (yield every {yield_every} calls)")
-    print(f"last call -> all rows durable: {durable * 1000:.1f} ms (target < 1000 ms), "
-          f"{batches} write batches")
+    print(
+        f"status updates issued        : {issued} by {daemons} daemons "
+        f"in {last_call - started:.3f} s"
+    )
+    print(
+        f"update_status cost           : mean {statistics.mean(costs):.1f} us, "
+        f"p50 {percentile(costs, 50):.1f} us, p99 {percentile(costs, 99):.1f} us "
+        f"(target mean < 100 us)"
+    )
+    print(
+        f"call -> inline listener      : p50 {percentile(inline_delays, 50):.1f} us, "
+        f"p99 {percentile(inline_delays, 99):.1f} us (target p99 < 1000 us)"
+    )
+    print(
+        f"call -> async subscriber     : p50 {percentile(async_delays, 50):.1f} us, "
+        f"p99 {percentile(async_delays, 99):.1f} us (yield every {yield_every} calls)"
+    )
+    print(
+        f"last call -> all rows durable: {durable * 1000:.1f} ms (target < 1000 ms), "
+        f"{batches} write batches"
+    )
     print(f"rows lost                    : {issued - stored} (must be 0)")
 
 
@@ -135,8 +147,7 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=20_000)
     parser.add_argument("--daemons", type=int, default=5)
     parser.add_argument("--yield-every", type=int, default=10)
-    parser.add_argument("--no-secrets", action="store_true",
-                        help="measure without secrets to mask")
+    parser.add_argument("--no-secrets", action="store_true", help="measure without secrets to mask")
     args = parser.parse_args()
     asyncio.run(run(args.total, args.daemons, args.yield_every, not args.no_secrets))
 

@@ -71,10 +71,13 @@ def seed(server: Any, scenes: int, bulk: int) -> None:
     studios = [f"Studio {i}" for i in range(12)]
     for i in range(scenes):
         server.add_scene(
-            f"Scene {i}", f"/data/videos/{i // 1000:03d}/scene-{i}.mp4",
+            f"Scene {i}",
+            f"/data/videos/{i // 1000:03d}/scene-{i}.mp4",
             tags=[tags[i % 60], tags[(i * 7 + 1) % 60], tags[(i * 13 + 2) % 60]],
             performers=[performers[i % 40], performers[(i * 3 + 1) % 40]],
-            studio=studios[i % 12], details=f"Details of scene {i}", rating100=i % 100,
+            studio=studios[i % 12],
+            details=f"Details of scene {i}",
+            rating100=i % 100,
         )
         if bulk == 0 and i % 3 == 2 or bulk and i == scenes - bulk - 1:
             server.advance(1)
@@ -128,8 +131,9 @@ class Standin:
     def __init__(self, scenes: int, bulk: int, fast: bool) -> None:
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=serve_standin, args=(scenes, bulk, fast, child),
-                                       daemon=True)
+        self.process = context.Process(
+            target=serve_standin, args=(scenes, bulk, fast, child), daemon=True
+        )
         self.process.start()
         if not self.conn.poll(900):
             raise SystemExit("the stand-in did not start within 15 minutes")
@@ -149,20 +153,31 @@ class Standin:
 # --- fetching without StashDesk --------------------------------------------------------------
 
 
-async def fetch_only(url: str, page_size: int, loads: Any = json.loads,
-                     ) -> tuple[float, int, list[dict[str, Any]]]:
+async def fetch_only(
+    url: str,
+    page_size: int,
+    loads: Any = json.loads,
+) -> tuple[float, int, list[dict[str, Any]]]:
     """The SYNC job's keyset paging with a bare httpx client: (seconds, scenes, requests)."""
     sent: list[dict[str, Any]] = []
 
     def variables(scene_filter: Any, sort: str = "updated_at") -> dict[str, Any]:
-        sent.append({"filter": {"page": 1, "per_page": page_size, "sort": sort,
-                                "direction": "ASC"}, "scene_filter": scene_filter, "ids": None})
+        sent.append(
+            {
+                "filter": {"page": 1, "per_page": page_size, "sort": sort, "direction": "ASC"},
+                "scene_filter": scene_filter,
+                "ids": None,
+            }
+        )
         return sent[-1]
 
     async with httpx.AsyncClient(timeout=120) as http:
+
         async def page(scene_filter: Any, sort: str = "updated_at") -> list[dict[str, Any]]:
-            answer = await http.post(f"{url}/graphql", json={
-                "query": docs.FIND_SCENES, "variables": variables(scene_filter, sort)})
+            answer = await http.post(
+                f"{url}/graphql",
+                json={"query": docs.FIND_SCENES, "variables": variables(scene_filter, sort)},
+            )
             return loads(answer.content)["data"]["findScenes"]["scenes"]
 
         started = time.perf_counter()
@@ -194,8 +209,11 @@ async def replay(url: str, sent: list[dict[str, Any]]) -> float:
     async with httpx.AsyncClient(timeout=120) as http:
         started = time.perf_counter()
         for variables in sent:
-            (await http.post(f"{url}/graphql", json={"query": docs.FIND_SCENES,
-                                                     "variables": variables})).read()
+            (
+                await http.post(
+                    f"{url}/graphql", json={"query": docs.FIND_SCENES, "variables": variables}
+                )
+            ).read()
         return time.perf_counter() - started
 
 
@@ -253,8 +271,10 @@ async def start_engine(folder: str, url: str) -> tuple[Engine, Any]:
 
 
 def lag_text(lags: list[float]) -> str:
-    return (f"p50 {percentile(lags, 50) * 1000:.1f} ms, p99 {percentile(lags, 99) * 1000:.1f} ms, "
-            f"max {max(lags) * 1000:.1f} ms ({len(lags)} samples; target p99 < 25 ms)")
+    return (
+        f"p50 {percentile(lags, 50) * 1000:.1f} ms, p99 {percentile(lags, 99) * 1000:.1f} ms, "
+        f"max {max(lags) * 1000:.1f} ms ({len(lags)} samples; target p99 < 25 ms)"
+    )
 
 
 async def run(standin: Standin, scenes: int, page_size: int, fast: bool) -> None:
@@ -267,8 +287,9 @@ async def run(standin: Standin, scenes: int, page_size: int, fast: bool) -> None
     with tempfile.TemporaryDirectory() as tmp:
         engine, services = await start_engine(tmp, standin.url)
         sync_time, outcome, lags = await timed_sync(services, page_size)
-        stored = await services.store.read(lambda: (Scene.select().count(),
-                                                    SceneTag.select().count()))
+        stored = await services.store.read(
+            lambda: (Scene.select().count(), SceneTag.select().count())
+        )
         standin.ask("advance", 10)
         standin.ask("edit", 10)
         standin.ask("advance", 10)
@@ -279,29 +300,50 @@ async def run(standin: Standin, scenes: int, page_size: int, fast: bool) -> None
         db_bytes = database_bytes(Path(tmp))
 
     result = outcome.result
-    print(f"scenes in Stash              : {scenes} (page size {page_size}; "
-          f"{'pre-built pages' if fast else 'graphql-core stand-in'}"
-          + (f", built in {standin.built:.0f} s" if standin.built else "") + ")")
-    print(f"stand-in alone (replay, raw) : {raw_time:.1f} s, {scenes / raw_time:.0f} scenes/s, "
-          f"{len(sent)} requests")
-    print(f"fetch only (bare httpx+json) : {fetch_time:.1f} s, {scenes / fetch_time:.0f} scenes/s"
-          f" (parsing with orjson, as StashClient does: {orjson_time:.1f} s)")
-    print(f"full sync                    : {sync_time:.1f} s, {scenes / sync_time:.0f} scenes/s "
-          f"(created {result['created']}, failed {result['failed']}; stored {stored[0]} "
-          f"scenes, {stored[1]} scene tags)")
-    print(f"sync / fetch                 : {sync_time / fetch_time:.2f} (target <= 1.2; "
-          f"against the orjson fetch {sync_time / orjson_time:.2f})")
+    print(
+        f"scenes in Stash              : {scenes} (page size {page_size}; "
+        f"{'pre-built pages' if fast else 'graphql-core stand-in'}"
+        + (f", built in {standin.built:.0f} s" if standin.built else "")
+        + ")"
+    )
+    print(
+        f"stand-in alone (replay, raw) : {raw_time:.1f} s, {scenes / raw_time:.0f} scenes/s, "
+        f"{len(sent)} requests"
+    )
+    print(
+        f"fetch only (bare httpx+json) : {fetch_time:.1f} s, {scenes / fetch_time:.0f} scenes/s"
+        f" (parsing with orjson, as StashClient does: {orjson_time:.1f} s)"
+    )
+    print(
+        f"full sync                    : {sync_time:.1f} s, {scenes / sync_time:.0f} scenes/s "
+        f"(created {result['created']}, failed {result['failed']}; stored {stored[0]} "
+        f"scenes, {stored[1]} scene tags)"
+    )
+    print(
+        f"sync / fetch                 : {sync_time / fetch_time:.2f} (target <= 1.2; "
+        f"against the orjson fetch {sync_time / orjson_time:.2f})"
+    )
     print(f"event loop lag during sync   : {lag_text(lags)}")
-    print(f"peak RSS (StashDesk process) : {peak_rss_mib():.0f} MiB (before the sync "
-          f"{rss_before:.0f} MiB; target < 350 MB)")
-    print(f"database size                : {db_bytes / 2**20:.1f} MiB, "
-          f"{db_bytes / 2**20 / stored[0] * 100_000:.1f} MiB per 100,000 scenes")
-    print(f"incremental sync, 10 changed : {incremental_time:.2f} s (updated "
-          f"{again.result['updated']}, unchanged {again.result['unchanged']}; "
-          f"lag p99 {percentile(incremental_lags, 99) * 1000:.1f} ms; target < 1 s)")
-    print("idle checks after it         : " + "; ".join(
-        f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
-        for pending, requests, seconds in checks))
+    print(
+        f"peak RSS (StashDesk process) : {peak_rss_mib():.0f} MiB (before the sync "
+        f"{rss_before:.0f} MiB; target < 350 MB)"
+    )
+    print(
+        f"database size                : {db_bytes / 2**20:.1f} MiB, "
+        f"{db_bytes / 2**20 / stored[0] * 100_000:.1f} MiB per 100,000 scenes"
+    )
+    print(
+        f"incremental sync, 10 changed : {incremental_time:.2f} s (updated "
+        f"{again.result['updated']}, unchanged {again.result['unchanged']}; "
+        f"lag p99 {percentile(incremental_lags, 99) * 1000:.1f} ms; target < 1 s)"
+    )
+    print(
+        "idle checks after it         : "
+        + "; ".join(
+            f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
+            for pending, requests, seconds in checks
+        )
+    )
 
 
 async def run_bulk(standin: Standin, scenes: int, bulk: int, page_size: int) -> None:
@@ -315,27 +357,43 @@ async def run_bulk(standin: Standin, scenes: int, bulk: int, page_size: int) -> 
         again, outcome_after_edit, _ = await timed_sync(services, page_size)
         await engine.stop()
     print(f"bulk import: {scenes} scenes, the newest {bulk} in one second of updated_at")
-    print(f"  its sync                   : {sync_time:.1f} s (created "
-          f"{outcome.result['created']}; lag {lag_text(lags)})")
-    print("  idle checks after its sync : " + "; ".join(
-        f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
-        for pending, requests, seconds in checks)
-        + "  (issue 15 before: 62 requests, ~11 s each)")
+    print(
+        f"  its sync                   : {sync_time:.1f} s (created "
+        f"{outcome.result['created']}; lag {lag_text(lags)})"
+    )
+    print(
+        "  idle checks after its sync : "
+        + "; ".join(
+            f"{requests} request(s), {seconds * 1000:.0f} ms, {pending} pending"
+            for pending, requests, seconds in checks
+        )
+        + "  (issue 15 before: 62 requests, ~11 s each)"
+    )
     pending, requests, seconds = edited
-    print(f"  after 1 scene is edited    : idle check {requests} request(s), "
-          f"{seconds * 1000:.0f} ms, {pending} pending; its sync {again:.2f} s (updated "
-          f"{outcome_after_edit.result['updated']}, unchanged "
-          f"{outcome_after_edit.result['unchanged']} read again)")
+    print(
+        f"  after 1 scene is edited    : idle check {requests} request(s), "
+        f"{seconds * 1000:.0f} ms, {pending} pending; its sync {again:.2f} s (updated "
+        f"{outcome_after_edit.result['updated']}, unchanged "
+        f"{outcome_after_edit.result['unchanged']} read again)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=50_000)
     parser.add_argument("--page-size", type=int, default=250)
-    parser.add_argument("--fast-server", action="store_true",
-                        help="serve findScenes from pre-built pages (see the docstring)")
-    parser.add_argument("--bulk", type=int, default=0, metavar="N",
-                        help="also measure the idle check after N scenes in one second")
+    parser.add_argument(
+        "--fast-server",
+        action="store_true",
+        help="serve findScenes from pre-built pages (see the docstring)",
+    )
+    parser.add_argument(
+        "--bulk",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also measure the idle check after N scenes in one second",
+    )
     parser.add_argument("--skip-main", action="store_true", help="only the --bulk part")
     args = parser.parse_args()
     if not args.skip_main:

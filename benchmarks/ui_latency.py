@@ -77,7 +77,7 @@ class PaintProbe(QObject):
             if daemon is not None:
                 text = watched.text()
                 if text.startswith("#"):
-                    shown = int(text[1:text.index(" ")])
+                    shown = int(text[1 : text.index(" ")])
                     now = time.perf_counter()
                     queue = self.pending[daemon]
                     while queue and queue[0][0] <= shown:
@@ -95,8 +95,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(window: MainWindow, services: Any, names: list[str], rate: int,
-                  seconds: float) -> dict[str, float]:
+async def measure(
+    window: MainWindow, services: Any, names: list[str], rate: int, seconds: float
+) -> dict[str, float]:
     probe = PaintProbe({n: window.card(n) for n in names})
     daemons = [services.manager.handle(n).instance for n in names]
     lags: list[float] = []
@@ -116,8 +117,9 @@ async def measure(window: MainWindow, services: Any, names: list[str], rate: int
         due = int(elapsed * rate)
         while sent < due:
             daemon = daemons[sent % len(daemons)]
-            await daemon.update_status(f"#{sent} Processing batch {sent} of {rate * seconds:.0f}"
-                                       " (50 scenes)")
+            await daemon.update_status(
+                f"#{sent} Processing batch {sent} of {rate * seconds:.0f} (50 scenes)"
+            )
             probe.published(daemon.name, sent)
             sent += 1
         await asyncio.sleep(0.002)
@@ -130,11 +132,16 @@ async def measure(window: MainWindow, services: Any, names: list[str], rate: int
         label.removeEventFilter(probe)
     latencies = probe.latencies
     return {
-        "rate": rate, "sent": sent, "painted": len(latencies), "unsettled": probe.unsettled(),
+        "rate": rate,
+        "sent": sent,
+        "painted": len(latencies),
+        "unsettled": probe.unsettled(),
         "flushes": window.bridge.flushes - flushes_before,
-        "p50": percentile(latencies, 0.50) * 1000, "p99": percentile(latencies, 0.99) * 1000,
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
         "max": max(latencies, default=float("nan")) * 1000,
-        "lag_p50": percentile(lags, 0.50) * 1000, "lag_p99": percentile(lags, 0.99) * 1000,
+        "lag_p50": percentile(lags, 0.50) * 1000,
+        "lag_p99": percentile(lags, 0.99) * 1000,
         "lag_max": max(lags, default=float("nan")) * 1000,
         "writes": services.store.writer.rows_written,
     }
@@ -159,8 +166,11 @@ async def run(rates: list[int], seconds: float) -> list[dict[str, float]]:
     try:
         for name in names:
             await services.manager.start(name)
-        while any(services.manager.handle(n).instance is None  # noqa: ASYNC110 - start-up poll
-                  or services.manager.handle(n).instance.status is None for n in names):
+        while any(  # noqa: ASYNC110 - start-up poll
+            services.manager.handle(n).instance is None
+            or services.manager.handle(n).instance.status is None
+            for n in names
+        ):
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.3)
         for rate in rates:
@@ -173,8 +183,9 @@ async def run(rates: list[int], seconds: float) -> list[dict[str, float]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rates", default="100,1000,5000",
-                        help="total status updates per second, comma-separated")
+    parser.add_argument(
+        "--rates", default="100,1000,5000", help="total status updates per second, comma-separated"
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="per rate")
     args = parser.parse_args(argv)
     rates = [int(r) for r in args.rates.split(",")]
@@ -182,21 +193,29 @@ def main(argv: list[str] | None = None) -> int:
     apply_theme(app)
     loop = qasync.QEventLoop(app)
     results = loop.run_until_complete(run(rates, args.seconds))
-    print(f"StashDesk UI latency: {DAEMONS} daemons, {args.seconds:g} s per rate, "
-          f"platform {app.platformName()}, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'updates/s':>9} {'sent':>7} {'flushes':>7} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7} {'lag p50':>8} {'lag p99':>8} {'lag max':>8}")
+    print(
+        f"StashDesk UI latency: {DAEMONS} daemons, {args.seconds:g} s per rate, "
+        f"platform {app.platformName()}, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'updates/s':>9} {'sent':>7} {'flushes':>7} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'max ms':>7} {'lag p50':>8} {'lag p99':>8} {'lag max':>8}"
+    )
     for r in results:
-        print(f"{r['rate']:>9} {r['sent']:>7} {r['flushes']:>7} {r['p50']:>7.1f} "
-              f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['lag_p50']:>8.1f} {r['lag_p99']:>8.1f} "
-              f"{r['lag_max']:>8.1f}")
+        print(
+            f"{r['rate']:>9} {r['sent']:>7} {r['flushes']:>7} {r['p50']:>7.1f} "
+            f"{r['p99']:>7.1f} {r['max']:>7.1f} {r['lag_p50']:>8.1f} {r['lag_p99']:>8.1f} "
+            f"{r['lag_max']:>8.1f}"
+        )
         if r["unsettled"]:
             print(f"          ({r['unsettled']} updates never painted)")
     target = next((r for r in results if r["rate"] == 1000), None)
     if target is not None:
-        print(f"targets at 1,000/s: p99 repaint {target['p99']:.1f} ms (< 100), "
-              f"loop lag p99 {target['lag_p99']:.1f} ms (< 25)")
+        print(
+            f"targets at 1,000/s: p99 repaint {target['p99']:.1f} ms (< 100), "
+            f"loop lag p99 {target['lag_p99']:.1f} ms (< 25)"
+        )
     loop.close()
     return 0
 

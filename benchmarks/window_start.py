@@ -40,8 +40,7 @@ from stashdesk.store.db import DB_FILENAME, SCHEMA_VERSION
 
 CACHE = ROOT / "benchmarks" / ".cache"
 SCENES = 200_000
-DAEMONS = ("video-analysis", "stash-sync", "plan-applier", "download-processor",
-           "stash-generation")
+DAEMONS = ("video-analysis", "stash-sync", "plan-applier", "download-processor", "stash-generation")
 
 # Runs in the child: the time of the first paint of a main window, the RSS then, and
 # (with idle) the CPU used over two periods, shown and hidden. ``time.time()`` is the
@@ -123,9 +122,12 @@ def cached_folder() -> Path:
             cursor.executemany(
                 "INSERT INTO scene (id, title, organized, updated_at_epoch, removed, "
                 "generated) VALUES (?, ?, 0, ?, 0, 1)",
-                [(str(i), f"Scene {i}", 1_760_000_000.0 + i) for i in ids])
-            cursor.executemany("INSERT INTO scene_file (id, scene_id, path) VALUES (?, ?, ?)",
-                               [(f"f{i}", str(i), f"/data/videos/scene-{i}.mp4") for i in ids])
+                [(str(i), f"Scene {i}", 1_760_000_000.0 + i) for i in ids],
+            )
+            cursor.executemany(
+                "INSERT INTO scene_file (id, scene_id, path) VALUES (?, ?, ?)",
+                [(f"f{i}", str(i), f"/data/videos/scene-{i}.mp4") for i in ids],
+            )
 
     started = time.perf_counter()
     store.writer.submit(fill).result(3600)
@@ -135,13 +137,23 @@ def cached_folder() -> Path:
 
 
 def one_start(what: str, platform: str, data: Path | None, idle: float) -> dict[str, float]:
-    env = {**os.environ, "QT_QPA_PLATFORM": platform, "BENCH_WHAT": what,
-           "BENCH_IDLE": str(idle), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": platform,
+        "BENCH_WHAT": what,
+        "BENCH_IDLE": str(idle),
+        "PYTHONPATH": str(ROOT),
+    }
     if data is not None:
         env["BENCH_DATA"] = str(data)
     started = time.time()
-    done = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True,
-                          text=True, timeout=600 + 3 * idle)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600 + 3 * idle,
+    )
     line = next((ln for ln in done.stdout.splitlines() if ln.startswith("BENCH ")), None)
     if line is None:
         raise SystemExit(f"{what} did not paint:\n{done.stdout}\n{done.stderr[-3000:]}")
@@ -159,14 +171,20 @@ def fresh_copy(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--idle", type=float, default=0.0,
-                        help="also measure idle CPU over this many seconds, shown and hidden")
+    parser.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        help="also measure idle CPU over this many seconds, shown and hidden",
+    )
     parser.add_argument("--platform", default=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
     args = parser.parse_args()
     folder = cached_folder()
-    print(f"database: {SCENES:,} scenes, 1,000,000 status rows, 100,000 jobs "
-          f"({(folder / DB_FILENAME).stat().st_size / 2**20:.0f} MiB); "
-          f"Qt platform: {args.platform}")
+    print(
+        f"database: {SCENES:,} scenes, 1,000,000 status rows, 100,000 jobs "
+        f"({(folder / DB_FILENAME).stat().st_size / 2**20:.0f} MiB); "
+        f"Qt platform: {args.platform}"
+    )
     figures: dict[str, list[dict[str, float]]] = {"bare": [], "stashdesk": []}
     for _ in range(args.runs):
         figures["bare"].append(one_start("bare", args.platform, None, 0))
@@ -179,22 +197,40 @@ def main() -> None:
     for what, runs in figures.items():
         starts = [r["start_s"] for r in runs]
         medians[what] = statistics.median(starts)
-        print(f"{what:>10}: first frame {medians[what]:.2f} s median of {len(runs)} "
-              f"(cold first run {starts[0]:.2f} s), RSS {runs[-1]['rss_mb']:.0f} MB")
-    print(f"     ratio: {medians['stashdesk'] / medians['bare']:.2f}x the bare window "
-          "(target <= 1.4x)")
+        print(
+            f"{what:>10}: first frame {medians[what]:.2f} s median of {len(runs)} "
+            f"(cold first run {starts[0]:.2f} s), RSS {runs[-1]['rss_mb']:.0f} MB"
+        )
+    print(
+        f"     ratio: {medians['stashdesk'] / medians['bare']:.2f}x the bare window "
+        "(target <= 1.4x)"
+    )
     if args.idle:
         copy = fresh_copy(folder)
         try:
             for name in DAEMONS:  # as a user would: every daemon on, sleeping when idle
-                subprocess.run([sys.executable, "-m", "stashdesk", "--data-dir", str(copy),
-                                "daemons", "enable", name], check=True, capture_output=True,
-                               cwd=ROOT)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "stashdesk",
+                        "--data-dir",
+                        str(copy),
+                        "daemons",
+                        "enable",
+                        name,
+                    ],
+                    check=True,
+                    capture_output=True,
+                    cwd=ROOT,
+                )
             report = one_start("stashdesk", args.platform, copy, args.idle)
         finally:
             shutil.rmtree(copy.parent, ignore_errors=True)
-        print(f"      idle: {report['idle_shown_cpu_per_min']:.3f} CPU-s/min shown, "
-              f"{report['idle_hidden_cpu_per_min']:.3f} hidden (target < 0.2 shown)")
+        print(
+            f"      idle: {report['idle_shown_cpu_per_min']:.3f} CPU-s/min shown, "
+            f"{report['idle_hidden_cpu_per_min']:.3f} hidden (target < 0.2 shown)"
+        )
 
 
 if __name__ == "__main__":

@@ -36,20 +36,35 @@ from pathlib import Path
 
 # Items left out, as (pattern on the item's name without the "icudtNNl/" prefix, why).
 DROPPED: tuple[tuple[str, str], ...] = (
-    (r"brkitr/", "break iterators and their dictionaries: Qt finds word and line breaks "
-                 "with its own Unicode tables"),
-    (r"(curr|lang|region|unit)/", "display names of currencies, languages, regions and "
-                                  "units for ICU's formatters: Qt's QLocale carries its "
-                                  "own CLDR data"),
-    (r"zone/", "localized time-zone names, only asked for by QTimeZone::displayName, which "
-               "StashDesk never calls (it formats times in Python); zone IDs and rules stay"),
+    (
+        r"brkitr/",
+        "break iterators and their dictionaries: Qt finds word and line breaks "
+        "with its own Unicode tables",
+    ),
+    (
+        r"(curr|lang|region|unit)/",
+        "display names of currencies, languages, regions and "
+        "units for ICU's formatters: Qt's QLocale carries its "
+        "own CLDR data",
+    ),
+    (
+        r"zone/",
+        "localized time-zone names, only asked for by QTimeZone::displayName, which "
+        "StashDesk never calls (it formats times in Python); zone IDs and rules stay",
+    ),
     (r"(translit|rbnf)/", "transliteration and spelled-out numbers: Qt calls neither"),
-    (r"(?!res_index)[a-z]{2,3}(_\w+)?\.res$", "each locale's date and number formats: Qt "
-                                            "formats with its own CLDR data (the root "
-                                            "locale and the locale index stay)"),
-    (r"[^/]*\.cnv$", "legacy code pages: StashDesk reads and writes UTF-8, which Qt "
-                     "converts itself; the alias table (cnvalias.icu) stays, so naming a "
-                     "missing code page fails cleanly"),
+    (
+        r"(?!res_index)[a-z]{2,3}(_\w+)?\.res$",
+        "each locale's date and number formats: Qt "
+        "formats with its own CLDR data (the root "
+        "locale and the locale index stay)",
+    ),
+    (
+        r"[^/]*\.cnv$",
+        "legacy code pages: StashDesk reads and writes UTF-8, which Qt "
+        "converts itself; the alias table (cnvalias.icu) stays, so naming a "
+        "missing code page fails cleanly",
+    ),
     (r"[^/]*\.spp$", "StringPrep profiles (IDNA2003, XMPP, LDAP): Qt calls none"),
 )
 _DROPPED = [(re.compile(pattern), why) for pattern, why in DROPPED]
@@ -98,9 +113,9 @@ class Package:
         items = []
         for index, (name_offset, data_offset) in enumerate(entries):
             name_start = toc + name_offset
-            name = blob[name_start:blob.index(b"\0", name_start)].decode("ascii")
+            name = blob[name_start : blob.index(b"\0", name_start)].decode("ascii")
             end = entries[index + 1][1] if index + 1 < count else len(blob) - toc
-            items.append((name, blob[toc + data_offset:toc + end]))
+            items.append((name, blob[toc + data_offset : toc + end]))
         return cls(blob[:header_size], items)
 
     def to_bytes(self) -> bytes:
@@ -131,8 +146,9 @@ def _aligned(size: int) -> int:
 
 def _readelf(*args: str) -> str:
     try:
-        return subprocess.run(["readelf", "-W", *args], check=True, capture_output=True,
-                              text=True).stdout
+        return subprocess.run(
+            ["readelf", "-W", *args], check=True, capture_output=True, text=True
+        ).stdout
     except FileNotFoundError:
         raise IcuDataError("readelf is missing: install binutils") from None
 
@@ -140,8 +156,9 @@ def _readelf(*args: str) -> str:
 def read_library(path: Path) -> tuple[str, bytes]:
     """(the data symbol's name, the package bytes) of a libicudata shared library."""
     symbols = [line.split() for line in _readelf("--dyn-syms", str(path)).splitlines()]
-    found = [s for s in symbols if len(s) >= 8 and re.fullmatch(r"icudt\d+_dat", s[7])
-             and s[6] != "UND"]
+    found = [
+        s for s in symbols if len(s) >= 8 and re.fullmatch(r"icudt\d+_dat", s[7]) and s[6] != "UND"
+    ]
     if not found:
         raise IcuDataError(f"{path} exports no icudtNN_dat symbol")
     value, size, section = int(found[0][1], 16), int(found[0][2], 0), int(found[0][6])
@@ -170,12 +187,26 @@ def link_library(package: bytes, symbol: str, library_soname: str, dest: Path) -
         source.write_text(
             "\t.section .rodata\n"
             f"\t.globl {symbol}\n\t.type {symbol}, @object\n\t.balign {_ALIGN}\n"
-            f"{symbol}:\n\t.incbin \"{data}\"\n\t.size {symbol}, . - {symbol}\n"
-            "\t.section .note.GNU-stack,\"\",@progbits\n", encoding="ascii")
+            f'{symbol}:\n\t.incbin "{data}"\n\t.size {symbol}, . - {symbol}\n'
+            '\t.section .note.GNU-stack,"",@progbits\n',
+            encoding="ascii",
+        )
         try:
             subprocess.run(["as", "-o", str(obj), str(source)], check=True)
-            subprocess.run(["ld", "-shared", "-z", "noexecstack", "-soname", library_soname,
-                            "-o", str(dest), str(obj)], check=True)
+            subprocess.run(
+                [
+                    "ld",
+                    "-shared",
+                    "-z",
+                    "noexecstack",
+                    "-soname",
+                    library_soname,
+                    "-o",
+                    str(dest),
+                    str(obj),
+                ],
+                check=True,
+            )
         except FileNotFoundError:
             raise IcuDataError("as or ld is missing: install binutils") from None
 
@@ -236,16 +267,41 @@ def check_icu(libdir: Path) -> list[str]:
 
     err_p = ctypes.POINTER(ctypes.c_int)
     ucol_open = fn(i18n, "ucol_open", ctypes.c_void_p, ctypes.c_char_p, err_p)
-    ucol_strcoll = fn(i18n, "ucol_strcoll", ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p,
-                      ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32)
+    ucol_strcoll = fn(
+        i18n,
+        "ucol_strcoll",
+        ctypes.c_int,
+        ctypes.c_void_p,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+    )
     ucol_close = fn(i18n, "ucol_close", None, ctypes.c_void_p)
-    to_upper = fn(uc, "u_strToUpper", ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32,
-                  ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p, err_p)
+    to_upper = fn(
+        uc,
+        "u_strToUpper",
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_char_p,
+        err_p,
+    )
     ucnv_open = fn(uc, "ucnv_open", ctypes.c_void_p, ctypes.c_char_p, err_p)
     ucnv_close = fn(uc, "ucnv_close", None, ctypes.c_void_p)
-    canonical_zone = fn(i18n, "ucal_getCanonicalTimeZoneID", ctypes.c_int32, ctypes.c_void_p,
-                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32,
-                        ctypes.POINTER(ctypes.c_int8), err_p)
+    canonical_zone = fn(
+        i18n,
+        "ucal_getCanonicalTimeZoneID",
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.c_void_p,
+        ctypes.c_int32,
+        ctypes.POINTER(ctypes.c_int8),
+        err_p,
+    )
     failures = []
 
     def order(locale: str, left: str, right: str) -> int | None:
@@ -267,7 +323,7 @@ def check_icu(libdir: Path) -> list[str]:
     result = (ctypes.c_uint16 * 16)()
     err = ctypes.c_int(U_ZERO_ERROR)
     length = to_upper(result, 16, _utf16("straße"), -1, b"de", ctypes.byref(err))
-    upper = bytes(result)[:2 * max(length, 0)].decode("utf-16-le")
+    upper = bytes(result)[: 2 * max(length, 0)].decode("utf-16-le")
     if err.value > 0 or upper != "STRASSE":
         failures.append(f"u_strToUpper('straße') gave {upper!r} (ICU error {err.value})")
     for name in (b"UTF-8", b"ISO-8859-1", b"UTF-16LE"):
@@ -278,9 +334,10 @@ def check_icu(libdir: Path) -> list[str]:
         else:
             ucnv_close(converter)
     err, system_id = ctypes.c_int(U_ZERO_ERROR), ctypes.c_int8(0)
-    length = canonical_zone(_utf16("US/Eastern"), -1, result, 16, ctypes.byref(system_id),
-                            ctypes.byref(err))
-    zone = bytes(result)[:2 * max(length, 0)].decode("utf-16-le")
+    length = canonical_zone(
+        _utf16("US/Eastern"), -1, result, 16, ctypes.byref(system_id), ctypes.byref(err)
+    )
+    zone = bytes(result)[: 2 * max(length, 0)].decode("utf-16-le")
     if err.value > 0 or zone != "America/New_York":
         failures.append(f"canonical ID of US/Eastern: {zone!r} (ICU error {err.value})")
     return failures
@@ -293,16 +350,20 @@ def main(argv: list[str]) -> int:
         except IcuDataError as exc:
             print(f"icu_data: {exc}", file=sys.stderr)
             return 1
-        print(f"ICU data: {result.before / 1e6:.1f} MB -> {result.after / 1e6:.1f} MB "
-              f"({result.kept} items kept, {result.dropped} dropped)")
+        print(
+            f"ICU data: {result.before / 1e6:.1f} MB -> {result.after / 1e6:.1f} MB "
+            f"({result.kept} items kept, {result.dropped} dropped)"
+        )
         return 0
     if len(argv) == 2 and argv[0] == "check":
         failures = check_icu(Path(argv[1]))
         for failure in failures:
             print(f"icu_data check: {failure}", file=sys.stderr)
         if not failures:
-            print(f"ICU in {argv[1]}: collation (sv, de), case mapping, converters and "
-                  "time-zone IDs work")
+            print(
+                f"ICU in {argv[1]}: collation (sv, de), case mapping, converters and "
+                "time-zone IDs work"
+            )
         return 1 if failures else 0
     print(__doc__.split("\n\n")[2], file=sys.stderr)
     return 2

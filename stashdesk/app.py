@@ -89,21 +89,33 @@ class Services:
 
     def stash(self) -> StashClient:
         s = self.settings
-        key = (s.connection_url("stash.url"), s.get("stash.api_key"), s.get("stash.timeout"),
-               s.get("stash.websocket"))
+        key = (
+            s.connection_url("stash.url"),
+            s.get("stash.api_key"),
+            s.get("stash.timeout"),
+            s.get("stash.websocket"),
+        )
         return self._client("stash", key, lambda: StashClient(*key[:3], websocket=key[3]))
 
     def qbittorrent(self) -> QBittorrentClient:
         s = self.settings
-        key = (s.connection_url("qbittorrent.url"), s.get("qbittorrent.username"),
-               s.get("qbittorrent.password"), s.get("qbittorrent.timeout"))
+        key = (
+            s.connection_url("qbittorrent.url"),
+            s.get("qbittorrent.username"),
+            s.get("qbittorrent.password"),
+            s.get("qbittorrent.timeout"),
+        )
         return self._client("qbittorrent", key, lambda: QBittorrentClient(*key))
 
-    def video_tags(self, url: str | None = None,
-                   setting: str = "analysis.video_server_url") -> VideoTagClient:
+    def video_tags(
+        self, url: str | None = None, setting: str = "analysis.video_server_url"
+    ) -> VideoTagClient:
         s = self.settings
-        key = (url or s.connection_url("analysis.video_server_url"),
-               s.get("analysis.server_timeout"), setting)
+        key = (
+            url or s.connection_url("analysis.video_server_url"),
+            s.get("analysis.server_timeout"),
+            setting,
+        )
         return self._client(f"video_tags {key[0]}", key, lambda: VideoTagClient(*key))
 
     async def close_clients(self) -> None:
@@ -114,11 +126,20 @@ class Services:
             with contextlib.suppress(Exception):
                 await client.aclose()
 
-    def notify(self, kind: str, title: str, message: str, *, failure: bool,
-               job_id: str | None = None, setting: str | None = None) -> None:
+    def notify(
+        self,
+        kind: str,
+        title: str,
+        message: str,
+        *,
+        failure: bool,
+        job_id: str | None = None,
+        setting: str | None = None,
+    ) -> None:
         """Tell the tray and the notification targets (see NotificationCenter.notify)."""
-        self.notifications.notify(kind, title, message, failure=failure, job_id=job_id,
-                                  setting=setting)
+        self.notifications.notify(
+            kind, title, message, failure=failure, job_id=job_id, setting=setting
+        )
 
 
 class EngineAlreadyRunning(RuntimeError):
@@ -137,8 +158,14 @@ class Engine:
         listen: ``HOST:PORT`` overriding the ``api.listen`` setting (``--listen``).
     """
 
-    def __init__(self, data_dir: Path, *, use_keyring: bool = True, mode: str = "headless",
-                 listen: str | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        use_keyring: bool = True,
+        mode: str = "headless",
+        listen: str | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.use_keyring = use_keyring
         self.mode = mode
@@ -151,8 +178,14 @@ class Engine:
         self._background: set[asyncio.Task] = set()
         self.started_at: float | None = None
 
-    async def start(self, *, auto_start: bool = True, control: bool = True,
-                    run_leftover_jobs: bool = True, health_checks: bool = True) -> Services:
+    async def start(
+        self,
+        *,
+        auto_start: bool = True,
+        control: bool = True,
+        run_leftover_jobs: bool = True,
+        health_checks: bool = True,
+    ) -> Services:
         """Start the engine. ``control=False`` serves no API and writes no engine.json (a
         self-check, a benchmark). ``run_leftover_jobs=False`` (a short-lived engine such
         as the CLI's) leaves jobs a previous process left pending or running for the next
@@ -175,7 +208,8 @@ class Engine:
         await services.store.write(services.settings.reload)
         install_log_redaction()  # every log handler configured so far masks secrets
         services.store.writer.max_rows_per_daemon = services.settings.get(
-            "history.max_rows_per_daemon")
+            "history.max_rows_per_daemon"
+        )
         self.events = EventLog(services.bus)
         self.ops = Operations(services, live=True, info=self.describe)
         await services.notifications.start(announce=self.mode in ("gui", "headless"))
@@ -199,10 +233,18 @@ class Engine:
         assert self.services is not None
         settings = self.services.settings
         await self.services.store.write(lambda: ensure_api_key(settings))
-        host, port, tls, cert_path = await asyncio.to_thread(api_address, settings,
-                                                             self.data_dir, self.listen)
-        self.api = ApiServer(self.ops, self.events, lambda: settings.get("api.key"),
-                             host=host, port=port, tls=tls, cert_path=cert_path)
+        host, port, tls, cert_path = await asyncio.to_thread(
+            api_address, settings, self.data_dir, self.listen
+        )
+        self.api = ApiServer(
+            self.ops,
+            self.events,
+            lambda: settings.get("api.key"),
+            host=host,
+            port=port,
+            tls=tls,
+            cert_path=cert_path,
+        )
         await self.api.start()
         await asyncio.to_thread(write_engine_file, self.data_dir, self.describe())
 
@@ -211,16 +253,27 @@ class Engine:
         from stashdesk.api.address import local_host_for, url_for
         from stashdesk.api.tls import certificate_fingerprint
 
-        info: dict[str, Any] = {"pid": os.getpid(), "mode": self.mode,
-                                "version": __version__, "started_at": self.started_at,
-                                "instance": self.events.instance if self.events else None}
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "mode": self.mode,
+            "version": __version__,
+            "started_at": self.started_at,
+            "instance": self.events.instance if self.events else None,
+        }
         if self.api is not None:
             api = self.api
-            info.update({"host": api.host, "port": api.port, "tls": api.tls is not None,
-                         "url": url_for(api.scheme, api.host, api.port),
-                         "local_url": url_for(api.scheme, local_host_for(api.host), api.port),
-                         "fingerprint": (certificate_fingerprint(api.cert_path)
-                                         if api.tls is not None else None)})
+            info.update(
+                {
+                    "host": api.host,
+                    "port": api.port,
+                    "tls": api.tls is not None,
+                    "url": url_for(api.scheme, api.host, api.port),
+                    "local_url": url_for(api.scheme, local_host_for(api.host), api.port),
+                    "fingerprint": (
+                        certificate_fingerprint(api.cert_path) if api.tls is not None else None
+                    ),
+                }
+            )
         return info
 
     def _spawn(self, coro: Any, name: str) -> None:
@@ -235,8 +288,7 @@ class Engine:
         days = float(services.settings.get("history.retention_days"))
         removed: dict[str, int] = {}
         while True:
-            step = await services.store.write(
-                lambda: prune_history(days, batch=PRUNE_BATCH))
+            step = await services.store.write(lambda: prune_history(days, batch=PRUNE_BATCH))
             for table, count in step.items():
                 removed[table] = removed.get(table, 0) + count
             if not any(step.values()):
@@ -295,8 +347,9 @@ def ensure_api_key(settings: Settings) -> str:
     return key
 
 
-def api_address(settings: Settings, data_dir: Path, listen: str | None
-                ) -> tuple[str, int, Any, Path | None]:
+def api_address(
+    settings: Settings, data_dir: Path, listen: str | None
+) -> tuple[str, int, Any, Path | None]:
     """(host, port, TLS context, certificate) from ``--listen`` or the api.* settings
     (no TLS: None, None).
 
@@ -311,8 +364,10 @@ def api_address(settings: Settings, data_dir: Path, listen: str | None
         return host, port, None, None
     cert, key = settings.get("api.tls_cert"), settings.get("api.tls_key")
     if bool(cert) != bool(key):
-        raise ValueError("set both api.tls_cert and api.tls_key, or neither (a self-signed "
-                         "certificate is then made in the data folder)")
+        raise ValueError(
+            "set both api.tls_cert and api.tls_key, or neither (a self-signed "
+            "certificate is then made in the data folder)"
+        )
     if cert:
         cert_path, key_path = Path(cert), Path(key)
     else:

@@ -157,11 +157,22 @@ Listener = Callable[[Event], None]
 
 # Every event type by name: the engine API's event stream names them so.
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls for cls in (
-        DaemonStatusChanged, DaemonStateChanged, DaemonHealthChanged, DaemonLogged,
+    cls.__name__: cls
+    for cls in (
+        DaemonStatusChanged,
+        DaemonStateChanged,
+        DaemonHealthChanged,
+        DaemonLogged,
         DaemonJobActionTracked,
-        DaemonConfigChanged, JobCreated, JobProgressed, JobFinished, PlanChanged,
-        SettingsChanged, HealthChecked, Notification)
+        DaemonConfigChanged,
+        JobCreated,
+        JobProgressed,
+        JobFinished,
+        PlanChanged,
+        SettingsChanged,
+        HealthChecked,
+        Notification,
+    )
 }
 _FIELDS: dict[type[Event], tuple[str, ...]] = {
     cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in EVENT_TYPES.values()

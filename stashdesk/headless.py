@@ -28,12 +28,18 @@ async def serve(data_dir: Path, stop: asyncio.Event, listen: str | None = None) 
     services = await engine.start(auto_start=False)
     services.bus.listen(_log_status, DaemonStatusChanged)
     started = await services.manager.auto_start()
-    log.info("StashDesk engine running on %s; daemons started: %s", data_dir,
-             ", ".join(started) or "none (enable some with `stashdesk daemons enable NAME`)")
+    log.info(
+        "StashDesk engine running on %s; daemons started: %s",
+        data_dir,
+        ", ".join(started) or "none (enable some with `stashdesk daemons enable NAME`)",
+    )
     if engine.api is not None:
         fingerprint = engine.describe().get("fingerprint")
-        log.info("engine API at %s%s (key: `stashdesk api key`)", engine.api.url,
-                 f", TLS certificate SHA-256 {fingerprint}" if fingerprint else "")
+        log.info(
+            "engine API at %s%s (key: `stashdesk api key`)",
+            engine.api.url,
+            f", TLS certificate SHA-256 {fingerprint}" if fingerprint else "",
+        )
     try:
         await stop.wait()
     finally:

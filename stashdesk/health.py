@@ -51,8 +51,13 @@ class CheckResult:
     setting: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "ok": self.ok, "message": self.message,
-                "remedy": self.remedy, "setting": self.setting}
+        return {
+            "check": self.check,
+            "ok": self.ok,
+            "message": self.message,
+            "remedy": self.remedy,
+            "setting": self.setting,
+        }
 
 
 def _fail(check: str, message: str, remedy: str, setting: str | None = None) -> CheckResult:
@@ -86,29 +91,59 @@ async def check_stash(services: Services) -> list[CheckResult]:
             version = await client.version()
             libraries = await client.library_paths()
     except StashUnreachable as exc:
-        return [_fail("stash_reachable", str(exc), "Check stash.url and that Stash is running",
-                      "stash.url"),
-                _skip("stash_key", "not checked: Stash did not answer"),
-                _skip("stash_version", "not checked: Stash did not answer"),
-                _skip("stash_library", "not checked: Stash did not answer")]
+        return [
+            _fail(
+                "stash_reachable",
+                str(exc),
+                "Check stash.url and that Stash is running",
+                "stash.url",
+            ),
+            _skip("stash_key", "not checked: Stash did not answer"),
+            _skip("stash_version", "not checked: Stash did not answer"),
+            _skip("stash_library", "not checked: Stash did not answer"),
+        ]
     except StashAuthRejected as exc:
-        return [CheckResult("stash_reachable", True, f"Stash answers at {url}"),
-                _fail("stash_key", str(exc), "Copy the API key from Stash's Settings > "
-                      "Security into stash.api_key", "stash.api_key"),
-                _skip("stash_version", "not checked: Stash refused the key"),
-                _skip("stash_library", "not checked: Stash refused the key")]
+        return [
+            CheckResult("stash_reachable", True, f"Stash answers at {url}"),
+            _fail(
+                "stash_key",
+                str(exc),
+                "Copy the API key from Stash's Settings > Security into stash.api_key",
+                "stash.api_key",
+            ),
+            _skip("stash_version", "not checked: Stash refused the key"),
+            _skip("stash_library", "not checked: Stash refused the key"),
+        ]
     except (ServiceError, TimeoutError) as exc:
         text = str(exc) or f"no answer within {CHECK_TIMEOUT:g} s"
-        return [_fail("stash_reachable", text, "Check Stash's log; StashDesk retries by "
-                      "itself", "stash.url")]
-    results = [CheckResult("stash_reachable", True, f"Stash answers at {url}"),
-               CheckResult("stash_key", True, "Stash accepts the API key"
-                           if settings.get("stash.api_key") else "Stash needs no API key")]
+        return [
+            _fail(
+                "stash_reachable",
+                text,
+                "Check Stash's log; StashDesk retries by itself",
+                "stash.url",
+            )
+        ]
+    results = [
+        CheckResult("stash_reachable", True, f"Stash answers at {url}"),
+        CheckResult(
+            "stash_key",
+            True,
+            "Stash accepts the API key"
+            if settings.get("stash.api_key")
+            else "Stash needs no API key",
+        ),
+    ]
     parsed = parse_version(version)
     wanted = ".".join(map(str, MIN_STASH_VERSION))
     if parsed is not None and parsed < MIN_STASH_VERSION:
-        results.append(_fail("stash_version", f"Stash {version} is older than {wanted}",
-                             f"Upgrade Stash to v{wanted} or newer"))
+        results.append(
+            _fail(
+                "stash_version",
+                f"Stash {version} is older than {wanted}",
+                f"Upgrade Stash to v{wanted} or newer",
+            )
+        )
     else:
         results.append(CheckResult("stash_version", True, f"Stash {version}"))
     results.append(_library_check(settings, libraries))
@@ -119,17 +154,22 @@ def _library_check(settings: Any, libraries: list[str]) -> CheckResult:
     folder = settings.get("downloads.stash_path") or settings.get("downloads.destination")
     if not folder:
         return _skip("stash_library", "downloads.destination is not set")
-    inside = [lib for lib in libraries
-              if folder.rstrip("/") == lib.rstrip("/")
-              or folder.startswith(lib.rstrip("/") + "/")]
+    inside = [
+        lib
+        for lib in libraries
+        if folder.rstrip("/") == lib.rstrip("/") or folder.startswith(lib.rstrip("/") + "/")
+    ]
     if inside:
-        return CheckResult("stash_library", True, f"{folder} is in Stash's library "
-                                                  f"({inside[0]})")
+        return CheckResult("stash_library", True, f"{folder} is in Stash's library ({inside[0]})")
     shown = ", ".join(libraries) or "none"
-    return _fail("stash_library", f"Stash's library folders ({shown}) do not include {folder}, "
-                 "so its scans would not find the downloads",
-                 "Add the folder to Stash's Settings > Library, or set downloads.stash_path to "
-                 "the path Stash sees it under", "downloads.stash_path")
+    return _fail(
+        "stash_library",
+        f"Stash's library folders ({shown}) do not include {folder}, "
+        "so its scans would not find the downloads",
+        "Add the folder to Stash's Settings > Library, or set downloads.stash_path to "
+        "the path Stash sees it under",
+        "downloads.stash_path",
+    )
 
 
 async def check_qbittorrent(services: Services) -> list[CheckResult]:
@@ -144,26 +184,46 @@ async def check_qbittorrent(services: Services) -> list[CheckResult]:
             categories = await client.categories()
             default_path = await client.default_save_path()
     except QBittorrentUnreachable as exc:
-        return [_fail("qbittorrent_reachable", str(exc), "Check qbittorrent.url and that "
-                      "qBittorrent's Web UI is enabled", "qbittorrent.url"),
-                _skip("qbittorrent_login", "not checked: qBittorrent did not answer")]
+        return [
+            _fail(
+                "qbittorrent_reachable",
+                str(exc),
+                "Check qbittorrent.url and that qBittorrent's Web UI is enabled",
+                "qbittorrent.url",
+            ),
+            _skip("qbittorrent_login", "not checked: qBittorrent did not answer"),
+        ]
     except QBittorrentLoginRejected as exc:
-        return [CheckResult("qbittorrent_reachable", True, "qBittorrent answers"),
-                _fail("qbittorrent_login", str(exc), "Set qbittorrent.username and "
-                      "qbittorrent.password to the Web UI's login", "qbittorrent.password")]
+        return [
+            CheckResult("qbittorrent_reachable", True, "qBittorrent answers"),
+            _fail(
+                "qbittorrent_login",
+                str(exc),
+                "Set qbittorrent.username and qbittorrent.password to the Web UI's login",
+                "qbittorrent.password",
+            ),
+        ]
     except (ServiceError, TimeoutError) as exc:
         text = str(exc) or f"no answer within {CHECK_TIMEOUT:g} s"
         return [_fail("qbittorrent_reachable", text, "Check qBittorrent", "qbittorrent.url")]
-    results = [CheckResult("qbittorrent_reachable", True, f"qBittorrent {version} answers"),
-               CheckResult("qbittorrent_login", True, "qBittorrent accepts the login")]
+    results = [
+        CheckResult("qbittorrent_reachable", True, f"qBittorrent {version} answers"),
+        CheckResult("qbittorrent_login", True, "qBittorrent accepts the login"),
+    ]
     if category in categories:
-        results.append(CheckResult("qbittorrent_category", True,
-                                   f"qBittorrent has the category {category!r}"))
+        results.append(
+            CheckResult("qbittorrent_category", True, f"qBittorrent has the category {category!r}")
+        )
     else:
-        results.append(_fail("qbittorrent_category", f"qBittorrent has no category "
-                             f"{category!r}, so no torrent will be processed",
-                             f"Create the category {category!r} in qBittorrent, or set "
-                             f"qbittorrent.category to one it has", "qbittorrent.category"))
+        results.append(
+            _fail(
+                "qbittorrent_category",
+                f"qBittorrent has no category {category!r}, so no torrent will be processed",
+                f"Create the category {category!r} in qBittorrent, or set "
+                f"qbittorrent.category to one it has",
+                "qbittorrent.category",
+            )
+        )
     results.append(_same_filesystem(settings, categories.get(category) or default_path))
     return results
 
@@ -174,15 +234,20 @@ def _same_filesystem(settings: Any, download_folder: str) -> CheckResult:
         return _skip("same_filesystem", "not checked: no destination or download folder")
     downloads, library = Path(download_folder), Path(destination)
     if not downloads.exists() or not library.exists():
-        return _skip("same_filesystem", f"not checked: {download_folder} is not on this "
-                                        f"machine")
+        return _skip("same_filesystem", f"not checked: {download_folder} is not on this machine")
     if downloads.stat().st_dev == library.stat().st_dev:
-        return CheckResult("same_filesystem", True, f"{download_folder} and {destination} are "
-                                                    f"on one filesystem: files are hard-linked")
-    return _fail("same_filesystem", f"{download_folder} and {destination} are on different "
-                 "filesystems: files will be copied, not hard-linked, and take twice the space",
-                 "Put the library on the filesystem qBittorrent downloads to",
-                 "downloads.destination")
+        return CheckResult(
+            "same_filesystem",
+            True,
+            f"{download_folder} and {destination} are on one filesystem: files are hard-linked",
+        )
+    return _fail(
+        "same_filesystem",
+        f"{download_folder} and {destination} are on different "
+        "filesystems: files will be copied, not hard-linked, and take twice the space",
+        "Put the library on the filesystem qBittorrent downloads to",
+        "downloads.destination",
+    )
 
 
 async def check_video_tags(services: Services) -> list[CheckResult]:
@@ -193,9 +258,14 @@ async def check_video_tags(services: Services) -> list[CheckResult]:
         async with asyncio.timeout(CHECK_TIMEOUT):
             await services.video_tags().ping()
     except (ServiceError, TimeoutError) as exc:
-        return [_fail("video_tag_server", str(exc) or f"no answer from {url}",
-                      "Check analysis.video_server_url and that the server runs",
-                      "analysis.video_server_url")]
+        return [
+            _fail(
+                "video_tag_server",
+                str(exc) or f"no answer from {url}",
+                "Check analysis.video_server_url and that the server runs",
+                "analysis.video_server_url",
+            )
+        ]
     return [CheckResult("video_tag_server", True, f"The video-tag server answers at {url}")]
 
 
@@ -206,22 +276,38 @@ def check_destination(settings: Any) -> list[CheckResult]:
         return [_skip("destination_writable", "downloads.destination is not set")]
     folder = Path(destination)
     if not folder.is_dir():
-        return [_fail("destination_writable", f"{folder} does not exist or is not a folder",
-                      "Create it, or set downloads.destination to the library folder",
-                      "downloads.destination")]
+        return [
+            _fail(
+                "destination_writable",
+                f"{folder} does not exist or is not a folder",
+                "Create it, or set downloads.destination to the library folder",
+                "downloads.destination",
+            )
+        ]
     try:
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".stashdesk-health-"):
             pass
     except OSError as exc:
-        return [_fail("destination_writable", f"cannot write in {folder}: {exc.strerror}",
-                      "Give StashDesk's user write access to it", "downloads.destination")]
+        return [
+            _fail(
+                "destination_writable",
+                f"cannot write in {folder}: {exc.strerror}",
+                "Give StashDesk's user write access to it",
+                "downloads.destination",
+            )
+        ]
     results = [CheckResult("destination_writable", True, f"{folder} is writable")]
     minimum = float(settings.get("downloads.min_free_gb"))
     free_gb = shutil.disk_usage(folder).free / 1e9
     if free_gb < minimum:
-        results.append(_fail("free_space", f"{free_gb:.1f} GB free at {folder}, under "
-                             f"{minimum:g} GB", "Free some space, or move the library",
-                             "downloads.destination"))
+        results.append(
+            _fail(
+                "free_space",
+                f"{free_gb:.1f} GB free at {folder}, under {minimum:g} GB",
+                "Free some space, or move the library",
+                "downloads.destination",
+            )
+        )
     else:
         results.append(CheckResult("free_space", True, f"{free_gb:.1f} GB free at {folder}"))
     return results
@@ -243,14 +329,19 @@ def check_path_maps(settings: Any, sample_paths: list[str]) -> list[CheckResult]
         if sample is None:
             results.append(_skip(name, f"no synced scene lies under {source}"))
         elif not local:
-            results.append(_skip(name, "not checked: the video-tag server is on another "
-                                       "machine"))
+            results.append(_skip(name, "not checked: the video-tag server is on another machine"))
         else:
-            mapped = target + sample[len(source):]
-            results.append(CheckResult(name, True, f"{sample} becomes {mapped}")
-                           if os.path.exists(mapped) else
-                           _fail(name, f"{sample} becomes {mapped}, which does not exist",
-                                 "Fix the pair in analysis.path_map", "analysis.path_map"))
+            mapped = target + sample[len(source) :]
+            results.append(
+                CheckResult(name, True, f"{sample} becomes {mapped}")
+                if os.path.exists(mapped)
+                else _fail(
+                    name,
+                    f"{sample} becomes {mapped}, which does not exist",
+                    "Fix the pair in analysis.path_map",
+                    "analysis.path_map",
+                )
+            )
     return results
 
 
@@ -261,10 +352,15 @@ def check_ffprobe(settings: Any) -> list[CheckResult]:
 
     if find_ffprobe():
         return [CheckResult("ffprobe", True, "ffprobe is installed")]
-    return [_fail("ffprobe", "downloads.min_duration_seconds is set but ffprobe is not "
-                  "installed, so short videos are not skipped",
-                  "Install ffmpeg (it brings ffprobe), or set the minimum to 0",
-                  "downloads.min_duration_seconds")]
+    return [
+        _fail(
+            "ffprobe",
+            "downloads.min_duration_seconds is set but ffprobe is not "
+            "installed, so short videos are not skipped",
+            "Install ffmpeg (it brings ffprobe), or set the minimum to 0",
+            "downloads.min_duration_seconds",
+        )
+    ]
 
 
 def check_keyring(services: Services) -> list[CheckResult]:
@@ -273,25 +369,40 @@ def check_keyring(services: Services) -> list[CheckResult]:
         return [CheckResult("keyring", True, "Secrets are kept in the system keyring")]
     desktop = bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")) and os.name != "nt"
     if desktop and os.environ.get("STASHDESK_NO_KEYRING") != "1":
-        return [_fail("keyring", "This desktop has no usable keyring: secrets are kept in the "
-                      "owner-only database file", "Install and unlock a keyring (GNOME "
-                      "Keyring, KWallet)")]
-    return [CheckResult("keyring", True, "Secrets are kept in the owner-only database file "
-                                         "(no desktop keyring here)")]
+        return [
+            _fail(
+                "keyring",
+                "This desktop has no usable keyring: secrets are kept in the "
+                "owner-only database file",
+                "Install and unlock a keyring (GNOME Keyring, KWallet)",
+            )
+        ]
+    return [
+        CheckResult(
+            "keyring",
+            True,
+            "Secrets are kept in the owner-only database file (no desktop keyring here)",
+        )
+    ]
 
 
 async def run_checks(services: Services) -> list[CheckResult]:
     from stashdesk.store.scenes import sample_scene_paths
 
     settings = services.settings
-    groups = await asyncio.gather(check_stash(services), check_qbittorrent(services),
-                                  check_video_tags(services))
+    groups = await asyncio.gather(
+        check_stash(services), check_qbittorrent(services), check_video_tags(services)
+    )
     local = await asyncio.to_thread(check_destination, settings)
     prefixes = [pair.partition("=")[0] for pair in settings.get("analysis.path_map") or []]
     samples = await services.store.read(lambda: sample_scene_paths(prefixes))
-    return ([r for group in groups for r in group] + local
-            + check_path_maps(settings, samples) + check_ffprobe(settings)
-            + check_keyring(services))
+    return (
+        [r for group in groups for r in group]
+        + local
+        + check_path_maps(settings, samples)
+        + check_ffprobe(settings)
+        + check_keyring(services)
+    )
 
 
 class HealthMonitor:
@@ -348,8 +459,8 @@ class HealthMonitor:
             self.results, self.checked_at = results, time.time()
         for result in results:  # the notifications hear of each change (once)
             if result.ok is not None:
-                self.services.notifications.report_health(result.check, result.ok,
-                                                          result.message, result.remedy)
+                self.services.notifications.report_health(
+                    result.check, result.ok, result.message, result.remedy
+                )
         self.services.bus.publish(HealthChecked(checks=tuple(r.to_json() for r in results)))
         return results
-

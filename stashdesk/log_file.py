@@ -39,8 +39,7 @@ class PrivateRotatingFileHandler(RotatingFileHandler):
                 os.fchmod(fd, OWNER_ONLY)  # an older, readable file
             except (AttributeError, OSError):
                 pass
-        return open(fd, self.mode, encoding=self.encoding,
-                    errors=self.errors)
+        return open(fd, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 def open_log_file(data_dir: Path, verbose: bool = False) -> logging.Handler | None:
@@ -50,11 +49,16 @@ def open_log_file(data_dir: Path, verbose: bool = False) -> logging.Handler | No
     opened: the console still gets everything then.
     """
     try:
-        handler = PrivateRotatingFileHandler(Path(data_dir) / LOG_FILE, maxBytes=MAX_BYTES,
-                                             backupCount=BACKUP_COUNT, encoding="utf-8")
+        handler = PrivateRotatingFileHandler(
+            Path(data_dir) / LOG_FILE,
+            maxBytes=MAX_BYTES,
+            backupCount=BACKUP_COUNT,
+            encoding="utf-8",
+        )
     except OSError as exc:
-        logging.getLogger(__name__).warning("cannot write the log file in %s: %s", data_dir,
-                                            exc.strerror or exc)
+        logging.getLogger(__name__).warning(
+            "cannot write the log file in %s: %s", data_dir, exc.strerror or exc
+        )
         return None
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     handler.setLevel(logging.DEBUG if verbose else logging.INFO)
@@ -66,8 +70,9 @@ def open_log_file(data_dir: Path, verbose: bool = False) -> logging.Handler | No
 def configure_logging(data_dir: Path | None = None, verbose: bool = False) -> None:
     """Console logging (stderr) plus, with ``data_dir``, the log file; secrets masked on
     every handler. For ``--headless`` (with or without the file) and the window."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT,
-                        stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT, stream=sys.stderr
+    )
     for noisy in QUIET_LIBRARIES:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if data_dir is not None:

@@ -65,22 +65,36 @@ class Option:
 
     def to_spec(self) -> dict[str, Any]:
         """The declaration as JSON (without the validator, which stays with the engine)."""
-        return {"key": self.key, "type": self.type, "default": self.default,
-                "description": self.description, "secret": self.secret,
-                "minimum": self.minimum, "maximum": self.maximum,
-                "choices": list(self.choices) if self.choices is not None else None,
-                "label": self.label, "title": self.title,
-                "restart_required": self.restart_required}
+        return {
+            "key": self.key,
+            "type": self.type,
+            "default": self.default,
+            "description": self.description,
+            "secret": self.secret,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "choices": list(self.choices) if self.choices is not None else None,
+            "label": self.label,
+            "title": self.title,
+            "restart_required": self.restart_required,
+        }
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Option:
         """An Option rebuilt from ``to_spec`` (a remote engine's declaration)."""
         choices = spec.get("choices")
-        return cls(key=spec["key"], type=spec["type"], default=spec.get("default"),
-                   description=spec.get("description", ""), secret=bool(spec.get("secret")),
-                   minimum=spec.get("minimum"), maximum=spec.get("maximum"),
-                   choices=tuple(choices) if choices is not None else None,
-                   label=spec.get("label"), restart_required=bool(spec.get("restart_required")))
+        return cls(
+            key=spec["key"],
+            type=spec["type"],
+            default=spec.get("default"),
+            description=spec.get("description", ""),
+            secret=bool(spec.get("secret")),
+            minimum=spec.get("minimum"),
+            maximum=spec.get("maximum"),
+            choices=tuple(choices) if choices is not None else None,
+            label=spec.get("label"),
+            restart_required=bool(spec.get("restart_required")),
+        )
 
     @property
     def title(self) -> str:
@@ -122,12 +136,14 @@ class Option:
         value = self._coerce(value)
         if self.type in ("int", "float"):
             if self.minimum is not None and value < self.minimum:
-                raise OptionError(f"{self.key} must be at least {_number(self.minimum)}, not "
-                                  f"{_number(value)}")
+                raise OptionError(
+                    f"{self.key} must be at least {_number(self.minimum)}, not {_number(value)}"
+                )
             maximum = INT_LIMIT if self.maximum is None else self.maximum
             if value > maximum or value < -INT_LIMIT:
-                raise OptionError(f"{self.key} must be at most {_number(maximum)}, not "
-                                  f"{_number(value)}")
+                raise OptionError(
+                    f"{self.key} must be at most {_number(maximum)}, not {_number(value)}"
+                )
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(map(str, self.choices))
             raise OptionError(f"{self.key} must be one of {allowed}, not {value!r}")
@@ -139,8 +155,10 @@ class Option:
 
     def _checked_text(self, value: str) -> str:
         if value == "" and self.type == "str" and self.default not in ("", None):
-            raise OptionError(f"{self.key} cannot be empty - `stashdesk config unset "
-                              f"{self.key}` restores its default ({self.default})")
+            raise OptionError(
+                f"{self.key} cannot be empty - `stashdesk config unset "
+                f"{self.key}` restores its default ({self.default})"
+            )
         if self.type == "url":
             if not value:
                 return value
@@ -150,8 +168,9 @@ class Option:
                 raise OptionError(f"{self.key} {exc}") from None
         if _CONTROL.search(value):
             shown = "the value" if self.secret else repr(value)
-            raise OptionError(f"{self.key} must not contain control characters such as a "
-                              f"newline or tab ({shown})")
+            raise OptionError(
+                f"{self.key} must not contain control characters such as a newline or tab ({shown})"
+            )
         if self.type == "path" and value:
             return self._checked_path(value)
         return value
@@ -159,14 +178,18 @@ class Option:
     def _checked_path(self, value: str) -> str:
         if self.foreign_path:
             if not (posixpath.isabs(value) or ntpath.isabs(value)):
-                raise OptionError(f"{self.key} must be an absolute path (such as /data/library "
-                                  f"or D:\\Library), not {value!r}")
+                raise OptionError(
+                    f"{self.key} must be an absolute path (such as /data/library "
+                    f"or D:\\Library), not {value!r}"
+                )
             return value
         expanded = os.path.expanduser(value)
         if not os.path.isabs(expanded):
-            raise OptionError(f"{self.key} must be an absolute path (such as "
-                              f"{os.path.join(os.path.expanduser('~'), 'Library')}), not "
-                              f"{value!r}")
+            raise OptionError(
+                f"{self.key} must be an absolute path (such as "
+                f"{os.path.join(os.path.expanduser('~'), 'Library')}), not "
+                f"{value!r}"
+            )
         return os.path.normpath(expanded)
 
     def _coerce(self, value: Any) -> Any:
@@ -196,7 +219,7 @@ class Option:
             if isinstance(value, str):
                 value = self.parse(value)
             if not isinstance(value, list):
-                raise OptionError(f"{self.key} must be a list, such as [\"a\", \"b\"]")
+                raise OptionError(f'{self.key} must be a list, such as ["a", "b"]')
             return value
         if kind == "dict":
             if isinstance(value, str):

@@ -62,13 +62,16 @@ def ensure_data_dir(path: Path) -> Path:
     except NotADirectoryError:
         raise _file_in_the_way(path) from None
     except OSError as exc:
-        raise DataDirError(path, f"cannot be reached ({exc.strerror or exc})",
-                           f"check the permissions of the folders above it, "
-                           f"{_CHOOSE_ANOTHER}") from None
+        raise DataDirError(
+            path,
+            f"cannot be reached ({exc.strerror or exc})",
+            f"check the permissions of the folders above it, {_CHOOSE_ANOTHER}",
+        ) from None
     else:
         if not stat.S_ISDIR(st.st_mode):
-            raise DataDirError(path, "is a file, not a folder",
-                               f"move that file away, {_CHOOSE_ANOTHER}")
+            raise DataDirError(
+                path, "is a file, not a folder", f"move that file away, {_CHOOSE_ANOTHER}"
+            )
         _make_private(path, st)
     _check_writable(path)
     return path
@@ -76,8 +79,11 @@ def ensure_data_dir(path: Path) -> Path:
 
 def _create(path: Path) -> None:
     if path.is_symlink():
-        raise DataDirError(path, f"is a symlink to {os.readlink(path)}, which does not exist",
-                           f"create the folder it points to, {_CHOOSE_ANOTHER}")
+        raise DataDirError(
+            path,
+            f"is a symlink to {os.readlink(path)}, which does not exist",
+            f"create the folder it points to, {_CHOOSE_ANOTHER}",
+        )
     try:
         path.mkdir(parents=True, mode=PRIVATE_DIR_MODE)
         os.chmod(path, PRIVATE_DIR_MODE)  # mkdir's mode passes through the umask
@@ -87,14 +93,17 @@ def _create(path: Path) -> None:
     except NotADirectoryError:
         raise _file_in_the_way(path) from None
     except OSError as exc:
-        raise DataDirError(path, f"cannot be created ({exc.strerror or exc})",
-                           f"create it with write permission for this user, "
-                           f"{_CHOOSE_ANOTHER}") from None
+        raise DataDirError(
+            path,
+            f"cannot be created ({exc.strerror or exc})",
+            f"create it with write permission for this user, {_CHOOSE_ANOTHER}",
+        ) from None
 
 
 def _file_in_the_way(path: Path) -> DataDirError:
-    return DataDirError(path, "cannot be created: a part of that path is a file",
-                        f"fix the path, {_CHOOSE_ANOTHER}")
+    return DataDirError(
+        path, "cannot be created: a part of that path is a file", f"fix the path, {_CHOOSE_ANOTHER}"
+    )
 
 
 def _make_private(path: Path, st: os.stat_result) -> None:
@@ -122,5 +131,8 @@ def _check_writable(path: Path) -> None:
         except OSError:
             pass
     except OSError as exc:
-        raise DataDirError(path, f"is not writable ({exc.strerror or exc})",
-                           f"give this user write permission on it, {_CHOOSE_ANOTHER}") from None
+        raise DataDirError(
+            path,
+            f"is not writable ({exc.strerror or exc})",
+            f"give this user write permission on it, {_CHOOSE_ANOTHER}",
+        ) from None

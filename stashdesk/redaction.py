@@ -38,8 +38,13 @@ def secret_forms(value: str) -> set[str]:
     for text in {value, unquote(value)}:
         forms.add(text)
         # fully encoded, as a path, as a form, as URL userinfo and as a browser writes it
-        for encoded in (quote(text, safe=""), quote(text), quote_plus(text),
-                        quote(text, safe=":!$&'()*+,;=~"), quote(text, safe="/:")):
+        for encoded in (
+            quote(text, safe=""),
+            quote(text),
+            quote_plus(text),
+            quote(text, safe=":!$&'()*+,;=~"),
+            quote(text, safe="/:"),
+        ):
             forms.add(encoded)
             forms.add(_HEX_ESCAPE.sub(lambda m: m[0].lower(), encoded))
         forms.add(json.dumps(text)[1:-1])

@@ -101,8 +101,7 @@ def check_engine(data_dir: Path) -> tuple[bool, str]:
     problems = []
     version = read_schema_version(data_dir / DB_FILENAME)
     if version != SCHEMA_VERSION:
-        problems.append(f"the database is at schema version {version}, expected "
-                        f"{SCHEMA_VERSION}")
+        problems.append(f"the database is at schema version {version}, expected {SCHEMA_VERSION}")
     if not daemons:
         problems.append("no daemon is registered (stashdesk.daemons.* missing?)")
     unregistered = sorted(set(JobType) - set(JOB_TYPES))
@@ -110,9 +109,11 @@ def check_engine(data_dir: Path) -> tuple[bool, str]:
         problems.append(f"no job for {', '.join(unregistered)} (stashdesk.jobs.* missing?)")
     if problems:
         return False, "; ".join(problems)
-    return True, (f"started and stopped in {elapsed * 1000:.0f} ms; migrations ran to schema "
-                  f"version {version}; {len(daemons)} daemons ({', '.join(daemons)}), "
-                  f"{len(JOB_TYPES)} job types")
+    return True, (
+        f"started and stopped in {elapsed * 1000:.0f} ms; migrations ran to schema "
+        f"version {version}; {len(daemons)} daemons ({', '.join(daemons)}), "
+        f"{len(JOB_TYPES)} job types"
+    )
 
 
 def check_window(data_dir: Path) -> tuple[bool, str]:
@@ -147,8 +148,10 @@ def check_keyring(_data_dir: Path) -> tuple[bool, str]:
 
     entry_points = list(metadata.entry_points(group="keyring.backends"))
     if not entry_points:
-        return False, ("keyring finds no backends (its package metadata, "
-                       "keyring-*.dist-info/entry_points.txt, is missing)")
+        return False, (
+            "keyring finds no backends (its package metadata, "
+            "keyring-*.dist-info/entry_points.txt, is missing)"
+        )
     failed = []
     for entry_point in entry_points:
         try:
@@ -184,8 +187,10 @@ def check_libraries(_data_dir: Path) -> tuple[bool, str]:
     importlib.import_module("gql.transport.aiohttp_websockets")  # what stash_feed uses
     importlib.import_module("aiohttp.web")
     importlib.import_module("cryptography.x509")
-    return True, (f"Apprise {apprise.__version__} with {schemas} services, gql's WebSocket "
-                  "transport, aiohttp's server and cryptography import")
+    return True, (
+        f"Apprise {apprise.__version__} with {schemas} services, gql's WebSocket "
+        "transport, aiohttp's server and cryptography import"
+    )
 
 
 CHECKS: list[tuple[str, CheckFunction]] = [
@@ -193,8 +198,10 @@ CHECKS: list[tuple[str, CheckFunction]] = [
     ("resources", check_resources),
     ("engine", check_engine),
     ("window", check_window),
-    *((name, _qt_check(name))
-      for name in ("Qt", "image formats", "app icon", "tray icons", "style sheet")),
+    *(
+        (name, _qt_check(name))
+        for name in ("Qt", "image formats", "app icon", "tray icons", "style sheet")
+    ),
     ("keyring", check_keyring),
     ("libraries", check_libraries),
 ]
@@ -203,8 +210,9 @@ CHECKS: list[tuple[str, CheckFunction]] = [
 # --- running them ------------------------------------------------------------------------
 
 
-def run_checks(checks: Sequence[tuple[str, CheckFunction]], data_dir: Path,
-               out: TextIO) -> list[CheckResult]:
+def run_checks(
+    checks: Sequence[tuple[str, CheckFunction]], data_dir: Path, out: TextIO
+) -> list[CheckResult]:
     results = []
     width = max(len(name) for name, _ in checks)
     for name, check in checks:
@@ -215,8 +223,11 @@ def run_checks(checks: Sequence[tuple[str, CheckFunction]], data_dir: Path,
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         result = CheckResult(name, ok, detail, time.perf_counter() - started)
         results.append(result)
-        print(f"  {'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail} "
-              f"[{result.seconds:.2f} s]", file=out, flush=True)
+        print(
+            f"  {'ok  ' if ok else 'FAIL'}  {name:<{width}}  {detail} [{result.seconds:.2f} s]",
+            file=out,
+            flush=True,
+        )
     return results
 
 
@@ -228,8 +239,9 @@ def _start_watchdog() -> bool:
     return True
 
 
-def run_self_check(checks: Sequence[tuple[str, CheckFunction]] | None = None,
-                   out: TextIO | None = None) -> int:
+def run_self_check(
+    checks: Sequence[tuple[str, CheckFunction]] | None = None, out: TextIO | None = None
+) -> int:
     """Run the checks on a temporary data folder; print one line each; 0 if all pass."""
     started = time.perf_counter()
     out = out or sys.stdout
@@ -239,13 +251,18 @@ def run_self_check(checks: Sequence[tuple[str, CheckFunction]] | None = None,
     set_app_user_model_id()
     checks = CHECKS if checks is None else checks
     how = "frozen build" if is_frozen() else "from source"
-    print(f"{APP_NAME} {__version__} self-check ({how}, Python "
-          f"{sys.version.split()[0]}, {sys.platform}, Qt platform "
-          f"{os.environ['QT_QPA_PLATFORM']})", file=out, flush=True)
+    print(
+        f"{APP_NAME} {__version__} self-check ({how}, Python "
+        f"{sys.version.split()[0]}, {sys.platform}, Qt platform "
+        f"{os.environ['QT_QPA_PLATFORM']})",
+        file=out,
+        flush=True,
+    )
     watchdog = _start_watchdog()
     try:
-        with tempfile.TemporaryDirectory(prefix="stashdesk-self-check-",
-                                         ignore_cleanup_errors=True) as temp:
+        with tempfile.TemporaryDirectory(
+            prefix="stashdesk-self-check-", ignore_cleanup_errors=True
+        ) as temp:
             results = run_checks(checks, Path(temp) / "data", out)
     finally:
         if watchdog:
@@ -253,8 +270,12 @@ def run_self_check(checks: Sequence[tuple[str, CheckFunction]] | None = None,
     total = time.perf_counter() - started
     failed = [r.name for r in results if not r.ok]
     if failed:
-        print(f"self-check FAILED: {len(failed)} of {len(results)} checks failed "
-              f"({', '.join(failed)}) in {total:.2f} s", file=out, flush=True)
+        print(
+            f"self-check FAILED: {len(failed)} of {len(results)} checks failed "
+            f"({', '.join(failed)}) in {total:.2f} s",
+            file=out,
+            flush=True,
+        )
         return EXIT_FAILED
     print(f"self-check passed: {len(results)} checks in {total:.2f} s", file=out, flush=True)
     return EXIT_OK

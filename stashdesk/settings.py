@@ -68,13 +68,18 @@ def qbittorrent_name(key: str, *, category: bool = False) -> Any:
         if not value:
             raise OptionError(f"{key} cannot be empty")
         if "," in value:
-            raise OptionError(f"{key} cannot contain a comma: qBittorrent would read "
-                              f"{value!r} as the {kind}s "
-                              f"{', '.join(repr(p.strip()) for p in value.split(','))}")
-        if category and ("\\" in value or value.startswith("/") or value.endswith("/")
-                         or "//" in value):
-            raise OptionError(f"{key}: qBittorrent does not accept {value!r} as a category "
-                              f"(no backslash, no '/' at either end, no '//')")
+            raise OptionError(
+                f"{key} cannot contain a comma: qBittorrent would read "
+                f"{value!r} as the {kind}s "
+                f"{', '.join(repr(p.strip()) for p in value.split(','))}"
+            )
+        if category and (
+            "\\" in value or value.startswith("/") or value.endswith("/") or "//" in value
+        ):
+            raise OptionError(
+                f"{key}: qBittorrent does not accept {value!r} as a category "
+                f"(no backslash, no '/' at either end, no '//')"
+            )
 
     return check
 
@@ -89,14 +94,16 @@ def _sample_patterns_validator(value: list) -> None:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise OptionError(f"downloads.sample_patterns: {pattern!r} is not a valid "
-                              f"regular expression ({exc})") from None
+            raise OptionError(
+                f"downloads.sample_patterns: {pattern!r} is not a valid regular expression ({exc})"
+            ) from None
 
 
 def _off_or_positive(key: str) -> Any:
     def check(value: float) -> None:
         if -1 < value < 0:
             raise OptionError(f"{key} must be -1 (never) or 0 or more, not {value:g}")
+
     return check
 
 
@@ -114,129 +121,383 @@ def _video_servers_validator(value: list) -> None:
 SETTINGS: list[Option] = [
     # Stash
     Option("stash.url", "url", "http://localhost:9999", "Address of the Stash server."),
-    Option("stash.api_key", "str", "", "Stash API key (Settings > Security in Stash); "
-           "empty when Stash has no login.", secret=True),
-    Option("stash.timeout", "float", 30.0, "Seconds to wait for an answer from Stash (the "
-           "whole answer, not each read).", minimum=1, maximum=600),
-    Option("stash.stalled_job_minutes", "float", 30.0, "Report a Stash job that makes no "
-           "progress for this many minutes.", minimum=0.01, maximum=7 * 24 * 60),
-    Option("stash.websocket", "bool", True, "Follow Stash's jobs live over its WebSocket "
-           "(jobsSubscribe); when it cannot be opened, StashDesk polls and tries again later."),
+    Option(
+        "stash.api_key",
+        "str",
+        "",
+        "Stash API key (Settings > Security in Stash); empty when Stash has no login.",
+        secret=True,
+    ),
+    Option(
+        "stash.timeout",
+        "float",
+        30.0,
+        "Seconds to wait for an answer from Stash (the whole answer, not each read).",
+        minimum=1,
+        maximum=600,
+    ),
+    Option(
+        "stash.stalled_job_minutes",
+        "float",
+        30.0,
+        "Report a Stash job that makes no progress for this many minutes.",
+        minimum=0.01,
+        maximum=7 * 24 * 60,
+    ),
+    Option(
+        "stash.websocket",
+        "bool",
+        True,
+        "Follow Stash's jobs live over its WebSocket "
+        "(jobsSubscribe); when it cannot be opened, StashDesk polls and tries again later.",
+    ),
     # qBittorrent
     Option("qbittorrent.url", "url", "http://localhost:8080", "Address of qBittorrent's Web UI."),
     Option("qbittorrent.username", "str", "admin", "qBittorrent Web UI user name."),
     Option("qbittorrent.password", "str", "", "qBittorrent Web UI password.", secret=True),
-    Option("qbittorrent.category", "str", "stash", "Only torrents in this category are processed.",
-           validator=qbittorrent_name("qbittorrent.category", category=True)),
-    Option("qbittorrent.processed_tag", "str", "synced", "Tag added to a torrent once its "
-           "files are in the library.", validator=qbittorrent_name("qbittorrent.processed_tag")),
-    Option("qbittorrent.error_tag", "str", "error_syncing", "Tag added to a torrent that "
-           "could not be processed.", validator=qbittorrent_name("qbittorrent.error_tag")),
-    Option("qbittorrent.timeout", "float", 30.0, "Seconds to wait for qBittorrent (the whole "
-           "answer, not each read).", minimum=1, maximum=600),
-    Option("qbittorrent.done_category", "str", "", "Move a torrent to this category once its "
-           "files are in the library (empty: leave it in qbittorrent.category).",
-           validator=_unless_empty(qbittorrent_name("qbittorrent.done_category",
-                                                      category=True))),
+    Option(
+        "qbittorrent.category",
+        "str",
+        "stash",
+        "Only torrents in this category are processed.",
+        validator=qbittorrent_name("qbittorrent.category", category=True),
+    ),
+    Option(
+        "qbittorrent.processed_tag",
+        "str",
+        "synced",
+        "Tag added to a torrent once its files are in the library.",
+        validator=qbittorrent_name("qbittorrent.processed_tag"),
+    ),
+    Option(
+        "qbittorrent.error_tag",
+        "str",
+        "error_syncing",
+        "Tag added to a torrent that could not be processed.",
+        validator=qbittorrent_name("qbittorrent.error_tag"),
+    ),
+    Option(
+        "qbittorrent.timeout",
+        "float",
+        30.0,
+        "Seconds to wait for qBittorrent (the whole answer, not each read).",
+        minimum=1,
+        maximum=600,
+    ),
+    Option(
+        "qbittorrent.done_category",
+        "str",
+        "",
+        "Move a torrent to this category once its "
+        "files are in the library (empty: leave it in qbittorrent.category).",
+        validator=_unless_empty(qbittorrent_name("qbittorrent.done_category", category=True)),
+    ),
     # Downloads
-    Option("downloads.destination", "path", "", "Library folder finished downloads are "
-           "hard-linked (or copied) into."),
-    Option("downloads.stash_path", "path", "", "The same folder as Stash sees it (empty: "
-           "the same path as downloads.destination).", foreign_path=True),
-    Option("downloads.min_duration_seconds", "int", 0, "Skip video files shorter than this "
-           "(needs ffprobe; 0 = keep everything).", minimum=0, maximum=24 * 3600),
-    Option("downloads.skip_samples", "bool", True, "Skip sample videos: a name matching "
-           "downloads.sample_patterns and no larger than downloads.sample_max_mb."),
-    Option("downloads.sample_patterns", "list", list(DEFAULT_SAMPLE_PATTERNS),
-           "Regular expressions (case-insensitive) for sample videos, matched against the "
-           "file's name and each folder above it within the torrent.",
-           validator=_sample_patterns_validator),
-    Option("downloads.sample_max_mb", "float", 70.0, "A video named like a sample is skipped "
-           "only up to this size in MB (0 = whatever its size).", minimum=0,
-           maximum=1_000_000),
-    Option("downloads.min_free_gb", "float", 1.0, "Before copying into the library (when it "
-           "cannot hard-link), keep at least this many GB free there; a torrent that would "
-           "not fit gets the error tag.", minimum=0, maximum=1_000_000),
-    Option("downloads.remove_after_ratio", "float", -1.0, "Remove a placed torrent from "
-           "qBittorrent (its files are kept) once its share ratio reaches this (-1 = never).",
-           minimum=-1, maximum=1000, validator=_off_or_positive("downloads.remove_after_ratio")),
-    Option("downloads.remove_after_hours", "float", -1.0, "Remove a placed torrent from "
-           "qBittorrent (its files are kept) once it has seeded this many hours (-1 = never).",
-           minimum=-1, maximum=87_600,
-           validator=_off_or_positive("downloads.remove_after_hours")),
+    Option(
+        "downloads.destination",
+        "path",
+        "",
+        "Library folder finished downloads are hard-linked (or copied) into.",
+    ),
+    Option(
+        "downloads.stash_path",
+        "path",
+        "",
+        "The same folder as Stash sees it (empty: the same path as downloads.destination).",
+        foreign_path=True,
+    ),
+    Option(
+        "downloads.min_duration_seconds",
+        "int",
+        0,
+        "Skip video files shorter than this (needs ffprobe; 0 = keep everything).",
+        minimum=0,
+        maximum=24 * 3600,
+    ),
+    Option(
+        "downloads.skip_samples",
+        "bool",
+        True,
+        "Skip sample videos: a name matching "
+        "downloads.sample_patterns and no larger than downloads.sample_max_mb.",
+    ),
+    Option(
+        "downloads.sample_patterns",
+        "list",
+        list(DEFAULT_SAMPLE_PATTERNS),
+        "Regular expressions (case-insensitive) for sample videos, matched against the "
+        "file's name and each folder above it within the torrent.",
+        validator=_sample_patterns_validator,
+    ),
+    Option(
+        "downloads.sample_max_mb",
+        "float",
+        70.0,
+        "A video named like a sample is skipped "
+        "only up to this size in MB (0 = whatever its size).",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    Option(
+        "downloads.min_free_gb",
+        "float",
+        1.0,
+        "Before copying into the library (when it "
+        "cannot hard-link), keep at least this many GB free there; a torrent that would "
+        "not fit gets the error tag.",
+        minimum=0,
+        maximum=1_000_000,
+    ),
+    Option(
+        "downloads.remove_after_ratio",
+        "float",
+        -1.0,
+        "Remove a placed torrent from "
+        "qBittorrent (its files are kept) once its share ratio reaches this (-1 = never).",
+        minimum=-1,
+        maximum=1000,
+        validator=_off_or_positive("downloads.remove_after_ratio"),
+    ),
+    Option(
+        "downloads.remove_after_hours",
+        "float",
+        -1.0,
+        "Remove a placed torrent from "
+        "qBittorrent (its files are kept) once it has seeded this many hours (-1 = never).",
+        minimum=-1,
+        maximum=87_600,
+        validator=_off_or_positive("downloads.remove_after_hours"),
+    ),
     # Analysis
-    Option("analysis.video_server_url", "url", "http://localhost:8084",
-           "Address of the AI video-tag server."),
-    Option("analysis.frame_interval", "float", 2.0, "Seconds between analysed frames.",
-           minimum=0.1, maximum=60),
-    Option("analysis.threshold", "float", 0.3, "Minimum confidence of a proposed change.",
-           minimum=0, maximum=1),
-    Option("analysis.server_timeout", "float", 3700.0, "Seconds to wait for the video-tag "
-           "server to analyse one video (the whole answer).", minimum=10, maximum=24 * 3600),
+    Option(
+        "analysis.video_server_url",
+        "url",
+        "http://localhost:8084",
+        "Address of the AI video-tag server.",
+    ),
+    Option(
+        "analysis.frame_interval",
+        "float",
+        2.0,
+        "Seconds between analysed frames.",
+        minimum=0.1,
+        maximum=60,
+    ),
+    Option(
+        "analysis.threshold",
+        "float",
+        0.3,
+        "Minimum confidence of a proposed change.",
+        minimum=0,
+        maximum=1,
+    ),
+    Option(
+        "analysis.server_timeout",
+        "float",
+        3700.0,
+        "Seconds to wait for the video-tag server to analyse one video (the whole answer).",
+        minimum=10,
+        maximum=24 * 3600,
+    ),
     Option("analysis.create_markers", "bool", True, "Create scene markers from tag time spans."),
-    Option("analysis.path_map", "list", [], "How the video-tag server sees the library: "
-           "FROM=TO pairs applied to file paths.", validator=_path_map_validator),
-    Option("analysis.concurrency", "int", 2, "Videos sent to the video-tag server at once.",
-           minimum=1, maximum=16),
-    Option("analysis.retry_after_hours", "float", 24.0, "Wait this long before retrying a "
-           "scene the video-tag server failed on.", minimum=0, maximum=366 * 24),
-    Option("analysis.max_attempts", "int", 3, "Give up on a scene after this many failed "
-           "analyses.", minimum=1, maximum=20),
-    Option("analysis.video_servers", "list", [], "Several video-tag servers to spread the "
-           "work over: [{\"url\": \"http://gpu1:8084\", \"concurrency\": 2, \"path_map\": "
-           "[\"/data=/mnt/media\"]}, ...]; empty: the one server of "
-           "analysis.video_server_url.", validator=_video_servers_validator),
-    Option("analysis.server_retry_seconds", "float", 30.0, "How long a video-tag server "
-           "that failed or did not answer is set aside before it gets work again (doubles "
-           "with each failure in a row, at most 10 minutes).", minimum=0.1, maximum=3600),
-    Option("analysis.select", "str", "new", "Which scenes the Auto Video Analysis takes: "
-           "new (every synced scene not analysed yet) or tagged (only scenes tagged "
-           "AI_TagMe).", choices=("new", "tagged")),
-    Option("analysis.reanalyse_on_change", "bool", True, "Analyse a scene again when the "
-           "server's model, the frame interval, the threshold or its VR flag changed since "
-           "it was analysed."),
-    Option("analysis.tag_policy", "str", "suffix", "How AI tags become Stash tags: suffix "
-           "(<tag>_AI) or map (the Stash tag of the same name or alias when there is one).",
-           choices=("suffix", "map")),
-    Option("analysis.create_missing_tags", "bool", True, "With tag_policy map: create "
-           "<tag>_AI when Stash has no tag of that name (off: leave the tag out)."),
-    Option("analysis.parent_tag", "str", "AI", "Parent tag of the tags StashDesk creates in "
-           "Stash (created with Auto Tag ignoring them); \"-\": no parent."),
+    Option(
+        "analysis.path_map",
+        "list",
+        [],
+        "How the video-tag server sees the library: FROM=TO pairs applied to file paths.",
+        validator=_path_map_validator,
+    ),
+    Option(
+        "analysis.concurrency",
+        "int",
+        2,
+        "Videos sent to the video-tag server at once.",
+        minimum=1,
+        maximum=16,
+    ),
+    Option(
+        "analysis.retry_after_hours",
+        "float",
+        24.0,
+        "Wait this long before retrying a scene the video-tag server failed on.",
+        minimum=0,
+        maximum=366 * 24,
+    ),
+    Option(
+        "analysis.max_attempts",
+        "int",
+        3,
+        "Give up on a scene after this many failed analyses.",
+        minimum=1,
+        maximum=20,
+    ),
+    Option(
+        "analysis.video_servers",
+        "list",
+        [],
+        "Several video-tag servers to spread the "
+        'work over: [{"url": "http://gpu1:8084", "concurrency": 2, "path_map": '
+        '["/data=/mnt/media"]}, ...]; empty: the one server of '
+        "analysis.video_server_url.",
+        validator=_video_servers_validator,
+    ),
+    Option(
+        "analysis.server_retry_seconds",
+        "float",
+        30.0,
+        "How long a video-tag server "
+        "that failed or did not answer is set aside before it gets work again (doubles "
+        "with each failure in a row, at most 10 minutes).",
+        minimum=0.1,
+        maximum=3600,
+    ),
+    Option(
+        "analysis.select",
+        "str",
+        "new",
+        "Which scenes the Auto Video Analysis takes: "
+        "new (every synced scene not analysed yet) or tagged (only scenes tagged "
+        "AI_TagMe).",
+        choices=("new", "tagged"),
+    ),
+    Option(
+        "analysis.reanalyse_on_change",
+        "bool",
+        True,
+        "Analyse a scene again when the "
+        "server's model, the frame interval, the threshold or its VR flag changed since "
+        "it was analysed.",
+    ),
+    Option(
+        "analysis.tag_policy",
+        "str",
+        "suffix",
+        "How AI tags become Stash tags: suffix "
+        "(<tag>_AI) or map (the Stash tag of the same name or alias when there is one).",
+        choices=("suffix", "map"),
+    ),
+    Option(
+        "analysis.create_missing_tags",
+        "bool",
+        True,
+        "With tag_policy map: create "
+        "<tag>_AI when Stash has no tag of that name (off: leave the tag out).",
+    ),
+    Option(
+        "analysis.parent_tag",
+        "str",
+        "AI",
+        "Parent tag of the tags StashDesk creates in "
+        'Stash (created with Auto Tag ignoring them); "-": no parent.',
+    ),
     # Notifications (the tray; targets such as Discord or ntfy have their own events)
-    Option("notifications.on_failure", "bool", True, "Show in the tray when a job fails or a "
-           "daemon crashes (and when it recovers)."),
-    Option("notifications.on_success", "bool", False, "Show in the tray when downloads are "
-           "placed, a plan is ready or a plan is applied."),
-    Option("notifications.tray_muted", "list", ["started", "stopped"], "Events the tray never "
-           "shows, whatever the two switches say; one or more of: " + ", ".join(EVENTS) + ".",
-           validator=lambda value: check_event_names("notifications.tray_muted", value)),
+    Option(
+        "notifications.on_failure",
+        "bool",
+        True,
+        "Show in the tray when a job fails or a daemon crashes (and when it recovers).",
+    ),
+    Option(
+        "notifications.on_success",
+        "bool",
+        False,
+        "Show in the tray when downloads are placed, a plan is ready or a plan is applied.",
+    ),
+    Option(
+        "notifications.tray_muted",
+        "list",
+        ["started", "stopped"],
+        "Events the tray never "
+        "shows, whatever the two switches say; one or more of: " + ", ".join(EVENTS) + ".",
+        validator=lambda value: check_event_names("notifications.tray_muted", value),
+    ),
     # Engine API
-    Option("api.listen", "str", "127.0.0.1:0", "Where the engine API listens (HOST:PORT; "
-           "port 0 picks a free one). Any address but loopback is served over TLS.",
-           validator=_listen_validator, restart_required=True),
-    Option("api.tls", "str", "auto", "TLS for the engine API: auto (on for any address but "
-           "loopback) or on (loopback too).", choices=("auto", "on"), restart_required=True),
-    Option("api.tls_cert", "path", "", "Certificate (PEM) for the engine API (empty: a "
-           "self-signed one made in the data folder).", restart_required=True),
-    Option("api.tls_key", "path", "", "Private key (PEM) of api.tls_cert.",
-           restart_required=True),
-    Option("api.key", "str", "", "Key clients send to the engine API (X-Api-Key); made at the "
-           "first start. `stashdesk api key` prints it.", secret=True),
+    Option(
+        "api.listen",
+        "str",
+        "127.0.0.1:0",
+        "Where the engine API listens (HOST:PORT; "
+        "port 0 picks a free one). Any address but loopback is served over TLS.",
+        validator=_listen_validator,
+        restart_required=True,
+    ),
+    Option(
+        "api.tls",
+        "str",
+        "auto",
+        "TLS for the engine API: auto (on for any address but loopback) or on (loopback too).",
+        choices=("auto", "on"),
+        restart_required=True,
+    ),
+    Option(
+        "api.tls_cert",
+        "path",
+        "",
+        "Certificate (PEM) for the engine API (empty: a self-signed one made in the data folder).",
+        restart_required=True,
+    ),
+    Option("api.tls_key", "path", "", "Private key (PEM) of api.tls_cert.", restart_required=True),
+    Option(
+        "api.key",
+        "str",
+        "",
+        "Key clients send to the engine API (X-Api-Key); made at the "
+        "first start. `stashdesk api key` prints it.",
+        secret=True,
+    ),
     # History
-    Option("history.retention_days", "int", 30, "Keep status history, logs and finished "
-           "jobs this many days.", minimum=1, maximum=3650),
-    Option("history.max_rows_per_daemon", "int", 50_000, "Keep at most this many status "
-           "history rows and this many log lines per daemon, however young.", minimum=100,
-           maximum=10_000_000, restart_required=True),
+    Option(
+        "history.retention_days",
+        "int",
+        30,
+        "Keep status history, logs and finished jobs this many days.",
+        minimum=1,
+        maximum=3650,
+    ),
+    Option(
+        "history.max_rows_per_daemon",
+        "int",
+        50_000,
+        "Keep at most this many status "
+        "history rows and this many log lines per daemon, however young.",
+        minimum=100,
+        maximum=10_000_000,
+        restart_required=True,
+    ),
     # Advanced
-    Option("jobs.max_concurrent", "int", 3, "Jobs running at the same time.", minimum=1,
-           maximum=16, restart_required=True),
-    Option("jobs.cancel_grace_seconds", "float", 30.0, "How long a cancelled job may take to "
-           "stop by itself before it is stopped hard.", minimum=1, maximum=3600),
-    Option("daemons.restart_backoff_initial", "float", 5.0, "Seconds before a crashed daemon "
-           "is restarted (doubles on each crash).", minimum=1, maximum=3600),
-    Option("daemons.restart_backoff_max", "float", 300.0, "Longest wait before restarting a "
-           "crashed daemon.", minimum=1, maximum=24 * 3600),
+    Option(
+        "jobs.max_concurrent",
+        "int",
+        3,
+        "Jobs running at the same time.",
+        minimum=1,
+        maximum=16,
+        restart_required=True,
+    ),
+    Option(
+        "jobs.cancel_grace_seconds",
+        "float",
+        30.0,
+        "How long a cancelled job may take to stop by itself before it is stopped hard.",
+        minimum=1,
+        maximum=3600,
+    ),
+    Option(
+        "daemons.restart_backoff_initial",
+        "float",
+        5.0,
+        "Seconds before a crashed daemon is restarted (doubles on each crash).",
+        minimum=1,
+        maximum=3600,
+    ),
+    Option(
+        "daemons.restart_backoff_max",
+        "float",
+        300.0,
+        "Longest wait before restarting a crashed daemon.",
+        minimum=1,
+        maximum=24 * 3600,
+    ),
 ]
 
 SETTINGS_BY_KEY: dict[str, Option] = {option.key: option for option in SETTINGS}
@@ -408,12 +669,17 @@ class Settings:
             return url
         stored = split_credentials(self.connection_url(key))[1]
         stored_user, stored_password = userinfo_parts(stored)
-        if stored and (stored_password is None if masked_token
-                       else stored_password is not None and stored_user == user):
+        if stored and (
+            stored_password is None
+            if masked_token
+            else stored_password is not None and stored_user == user
+        ):
             return join_credentials(bare, stored)
-        raise OptionError(f"{key}: type the password again - the masked one ({URL_MASK}) "
-                          f"stands for a stored password, and none is stored for "
-                          f"{'this token' if masked_token else repr(user)}")
+        raise OptionError(
+            f"{key}: type the password again - the masked one ({URL_MASK}) "
+            f"stands for a stored password, and none is stored for "
+            f"{'this token' if masked_token else repr(user)}"
+        )
 
     def is_set(self, key: str) -> bool:
         option_for(key)

@@ -48,11 +48,14 @@ def check_service_url(text: str, example: str = "http://localhost:8080") -> str:
     if not host:
         raise BadURL(f"must be {hint}: {shown!r} names no host")
     if not _HOST_PORT.fullmatch(parts.netloc.rpartition("@")[2]):
-        raise BadURL(f"must be {hint}, not {shown!r} (an IPv6 address must be written as "
-                     f"[address], with both brackets, before the port)")
+        raise BadURL(
+            f"must be {hint}, not {shown!r} (an IPv6 address must be written as "
+            f"[address], with both brackets, before the port)"
+        )
     if not _valid_host(host, bracketed="[" in parts.netloc):
-        raise BadURL(f"must be {hint}: {host!r} in {shown!r} is not a valid host name or "
-                     f"IP address")
+        raise BadURL(
+            f"must be {hint}: {host!r} in {shown!r} is not a valid host name or IP address"
+        )
     if port is not None and not 1 <= port <= 65535:
         raise BadURL(f"must be {hint}: the port must be from 1 to 65535, not {port}")
     if parts.netloc.endswith(":"):
@@ -132,8 +135,11 @@ def mask_url(url: str) -> str:
     bare, userinfo = split_credentials(url)
     if not userinfo:
         # unparsable text may still hold "user:pass@": mask up to the last @ of the netloc
-        return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*:)?[^/@]*@",
-                      lambda m: f"{m[1]}{m[2] or ''}{URL_MASK}@", url)
+        return re.sub(
+            r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/@]*:)?[^/@]*@",
+            lambda m: f"{m[1]}{m[2] or ''}{URL_MASK}@",
+            url,
+        )
     return join_credentials(bare, mask_userinfo(userinfo))
 
 

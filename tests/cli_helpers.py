@@ -18,18 +18,30 @@ REPO = Path(__file__).resolve().parents[1]
 
 def cli_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({"STASHDESK_NO_KEYRING": "1", "PYTHONPATH": str(REPO),
-                "STASHDESK_PLUGINS": "tests.fake_plugins", "PYTHONUNBUFFERED": "1"})
+    env.update(
+        {
+            "STASHDESK_NO_KEYRING": "1",
+            "PYTHONPATH": str(REPO),
+            "STASHDESK_PLUGINS": "tests.fake_plugins",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.pop("STASHDESK_DATA_DIR", None)
     env.update(extra)
     return env
 
 
-def run_cli(data_dir: Path, *args: str, timeout: float = 60, **env: str
-            ) -> subprocess.CompletedProcess:
+def run_cli(
+    data_dir: Path, *args: str, timeout: float = 60, **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=REPO, env=cli_env(**env))
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=cli_env(**env),
+    )
 
 
 def cli_json(data_dir: Path, *args: str) -> Any:
@@ -46,19 +58,26 @@ class HeadlessProcess:
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stashdesk", "--headless", "--data-dir", str(data_dir),
-             *args], stdout=self._log, stderr=subprocess.STDOUT, cwd=REPO, env=cli_env(**env))
+            [sys.executable, "-m", "stashdesk", "--headless", "--data-dir", str(data_dir), *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=cli_env(**env),
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 20,
-                 what: str = "condition") -> Any:
+    def wait_for(
+        self, predicate: Callable[[], Any], timeout: float = 20, what: str = "condition"
+    ) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise AssertionError(f"headless process exited ({self.proc.returncode}) "
-                                     f"while waiting for {what}:\n{self.log()}")
+                raise AssertionError(
+                    f"headless process exited ({self.proc.returncode}) "
+                    f"while waiting for {what}:\n{self.log()}"
+                )
             value = predicate()
             if value:
                 return value
@@ -116,8 +135,9 @@ def query(data_dir: Path, sql: str, params: tuple = ()) -> list[tuple]:
         conn.close()
 
 
-def configure_data_dir(data_dir: Path, settings: dict[str, Any],
-                       daemons: dict[str, dict[str, Any]] | None = None) -> None:
+def configure_data_dir(
+    data_dir: Path, settings: dict[str, Any], daemons: dict[str, dict[str, Any]] | None = None
+) -> None:
     """Settings and enabled daemons (name -> config) written straight into a data
     folder before a process is started on it: what `config set` and `daemons enable`
     would do, without a command per value. Secrets go to the database (no keyring,
@@ -135,8 +155,9 @@ def configure_data_dir(data_dir: Path, settings: dict[str, Any],
             for key, value in settings.items():
                 values.set(key, value)
             for name, config in (daemons or {}).items():
-                Daemon.insert(name=name, enabled=True, auto_start=True,
-                              config=config).on_conflict_replace().execute()
+                Daemon.insert(
+                    name=name, enabled=True, auto_start=True, config=config
+                ).on_conflict_replace().execute()
 
         store.writer.submit(write).result(30)
     finally:

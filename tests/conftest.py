@@ -30,6 +30,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = reporter.stats.get("skipped", []) if reporter else []
     if skipped:
-        reporter.write_line(f"CI=true: {len(skipped)} test(s) were skipped; under CI every "
-                            f"component must be present, so this run fails.", red=True)
+        reporter.write_line(
+            f"CI=true: {len(skipped)} test(s) were skipped; under CI every "
+            f"component must be present, so this run fails.",
+            red=True,
+        )
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -36,9 +36,13 @@ if _gate:
     _copies = itertools.count(1)
     _real_copy_file = placement.copy_file
 
-    def _pausing_copy_file(source: str, destination: str, size: int,
-                           is_cancelled: Callable[[], bool],
-                           on_bytes: Callable[[int], None]) -> None:
+    def _pausing_copy_file(
+        source: str,
+        destination: str,
+        size: int,
+        is_cancelled: Callable[[], bool],
+        on_bytes: Callable[[int], None],
+    ) -> None:
         if next(_copies) != _pause_at:
             return _real_copy_file(source, destination, size, is_cancelled, on_bytes)
         gate = Path(_gate)
@@ -54,7 +58,6 @@ if _gate:
             while not (gate / "release").exists() and time.monotonic() < deadline:
                 time.sleep(0.02)
 
-        return _real_copy_file(source, destination, size, is_cancelled,
-                               pause_after_first_chunk)
+        return _real_copy_file(source, destination, size, is_cancelled, pause_after_first_chunk)
 
     placement.copy_file = _pausing_copy_file

@@ -28,8 +28,9 @@ class EngineFactory:
         self.data_dir = data_dir
         self.engines: list[Engine] = []
 
-    async def start(self, *, auto_start: bool = False, control: bool = True,
-                    settings: dict | None = None) -> Services:
+    async def start(
+        self, *, auto_start: bool = False, control: bool = True, settings: dict | None = None
+    ) -> Services:
         engine = Engine(self.data_dir, use_keyring=False)
         self.engines.append(engine)
         # The health checks run when a test asks: on their own they would notify about
@@ -63,8 +64,9 @@ async def services(engines: EngineFactory) -> Services:
     return await engines.start()
 
 
-async def wait_until(predicate: Callable[[], object], timeout: float = 5.0,
-                     message: str = "condition") -> object:
+async def wait_until(
+    predicate: Callable[[], object], timeout: float = 5.0, message: str = "condition"
+) -> object:
     """Wait (bounded) until ``predicate()`` is truthy; returns its value."""
     deadline = time.monotonic() + timeout
     while True:

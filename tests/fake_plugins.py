@@ -70,8 +70,9 @@ class TickDaemon(BaseDaemon):
     wake_on_jobs = ("TEST_EXCLUSIVE",)
     config_options = [
         Option("job_interval_seconds", "float", 0.2, "Pause between passes.", minimum=0.01),
-        Option("job_steps", "int", 0, "Steps of the job launched each pass (0: no job).",
-               minimum=0),
+        Option(
+            "job_steps", "int", 0, "Steps of the job launched each pass (0: no job).", minimum=0
+        ),
         Option("fail_passes", "int", 0, "How many passes raise an error first.", minimum=0),
     ]
 
@@ -86,8 +87,9 @@ class TickDaemon(BaseDaemon):
             raise RuntimeError(f"test failure {self.passes}")
         steps = self.config["job_steps"]
         if steps:
-            job = await self.launch_job("TEST_STEPS", {"steps": steps, "delay": 0.02},
-                                        f"Running {steps} test steps")
+            job = await self.launch_job(
+                "TEST_STEPS", {"steps": steps, "delay": 0.02}, f"Running {steps} test steps"
+            )
             outcome = await self.wait_for_job(job, "Waiting for test steps to complete")
             await self.update_status(f"Test steps {outcome.status}")
         return Rest(self.interval, "No test work")

@@ -26,8 +26,7 @@ from tests.standins.qbittorrent_harness import QBittorrentProcess
 from tests.standins.stash_server import StashStandin
 from tests.standins.video_tag_server import VideoTagServer
 
-DAEMONS = ("video-analysis", "stash-sync", "plan-applier", "download-processor",
-           "stash-generation")
+DAEMONS = ("video-analysis", "stash-sync", "plan-applier", "download-processor", "stash-generation")
 
 
 @dataclass(frozen=True)
@@ -72,9 +71,16 @@ class SoakRun:
         fed: scenes added, scenes edited and torrents added so far.
     """
 
-    def __init__(self, root: Path, qbittorrent: QBittorrentProcess, *,
-                 interval: float = 2.0, scene_every: float = 3.0,
-                 torrent_every: float = 20.0, max_rows_per_daemon: int = 300) -> None:
+    def __init__(
+        self,
+        root: Path,
+        qbittorrent: QBittorrentProcess,
+        *,
+        interval: float = 2.0,
+        scene_every: float = 3.0,
+        torrent_every: float = 20.0,
+        max_rows_per_daemon: int = 300,
+    ) -> None:
         self.root = root
         self.qbittorrent = qbittorrent
         self.interval = interval
@@ -102,8 +108,10 @@ class SoakRun:
         self.stash.start()
         self.stash.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
         self.video.start()
-        self.video.set_default(video_tags={"actions": ["kissing", "dancing"]},
-                               tag_timespans={"actions": {"kissing": [(4.0, 8.0)]}})
+        self.video.set_default(
+            video_tags={"actions": ["kissing", "dancing"]},
+            tag_timespans={"actions": {"kissing": [(4.0, 8.0)]}},
+        )
         self._configure()
         self.engine = HeadlessProcess(self.data_dir, self.root / "headless.log")
         self._started = time.monotonic()
@@ -112,17 +120,24 @@ class SoakRun:
         self._feeder.start()
 
     def _configure(self) -> None:
-        configure_data_dir(self.data_dir, {
-            "stash.url": self.stash.url, "stash.timeout": 10,
-            "qbittorrent.url": self.qbittorrent.url,
-            "qbittorrent.username": self.qbittorrent.username,
-            "qbittorrent.password": self.qbittorrent.password,
-            "qbittorrent.timeout": 10,
-            "analysis.video_server_url": self.video.url,
-            "downloads.destination": str(self.library),
-            "history.max_rows_per_daemon": self.max_rows_per_daemon,
-        }, {name: {"job_interval_seconds": self.interval, "heartbeat_interval": 1}
-            for name in DAEMONS})
+        configure_data_dir(
+            self.data_dir,
+            {
+                "stash.url": self.stash.url,
+                "stash.timeout": 10,
+                "qbittorrent.url": self.qbittorrent.url,
+                "qbittorrent.username": self.qbittorrent.username,
+                "qbittorrent.password": self.qbittorrent.password,
+                "qbittorrent.timeout": 10,
+                "analysis.video_server_url": self.video.url,
+                "downloads.destination": str(self.library),
+                "history.max_rows_per_daemon": self.max_rows_per_daemon,
+            },
+            {
+                name: {"job_interval_seconds": self.interval, "heartbeat_interval": 1}
+                for name in DAEMONS
+            },
+        )
 
     def _every_daemon_reported(self) -> bool:
         rows = query(self.data_dir, "SELECT DISTINCT daemon FROM daemon_status")
@@ -136,8 +151,9 @@ class SoakRun:
         while not self._stop_feeding.wait(self.scene_every):
             try:
                 number = self.fed["scenes"] + 1
-                scenes.append(self.stash.add_scene(f"Soak scene {number}",
-                                                   path=f"/data/soak/{number}.mp4"))
+                scenes.append(
+                    self.stash.add_scene(f"Soak scene {number}", path=f"/data/soak/{number}.mp4")
+                )
                 self.fed["scenes"] = number
                 if len(scenes) > 3:
                     self.stash.edit_scene(scenes[-3], details=f"edited at {time.time():.0f}")
@@ -145,8 +161,11 @@ class SoakRun:
                 if time.monotonic() >= next_torrent:
                     next_torrent = time.monotonic() + self.torrent_every
                     count = self.fed["torrents"] + 1
-                    pack = make_pack(self.downloads, f"Soak pack {count}",
-                                     {"video.mkv": os.urandom(20_000), "info.nfo": b"n" * 200})
+                    pack = make_pack(
+                        self.downloads,
+                        f"Soak pack {count}",
+                        {"video.mkv": os.urandom(20_000), "info.nfo": b"n" * 200},
+                    )
                     self.qbittorrent.add_completed_torrent(pack)
                     self.fed["torrents"] = count
             except BaseException as exc:  # reported by the caller, never silently
@@ -159,19 +178,33 @@ class SoakRun:
         assert self.engine is not None
         pid = self.engine.proc.pid
         if self.engine.proc.poll() is not None:
-            raise AssertionError(f"the engine exited ({self.engine.proc.returncode}):\n"
-                                 f"{self.engine.log()[-4000:]}")
+            raise AssertionError(
+                f"the engine exited ({self.engine.proc.returncode}):\n{self.engine.log()[-4000:]}"
+            )
         status = _proc_status(pid)
         fds = len(os.listdir(f"/proc/{pid}/fd"))
-        db_bytes = sum(p.stat().st_size for p in (self.data_dir / "stashdesk.db",
-                                                  self.data_dir / "stashdesk.db-wal")
-                       if p.exists())
-        counts = query(self.data_dir, "SELECT (SELECT COUNT(*) FROM daemon_status), "
-                                      "(SELECT COUNT(*) FROM daemon_log), "
-                                      "(SELECT COUNT(*) FROM job)")
+        db_bytes = sum(
+            p.stat().st_size
+            for p in (self.data_dir / "stashdesk.db", self.data_dir / "stashdesk.db-wal")
+            if p.exists()
+        )
+        counts = query(
+            self.data_dir,
+            "SELECT (SELECT COUNT(*) FROM daemon_status), "
+            "(SELECT COUNT(*) FROM daemon_log), "
+            "(SELECT COUNT(*) FROM job)",
+        )
         status_rows, log_rows, jobs = counts[0] if counts else (0, 0, 0)
-        sample = Sample(time.monotonic() - self._started, int(status["VmRSS"].split()[0]), fds,
-                        int(status["Threads"]), db_bytes, status_rows, log_rows, jobs)
+        sample = Sample(
+            time.monotonic() - self._started,
+            int(status["VmRSS"].split()[0]),
+            fds,
+            int(status["Threads"]),
+            db_bytes,
+            status_rows,
+            log_rows,
+            jobs,
+        )
         self.samples.append(sample)
         return sample
 
@@ -190,12 +223,17 @@ class SoakRun:
             time.sleep(min(every, remaining))
 
     def job_counts(self) -> dict[tuple[str, str], int]:
-        return {(t, s): n for t, s, n in query(
-            self.data_dir, "SELECT type, status, COUNT(*) FROM job GROUP BY type, status")}
+        return {
+            (t, s): n
+            for t, s, n in query(
+                self.data_dir, "SELECT type, status, COUNT(*) FROM job GROUP BY type, status"
+            )
+        }
 
     def rows_per_daemon(self) -> dict[str, tuple[int, int]]:
-        status = dict(query(self.data_dir,
-                            "SELECT daemon, COUNT(*) FROM daemon_status GROUP BY daemon"))
+        status = dict(
+            query(self.data_dir, "SELECT daemon, COUNT(*) FROM daemon_status GROUP BY daemon")
+        )
         logs = dict(query(self.data_dir, "SELECT daemon, COUNT(*) FROM daemon_log GROUP BY daemon"))
         return {name: (status.get(name, 0), logs.get(name, 0)) for name in DAEMONS}
 

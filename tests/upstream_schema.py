@@ -41,9 +41,11 @@ WHEEL_SCHEMA_PREFIX = "stash_graphql_client/schema/"
 PIP_TIMEOUT = 180.0
 
 SOURCES = ("pypi", "shared")
-ENABLE_PYPI = (f"run the tests once while PyPI is reachable (the schema is then cached in "
-               f"{{cache}}), or download {WHEEL_FILE} elsewhere and point "
-               f"STASHDESK_STASH_SCHEMA_WHEEL at it")
+ENABLE_PYPI = (
+    f"run the tests once while PyPI is reachable (the schema is then cached in "
+    f"{{cache}}), or download {WHEEL_FILE} elsewhere and point "
+    f"STASHDESK_STASH_SCHEMA_WHEEL at it"
+)
 
 
 class SchemaUnavailable(RuntimeError):
@@ -71,8 +73,11 @@ def cache_dir() -> Path:
         return Path(override) / "stash-schema" / f"{WHEEL_NAME}-{WHEEL_VERSION}"
     import platformdirs
 
-    return (Path(platformdirs.user_cache_dir("stashdesk")) / "test-schemas"
-            / f"{WHEEL_NAME}-{WHEEL_VERSION}")
+    return (
+        Path(platformdirs.user_cache_dir("stashdesk"))
+        / "test-schemas"
+        / f"{WHEEL_NAME}-{WHEEL_VERSION}"
+    )
 
 
 def build_schema_from(folder: Path) -> GraphQLSchema:
@@ -90,19 +95,40 @@ def _download_wheel(into: Path) -> Path:
     """``pip download`` the pinned wheel (hash-checked by pip too) into ``into``."""
     requirements = into / "requirements.txt"
     requirements.write_text(f"{WHEEL_NAME}=={WHEEL_VERSION} --hash=sha256:{WHEEL_SHA256}\n")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--python-version", "3.12", "--require-hashes", "--quiet",
-               "--dest", str(into), "-r", str(requirements)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--python-version",
+        "3.12",
+        "--require-hashes",
+        "--quiet",
+        "--dest",
+        str(into),
+        "-r",
+        str(requirements),
+    ]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT,
-                              stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=PIP_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise SchemaUnavailable(f"pip could not fetch {WHEEL_FILE}: {exc}") from None
     wheel = into / WHEEL_FILE
     if done.returncode != 0 or not wheel.is_file():
         said = (done.stderr or done.stdout).strip().splitlines()
-        raise SchemaUnavailable(f"pip could not fetch {WHEEL_FILE} from PyPI "
-                                f"({said[-1] if said else f'exit {done.returncode}'})")
+        raise SchemaUnavailable(
+            f"pip could not fetch {WHEEL_FILE} from PyPI "
+            f"({said[-1] if said else f'exit {done.returncode}'})"
+        )
     return wheel
 
 
@@ -119,13 +145,14 @@ def fetch_pypi_schema_dir() -> Path:
             raise SchemaUnavailable(f"STASHDESK_STASH_SCHEMA_WHEEL={given} does not exist")
         digest = _sha256(wheel)
         if digest != WHEEL_SHA256:
-            raise SchemaUnavailable(f"{wheel} has sha256 {digest}, not the pinned "
-                                    f"{WHEEL_SHA256} of {WHEEL_FILE}")
+            raise SchemaUnavailable(
+                f"{wheel} has sha256 {digest}, not the pinned {WHEEL_SHA256} of {WHEEL_FILE}"
+            )
         staging = Path(scratch) / "unpacked"
         with zipfile.ZipFile(wheel) as archive:
             for name in archive.namelist():
                 if name.startswith(WHEEL_SCHEMA_PREFIX) and name.endswith(".graphql"):
-                    relative = Path("schema") / name[len(WHEEL_SCHEMA_PREFIX):]
+                    relative = Path("schema") / name[len(WHEEL_SCHEMA_PREFIX) :]
                     if ".." in relative.parts:
                         continue
                     (staging / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -146,13 +173,16 @@ def load_schema(source: str) -> GraphQLSchema:
         try:
             return build_schema_from(fetch_pypi_schema_dir())
         except SchemaUnavailable as exc:
-            raise SchemaUnavailable(f"{exc} - to check against it, "
-                                    f"{ENABLE_PYPI.format(cache=cache_dir())}") from None
+            raise SchemaUnavailable(
+                f"{exc} - to check against it, {ENABLE_PYPI.format(cache=cache_dir())}"
+            ) from None
     if source == "shared":
         if not UPSTREAM_SCHEMA_DIR.is_dir():
-            raise SchemaUnavailable(f"upstream Stash schema not found at {UPSTREAM_SCHEMA_DIR} "
-                                    f"(set STASHDESK_UPSTREAM_SCHEMA to a copy of Stash's "
-                                    f"graphql/schema folder)")
+            raise SchemaUnavailable(
+                f"upstream Stash schema not found at {UPSTREAM_SCHEMA_DIR} "
+                f"(set STASHDESK_UPSTREAM_SCHEMA to a copy of Stash's "
+                f"graphql/schema folder)"
+            )
         return build_schema_from(UPSTREAM_SCHEMA_DIR)
     raise ValueError(source)
 

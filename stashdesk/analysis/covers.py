@@ -46,8 +46,7 @@ def cached_cover(cover_dir: Path, scene_id: str, url: str) -> Path | None:
 
 
 def _extension(content: bytes) -> str:
-    return next((ext for magic, ext in _EXTENSIONS.items() if content.startswith(magic)),
-                ".img")
+    return next((ext for magic, ext in _EXTENSIONS.items() if content.startswith(magic)), ".img")
 
 
 def _store(cover_dir: Path, scene_id: str, url: str, content: bytes) -> Path:
@@ -72,8 +71,9 @@ def cover_dir(services: Services) -> Path:
     return Path(services.data_dir) / COVER_DIR
 
 
-async def scene_cover(services: Services, scene_id: str, *,
-                      refresh: bool = False) -> dict[str, Any]:
+async def scene_cover(
+    services: Services, scene_id: str, *, refresh: bool = False
+) -> dict[str, Any]:
     """The scene's cover on disk: {"scene_id", "path" (None on failure), "cached" (no
     download was needed), "error" (what went wrong, for people)}."""
     scene_id = str(scene_id)
@@ -91,8 +91,9 @@ async def scene_cover(services: Services, scene_id: str, *,
     return {"scene_id": scene_id, "path": str(path), "cached": False, "error": None}
 
 
-async def scene_covers(services: Services, scene_ids: list[str], *,
-                       concurrency: int = 4) -> list[dict[str, Any]]:
+async def scene_covers(
+    services: Services, scene_ids: list[str], *, concurrency: int = 4
+) -> list[dict[str, Any]]:
     """Covers of several scenes, ``concurrency`` downloads at a time, in the given order."""
     gate = asyncio.Semaphore(max(1, concurrency))
 

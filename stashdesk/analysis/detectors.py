@@ -50,9 +50,14 @@ class ProposedChange:
     confidence: float = 1.0
 
     def as_row(self) -> dict[str, Any]:
-        return {"scene_id": self.scene_id, "field": self.field, "action": self.action,
-                "proposed_value": self.proposed_value, "current_value": self.current_value,
-                "confidence": round(float(self.confidence), 4)}
+        return {
+            "scene_id": self.scene_id,
+            "field": self.field,
+            "action": self.action,
+            "proposed_value": self.proposed_value,
+            "current_value": self.current_value,
+            "confidence": round(float(self.confidence), 4),
+        }
 
 
 def keep_confident(changes: Iterable[ProposedChange], threshold: float) -> list[ProposedChange]:
@@ -78,7 +83,7 @@ def map_path(path: str, path_map: Iterable[str]) -> str:
     if best is None:
         return path
     root, target = best
-    return target.rstrip("/\\") + path[len(root):]
+    return target.rstrip("/\\") + path[len(root) :]
 
 
 # --- video tags ------------------------------------------------------------------------------
@@ -138,7 +143,7 @@ class PathDetector:
         found: list[KnownName] = []
         for size in range(1, self._longest + 1):
             for start in range(len(words) - size + 1):
-                found.extend(self._index.get(" ".join(words[start:start + size]), ()))
+                found.extend(self._index.get(" ".join(words[start : start + size]), ()))
         return found
 
     def detect(self, scene: SceneSnapshot) -> list[ProposedChange]:
@@ -156,11 +161,13 @@ class PathDetector:
         studios: list[tuple[float, KnownName]] = []
         for (kind, _folded), (confidence, entry) in sorted(best.items()):
             if kind == "tags" and not scene.has_tag(entry.name):
-                changes.append(ProposedChange(scene.id, "tags", "add", entry.name,
-                                              confidence=confidence))
+                changes.append(
+                    ProposedChange(scene.id, "tags", "add", entry.name, confidence=confidence)
+                )
             elif kind == "performers" and not scene.has_performer(entry.name):
-                changes.append(ProposedChange(scene.id, "performers", "add", entry.name,
-                                              confidence=confidence))
+                changes.append(
+                    ProposedChange(scene.id, "performers", "add", entry.name, confidence=confidence)
+                )
             elif kind == "studio":
                 studios.append((confidence, entry))
         if studios and not scene.studio_name:
@@ -168,9 +175,21 @@ class PathDetector:
             # ambiguous and proposes nothing.
             studios.sort(key=lambda s: (len(normalise_words(s[1].matched)), s[0]), reverse=True)
             top = studios[0]
-            tied = [s for s in studios if len(normalise_words(s[1].matched)) ==
-                    len(normalise_words(top[1].matched)) and s[1].name != top[1].name]
+            tied = [
+                s
+                for s in studios
+                if len(normalise_words(s[1].matched)) == len(normalise_words(top[1].matched))
+                and s[1].name != top[1].name
+            ]
             if not tied:
-                changes.append(ProposedChange(scene.id, "studio", "set", top[1].name,
-                                              current_value=None, confidence=top[0]))
+                changes.append(
+                    ProposedChange(
+                        scene.id,
+                        "studio",
+                        "set",
+                        top[1].name,
+                        current_value=None,
+                        confidence=top[0],
+                    )
+                )
         return changes

@@ -79,11 +79,14 @@ class ChangeSelector:
             clause &= PlanChange.scene_id.in_([str(s) for s in self.scene_ids])
         if self.tag is not None:
             folded = self.tag.strip().casefold()
-            candidates = PlanChange.select(PlanChange.id, PlanChange.field,
-                                           PlanChange.proposed_value).where(
-                clause & PlanChange.field.in_(("tags", "markers")))
-            ids = [c.id for c in candidates
-                   if (change_tag(c.field, c.proposed_value) or "").casefold() == folded]
+            candidates = PlanChange.select(
+                PlanChange.id, PlanChange.field, PlanChange.proposed_value
+            ).where(clause & PlanChange.field.in_(("tags", "markers")))
+            ids = [
+                c.id
+                for c in candidates
+                if (change_tag(c.field, c.proposed_value) or "").casefold() == folded
+            ]
             clause &= PlanChange.id.in_(ids)
         return clause
 
@@ -99,8 +102,12 @@ def check_change_ids(plan_id: int, change_ids: Iterable[int]) -> None:
     wanted = set(change_ids)
     if not wanted:
         return
-    found = {row.id for row in PlanChange.select(PlanChange.id).where(
-        (PlanChange.plan == plan_id) & PlanChange.id.in_(list(wanted)))}
+    found = {
+        row.id
+        for row in PlanChange.select(PlanChange.id).where(
+            (PlanChange.plan == plan_id) & PlanChange.id.in_(list(wanted))
+        )
+    }
     missing = sorted(wanted - found)
     if missing:
         listed = ", ".join(map(str, missing))
@@ -110,8 +117,9 @@ def check_change_ids(plan_id: int, change_ids: Iterable[int]) -> None:
 def _review(plan_id: int, selector: ChangeSelector, status: str) -> int:
     plan = get_plan(plan_id)
     if plan.status not in ("pending",) + OPEN_PLAN_STATUSES:
-        raise PlanStateError(f"plan {plan_id} is {plan.status}; only draft or reviewing plans "
-                             f"can be reviewed")
+        raise PlanStateError(
+            f"plan {plan_id} is {plan.status}; only draft or reviewing plans can be reviewed"
+        )
     check_change_ids(plan_id, selector.change_ids)
     count = PlanChange.update(status=status).where(selector.where(plan_id)).execute()
     if count and plan.status == "draft":
@@ -137,8 +145,7 @@ def edit_proposed_value(change_id: int, value: Any, plan_id: int | None = None) 
         where = f" in plan {plan_id}" if plan_id is not None else ""
         raise PlanError(f"no change with id {change_id}{where}")
     if change.status not in REVIEWABLE:
-        raise PlanStateError(f"change {change_id} is {change.status} and can no longer be "
-                             f"edited")
+        raise PlanStateError(f"change {change_id} is {change.status} and can no longer be edited")
     change.proposed_value = value
     change.save()
     Plan.update(updated_at=time.time()).where(Plan.id == change.plan_id).execute()
@@ -165,13 +172,18 @@ def list_plans(status: str | None = None) -> list[tuple[Plan, dict[str, int]]]:
     return [(plan, counts.get(plan.id, {})) for plan in plans]
 
 
-def plan_changes(plan_id: int, offset: int = 0, limit: int | None = None
-                 ) -> list[tuple[PlanChange, str | None, str | None]]:
+def plan_changes(
+    plan_id: int, offset: int = 0, limit: int | None = None
+) -> list[tuple[PlanChange, str | None, str | None]]:
     """A plan's changes by scene, then id; each with its scene's title and first file path."""
     from stashdesk.store.models import Scene, SceneFile
 
-    query = (PlanChange.select().where(PlanChange.plan == plan_id)
-             .order_by(PlanChange.scene_id, PlanChange.id).offset(offset))
+    query = (
+        PlanChange.select()
+        .where(PlanChange.plan == plan_id)
+        .order_by(PlanChange.scene_id, PlanChange.id)
+        .offset(offset)
+    )
     if limit is not None:
         query = query.limit(limit)
     changes = list(query)
@@ -179,17 +191,22 @@ def plan_changes(plan_id: int, offset: int = 0, limit: int | None = None
     titles: dict[str, str] = {}
     paths: dict[str, str] = {}
     for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start:start + 500]
+        chunk = scene_ids[start : start + 500]
         titles.update(Scene.select(Scene.id, Scene.title).where(Scene.id.in_(chunk)).tuples())
-        paths.update(SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
-                     .where(SceneFile.scene.in_(chunk)).group_by(SceneFile.scene).tuples())
+        paths.update(
+            SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
+            .where(SceneFile.scene.in_(chunk))
+            .group_by(SceneFile.scene)
+            .tuples()
+        )
     return [(c, titles.get(c.scene_id), paths.get(c.scene_id)) for c in changes]
 
 
 def change_counts(plan_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
     """{plan id: {change status: count}} for the given plans (all when None)."""
-    query = PlanChange.select(PlanChange.plan, PlanChange.status,
-                              pw.fn.COUNT(PlanChange.id).alias("n"))
+    query = PlanChange.select(
+        PlanChange.plan, PlanChange.status, pw.fn.COUNT(PlanChange.id).alias("n")
+    )
     if plan_ids is not None:
         query = query.where(PlanChange.plan.in_(list(plan_ids)))
     counts: dict[int, dict[str, int]] = {}
@@ -201,8 +218,11 @@ def change_counts(plan_ids: Iterable[int] | None = None) -> dict[int, dict[str, 
 def finalise_plan_status(plan_id: int) -> str:
     """A plan with nothing approved or pending left becomes applied."""
     plan = get_plan(plan_id)
-    open_changes = PlanChange.select().where(
-        (PlanChange.plan == plan_id) & PlanChange.status.in_(("pending", "approved"))).count()
+    open_changes = (
+        PlanChange.select()
+        .where((PlanChange.plan == plan_id) & PlanChange.status.in_(("pending", "approved")))
+        .count()
+    )
     if open_changes == 0 and plan.status in ("pending",) + OPEN_PLAN_STATUSES:
         plan.status = "applied"
         plan.applied_at = plan.updated_at = time.time()
@@ -222,24 +242,39 @@ def ensure_plan_for_job(job_id: str, name: str, metadata: dict[str, Any] | None 
     plan = plan_for_job(job_id)
     if plan is None:
         now = time.time()
-        plan = Plan.create(name=name, status="pending", job_id=job_id, created_at=now,
-                           updated_at=now, metadata=metadata or {})
+        plan = Plan.create(
+            name=name,
+            status="pending",
+            job_id=job_id,
+            created_at=now,
+            updated_at=now,
+            metadata=metadata or {},
+        )
     return plan
 
 
-_CHANGE_COLUMNS = ("scene_id", "field", "action", "current_value", "proposed_value",
-                   "confidence")
+_CHANGE_COLUMNS = ("scene_id", "field", "action", "current_value", "proposed_value", "confidence")
 
 
 def add_changes(plan_id: int, rows: Iterable[dict[str, Any]]) -> int:
     """Insert proposed changes (dicts of PlanChange fields) as pending; returns how many."""
     now = time.time()
     json_of = PlanChange.proposed_value.db_value
-    batch = [(plan_id, str(row["scene_id"]), row["field"], row["action"],
-              json_of(row.get("current_value")), json_of(row.get("proposed_value")),
-              float(row.get("confidence", 1.0)), "pending", now) for row in rows]
-    execute_many(PlanChange, "INSERT", ["plan_id", *_CHANGE_COLUMNS, "status", "created_at"],
-                 batch)
+    batch = [
+        (
+            plan_id,
+            str(row["scene_id"]),
+            row["field"],
+            row["action"],
+            json_of(row.get("current_value")),
+            json_of(row.get("proposed_value")),
+            float(row.get("confidence", 1.0)),
+            "pending",
+            now,
+        )
+        for row in rows
+    ]
+    execute_many(PlanChange, "INSERT", ["plan_id", *_CHANGE_COLUMNS, "status", "created_at"], batch)
     if batch:
         Plan.update(updated_at=now).where(Plan.id == plan_id).execute()
     return len(batch)
@@ -278,15 +313,17 @@ def finalise_orphaned_plans() -> list[int]:
 # --- applying (the APPLY_PLAN job) ------------------------------------------------------------
 
 
-def changes_to_apply(plan_id: int, change_ids: Iterable[int] | None = None,
-                     auto_approve: bool = False) -> list[PlanChange]:
+def changes_to_apply(
+    plan_id: int, change_ids: Iterable[int] | None = None, auto_approve: bool = False
+) -> list[PlanChange]:
     """Explicit ids (unless already applied/skipped or rejected), else approved changes,
     plus pending ones with ``auto_approve``. Ordered by scene, then by id."""
     query = PlanChange.select().where(PlanChange.plan == plan_id)
     ids = list(change_ids or [])
     if ids:
-        query = query.where(PlanChange.id.in_(ids) &
-                            PlanChange.status.in_(("pending", "approved", "failed")))
+        query = query.where(
+            PlanChange.id.in_(ids) & PlanChange.status.in_(("pending", "approved", "failed"))
+        )
     else:
         wanted = ("approved", "pending") if auto_approve else ("approved",)
         query = query.where(PlanChange.status.in_(wanted))
@@ -319,9 +356,14 @@ def open_plans() -> list[Plan]:
 def plan_as_json(plan: Plan, counts: dict[str, int] | None = None) -> dict[str, Any]:
     counts = counts or {}
     return {
-        "id": plan.id, "name": plan.name, "status": plan.status, "job_id": plan.job_id,
-        "created_at": plan.created_at, "updated_at": plan.updated_at,
-        "applied_at": plan.applied_at, "changes": sum(counts.values()),
+        "id": plan.id,
+        "name": plan.name,
+        "status": plan.status,
+        "job_id": plan.job_id,
+        "created_at": plan.created_at,
+        "updated_at": plan.updated_at,
+        "applied_at": plan.applied_at,
+        "changes": sum(counts.values()),
         "change_counts": {status: counts.get(status, 0) for status in CHANGE_STATUSES},
         "metadata": plan.metadata or {},
     }
@@ -329,9 +371,16 @@ def plan_as_json(plan: Plan, counts: dict[str, int] | None = None) -> dict[str, 
 
 def change_as_json(change: PlanChange) -> dict[str, Any]:
     return {
-        "id": change.id, "plan_id": change.plan_id, "scene_id": change.scene_id,
-        "field": change.field, "action": change.action, "current_value": change.current_value,
-        "proposed_value": change.proposed_value, "confidence": change.confidence,
-        "status": change.status, "reason": change.reason, "applied_at": change.applied_at,
+        "id": change.id,
+        "plan_id": change.plan_id,
+        "scene_id": change.scene_id,
+        "field": change.field,
+        "action": change.action,
+        "current_value": change.current_value,
+        "proposed_value": change.proposed_value,
+        "confidence": change.confidence,
+        "status": change.status,
+        "reason": change.reason,
+        "applied_at": change.applied_at,
         "created_at": change.created_at,
     }

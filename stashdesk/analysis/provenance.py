@@ -48,8 +48,9 @@ def _state(key: str) -> dict[str, Any]:
     return row.value if row is not None and isinstance(row.value, dict) else {}
 
 
-def save_server_models(url: str, models: list[dict[str, Any]] | None, *,
-                       source: str = "answer") -> bool:
+def save_server_models(
+    url: str, models: list[dict[str, Any]] | None, *, source: str = "answer"
+) -> bool:
     """Remember the model identity ``url`` reported; True when the known one changed.
 
     ``source`` "answer" (what produced an analysis) always counts. "probe" (what the
@@ -88,8 +89,9 @@ def server_models() -> dict[str, dict[str, Any]]:
 
 
 def save_vr_tag(name: str | None) -> None:
-    Setting.insert(key=VR_TAG_KEY, value={"name": name or None, "read_at": time.time()}
-                   ).on_conflict_replace().execute()
+    Setting.insert(
+        key=VR_TAG_KEY, value={"name": name or None, "read_at": time.time()}
+    ).on_conflict_replace().execute()
 
 
 def read_vr_tag() -> str | None:
@@ -112,9 +114,14 @@ class Producer:
     vr_video: bool
 
     def as_fields(self) -> dict[str, Any]:
-        return {"server_url": self.server_url, "models": self.models,
-                "model_key": models_key(self.models), "frame_interval": self.frame_interval,
-                "threshold": self.threshold, "vr_video": self.vr_video}
+        return {
+            "server_url": self.server_url,
+            "models": self.models,
+            "model_key": models_key(self.models),
+            "frame_interval": self.frame_interval,
+            "threshold": self.threshold,
+            "vr_video": self.vr_video,
+        }
 
 
 @dataclass(frozen=True)
@@ -129,10 +136,17 @@ class CurrentProducer:
 
 def load_current_producer(settings: Any, server_urls: Iterable[str]) -> CurrentProducer:
     urls = set(server_urls)
-    keys = frozenset(v["key"] for url, v in server_models().items()
-                     if url in urls and isinstance(v, dict) and v.get("key"))
-    return CurrentProducer(float(settings.get("analysis.frame_interval")),
-                           float(settings.get("analysis.threshold")), read_vr_tag(), keys)
+    keys = frozenset(
+        v["key"]
+        for url, v in server_models().items()
+        if url in urls and isinstance(v, dict) and v.get("key")
+    )
+    return CurrentProducer(
+        float(settings.get("analysis.frame_interval")),
+        float(settings.get("analysis.threshold")),
+        read_vr_tag(),
+        keys,
+    )
 
 
 def _vr_scene_ids(vr_tag: str | None) -> Any:
@@ -143,16 +157,22 @@ def _vr_scene_ids(vr_tag: str | None) -> Any:
 def stale_video_analyses(current: CurrentProducer) -> Any:
     """A query of scene ids whose recorded video analysis no longer matches ``current``."""
     vr_scenes = _vr_scene_ids(current.vr_tag)
-    changed = ((SceneAnalysis.frame_interval != current.frame_interval)
-               | (SceneAnalysis.threshold != current.threshold)
-               | ((SceneAnalysis.vr_video == 1) & SceneAnalysis.scene_id.not_in(vr_scenes))
-               | ((SceneAnalysis.vr_video == 0) & SceneAnalysis.scene_id.in_(vr_scenes)))
+    changed = (
+        (SceneAnalysis.frame_interval != current.frame_interval)
+        | (SceneAnalysis.threshold != current.threshold)
+        | ((SceneAnalysis.vr_video == 1) & SceneAnalysis.scene_id.not_in(vr_scenes))
+        | ((SceneAnalysis.vr_video == 0) & SceneAnalysis.scene_id.in_(vr_scenes))
+    )
     if current.model_keys:
-        changed |= (SceneAnalysis.model_key.is_null(False)
-                    & SceneAnalysis.model_key.not_in(list(current.model_keys)))
+        changed |= SceneAnalysis.model_key.is_null(False) & SceneAnalysis.model_key.not_in(
+            list(current.model_keys)
+        )
     return SceneAnalysis.select(SceneAnalysis.scene_id).where(
-        (SceneAnalysis.analyzer == "video_tags") & (SceneAnalysis.status == "analysed")
-        & SceneAnalysis.frame_interval.is_null(False) & changed)
+        (SceneAnalysis.analyzer == "video_tags")
+        & (SceneAnalysis.status == "analysed")
+        & SceneAnalysis.frame_interval.is_null(False)
+        & changed
+    )
 
 
 def requested_scenes() -> Any:
@@ -161,8 +181,9 @@ def requested_scenes() -> Any:
 
 def explain_staleness(scene_id: str, current: CurrentProducer) -> list[str]:
     """Why a scene's video analysis is due again (empty: it is not), for people."""
-    row = SceneAnalysis.get_or_none((SceneAnalysis.scene_id == scene_id)
-                                    & (SceneAnalysis.analyzer == "video_tags"))
+    row = SceneAnalysis.get_or_none(
+        (SceneAnalysis.scene_id == scene_id) & (SceneAnalysis.analyzer == "video_tags")
+    )
     reasons = []
     if AnalysisRequest.get_or_none(AnalysisRequest.scene_id == scene_id) is not None:
         reasons.append("analysis was requested")
@@ -183,32 +204,39 @@ def explain_staleness(scene_id: str, current: CurrentProducer) -> list[str]:
 # --- requests ------------------------------------------------------------------------------------
 
 
-def request_reanalysis(scene_ids: Iterable[str], requested_by: str | None = None,
-                       now: float | None = None) -> dict[str, Any]:
+def request_reanalysis(
+    scene_ids: Iterable[str], requested_by: str | None = None, now: float | None = None
+) -> dict[str, Any]:
     """Ask for these scenes to be analysed again (every analyser the daemon runs).
 
     Returns {"requested": [ids], "unknown": [ids not in the local copy, or removed]}.
     """
     ids = list(dict.fromkeys(str(s) for s in scene_ids))
-    known = {s for (s,) in Scene.select(Scene.id).where(Scene.id.in_(ids) & ~Scene.removed
-                                                        ).tuples()}
+    known = {
+        s for (s,) in Scene.select(Scene.id).where(Scene.id.in_(ids) & ~Scene.removed).tuples()
+    }
     at = now or time.time()
     for scene_id in ids:
         if scene_id in known:
-            AnalysisRequest.insert(scene_id=scene_id, requested_at=at,
-                                   requested_by=requested_by).on_conflict_replace().execute()
-    return {"requested": [s for s in ids if s in known],
-            "unknown": [s for s in ids if s not in known]}
+            AnalysisRequest.insert(
+                scene_id=scene_id, requested_at=at, requested_by=requested_by
+            ).on_conflict_replace().execute()
+    return {
+        "requested": [s for s in ids if s in known],
+        "unknown": [s for s in ids if s not in known],
+    }
 
 
 def settle_request(scene_id: str, analysed_from: float) -> None:
     """The scene was analysed by a request sent at ``analysed_from``: a request made
     before that is done (one made meanwhile stays)."""
-    AnalysisRequest.delete().where((AnalysisRequest.scene_id == scene_id)
-                                   & (AnalysisRequest.requested_at <= analysed_from)).execute()
+    AnalysisRequest.delete().where(
+        (AnalysisRequest.scene_id == scene_id) & (AnalysisRequest.requested_at <= analysed_from)
+    ).execute()
 
 
 def list_requests() -> list[dict[str, Any]]:
-    return [{"scene_id": r.scene_id, "requested_at": r.requested_at,
-             "requested_by": r.requested_by}
-            for r in AnalysisRequest.select().order_by(AnalysisRequest.requested_at)]
+    return [
+        {"scene_id": r.scene_id, "requested_at": r.requested_at, "requested_by": r.requested_by}
+        for r in AnalysisRequest.select().order_by(AnalysisRequest.requested_at)
+    ]

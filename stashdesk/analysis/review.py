@@ -66,23 +66,38 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
 def _scene_details(scene_ids: list[str]) -> dict[str, dict[str, Any]]:
     details: dict[str, dict[str, Any]] = {}
     for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start:start + 500]
-        rows = (Scene.select(Scene.id, Scene.title, Scene.removed, Scene.screenshot,
-                             Studio.name.alias("studio"))
-                .join(Studio, pw.JOIN.LEFT_OUTER, on=(Scene.studio_id == Studio.id))
-                .where(Scene.id.in_(chunk)).dicts())
+        chunk = scene_ids[start : start + 500]
+        rows = (
+            Scene.select(
+                Scene.id, Scene.title, Scene.removed, Scene.screenshot, Studio.name.alias("studio")
+            )
+            .join(Studio, pw.JOIN.LEFT_OUTER, on=(Scene.studio_id == Studio.id))
+            .where(Scene.id.in_(chunk))
+            .dicts()
+        )
         for row in rows:
-            details[row["id"]] = {"title": row["title"], "studio": row["studio"],
-                                  "removed": bool(row["removed"]),
-                                  "cover_url": row["screenshot"], "duration": None,
-                                  "tags": [], "file": None}
-        files = (SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
-                 .where(SceneFile.scene.in_(chunk)).order_by(SceneFile.scene, pw.SQL("rowid")))
+            details[row["id"]] = {
+                "title": row["title"],
+                "studio": row["studio"],
+                "removed": bool(row["removed"]),
+                "cover_url": row["screenshot"],
+                "duration": None,
+                "tags": [],
+                "file": None,
+            }
+        files = (
+            SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
+            .where(SceneFile.scene.in_(chunk))
+            .order_by(SceneFile.scene, pw.SQL("rowid"))
+        )
         for scene_id, path, duration in files.tuples():
             if scene_id in details and details[scene_id]["file"] is None:
                 details[scene_id]["file"], details[scene_id]["duration"] = path, duration
-        tags = (SceneTag.select(SceneTag.scene, Tag.name)
-                .join(Tag, on=(SceneTag.tag_id == Tag.id)).where(SceneTag.scene.in_(chunk)))
+        tags = (
+            SceneTag.select(SceneTag.scene, Tag.name)
+            .join(Tag, on=(SceneTag.tag_id == Tag.id))
+            .where(SceneTag.scene.in_(chunk))
+        )
         for scene_id, name in tags.tuples():
             if scene_id in details:
                 details[scene_id]["tags"].append(name)
@@ -102,31 +117,38 @@ def _change_json(change: PlanChange, stash_url: str) -> dict[str, Any]:
         span = clock_text(start) + (f"-{clock_text(float(end))}" if end is not None else "")
         item["label"] = f"{value.get('title')} @ {span}"
     else:
-        item["label"] = f"{change.action} {_FIELD_NAMES.get(change.field, change.field)}: " \
-                        f"{value}"
+        item["label"] = f"{change.action} {_FIELD_NAMES.get(change.field, change.field)}: {value}"
     return item
 
 
 def plan_tags(plan_id: int) -> list[dict[str, Any]]:
     """The tags a plan's changes are about, with their change counts by status."""
     by_tag: dict[str, dict[str, Any]] = {}
-    query = PlanChange.select(PlanChange.field, PlanChange.proposed_value,
-                              PlanChange.status).where(
-        (PlanChange.plan == plan_id) & PlanChange.field.in_(("tags", "markers")))
+    query = PlanChange.select(PlanChange.field, PlanChange.proposed_value, PlanChange.status).where(
+        (PlanChange.plan == plan_id) & PlanChange.field.in_(("tags", "markers"))
+    )
     for change in query:
         tag = change_tag(change.field, change.proposed_value)
         if tag is None:
             continue
-        entry = by_tag.setdefault(tag.casefold(), {"tag": tag, "tags": 0, "markers": 0,
-                                                   "counts": dict.fromkeys(CHANGE_STATUSES, 0)})
+        entry = by_tag.setdefault(
+            tag.casefold(),
+            {"tag": tag, "tags": 0, "markers": 0, "counts": dict.fromkeys(CHANGE_STATUSES, 0)},
+        )
         entry[change.field] += 1
         entry["counts"][change.status] += 1
     return sorted(by_tag.values(), key=lambda e: e["tag"].casefold())
 
 
-def plan_review(plan_id: int, *, stash_url: str, covers_dir: Path | None = None,
-                scene_ids: Iterable[str] | None = None, offset: int = 0,
-                limit: int | None = None) -> dict[str, Any]:
+def plan_review(
+    plan_id: int,
+    *,
+    stash_url: str,
+    covers_dir: Path | None = None,
+    scene_ids: Iterable[str] | None = None,
+    offset: int = 0,
+    limit: int | None = None,
+) -> dict[str, Any]:
     """A plan for review: {"plan", "tags", "scene_count", "scenes": [...]} (see the
     module docstring); ``offset``/``limit`` page through the scenes, ``scene_ids``
     picks some. Scenes come in Stash id order; changes by id."""
@@ -141,52 +163,79 @@ def plan_review(plan_id: int, *, stash_url: str, covers_dir: Path | None = None,
     notes: dict[str, list[dict[str, Any]]] = {}
     for note in PlanNote.select().where(PlanNote.plan == plan_id).order_by(PlanNote.id):
         notes.setdefault(note.scene_id, []).append(
-            {"ai_tag": note.ai_tag, "rule": note.rule, "message": note.message,
-             "data": note.data})
-    order = sorted(set(grouped) | (set(notes) if scene_ids is None else
-                                   set(notes) & {str(s) for s in scene_ids}),
-                   key=lambda s: (int(s) if s.isdigit() else float("inf"), s))
-    page = order[offset:] if limit is None else order[offset:offset + limit]
+            {"ai_tag": note.ai_tag, "rule": note.rule, "message": note.message, "data": note.data}
+        )
+    order = sorted(
+        set(grouped)
+        | (set(notes) if scene_ids is None else set(notes) & {str(s) for s in scene_ids}),
+        key=lambda s: (int(s) if s.isdigit() else float("inf"), s),
+    )
+    page = order[offset:] if limit is None else order[offset : offset + limit]
     details = _scene_details(page)
     scenes = []
     for scene_id in page:
-        info = details.get(scene_id, {"title": None, "studio": None, "removed": True,
-                                      "cover_url": None, "duration": None, "tags": [],
-                                      "file": None})
+        info = details.get(
+            scene_id,
+            {
+                "title": None,
+                "studio": None,
+                "removed": True,
+                "cover_url": None,
+                "duration": None,
+                "tags": [],
+                "file": None,
+            },
+        )
         cached = None
         if covers_dir is not None and info["cover_url"]:
             found = cached_cover(covers_dir, scene_id, info["cover_url"])
             cached = str(found) if found else None
         own = grouped.get(scene_id, [])
-        scenes.append({"scene_id": scene_id, **info, "cover_path": cached,
-                       "url": stash_scene_url(stash_url, scene_id),
-                       "changes": [_change_json(c, stash_url) for c in own],
-                       "notes": notes.get(scene_id, []),
-                       "counts": _counts(c.status for c in own)})
+        scenes.append(
+            {
+                "scene_id": scene_id,
+                **info,
+                "cover_path": cached,
+                "url": stash_scene_url(stash_url, scene_id),
+                "changes": [_change_json(c, stash_url) for c in own],
+                "notes": notes.get(scene_id, []),
+                "counts": _counts(c.status for c in own),
+            }
+        )
     counts = change_counts([plan_id]).get(plan_id, {})
-    return {"plan": plan_as_json(plan, counts), "tags": plan_tags(plan_id),
-            "scene_count": len(order), "offset": offset, "scenes": scenes}
+    return {
+        "plan": plan_as_json(plan, counts),
+        "tags": plan_tags(plan_id),
+        "scene_count": len(order),
+        "offset": offset,
+        "scenes": scenes,
+    }
 
 
-def review(plan_id: int, decision: str, selector: ChangeSelector | None = None
-           ) -> dict[str, Any]:
+def review(plan_id: int, decision: str, selector: ChangeSelector | None = None) -> dict[str, Any]:
     """Approve or reject (``decision``) the selected changes; returns {"changed", "plan"
     (its counts), "scenes" ({scene id: counts} of the scenes touched)}."""
     if decision not in ("approve", "reject"):
         raise PlanError(f"a decision is approve or reject, not {decision!r}")
     selector = selector or ChangeSelector()
-    touched = {c.scene_id for c in PlanChange.select(PlanChange.scene_id).where(
-        selector.where(plan_id))}
+    touched = {
+        c.scene_id for c in PlanChange.select(PlanChange.scene_id).where(selector.where(plan_id))
+    }
     changed = (approve_changes if decision == "approve" else reject_changes)(plan_id, selector)
     statuses: dict[str, list[str]] = {}
     if touched:
-        for scene_id, status in PlanChange.select(PlanChange.scene_id, PlanChange.status).where(
-                (PlanChange.plan == plan_id) & PlanChange.scene_id.in_(list(touched))).tuples():
+        for scene_id, status in (
+            PlanChange.select(PlanChange.scene_id, PlanChange.status)
+            .where((PlanChange.plan == plan_id) & PlanChange.scene_id.in_(list(touched)))
+            .tuples()
+        ):
             statuses.setdefault(scene_id, []).append(status)
     plan_counts = change_counts([plan_id]).get(plan_id, {})
-    return {"changed": changed,
-            "plan": {s: plan_counts.get(s, 0) for s in CHANGE_STATUSES},
-            "scenes": {scene_id: _counts(v) for scene_id, v in statuses.items()}}
+    return {
+        "changed": changed,
+        "plan": {s: plan_counts.get(s, 0) for s in CHANGE_STATUSES},
+        "scenes": {scene_id: _counts(v) for scene_id, v in statuses.items()},
+    }
 
 
 def review_scene(plan_id: int, scene_id: str, decision: str) -> dict[str, Any]:

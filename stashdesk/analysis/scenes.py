@@ -57,8 +57,7 @@ class SceneSnapshot:
     def has_marker(self, title: str, seconds: float) -> bool:
         """Same title (any case) starting in the same second."""
         folded, second = title.casefold(), int(seconds)
-        return any(m.title.casefold() == folded and int(m.seconds) == second
-                   for m in self.markers)
+        return any(m.title.casefold() == folded and int(m.seconds) == second for m in self.markers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,35 +75,47 @@ def load_scene_snapshots(scene_ids: list[str]) -> dict[str, SceneSnapshot]:
     ids = [str(i) for i in scene_ids]
     snapshots: dict[str, SceneSnapshot] = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         for scene in Scene.select().where(Scene.id.in_(chunk) & ~Scene.removed):
             snapshots[scene.id] = SceneSnapshot(scene.id, scene.title, [])
         wanted = [i for i in chunk if i in snapshots]
         if not wanted:
             continue
         # Files in the order the sync stored them: Stash lists the primary file first.
-        files = (SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
-                 .where(SceneFile.scene.in_(wanted)).order_by(SceneFile.scene, pw.SQL("rowid")))
+        files = (
+            SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
+            .where(SceneFile.scene.in_(wanted))
+            .order_by(SceneFile.scene, pw.SQL("rowid"))
+        )
         for scene_id, path, duration in files.tuples():
             snapshot = snapshots[scene_id]
             if not snapshot.paths:
                 snapshot.duration = duration
             snapshot.paths.append(path)
-        tags = (SceneTag.select(SceneTag.scene, Tag.name)
-                .join(Tag, on=(SceneTag.tag_id == Tag.id)).where(SceneTag.scene.in_(wanted)))
+        tags = (
+            SceneTag.select(SceneTag.scene, Tag.name)
+            .join(Tag, on=(SceneTag.tag_id == Tag.id))
+            .where(SceneTag.scene.in_(wanted))
+        )
         for scene_id, name in tags.tuples():
             snapshots[scene_id].tag_names.append(name)
-        performers = (ScenePerformer.select(ScenePerformer.scene, Performer.name)
-                      .join(Performer, on=(ScenePerformer.performer_id == Performer.id))
-                      .where(ScenePerformer.scene.in_(wanted)))
+        performers = (
+            ScenePerformer.select(ScenePerformer.scene, Performer.name)
+            .join(Performer, on=(ScenePerformer.performer_id == Performer.id))
+            .where(ScenePerformer.scene.in_(wanted))
+        )
         for scene_id, name in performers.tuples():
             snapshots[scene_id].performer_names.append(name)
-        studios = (Scene.select(Scene.id, Studio.name)
-                   .join(Studio, on=(Scene.studio_id == Studio.id)).where(Scene.id.in_(wanted)))
+        studios = (
+            Scene.select(Scene.id, Studio.name)
+            .join(Studio, on=(Scene.studio_id == Studio.id))
+            .where(Scene.id.in_(wanted))
+        )
         for scene_id, name in studios.tuples():
             snapshots[scene_id].studio_name = name
-        markers = (SceneMarker.select(SceneMarker.scene, SceneMarker.title, SceneMarker.seconds)
-                   .where(SceneMarker.scene.in_(wanted)))
+        markers = SceneMarker.select(
+            SceneMarker.scene, SceneMarker.title, SceneMarker.seconds
+        ).where(SceneMarker.scene.in_(wanted))
         for scene_id, title, seconds in markers.tuples():
             snapshots[scene_id].markers.append(MarkerInfo(title, seconds))
     return snapshots
@@ -117,6 +128,9 @@ def load_known_names() -> list[KnownName]:
         for name, aliases in model.select(model.name, model.aliases).tuples():
             aliases = aliases if isinstance(aliases, list) else []
             known.append(KnownName(kind, name, name, False))
-            known.extend(KnownName(kind, name, alias, True)
-                         for alias in aliases if isinstance(alias, str) and alias.strip())
+            known.extend(
+                KnownName(kind, name, alias, True)
+                for alias in aliases
+                if isinstance(alias, str) and alias.strip()
+            )
     return known

@@ -40,8 +40,13 @@ if TYPE_CHECKING:
     from stashdesk.app import Services
 
 MAX_SET_ASIDE_SECONDS = 600.0
-_SERVER_SETTINGS = ("analysis.video_servers", "analysis.video_server_url",
-                    "analysis.concurrency", "analysis.path_map", "analysis.server_timeout")
+_SERVER_SETTINGS = (
+    "analysis.video_servers",
+    "analysis.video_server_url",
+    "analysis.concurrency",
+    "analysis.path_map",
+    "analysis.server_timeout",
+)
 POOL_SETTING = "analysis.video_servers"
 SINGLE_SETTING = "analysis.video_server_url"
 
@@ -66,12 +71,15 @@ def check_server_entries(value: list) -> None:
     for number, entry in enumerate(value, 1):
         where = f"analysis.video_servers entry {number}"
         if not isinstance(entry, dict):
-            raise OptionError(f"{where} must be an object such as {{\"url\": "
-                              f"\"http://gpu1:8084\", \"concurrency\": 2}}, not {entry!r}")
+            raise OptionError(
+                f'{where} must be an object such as {{"url": '
+                f'"http://gpu1:8084", "concurrency": 2}}, not {entry!r}'
+            )
         unknown = sorted(set(entry) - {"url", "concurrency", "path_map"})
         if unknown:
-            raise OptionError(f"{where} has unknown key(s) {', '.join(unknown)}; use url, "
-                              f"concurrency, path_map")
+            raise OptionError(
+                f"{where} has unknown key(s) {', '.join(unknown)}; use url, concurrency, path_map"
+            )
         url = entry.get("url")
         parsed = urlparse(url) if isinstance(url, str) else None
         if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
@@ -80,27 +88,44 @@ def check_server_entries(value: list) -> None:
             raise OptionError(f"{where}: {url} is listed twice")
         seen.add(url.rstrip("/"))
         concurrency = entry.get("concurrency", 1)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or \
-                not 1 <= concurrency <= 16:
-            raise OptionError(f"{where}: concurrency must be a whole number from 1 to 16, "
-                              f"not {concurrency!r}")
+        if (
+            isinstance(concurrency, bool)
+            or not isinstance(concurrency, int)
+            or not 1 <= concurrency <= 16
+        ):
+            raise OptionError(
+                f"{where}: concurrency must be a whole number from 1 to 16, not {concurrency!r}"
+            )
         path_map = entry.get("path_map", [])
         if not isinstance(path_map, list) or not all(
-                isinstance(p, str) and "=" in p and p.split("=", 1)[0] for p in path_map):
-            raise OptionError(f"{where}: path_map must be a list of FROM=TO pairs (e.g. "
-                              f"[\"/data=/mnt/media\"]), not {path_map!r}")
+            isinstance(p, str) and "=" in p and p.split("=", 1)[0] for p in path_map
+        ):
+            raise OptionError(
+                f"{where}: path_map must be a list of FROM=TO pairs (e.g. "
+                f'["/data=/mnt/media"]), not {path_map!r}'
+            )
 
 
 def server_specs(settings: Any) -> list[ServerSpec]:
     """The servers the settings name now (the pool's, else the single server)."""
     entries = settings.get(POOL_SETTING) or []
     if not entries:
-        return [ServerSpec(str(settings.get(SINGLE_SETTING)).rstrip("/"),
-                           int(settings.get("analysis.concurrency")),
-                           tuple(settings.get("analysis.path_map")))]
+        return [
+            ServerSpec(
+                str(settings.get(SINGLE_SETTING)).rstrip("/"),
+                int(settings.get("analysis.concurrency")),
+                tuple(settings.get("analysis.path_map")),
+            )
+        ]
     default = int(settings.get("analysis.concurrency"))
-    return [ServerSpec(str(e["url"]).rstrip("/"), int(e.get("concurrency", default)),
-                       tuple(e.get("path_map") or ())) for e in entries]
+    return [
+        ServerSpec(
+            str(e["url"]).rstrip("/"),
+            int(e.get("concurrency", default)),
+            tuple(e.get("path_map") or ()),
+        )
+        for e in entries
+    ]
 
 
 class PoolUnreachable(VideoTagUnreachable):
@@ -126,12 +151,19 @@ class ServerState:
 
     def as_json(self, now: float) -> dict[str, Any]:
         aside = max(0.0, self.set_aside_until - now)
-        return {"url": self.spec.url, "concurrency": self.spec.concurrency,
-                "path_map": list(self.spec.path_map), "in_use": self.in_use,
-                "state": "up" if not aside else "unreachable" if self.unreachable
-                else "set aside", "set_aside_seconds": round(aside, 1),
-                "failures": self.failures, "reason": self.reason, "models": self.models,
-                "model_key": models_key(self.models), "analysed": self.analysed}
+        return {
+            "url": self.spec.url,
+            "concurrency": self.spec.concurrency,
+            "path_map": list(self.spec.path_map),
+            "in_use": self.in_use,
+            "state": "up" if not aside else "unreachable" if self.unreachable else "set aside",
+            "set_aside_seconds": round(aside, 1),
+            "failures": self.failures,
+            "reason": self.reason,
+            "models": self.models,
+            "model_key": models_key(self.models),
+            "analysed": self.analysed,
+        }
 
 
 @dataclass
@@ -227,8 +259,14 @@ class VideoServerPool:
             pick_from = up or [s for s in candidates if s.unreachable]
             free = [s for s in pick_from if s.in_use < s.spec.concurrency]
             if free:
-                best = min(free, key=lambda s: (s.in_use / s.spec.concurrency,
-                                                s.set_aside_until, -s.spec.concurrency))
+                best = min(
+                    free,
+                    key=lambda s: (
+                        s.in_use / s.spec.concurrency,
+                        s.set_aside_until,
+                        -s.spec.concurrency,
+                    ),
+                )
                 best.in_use += 1
                 return best
             if pick_from:
@@ -314,14 +352,16 @@ class VideoServerPool:
         return ok
 
     def activity(self) -> str | None:
-        """"analysing 4 scenes on 2 servers (...)" while requests are out, else None."""
+        """ "analysing 4 scenes on 2 servers (...)" while requests are out, else None."""
         servers = self.servers()
         busy = [s for s in servers if s.in_use]
         if not busy:
             return None
         scenes = sum(s.in_use for s in busy)
-        text = (f"analysing {scenes} scene{'s' if scenes != 1 else ''} on {len(busy)} "
-                f"server{'s' if len(busy) != 1 else ''}")
+        text = (
+            f"analysing {scenes} scene{'s' if scenes != 1 else ''} on {len(busy)} "
+            f"server{'s' if len(busy) != 1 else ''}"
+        )
         if len(servers) > 1:
             text += " (" + ", ".join(f"{s.spec.label}: {s.in_use}" for s in busy) + ")"
         now = time.monotonic()
@@ -334,9 +374,13 @@ class VideoServerPool:
         """JSON-able: every server with its slots in use, state and model identity."""
         now = time.monotonic()
         servers = self.servers()
-        return {"pool": self.is_pool, "capacity": sum(s.spec.concurrency for s in servers),
-                "in_use": sum(s.in_use for s in servers), "activity": self.activity(),
-                "servers": [s.as_json(now) for s in servers]}
+        return {
+            "pool": self.is_pool,
+            "capacity": sum(s.spec.concurrency for s in servers),
+            "in_use": sum(s.in_use for s in servers),
+            "activity": self.activity(),
+            "servers": [s.as_json(now) for s in servers],
+        }
 
 
 _pools: weakref.WeakKeyDictionary[Services, VideoServerPool] = weakref.WeakKeyDictionary()

@@ -62,8 +62,12 @@ def _name(value: Any, what: str) -> str:
 
 
 def mapping_as_json(row: TagMapping) -> dict[str, Any]:
-    return {"ai_tag": row.ai_tag, "stash_tag": row.stash_tag, "ignore": bool(row.ignore),
-            "updated_at": row.updated_at}
+    return {
+        "ai_tag": row.ai_tag,
+        "stash_tag": row.stash_tag,
+        "ignore": bool(row.ignore),
+        "updated_at": row.updated_at,
+    }
 
 
 def list_mappings() -> list[dict[str, Any]]:
@@ -76,10 +80,14 @@ def _put(ai_tag: str, stash_tag: str | None, ignore: bool, now: float) -> str:
     key = _fold(ai_tag)
     row = TagMapping.get_or_none(TagMapping.key == key)
     if row is not None and (row.ai_tag, row.stash_tag, bool(row.ignore)) == (
-            ai_tag, stash_tag, ignore):
+        ai_tag,
+        stash_tag,
+        ignore,
+    ):
         return "unchanged"
-    TagMapping.insert(key=key, ai_tag=ai_tag, stash_tag=stash_tag, ignore=ignore,
-                      updated_at=now).on_conflict_replace().execute()
+    TagMapping.insert(
+        key=key, ai_tag=ai_tag, stash_tag=stash_tag, ignore=ignore, updated_at=now
+    ).on_conflict_replace().execute()
     return "added" if row is None else "changed"
 
 
@@ -99,8 +107,10 @@ def ignore_tag(ai_tag: str) -> dict[str, Any]:
 
 def remove_mapping(ai_tag: str) -> bool:
     """Forget the mapping of ``ai_tag`` (the policy decides again); True if there was one."""
-    return TagMapping.delete().where(TagMapping.key == _fold(_name(ai_tag, "the AI tag"))
-                                     ).execute() > 0
+    return (
+        TagMapping.delete().where(TagMapping.key == _fold(_name(ai_tag, "the AI tag"))).execute()
+        > 0
+    )
 
 
 # --- CSV --------------------------------------------------------------------------------
@@ -111,8 +121,9 @@ def export_mappings_csv() -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for item in list_mappings():
-        writer.writerow([item["ai_tag"], item["stash_tag"] or "",
-                         "true" if item["ignore"] else "false"])
+        writer.writerow(
+            [item["ai_tag"], item["stash_tag"] or "", "true" if item["ignore"] else "false"]
+        )
     return out.getvalue()
 
 
@@ -161,14 +172,15 @@ def parse_mappings_csv(text: str) -> list[_CsvRow]:
             raise MappingError(f"line {number}: ignore must be true or false, not {flag!r}")
         ignore = flag in _TRUE
         if ignore and stash_tag:
-            raise MappingError(f"line {number}: {ai_tag} is both mapped to {stash_tag} and "
-                               f"ignored; leave stash_tag empty or set ignore to false")
+            raise MappingError(
+                f"line {number}: {ai_tag} is both mapped to {stash_tag} and "
+                f"ignored; leave stash_tag empty or set ignore to false"
+            )
         if not ignore and not stash_tag:
             continue  # no mapping on this line (a peer's row keeping the default name)
         key = _fold(ai_tag)
         if key in seen:
-            raise MappingError(f"line {number}: {ai_tag} appears twice (first on line "
-                               f"{seen[key]})")
+            raise MappingError(f"line {number}: {ai_tag} appears twice (first on line {seen[key]})")
         seen[key] = number
         rows.append(_CsvRow(number, ai_tag, stash_tag or None, ignore))
     return rows
@@ -236,9 +248,14 @@ class TagResolver:
     Built once per ANALYSIS job from the database (:func:`load_tag_resolver`).
     """
 
-    def __init__(self, *, policy: str = "suffix", create_missing: bool = True,
-                 mappings: Iterable[tuple[str, str | None, bool]] = (),
-                 known_tags: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        policy: str = "suffix",
+        create_missing: bool = True,
+        mappings: Iterable[tuple[str, str | None, bool]] = (),
+        known_tags: Iterable[tuple[str, Iterable[str]]] = (),
+    ) -> None:
         if policy not in TAG_POLICIES:
             raise MappingError(f"analysis.tag_policy must be one of {', '.join(TAG_POLICIES)}")
         self.policy = policy
@@ -271,15 +288,25 @@ class TagResolver:
             return TagChoice(existing, "stash")
         if self.create_missing:
             return TagChoice(self.stash_tag_named(suffixed) or suffixed, "created")
-        return TagChoice(None, "missing", f"{ai_tag}: Stash has no tag of that name or alias, "
-                                          f"and analysis.create_missing_tags is off")
+        return TagChoice(
+            None,
+            "missing",
+            f"{ai_tag}: Stash has no tag of that name or alias, "
+            f"and analysis.create_missing_tags is off",
+        )
 
 
 def load_tag_resolver(policy: str, create_missing: bool) -> TagResolver:
     """A resolver over the stored mappings and the local copy of Stash's tags (blocking)."""
     mappings = [(r.ai_tag, r.stash_tag, bool(r.ignore)) for r in TagMapping.select()]
-    known = [(name, aliases if isinstance(aliases, list) else [])
-             for name, aliases in Tag.select(Tag.name, Tag.aliases).tuples()] \
-        if policy == "map" or mappings else []
-    return TagResolver(policy=policy, create_missing=create_missing, mappings=mappings,
-                       known_tags=known)
+    known = (
+        [
+            (name, aliases if isinstance(aliases, list) else [])
+            for name, aliases in Tag.select(Tag.name, Tag.aliases).tuples()
+        ]
+        if policy == "map" or mappings
+        else []
+    )
+    return TagResolver(
+        policy=policy, create_missing=create_missing, mappings=mappings, known_tags=known
+    )

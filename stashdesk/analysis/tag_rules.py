@@ -76,19 +76,22 @@ def parse_on_screen(value: Any) -> OnScreenMinimum | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise RuleError(f"min_on_screen must be seconds (10 or \"10s\") or a percentage "
-                        f"(\"5%\"), not {value!r}")
+        raise RuleError(
+            f'min_on_screen must be seconds (10 or "10s") or a percentage ("5%"), not {value!r}'
+        )
     if isinstance(value, (int, float)):
         text = f"{float(value)}s"
     elif isinstance(value, str):
         text = value
     else:
-        raise RuleError(f"min_on_screen must be seconds (10 or \"10s\") or a percentage "
-                        f"(\"5%\"), not {value!r}")
+        raise RuleError(
+            f'min_on_screen must be seconds (10 or "10s") or a percentage ("5%"), not {value!r}'
+        )
     match = _ON_SCREEN.match(text)
     if not match:
-        raise RuleError(f"min_on_screen must be seconds (10 or \"10s\") or a percentage "
-                        f"(\"5%\"), not {value!r}")
+        raise RuleError(
+            f'min_on_screen must be seconds (10 or "10s") or a percentage ("5%"), not {value!r}'
+        )
     number, unit = float(match[1]), "%" if match[2] == "%" else "s"
     if unit == "%" and number > 100:
         raise RuleError(f"min_on_screen as a percentage must be at most 100 %, not {value!r}")
@@ -105,17 +108,38 @@ def _on_screen_validator(value: str) -> None:
 # The fields of a rule, declared like settings so a window can build its form from them.
 RULE_OPTIONS: list[Option] = [
     Option("enabled", "bool", True, "Propose this tag and its markers at all."),
-    Option("min_confidence", "float", None, "Leave out the tag, and its time spans, below "
-           "this confidence (unset: analysis.threshold).", minimum=0, maximum=1),
-    Option("min_on_screen", "str", None, "Propose the tag only when it is on screen at "
-           "least this long: seconds (\"10s\") or a share of the video (\"5%\").",
-           validator=_on_screen_validator),
-    Option("min_marker_seconds", "float", None, "Leave out markers shorter than this.",
-           minimum=0),
-    Option("merge_gap_seconds", "float", None, "Merge time spans at most this many seconds "
-           "apart into one marker (unset: never merge).", minimum=0),
-    Option("max_markers", "int", None, "At most this many markers per tag and scene, the "
-           "longest first (0: no markers).", minimum=0, maximum=1000),
+    Option(
+        "min_confidence",
+        "float",
+        None,
+        "Leave out the tag, and its time spans, below this confidence (unset: analysis.threshold).",
+        minimum=0,
+        maximum=1,
+    ),
+    Option(
+        "min_on_screen",
+        "str",
+        None,
+        "Propose the tag only when it is on screen at "
+        'least this long: seconds ("10s") or a share of the video ("5%").',
+        validator=_on_screen_validator,
+    ),
+    Option("min_marker_seconds", "float", None, "Leave out markers shorter than this.", minimum=0),
+    Option(
+        "merge_gap_seconds",
+        "float",
+        None,
+        "Merge time spans at most this many seconds apart into one marker (unset: never merge).",
+        minimum=0,
+    ),
+    Option(
+        "max_markers",
+        "int",
+        None,
+        "At most this many markers per tag and scene, the longest first (0: no markers).",
+        minimum=0,
+        maximum=1000,
+    ),
 ]
 RULE_FIELDS = tuple(o.key for o in RULE_OPTIONS)
 _OPTIONS = {o.key: o for o in RULE_OPTIONS}
@@ -133,10 +157,14 @@ class EffectiveRule:
     max_markers: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"enabled": self.enabled, "min_confidence": self.min_confidence,
-                "min_on_screen": self.min_on_screen.text if self.min_on_screen else None,
-                "min_marker_seconds": self.min_marker_seconds,
-                "merge_gap_seconds": self.merge_gap_seconds, "max_markers": self.max_markers}
+        return {
+            "enabled": self.enabled,
+            "min_confidence": self.min_confidence,
+            "min_on_screen": self.min_on_screen.text if self.min_on_screen else None,
+            "min_marker_seconds": self.min_marker_seconds,
+            "merge_gap_seconds": self.merge_gap_seconds,
+            "max_markers": self.max_markers,
+        }
 
 
 def _fold(ai_tag: str) -> str:
@@ -157,8 +185,10 @@ class RuleBook:
     def rule_for(self, ai_tag: str | None) -> EffectiveRule:
         """The rule for ``ai_tag`` (None: what the default rule alone gives)."""
         own = {} if ai_tag is None else self._rows.get(_fold(ai_tag), {})
-        merged = {name: own.get(name) if own.get(name) is not None else self._default.get(name)
-                  for name in RULE_FIELDS}
+        merged = {
+            name: own.get(name) if own.get(name) is not None else self._default.get(name)
+            for name in RULE_FIELDS
+        }
         return EffectiveRule(
             enabled=True if merged["enabled"] is None else bool(merged["enabled"]),
             min_confidence=merged["min_confidence"],
@@ -175,8 +205,12 @@ def load_rulebook() -> RuleBook:
 
 def _rule_json(key: str, ai_tag: str, stored: dict[str, Any], book: RuleBook) -> dict[str, Any]:
     effective = book.rule_for(None if key == DEFAULT_KEY else ai_tag)
-    return {"ai_tag": None if key == DEFAULT_KEY else ai_tag, "default": key == DEFAULT_KEY,
-            "rule": stored, "effective": effective.as_json()}
+    return {
+        "ai_tag": None if key == DEFAULT_KEY else ai_tag,
+        "default": key == DEFAULT_KEY,
+        "rule": stored,
+        "effective": effective.as_json(),
+    }
 
 
 def list_rules() -> dict[str, Any]:
@@ -188,10 +222,14 @@ def list_rules() -> dict[str, Any]:
     default_fields = _stored_fields(default) if default else dict.fromkeys(RULE_FIELDS)
     return {
         "default": _rule_json(DEFAULT_KEY, DEFAULT_KEY, default_fields, book),
-        "tags": [_rule_json(r.key, r.ai_tag, _stored_fields(r), book)
-                 for r in rows if r.key != DEFAULT_KEY],
-        "fields": [{"name": o.key, "type": o.type, "description": o.description}
-                   for o in RULE_OPTIONS],
+        "tags": [
+            _rule_json(r.key, r.ai_tag, _stored_fields(r), book)
+            for r in rows
+            if r.key != DEFAULT_KEY
+        ],
+        "fields": [
+            {"name": o.key, "type": o.type, "description": o.description} for o in RULE_OPTIONS
+        ],
     }
 
 
@@ -208,8 +246,9 @@ def validate_rule_fields(fields: dict[str, Any]) -> dict[str, Any]:
     """Coerce and check ``fields`` (None clears a field); raises RuleError."""
     unknown = sorted(set(fields) - set(RULE_FIELDS))
     if unknown:
-        raise RuleError(f"unknown rule field(s) {', '.join(unknown)}; a rule has "
-                        f"{', '.join(RULE_FIELDS)}")
+        raise RuleError(
+            f"unknown rule field(s) {', '.join(unknown)}; a rule has {', '.join(RULE_FIELDS)}"
+        )
     clean: dict[str, Any] = {}
     for name, value in fields.items():
         if value is None or value == "":
@@ -236,8 +275,9 @@ def set_rule(ai_tag: str | None, **fields: Any) -> dict[str, Any]:
     row = TagRule.get_or_none(TagRule.key == key)
     now = time.time()
     if row is None:
-        row = TagRule(key=key, ai_tag=DEFAULT_KEY if ai_tag is None else ai_tag.strip(),
-                      updated_at=now)
+        row = TagRule(
+            key=key, ai_tag=DEFAULT_KEY if ai_tag is None else ai_tag.strip(), updated_at=now
+        )
         for name, value in clean.items():
             setattr(row, name, value)
         row.save(force_insert=True)

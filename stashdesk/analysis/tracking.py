@@ -36,16 +36,23 @@ from stashdesk.store.bulk import execute_many
 from stashdesk.store.models import PlanNote, Scene, SceneAnalysis, SceneFile, SceneTag, Tag
 
 SELECT_MODES = ("new", "tagged")
-PRODUCER_FIELDS = ("server_url", "model_key", "models", "frame_interval", "threshold",
-                   "vr_video")
+PRODUCER_FIELDS = ("server_url", "model_key", "models", "frame_interval", "threshold", "vr_video")
 
 
 def record_scene_outcome(
-    *, job_id: str, plan_name: str, plan_metadata: dict[str, Any], scene_id: str,
-    changes: list[dict[str, Any]], errors: dict[str, str | None], now: float | None = None,
+    *,
+    job_id: str,
+    plan_name: str,
+    plan_metadata: dict[str, Any],
+    scene_id: str,
+    changes: list[dict[str, Any]],
+    errors: dict[str, str | None],
+    now: float | None = None,
     producers: dict[str, dict[str, Any]] | None = None,
-    notes: list[dict[str, Any]] | None = None, analysed_from: float | None = None,
-    plan_id: int | None = None, has_request: bool = True,
+    notes: list[dict[str, Any]] | None = None,
+    analysed_from: float | None = None,
+    plan_id: int | None = None,
+    has_request: bool = True,
 ) -> int | None:
     """Record one scene: its changes and notes (creating the job's plan on the first
     one, unless its ``plan_id`` is known) and, per analyser, ``analysed`` (error None)
@@ -58,21 +65,43 @@ def record_scene_outcome(
             plan_id = ensure_plan_for_job(job_id, plan_name, plan_metadata).id
         add_changes(plan_id, changes)
         json_of = PlanNote.data.db_value
-        execute_many(PlanNote, "INSERT", ["plan_id", "scene_id", "ai_tag", "rule", "message",
-                                          "data", "created_at"],
-                     [(plan_id, n["scene_id"], n["ai_tag"], n["rule"], n["message"],
-                       json_of(n.get("data")), now) for n in notes or ()])
+        execute_many(
+            PlanNote,
+            "INSERT",
+            ["plan_id", "scene_id", "ai_tag", "rule", "message", "data", "created_at"],
+            [
+                (
+                    plan_id,
+                    n["scene_id"],
+                    n["ai_tag"],
+                    n["rule"],
+                    n["message"],
+                    json_of(n.get("data")),
+                    now,
+                )
+                for n in notes or ()
+            ],
+        )
     for analyzer, error in errors.items():
         produced = {name: None for name in PRODUCER_FIELDS}
         produced.update((producers or {}).get(analyzer, {}))
-        values = {"status": "errored" if error else "analysed", "last_error": error,
-                  "last_attempt_at": now, "job_id": job_id, **produced}
+        values = {
+            "status": "errored" if error else "analysed",
+            "last_error": error,
+            "last_attempt_at": now,
+            "job_id": job_id,
+            **produced,
+        }
         # One statement: a second attempt counts on the row the first one left.
-        SceneAnalysis.insert(scene_id=scene_id, analyzer=analyzer, attempts=1, **values
-                             ).on_conflict(
+        SceneAnalysis.insert(
+            scene_id=scene_id, analyzer=analyzer, attempts=1, **values
+        ).on_conflict(
             conflict_target=[SceneAnalysis.scene_id, SceneAnalysis.analyzer],
-            update={**{getattr(SceneAnalysis, k): v for k, v in values.items()},
-                    SceneAnalysis.attempts: SceneAnalysis.attempts + 1}).execute()
+            update={
+                **{getattr(SceneAnalysis, k): v for k, v in values.items()},
+                SceneAnalysis.attempts: SceneAnalysis.attempts + 1,
+            },
+        ).execute()
     if analysed_from is not None and has_request:
         settle_request(scene_id, analysed_from)
     return plan_id
@@ -85,23 +114,29 @@ def analysed_by_job(job_id: str, scene_ids: Iterable[str], analyzers: Iterable[s
     seen: dict[str, int] = {}
     for start in range(0, len(ids), 500):
         rows = SceneAnalysis.select(SceneAnalysis.scene_id).where(
-            SceneAnalysis.scene_id.in_(ids[start:start + 500]) &
-            SceneAnalysis.analyzer.in_(analyzers) & (SceneAnalysis.job_id == job_id))
+            SceneAnalysis.scene_id.in_(ids[start : start + 500])
+            & SceneAnalysis.analyzer.in_(analyzers)
+            & (SceneAnalysis.job_id == job_id)
+        )
         for (scene_id,) in rows.tuples():
             seen[scene_id] = seen.get(scene_id, 0) + 1
     return {scene_id for scene_id, n in seen.items() if n == len(analyzers)}
 
 
-def current_analyses(scene_ids: Iterable[str], analyzer: str,
-                     current: CurrentProducer | None = None) -> set[str]:
+def current_analyses(
+    scene_ids: Iterable[str], analyzer: str, current: CurrentProducer | None = None
+) -> set[str]:
     """Scenes ``analyzer`` analysed successfully and that need nothing now: not
     requested again, and (with ``current``) not produced by something else."""
     ids = [str(s) for s in scene_ids]
     done: set[str] = set()
     for start in range(0, len(ids), 500):
-        clause = (SceneAnalysis.scene_id.in_(ids[start:start + 500]) &
-                  (SceneAnalysis.analyzer == analyzer) & (SceneAnalysis.status == "analysed")
-                  & SceneAnalysis.scene_id.not_in(requested_scenes()))
+        clause = (
+            SceneAnalysis.scene_id.in_(ids[start : start + 500])
+            & (SceneAnalysis.analyzer == analyzer)
+            & (SceneAnalysis.status == "analysed")
+            & SceneAnalysis.scene_id.not_in(requested_scenes())
+        )
         if current is not None and analyzer == "video_tags":
             clause &= SceneAnalysis.scene_id.not_in(stale_video_analyses(current))
         rows = SceneAnalysis.select(SceneAnalysis.scene_id).where(clause)
@@ -119,16 +154,25 @@ def _settled(analyzer: str, now: float, retry_after: float, max_attempts: int) -
     """Scene ids that need nothing from ``analyzer`` now: analysed, or errored and either
     out of attempts or still inside the back-off."""
     return SceneAnalysis.select(SceneAnalysis.scene_id).where(
-        (SceneAnalysis.analyzer == analyzer) & (
+        (SceneAnalysis.analyzer == analyzer)
+        & (
             (SceneAnalysis.status == "analysed")
             | (SceneAnalysis.attempts >= max_attempts)
-            | (SceneAnalysis.last_attempt_at > now - retry_after)))
+            | (SceneAnalysis.last_attempt_at > now - retry_after)
+        )
+    )
 
 
 def scenes_needing_analysis(
-    analyzers: Iterable[str], *, retry_after: float, max_attempts: int,
-    exclude: Iterable[str] = (), now: float | None = None, limit: int | None = None,
-    select: str = "new", current: CurrentProducer | None = None,
+    analyzers: Iterable[str],
+    *,
+    retry_after: float,
+    max_attempts: int,
+    exclude: Iterable[str] = (),
+    now: float | None = None,
+    limit: int | None = None,
+    select: str = "new",
+    current: CurrentProducer | None = None,
 ) -> list[str]:
     """Ids of synced scenes (not removed, with a file) that one of ``analyzers`` has not
     analysed yet or should retry now (with ``select`` "tagged": of those carrying
@@ -150,9 +194,11 @@ def scenes_needing_analysis(
         clause |= Scene.id.in_(stale_video_analyses(current))
     clause |= Scene.id.in_(requested_scenes())
     with_file = SceneFile.select(SceneFile.scene)
-    query = (Scene.select(Scene.id)
-             .where(~Scene.removed & Scene.id.in_(with_file) & clause)
-             .order_by(Scene.id.cast("INTEGER"), Scene.id))
+    query = (
+        Scene.select(Scene.id)
+        .where(~Scene.removed & Scene.id.in_(with_file) & clause)
+        .order_by(Scene.id.cast("INTEGER"), Scene.id)
+    )
     excluded = {str(s) for s in exclude}
     found = []
     for (scene_id,) in query.tuples():

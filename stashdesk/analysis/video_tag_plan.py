@@ -45,8 +45,13 @@ class LeftOut:
     data: dict[str, Any] = field(default_factory=dict)
 
     def as_row(self, scene_id: str) -> dict[str, Any]:
-        return {"scene_id": scene_id, "ai_tag": self.ai_tag, "rule": self.rule,
-                "message": self.message, "data": self.data}
+        return {
+            "scene_id": scene_id,
+            "ai_tag": self.ai_tag,
+            "rule": self.rule,
+            "message": self.message,
+            "data": self.data,
+        }
 
 
 @dataclass(slots=True)
@@ -87,11 +92,13 @@ def clock_text(value: float) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
-def covered_seconds(spans: list[TagTimespan], frame_interval: float,
-                    duration: float | None = None) -> float:
+def covered_seconds(
+    spans: list[TagTimespan], frame_interval: float, duration: float | None = None
+) -> float:
     """Seconds the spans cover together (overlaps counted once)."""
-    intervals = sorted((s.start, (s.end if s.end is not None else s.start) + frame_interval)
-                       for s in spans)
+    intervals = sorted(
+        (s.start, (s.end if s.end is not None else s.start) + frame_interval) for s in spans
+    )
     total, reach = 0.0, float("-inf")
     for start, end in intervals:
         if end <= reach:
@@ -101,13 +108,17 @@ def covered_seconds(spans: list[TagTimespan], frame_interval: float,
     return min(total, duration) if duration else total
 
 
-def _merge(spans: list[tuple[TagTimespan, float]], gap: float | None,
-           frame_interval: float) -> list[_Marker]:
+def _merge(
+    spans: list[tuple[TagTimespan, float]], gap: float | None, frame_interval: float
+) -> list[_Marker]:
     merged: list[_Marker] = []
     for span, confidence in sorted(spans, key=lambda item: item[0].start):
         last = merged[-1] if merged else None
-        if last is not None and gap is not None and \
-                span.start - (last.last_frame() + frame_interval) <= gap:
+        if (
+            last is not None
+            and gap is not None
+            and span.start - (last.last_frame() + frame_interval) <= gap
+        ):
             end = span.end if span.end is not None else span.start
             last.end = max(last.last_frame(), end)
             last.confidence = max(last.confidence, confidence)
@@ -119,8 +130,9 @@ def _merge(spans: list[tuple[TagTimespan, float]], gap: float | None,
 class _TagPlanner:
     """Plans one scene: the state shared by the per-tag steps."""
 
-    def __init__(self, scene: SceneSnapshot, result: VideoTagResult,
-                 policy: VideoTagPolicy) -> None:
+    def __init__(
+        self, scene: SceneSnapshot, result: VideoTagResult, policy: VideoTagPolicy
+    ) -> None:
         self.scene, self.result, self.policy = scene, result, policy
         self.duration = scene.duration or result.duration
         self.plan = VideoTagPlan()
@@ -159,65 +171,107 @@ class _TagPlanner:
             rule_name = "mapping" if choice.source == "ignored" else "create_missing_tags"
             self.note(name, rule_name, choice.note or f"{name}: left out by the tag mapping")
             return
-        minimum = rule.min_confidence if rule.min_confidence is not None else \
-            self.policy.threshold
+        minimum = rule.min_confidence if rule.min_confidence is not None else self.policy.threshold
         default_confidence = self.tag_confidence.get(key, 1.0)
-        scored = [(s, s.confidence if s.confidence is not None else default_confidence)
-                  for s in self.spans.get(key, [])]
+        scored = [
+            (s, s.confidence if s.confidence is not None else default_confidence)
+            for s in self.spans.get(key, [])
+        ]
         confident = [(s, c) for s, c in scored if c >= minimum]
         if key in self.tag_confidence:
-            self.plan_scene_tag(key, name, category, choice.stash_tag, rule, minimum,
-                                [s for s, _c in confident], bool(scored))
+            self.plan_scene_tag(
+                key,
+                name,
+                category,
+                choice.stash_tag,
+                rule,
+                minimum,
+                [s for s, _c in confident],
+                bool(scored),
+            )
         if self.policy.create_markers and scored:
             if len(confident) < len(scored):
                 dropped = len(scored) - len(confident)
-                self.note(name, "min_confidence",
-                          f"{name}: {dropped} time span{'s' if dropped != 1 else ''} under "
-                          f"the {minimum:g} confidence minimum left out",
-                          spans=dropped, minimum=minimum)
+                self.note(
+                    name,
+                    "min_confidence",
+                    f"{name}: {dropped} time span{'s' if dropped != 1 else ''} under "
+                    f"the {minimum:g} confidence minimum left out",
+                    spans=dropped,
+                    minimum=minimum,
+                )
             self.plan_markers(name, choice.stash_tag, rule, confident)
 
-    def plan_scene_tag(self, key: str, name: str, category: str, stash_tag: str, rule: Any,
-                       minimum: float, spans: list[TagTimespan], has_spans: bool) -> None:
+    def plan_scene_tag(
+        self,
+        key: str,
+        name: str,
+        category: str,
+        stash_tag: str,
+        rule: Any,
+        minimum: float,
+        spans: list[TagTimespan],
+        has_spans: bool,
+    ) -> None:
         confidence = self.tag_confidence[key]
         if confidence < minimum:
-            self.note(name, "min_confidence", f"{name}: confidence {confidence:g}, under the "
-                                              f"{minimum:g} minimum",
-                      confidence=confidence, minimum=minimum)
+            self.note(
+                name,
+                "min_confidence",
+                f"{name}: confidence {confidence:g}, under the {minimum:g} minimum",
+                confidence=confidence,
+                minimum=minimum,
+            )
             return
         if rule.min_on_screen is not None:
             need = rule.min_on_screen.seconds(self.duration)
-            on_screen = covered_seconds(spans, self.policy.frame_interval, self.duration) \
-                if has_spans else self.result.tag_totals.get((category, name))
+            on_screen = (
+                covered_seconds(spans, self.policy.frame_interval, self.duration)
+                if has_spans
+                else self.result.tag_totals.get((category, name))
+            )
             if need is None:
-                self.note(name, "min_on_screen",
-                          f"{name}: the {rule.min_on_screen.describe()} minimum on screen "
-                          f"needs the video's length, which is unknown; not applied")
+                self.note(
+                    name,
+                    "min_on_screen",
+                    f"{name}: the {rule.min_on_screen.describe()} minimum on screen "
+                    f"needs the video's length, which is unknown; not applied",
+                )
             elif on_screen is not None and on_screen < need:
                 if rule.min_on_screen.unit == "%":
                     share = 100.0 * on_screen / self.duration if self.duration else 0.0
-                    message = (f"{name}: {seconds_text(on_screen)} on screen ({share:.1f} % "
-                               f"of the video), under the {rule.min_on_screen.describe()} "
-                               f"minimum")
+                    message = (
+                        f"{name}: {seconds_text(on_screen)} on screen ({share:.1f} % "
+                        f"of the video), under the {rule.min_on_screen.describe()} "
+                        f"minimum"
+                    )
                 else:
-                    message = (f"{name}: {seconds_text(on_screen)} on screen, under the "
-                               f"{seconds_text(need)} minimum")
-                self.note(name, "min_on_screen", message, on_screen=round(on_screen, 3),
-                          minimum=round(need, 3))
+                    message = (
+                        f"{name}: {seconds_text(on_screen)} on screen, under the "
+                        f"{seconds_text(need)} minimum"
+                    )
+                self.note(
+                    name,
+                    "min_on_screen",
+                    message,
+                    on_screen=round(on_screen, 3),
+                    minimum=round(need, 3),
+                )
                 return
         folded = stash_tag.casefold()
         if folded in self.proposed_tags or self.scene.has_tag(stash_tag):
             return
         self.proposed_tags.add(folded)
-        self.plan.changes.append(ProposedChange(self.scene.id, "tags", "add", stash_tag,
-                                                confidence=confidence))
+        self.plan.changes.append(
+            ProposedChange(self.scene.id, "tags", "add", stash_tag, confidence=confidence)
+        )
 
-    def plan_markers(self, name: str, stash_tag: str, rule: Any,
-                     spans: list[tuple[TagTimespan, float]]) -> None:
+    def plan_markers(
+        self, name: str, stash_tag: str, rule: Any, spans: list[tuple[TagTimespan, float]]
+    ) -> None:
         interval = self.policy.frame_interval
         # A span at 0 s is the whole video, not a moment worth a marker.
-        merged = _merge([(s, c) for s, c in spans if s.start > 0], rule.merge_gap_seconds,
-                        interval)
+        merged = _merge([(s, c) for s, c in spans if s.start > 0], rule.merge_gap_seconds, interval)
 
         def length(marker: _Marker) -> float:
             return marker.last_frame() - marker.start + interval
@@ -225,41 +279,64 @@ class _TagPlanner:
         short = [m for m in merged if length(m) < rule.min_marker_seconds]
         if short:
             at = ", ".join(clock_text(m.start) for m in short)
-            self.note(name, "min_marker_seconds",
-                      f"{name}: {len(short)} marker{'s' if len(short) != 1 else ''} shorter "
-                      f"than {seconds_text(rule.min_marker_seconds)} left out (at {at})",
-                      starts=[m.start for m in short], minimum=rule.min_marker_seconds)
+            self.note(
+                name,
+                "min_marker_seconds",
+                f"{name}: {len(short)} marker{'s' if len(short) != 1 else ''} shorter "
+                f"than {seconds_text(rule.min_marker_seconds)} left out (at {at})",
+                starts=[m.start for m in short],
+                minimum=rule.min_marker_seconds,
+            )
         kept = [m for m in merged if length(m) >= rule.min_marker_seconds]
         if rule.max_markers is not None and len(kept) > rule.max_markers:
             ranked = sorted(kept, key=lambda m: (-length(m), m.start))
-            over = sorted(ranked[rule.max_markers:], key=lambda m: m.start)
-            kept = sorted(ranked[:rule.max_markers], key=lambda m: m.start)
+            over = sorted(ranked[rule.max_markers :], key=lambda m: m.start)
+            kept = sorted(ranked[: rule.max_markers], key=lambda m: m.start)
             at = ", ".join(clock_text(m.start) for m in over)
-            self.note(name, "max_markers",
-                      f"{name}: {len(over)} marker{'s' if len(over) != 1 else ''} over the "
-                      f"limit of {rule.max_markers} per scene left out (at {at})",
-                      starts=[m.start for m in over], limit=rule.max_markers)
+            self.note(
+                name,
+                "max_markers",
+                f"{name}: {len(over)} marker{'s' if len(over) != 1 else ''} over the "
+                f"limit of {rule.max_markers} per scene left out (at {at})",
+                starts=[m.start for m in over],
+                limit=rule.max_markers,
+            )
         for marker in kept:
             key = (stash_tag.casefold(), int(marker.start))
             if key in self.marker_keys or self.scene.has_marker(stash_tag, marker.start):
                 continue
             self.marker_keys.add(key)
-            self.markers.append((marker.start, name, ProposedChange(
-                self.scene.id, "markers", "add",
-                {"title": stash_tag, "seconds": marker.start, "end_seconds": marker.end,
-                 "primary_tag": stash_tag},
-                confidence=marker.confidence)))
+            self.markers.append(
+                (
+                    marker.start,
+                    name,
+                    ProposedChange(
+                        self.scene.id,
+                        "markers",
+                        "add",
+                        {
+                            "title": stash_tag,
+                            "seconds": marker.start,
+                            "end_seconds": marker.end,
+                            "primary_tag": stash_tag,
+                        },
+                        confidence=marker.confidence,
+                    ),
+                )
+            )
 
 
-def plan_video_tags(scene: SceneSnapshot, result: VideoTagResult,
-                    policy: VideoTagPolicy) -> VideoTagPlan:
+def plan_video_tags(
+    scene: SceneSnapshot, result: VideoTagResult, policy: VideoTagPolicy
+) -> VideoTagPlan:
     """Tag and marker changes (status tags not included) and the notes on what was left
     out (see the module docstring)."""
     return _TagPlanner(scene, result, policy).run()
 
 
-def video_tag_changes(scene: SceneSnapshot, result: VideoTagResult, *, threshold: float,
-                      create_markers: bool) -> list[ProposedChange]:
+def video_tag_changes(
+    scene: SceneSnapshot, result: VideoTagResult, *, threshold: float, create_markers: bool
+) -> list[ProposedChange]:
     """The changes with the built-in rules and the ``<tag>_AI`` suffix."""
     policy = VideoTagPolicy(threshold=threshold, create_markers=create_markers)
     return plan_video_tags(scene, result, policy).changes

@@ -19,20 +19,19 @@ def parse_listen(text: str) -> tuple[str, int]:
     value = text.strip()
     host, sep, port_text = value.rpartition(":")
     if not sep or not host:
-        raise ListenError(f"expected HOST:PORT such as 127.0.0.1:8765 or 0.0.0.0:8765, "
-                          f"not {text!r}")
+        raise ListenError(
+            f"expected HOST:PORT such as 127.0.0.1:8765 or 0.0.0.0:8765, not {text!r}"
+        )
     if host.startswith("["):
         if not host.endswith("]"):
-            raise ListenError(f"an IPv6 address goes in brackets, e.g. [::1]:8765, "
-                              f"not {text!r}")
+            raise ListenError(f"an IPv6 address goes in brackets, e.g. [::1]:8765, not {text!r}")
         host = host[1:-1]
     if any(c.isspace() for c in host) or not host:
         raise ListenError(f"not a host name or address: {host!r}")
     try:
         port = int(port_text)
     except ValueError:
-        raise ListenError(f"the port must be a number from 0 to 65535, not {port_text!r}"
-                          ) from None
+        raise ListenError(f"the port must be a number from 0 to 65535, not {port_text!r}") from None
     if not 0 <= port <= 65535:
         raise ListenError(f"the port must be a number from 0 to 65535, not {port}")
     return host, port

@@ -66,7 +66,8 @@ class FailureThrottle:
             count = 0
         if len(self._failures) >= MAX_TRACKED:  # forget the oldest half, never grow
             for old, _ in sorted(self._failures.items(), key=lambda kv: kv[1][1])[
-                    :MAX_TRACKED // 2]:
+                : MAX_TRACKED // 2
+            ]:
                 del self._failures[old]
         self._failures[address] = (count + 1, now)
 

@@ -22,8 +22,8 @@ CAPACITY = 20_000
 
 class EventLog:
     """Attributes:
-        instance: this engine run's id.
-        last_seq: the number of the newest event (0 before the first).
+    instance: this engine run's id.
+    last_seq: the number of the newest event (0 before the first).
     """
 
     def __init__(self, bus: EventBus, capacity: int = CAPACITY) -> None:

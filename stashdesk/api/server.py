@@ -62,10 +62,18 @@ class ApiServer:
         subscribers: open event-stream connections.
     """
 
-    def __init__(self, ops: Operations, events: EventLog, key: Callable[[], str], *,
-                 host: str = "127.0.0.1", port: int = 0,
-                 tls: ssl.SSLContext | None = None, cert_path: Path | None = None,
-                 idle_timeout: float = IDLE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        events: EventLog,
+        key: Callable[[], str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+        cert_path: Path | None = None,
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
         self.ops = ops
         self.events = events
         self._key = key
@@ -94,14 +102,19 @@ class ApiServer:
         app.router.add_get(f"{API_PREFIX}/events", self._event_stream)
         app.router.add_get(f"{API_PREFIX}/openapi.json", self._openapi)
         for endpoint in ENDPOINTS:
-            app.router.add_route(endpoint.method, API_PREFIX + endpoint.path,
-                                 self._handler(endpoint))
+            app.router.add_route(
+                endpoint.method, API_PREFIX + endpoint.path, self._handler(endpoint)
+            )
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.build_app(), access_log=None,
-                                     keepalive_timeout=self.idle_timeout,
-                                     handle_signals=False, shutdown_timeout=2.0)
+        self._runner = web.AppRunner(
+            self.build_app(),
+            access_log=None,
+            keepalive_timeout=self.idle_timeout,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
         await site.start()
@@ -142,8 +155,11 @@ class ApiServer:
             if exc.status == 413:
                 return _error(413, f"the request body is over {MAX_BODY:,} bytes")
             if exc.status in (404, 405):
-                return _error(exc.status, f"no such endpoint: {request.method} {request.path} "
-                                          f"(see {API_PREFIX}/openapi.json)")
+                return _error(
+                    exc.status,
+                    f"no such endpoint: {request.method} {request.path} "
+                    f"(see {API_PREFIX}/openapi.json)",
+                )
             return _error(exc.status, exc.reason or "request refused")
         except (asyncio.CancelledError, ConnectionError):
             raise
@@ -163,7 +179,8 @@ class ApiServer:
             for wire, kind in endpoint.query.items():
                 if wire in request.query:
                     kwargs[wire_names.get(wire, wire)] = self._convert(
-                        request.query[wire], kind, wire, BadRequest)
+                        request.query[wire], kind, wire, BadRequest
+                    )
             if endpoint.body or endpoint.body_as:
                 body = await self._json_body(request)
                 if endpoint.body_as:
@@ -171,9 +188,10 @@ class ApiServer:
                 else:
                     unknown = set(body) - {endpoint.aliases.get(n, n) for n in endpoint.body}
                     if unknown:
-                        raise BadRequest(f"unknown field {sorted(unknown)[0]!r}; expected "
-                                         + ", ".join(endpoint.aliases.get(n, n)
-                                                     for n in endpoint.body))
+                        raise BadRequest(
+                            f"unknown field {sorted(unknown)[0]!r}; expected "
+                            + ", ".join(endpoint.aliases.get(n, n) for n in endpoint.body)
+                        )
                     for name in endpoint.body:
                         wire = endpoint.aliases.get(name, name)
                         if wire in body:
@@ -188,8 +206,9 @@ class ApiServer:
         try:
             return convert_query(text, kind)
         except ValueError:
-            raise error(f"{name} must be {'a whole number' if kind == 'int' else kind}, "
-                        f"not {text!r}") from None
+            raise error(
+                f"{name} must be {'a whole number' if kind == 'int' else kind}, not {text!r}"
+            ) from None
 
     @staticmethod
     async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -199,8 +218,7 @@ class ApiServer:
             async with asyncio.timeout(BODY_TIMEOUT):
                 raw = await request.read()
         except TimeoutError:
-            raise BadRequest(f"the request body did not arrive within {BODY_TIMEOUT:g} s"
-                             ) from None
+            raise BadRequest(f"the request body did not arrive within {BODY_TIMEOUT:g} s") from None
         if not raw.strip():
             return {}
         try:
@@ -216,9 +234,13 @@ class ApiServer:
         nonce = body.get("nonce")
         if not isinstance(nonce, str) or not 16 <= len(nonce) <= 128:
             raise BadRequest("nonce must be text of 16 to 128 characters")
-        return web.json_response({
-            "proof": engine_proof(self._key(), nonce, self.port),
-            "instance": self.events.instance, "version": __version__})
+        return web.json_response(
+            {
+                "proof": engine_proof(self._key(), nonce, self.port),
+                "instance": self.events.instance,
+                "version": __version__,
+            }
+        )
 
     async def _openapi(self, _request: web.Request) -> web.Response:
         return web.json_response(openapi_document(), dumps=_dumps)
@@ -234,16 +256,24 @@ class ApiServer:
             cursor = self._start_cursor(request)
             if cursor is None:
                 cursor = self.events.last_seq
-                await ws.send_json({"type": "reset", "instance": self.events.instance,
-                                    "seq": cursor})
+                await ws.send_json(
+                    {"type": "reset", "instance": self.events.instance, "seq": cursor}
+                )
             else:
-                await ws.send_json({"type": "hello", "instance": self.events.instance,
-                                    "seq": self.events.last_seq, "replay_from": cursor})
+                await ws.send_json(
+                    {
+                        "type": "hello",
+                        "instance": self.events.instance,
+                        "seq": self.events.last_seq,
+                        "replay_from": cursor,
+                    }
+                )
             while not ws.closed and not reader.done() and not self._stopping.is_set():
                 if not self.events.can_replay(cursor):  # fell behind the buffer
                     cursor = self.events.last_seq
-                    await ws.send_json({"type": "reset", "instance": self.events.instance,
-                                        "seq": cursor})
+                    await ws.send_json(
+                        {"type": "reset", "instance": self.events.instance, "seq": cursor}
+                    )
                     continue
                 texts = self.events.read(cursor, EVENT_BATCH)
                 if texts:

@@ -57,19 +57,33 @@ def ensure_certificate(data_dir: Path, hosts: list[str]) -> tuple[Path, Path]:
             names.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             names.append(x509.DNSName(host))
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "StashDesk engine"),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "StashDesk")])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "StashDesk engine"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "StashDesk"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    _write_private(key_path, key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(
+        key_path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
     _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
 
@@ -78,7 +92,7 @@ def format_fingerprint(der: bytes) -> str:
     """SHA-256 of a DER certificate as ``AB:CD:...`` (what ``openssl x509 -fingerprint``
     prints)."""
     digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
 
 def normalise_fingerprint(text: str) -> str:
@@ -90,7 +104,7 @@ def normalise_fingerprint(text: str) -> str:
     digits = cleaned.replace(":", "").replace(" ", "").upper()
     if len(digits) != 64 or any(c not in "0123456789ABCDEF" for c in digits):
         raise ValueError(f"not a SHA-256 fingerprint (64 hex digits): {text!r}")
-    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
+    return ":".join(digits[i : i + 2] for i in range(0, 64, 2))
 
 
 def fingerprint_bytes(fingerprint: str) -> bytes:
@@ -122,7 +136,8 @@ async def peer_fingerprint(host: str, port: int, timeout: float = 10.0) -> str:
     """The fingerprint of the certificate a TLS server on ``host:port`` presents."""
     async with asyncio.timeout(timeout):
         _reader, writer = await asyncio.open_connection(
-            host, port, ssl=unverified_client_context(), server_hostname=host or None)
+            host, port, ssl=unverified_client_context(), server_hostname=host or None
+        )
     try:
         ssl_object = writer.get_extra_info("ssl_object")
         der = ssl_object.getpeercert(binary_form=True)

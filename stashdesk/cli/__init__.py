@@ -44,33 +44,62 @@ COMMANDS: dict[str, Command] = {
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR", default=argparse.SUPPRESS,
-                        help="where StashDesk keeps its database (default: $STASHDESK_DATA_DIR "
-                             "or the platform's user data folder)")
-    common.add_argument("--engine", metavar="URL", default=argparse.SUPPRESS,
-                        help="act on the engine at URL (default: $STASHDESK_ENGINE, else the "
-                             "one running on the data folder); its key in $STASHDESK_API_KEY")
-    common.add_argument("--fingerprint", metavar="SHA256", default=argparse.SUPPRESS,
-                        help="the TLS certificate fingerprint to trust for --engine or "
-                             "--connect (see `stashdesk api info` on the engine's machine)")
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="where StashDesk keeps its database (default: $STASHDESK_DATA_DIR "
+        "or the platform's user data folder)",
+    )
+    common.add_argument(
+        "--engine",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="act on the engine at URL (default: $STASHDESK_ENGINE, else the "
+        "one running on the data folder); its key in $STASHDESK_API_KEY",
+    )
+    common.add_argument(
+        "--fingerprint",
+        metavar="SHA256",
+        default=argparse.SUPPRESS,
+        help="the TLS certificate fingerprint to trust for --engine or "
+        "--connect (see `stashdesk api info` on the engine's machine)",
+    )
     parser = argparse.ArgumentParser(
-        prog="stashdesk", parents=[common],
+        prog="stashdesk",
+        parents=[common],
         description=f"{APP_NAME}: automation daemons for Stash and qBittorrent. "
-                    "Without a command, starts the desktop window.")
+        "Without a command, starts the desktop window.",
+    )
     parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
-    parser.add_argument("--headless", action="store_true",
-                        help="run the engine without a window until SIGINT/SIGTERM")
-    parser.add_argument("--listen", metavar="HOST:PORT",
-                        help="where the engine API listens (default: the api.listen setting, "
-                             "127.0.0.1 on a free port); any address but loopback uses TLS")
-    parser.add_argument("--connect", metavar="URL",
-                        help="open the window on the engine at URL instead of starting one")
-    parser.add_argument("--api-key", metavar="KEY",
-                        help="the key for --connect (default: $STASHDESK_API_KEY, else asked "
-                             "for once and kept in the keyring)")
+    parser.add_argument(
+        "--headless",
+        action="store_true",
+        help="run the engine without a window until SIGINT/SIGTERM",
+    )
+    parser.add_argument(
+        "--listen",
+        metavar="HOST:PORT",
+        help="where the engine API listens (default: the api.listen setting, "
+        "127.0.0.1 on a free port); any address but loopback uses TLS",
+    )
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        help="open the window on the engine at URL instead of starting one",
+    )
+    parser.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="the key for --connect (default: $STASHDESK_API_KEY, else asked "
+        "for once and kept in the keyring)",
+    )
     parser.add_argument("--minimized", action="store_true", help="start in the tray")
-    parser.add_argument("--self-check", action="store_true",
-                        help="start the engine and window on a temporary folder, then exit")
+    parser.add_argument(
+        "--self-check",
+        action="store_true",
+        help="start the engine and window on a temporary folder, then exit",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     config.add_parser(sub, common)
@@ -86,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def run_command(args: argparse.Namespace, data_dir: Path) -> int:
-    ctx = CommandContext(data_dir, getattr(args, "engine", None),
-                         getattr(args, "fingerprint", None))
+    ctx = CommandContext(
+        data_dir, getattr(args, "engine", None), getattr(args, "fingerprint", None)
+    )
     try:
         return await COMMANDS[args.command](ctx, args)
     finally:
@@ -100,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     for option in ("data_dir", "engine", "fingerprint", "connect", "listen"):
         value = getattr(args, option, None)
         if value is not None and (not value.strip() or not value.isprintable()):
-            parser.error(f"--{option.replace('_', '-')} needs a value without control "
-                         f"characters, not {value!r}")
+            parser.error(
+                f"--{option.replace('_', '-')} needs a value without control "
+                f"characters, not {value!r}"
+            )
     data_dir = resolve_data_dir(getattr(args, "data_dir", None))
     try:
         if args.command is None:
@@ -137,9 +169,14 @@ def _run_program(args: argparse.Namespace, data_dir: Path) -> int:
     from stashdesk.ui.main import run_gui
 
     if args.connect:
-        return run_gui(data_dir, minimized=args.minimized, verbose=args.verbose,
-                       connect=args.connect, api_key=args.api_key,
-                       fingerprint=getattr(args, "fingerprint", None))
+        return run_gui(
+            data_dir,
+            minimized=args.minimized,
+            verbose=args.verbose,
+            connect=args.connect,
+            api_key=args.api_key,
+            fingerprint=getattr(args, "fingerprint", None),
+        )
     return run_gui(data_dir, minimized=args.minimized, verbose=args.verbose)
 
 

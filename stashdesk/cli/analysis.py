@@ -1,16 +1,16 @@
 """``stashdesk analysis map ... | rules ... | run --scene ID | servers``: AI tagging.
 
-    analysis map list [--json]              AI tag -> Stash tag (or ignored)
-    analysis map set AI_TAG STASH_TAG       propose STASH_TAG for AI_TAG
-    analysis map ignore AI_TAG              never propose AI_TAG
-    analysis map remove AI_TAG              forget AI_TAG's mapping
-    analysis map import FILE.csv [--replace]
-    analysis map export FILE.csv            (ai_tag,stash_tag,ignore; - for stdout)
-    analysis rules list [--json]            per-tag rules and the default rule
-    analysis rules set [AI_TAG] FIELD=VALUE...   (no AI_TAG: the default rule)
-    analysis rules reset [AI_TAG]
-    analysis run --scene ID [--scene ID...] analyse scenes again
-    analysis servers [--json]               the video-tag servers and what they do
+analysis map list [--json]              AI tag -> Stash tag (or ignored)
+analysis map set AI_TAG STASH_TAG       propose STASH_TAG for AI_TAG
+analysis map ignore AI_TAG              never propose AI_TAG
+analysis map remove AI_TAG              forget AI_TAG's mapping
+analysis map import FILE.csv [--replace]
+analysis map export FILE.csv            (ai_tag,stash_tag,ignore; - for stdout)
+analysis rules list [--json]            per-tag rules and the default rule
+analysis rules set [AI_TAG] FIELD=VALUE...   (no AI_TAG: the default rule)
+analysis rules reset [AI_TAG]
+analysis run --scene ID [--scene ID...] analyse scenes again
+analysis servers [--json]               the video-tag servers and what they do
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ from stashdesk.options import Option, OptionError
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    analysis = sub.add_parser("analysis", parents=[common],
-                              help="AI tagging: tag mapping, per-tag rules, analysing again")
+    analysis = sub.add_parser(
+        "analysis", parents=[common], help="AI tagging: tag mapping, per-tag rules, analysing again"
+    )
     asub = analysis.add_subparsers(dest="analysis_command", required=True)
 
     mapping = asub.add_parser("map", parents=[common], help="AI tag -> Stash tag mapping")
@@ -37,34 +38,48 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mset = msub.add_parser("set", parents=[common], help="propose STASH_TAG for AI_TAG")
     mset.add_argument("ai_tag")
     mset.add_argument("stash_tag")
-    msub.add_parser("ignore", parents=[common], help="never propose AI_TAG"
-                    ).add_argument("ai_tag")
-    msub.add_parser("remove", parents=[common], help="forget AI_TAG's mapping"
-                    ).add_argument("ai_tag")
-    mimport = msub.add_parser("import", parents=[common],
-                              help="read a CSV (ai_tag,stash_tag,ignore; also the AI "
-                                   "Tagger's and the AI Overhaul's files)")
+    msub.add_parser("ignore", parents=[common], help="never propose AI_TAG").add_argument("ai_tag")
+    msub.add_parser("remove", parents=[common], help="forget AI_TAG's mapping").add_argument(
+        "ai_tag"
+    )
+    mimport = msub.add_parser(
+        "import",
+        parents=[common],
+        help="read a CSV (ai_tag,stash_tag,ignore; also the AI "
+        "Tagger's and the AI Overhaul's files)",
+    )
     mimport.add_argument("file")
-    mimport.add_argument("--replace", action="store_true",
-                         help="keep only the mappings of the file")
-    msub.add_parser("export", parents=[common], help="write the mapping as CSV (- : stdout)"
-                    ).add_argument("file")
+    mimport.add_argument(
+        "--replace", action="store_true", help="keep only the mappings of the file"
+    )
+    msub.add_parser(
+        "export", parents=[common], help="write the mapping as CSV (- : stdout)"
+    ).add_argument("file")
 
     rules = asub.add_parser("rules", parents=[common], help="per-tag rules")
     rsub = rules.add_subparsers(dest="rules_command", required=True)
     rsub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
-    rset = rsub.add_parser("set", parents=[common],
-                           help="change rule fields (FIELD=VALUE; VALUE unset: fall back)")
+    rset = rsub.add_parser(
+        "set", parents=[common], help="change rule fields (FIELD=VALUE; VALUE unset: fall back)"
+    )
     rset.add_argument("items", nargs="+", metavar="[AI_TAG] FIELD=VALUE")
-    rsub.add_parser("reset", parents=[common], help="forget a tag's rule (none: the default)"
-                    ).add_argument("ai_tag", nargs="?")
+    rsub.add_parser(
+        "reset", parents=[common], help="forget a tag's rule (none: the default)"
+    ).add_argument("ai_tag", nargs="?")
 
     run_again = asub.add_parser("run", parents=[common], help="analyse scenes again")
-    run_again.add_argument("--scene", action="append", dest="scene_ids", metavar="ID",
-                           required=True, help="a Stash scene id (repeatable)")
+    run_again.add_argument(
+        "--scene",
+        action="append",
+        dest="scene_ids",
+        metavar="ID",
+        required=True,
+        help="a Stash scene id (repeatable)",
+    )
     run_again.add_argument("--json", action="store_true")
-    asub.add_parser("servers", parents=[common], help="the video-tag servers"
-                    ).add_argument("--json", action="store_true")
+    asub.add_parser("servers", parents=[common], help="the video-tag servers").add_argument(
+        "--json", action="store_true"
+    )
 
 
 async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -79,22 +94,34 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json(answer)
         else:
-            taken = ("the Auto Video Analysis takes them" if answer["daemon"] else
-                     f"ANALYSIS job {answer['job_id']}" if answer["job_id"] else
-                     "recorded: the Auto Video Analysis takes them when it runs"
-                     if answer["requested"] else "nothing to do")
+            taken = (
+                "the Auto Video Analysis takes them"
+                if answer["daemon"]
+                else f"ANALYSIS job {answer['job_id']}"
+                if answer["job_id"]
+                else "recorded: the Auto Video Analysis takes them when it runs"
+                if answer["requested"]
+                else "nothing to do"
+            )
             print(f"{len(answer['requested'])} scene(s) to analyse again: {taken}")
             if answer.get("unknown"):
-                print(f"not in StashDesk's copy of Stash (sync first): "
-                      f"{', '.join(answer['unknown'])}", file=sys.stderr)
+                print(
+                    f"not in StashDesk's copy of Stash (sync first): "
+                    f"{', '.join(answer['unknown'])}",
+                    file=sys.stderr,
+                )
         return EXIT_OK
     servers = await ctx.ops.video_servers()
     if args.json:
         print_json(servers)
     else:
-        print_table(["SERVER", "SLOTS", "IN USE", "STATE"], [
-            [s.get("url"), s.get("concurrency"), s.get("in_use"), s.get("state", "")]
-            for s in servers["servers"]])
+        print_table(
+            ["SERVER", "SLOTS", "IN USE", "STATE"],
+            [
+                [s.get("url"), s.get("concurrency"), s.get("in_use"), s.get("state", "")]
+                for s in servers["servers"]
+            ],
+        )
     return EXIT_OK
 
 
@@ -105,8 +132,10 @@ async def _map(ctx: CommandContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json(rows)
         else:
-            print_table(["AI TAG", "STASH TAG"], [
-                [r["ai_tag"], "(ignored)" if r["ignore"] else r["stash_tag"]] for r in rows])
+            print_table(
+                ["AI TAG", "STASH TAG"],
+                [[r["ai_tag"], "(ignored)" if r["ignore"] else r["stash_tag"]] for r in rows],
+            )
     elif sub == "set":
         row = await ctx.ops.set_tag_mapping(args.ai_tag, args.stash_tag)
         print(f"{row['ai_tag']} -> {row['stash_tag']}")
@@ -144,28 +173,45 @@ async def _rules(ctx: CommandContext, args: argparse.Namespace) -> int:
             print_json(rules)
             return EXIT_OK
         fields = [f["name"] for f in rules["fields"]]
-        print_table(["AI TAG", *[f.upper() for f in fields]], [
-            [r["ai_tag"] or "(default)",
-             *["" if r["rule"].get(f) is None else r["rule"][f] for f in fields]]
-            for r in [rules["default"], *rules["tags"]]])
+        print_table(
+            ["AI TAG", *[f.upper() for f in fields]],
+            [
+                [
+                    r["ai_tag"] or "(default)",
+                    *["" if r["rule"].get(f) is None else r["rule"][f] for f in fields],
+                ]
+                for r in [rules["default"], *rules["tags"]]
+            ],
+        )
         return EXIT_OK
     if sub == "reset":
         answer = await ctx.ops.remove_tag_rule(args.ai_tag)
-        print(f"{args.ai_tag or 'the default rule'}: " +
-              ("reset" if answer["removed"] else "had no rule of its own"))
+        print(
+            f"{args.ai_tag or 'the default rule'}: "
+            + ("reset" if answer["removed"] else "had no rule of its own")
+        )
         return EXIT_OK
     items = list(args.items)
     ai_tag = items.pop(0) if "=" not in items[0] else None
-    specs = {f["name"]: Option.from_spec({"key": f["name"], "type": f["type"],
-                                          "default": None,
-                                          "description": f.get("description", "")})
-             for f in (await ctx.ops.list_tag_rules())["fields"]}
+    specs = {
+        f["name"]: Option.from_spec(
+            {
+                "key": f["name"],
+                "type": f["type"],
+                "default": None,
+                "description": f.get("description", ""),
+            }
+        )
+        for f in (await ctx.ops.list_tag_rules())["fields"]
+    }
     fields: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or name not in specs:
-            raise CommandError(f"expected FIELD=VALUE with FIELD one of {', '.join(specs)}, "
-                               f"not {item!r}", EXIT_USAGE)
+            raise CommandError(
+                f"expected FIELD=VALUE with FIELD one of {', '.join(specs)}, not {item!r}",
+                EXIT_USAGE,
+            )
         try:
             fields[name] = None if text in ("", "unset") else specs[name].parse(text)
         except OptionError as exc:

@@ -10,15 +10,21 @@ from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, print_json
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    api = sub.add_parser("api", parents=[common],
-                         help="the engine API: its key, where it listens, its certificate")
+    api = sub.add_parser(
+        "api", parents=[common], help="the engine API: its key, where it listens, its certificate"
+    )
     asub = api.add_subparsers(dest="api_command", required=True)
-    key = asub.add_parser("key", parents=[common],
-                          help="print the API key other tools send as X-Api-Key")
-    key.add_argument("--rotate", action="store_true",
-                     help="replace it first (clients using the old key are refused)")
-    info = asub.add_parser("info", parents=[common],
-                           help="the API's URL(s) and its TLS certificate's fingerprint")
+    key = asub.add_parser(
+        "key", parents=[common], help="print the API key other tools send as X-Api-Key"
+    )
+    key.add_argument(
+        "--rotate",
+        action="store_true",
+        help="replace it first (clients using the old key are refused)",
+    )
+    info = asub.add_parser(
+        "info", parents=[common], help="the API's URL(s) and its TLS certificate's fingerprint"
+    )
     info.add_argument("--json", action="store_true")
 
 
@@ -34,8 +40,11 @@ async def _key(ctx: CommandContext, rotate: bool) -> int:
     from stashdesk.app import ensure_api_key
 
     if ctx.engine_url:
-        raise CommandError("`api key` prints this machine's key; run it where the engine "
-                           "runs (with its --data-dir)", EXIT_USAGE)
+        raise CommandError(
+            "`api key` prints this machine's key; run it where the engine "
+            "runs (with its --data-dir)",
+            EXIT_USAGE,
+        )
     await ctx.open()
     if rotate:
         await ctx.ops.rotate_api_key()
@@ -55,10 +64,16 @@ async def _info(ctx: CommandContext, as_json: bool) -> int:
     info = ctx.client.info if ctx.client is not None else {}
     running = ctx.engine_running
     if running:
-        item = {"running": True, "url": info.get("url"), "local_url": info.get("local_url"),
-                "tls": info.get("tls"), "fingerprint": info.get("fingerprint"),
-                "pid": info.get("pid"), "mode": info.get("mode"),
-                "version": info.get("version")}
+        item = {
+            "running": True,
+            "url": info.get("url"),
+            "local_url": info.get("local_url"),
+            "tls": info.get("tls"),
+            "fingerprint": info.get("fingerprint"),
+            "pid": info.get("pid"),
+            "mode": info.get("mode"),
+            "version": info.get("version"),
+        }
     else:
         item = await _configured(ctx)
     if as_json:
@@ -69,8 +84,10 @@ async def _info(ctx: CommandContext, as_json: bool) -> int:
         if item["local_url"] != item["url"]:
             print(f"On this machine: {item['local_url']}")
     else:
-        print(f"StashDesk is not running; its API will listen on {item['listen']}"
-              + (" with TLS" if item["tls"] else ""))
+        print(
+            f"StashDesk is not running; its API will listen on {item['listen']}"
+            + (" with TLS" if item["tls"] else "")
+        )
     if item.get("fingerprint"):
         print(f"TLS certificate SHA-256 fingerprint: {item['fingerprint']}")
     elif item.get("tls"):
@@ -92,5 +109,9 @@ async def _configured(ctx: CommandContext) -> dict[str, Any]:
     host, _port = parse_listen(listen)
     tls = tls_mode == "on" or not is_loopback(host)
     cert = Path(cert_setting) if cert_setting else ctx.data_dir / CERT_FILE
-    return {"running": False, "listen": listen, "tls": tls,
-            "fingerprint": certificate_fingerprint(cert) if tls and cert.exists() else None}
+    return {
+        "running": False,
+        "listen": listen,
+        "tls": tls,
+        "fingerprint": certificate_fingerprint(cert) if tls and cert.exists() else None,
+    }

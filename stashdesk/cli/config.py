@@ -20,9 +20,11 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     clist.add_argument("--json", action="store_true")
     csub.add_parser("get", parents=[common]).add_argument("key")
     cset = csub.add_parser(
-        "set", parents=[common],
+        "set",
+        parents=[common],
         help="VALUE is parsed by the key's type; for a secret give - to read it from "
-             "standard input, or leave it out to be asked for it")
+        "standard input, or leave it out to be asked for it",
+    )
     cset.add_argument("key")
     cset.add_argument("value", nargs="?")
     csub.add_parser("unset", parents=[common]).add_argument("key")
@@ -36,8 +38,10 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json([{**{f: item[f] for f in LIST_FIELDS}, **item} for item in items])
         else:
-            print_table(["KEY", "VALUE", "DESCRIPTION"],
-                        [[i["key"], i["display"], i["description"]] for i in items])
+            print_table(
+                ["KEY", "VALUE", "DESCRIPTION"],
+                [[i["key"], i["display"], i["description"]] for i in items],
+            )
     elif sub == "get":
         print((await ctx.ops.get_setting(args.key))["display"])
     elif sub == "set":

@@ -38,8 +38,9 @@ class CommandContext:
         services: the local Services when no engine runs (None otherwise).
     """
 
-    def __init__(self, data_dir: Path, engine_url: str | None = None,
-                 fingerprint: str | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, engine_url: str | None = None, fingerprint: str | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.engine_url = engine_url or os.environ.get(ENGINE_ENV) or None
         self.fingerprint = fingerprint
@@ -58,8 +59,7 @@ class CommandContext:
 
     async def open(self) -> EngineClient:
         if self.client is None:
-            self.client = await (self._open_remote() if self.engine_url
-                                 else self._open_local())
+            self.client = await (self._open_remote() if self.engine_url else self._open_local())
         return self.client
 
     async def _open_remote(self) -> EngineClient:
@@ -68,11 +68,17 @@ class CommandContext:
 
         key = os.environ.get(KEY_ENV, "")
         if not key:
-            raise CommandError(f"--engine needs the engine's API key in {KEY_ENV} (print it "
-                               f"with `stashdesk api key` on the engine's machine)", EXIT_USAGE)
-        client = RemoteClient(self._checked_url(self.engine_url or ""), key,
-                              fingerprint=self._checked_fingerprint(),
-                              trust=TrustStore(self.data_dir))
+            raise CommandError(
+                f"--engine needs the engine's API key in {KEY_ENV} (print it "
+                f"with `stashdesk api key` on the engine's machine)",
+                EXIT_USAGE,
+            )
+        client = RemoteClient(
+            self._checked_url(self.engine_url or ""),
+            key,
+            fingerprint=self._checked_fingerprint(),
+            trust=TrustStore(self.data_dir),
+        )
         await client.open()
         return client
 
@@ -81,8 +87,11 @@ class CommandContext:
 
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CommandError(f"--engine must be an http:// or https:// address such as "
-                               f"https://nas:8765, not {url!r}", EXIT_USAGE)
+            raise CommandError(
+                f"--engine must be an http:// or https:// address such as "
+                f"https://nas:8765, not {url!r}",
+                EXIT_USAGE,
+            )
         return url
 
     def _checked_fingerprint(self) -> str | None:
@@ -112,8 +121,9 @@ class CommandContext:
                 self.stale_engine_file = True
         if info is not None:
             await asyncio.to_thread(services.store.close)
-            client = RemoteClient(info["local_url"], key, fingerprint=info.get("fingerprint"),
-                                  label="this computer")
+            client = RemoteClient(
+                info["local_url"], key, fingerprint=info.get("fingerprint"), label="this computer"
+            )
             await client.open()
             return client
         from stashdesk.engine_client.local import LocalClient
@@ -134,7 +144,7 @@ class CommandContext:
             self.services = None
 
     def absence_note(self, daemons: list[dict[str, Any]]) -> str | None:
-        """"StashDesk is not running; last seen 14:02 ..." when no engine runs."""
+        """ "StashDesk is not running; last seen 14:02 ..." when no engine runs."""
         if self.engine_running:
             return None
         from datetime import datetime
@@ -143,13 +153,17 @@ class CommandContext:
 
         seen = [from_iso(d.get("last_heartbeat")) for d in daemons]
         latest = max((s for s in seen if s), default=None)
-        unclean = self.stale_engine_file or any(d.get("last_state") in ("running", "error")
-                                                for d in daemons)
+        unclean = self.stale_engine_file or any(
+            d.get("last_state") in ("running", "error") for d in daemons
+        )
         text = "StashDesk is not running"
         if latest:
             when = datetime.fromtimestamp(latest)
-            shown = when.strftime("%H:%M") if when.date() == datetime.now().date() \
+            shown = (
+                when.strftime("%H:%M")
+                if when.date() == datetime.now().date()
                 else when.strftime("%Y-%m-%d %H:%M")
+            )
             text += f"; last seen {shown}"
         if unclean:
             text += " (it did not stop cleanly)"

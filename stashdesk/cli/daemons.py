@@ -17,22 +17,27 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     daemons = sub.add_parser("daemons", parents=[common], help="list and control daemons")
     dsub = daemons.add_subparsers(dest="daemons_command", required=True)
     dsub.add_parser("list", parents=[common]).add_argument("--json", action="store_true")
-    enable = dsub.add_parser("enable", parents=[common],
-                             help="enabled daemons start with the engine")
+    enable = dsub.add_parser(
+        "enable", parents=[common], help="enabled daemons start with the engine"
+    )
     enable.add_argument("name")
-    enable.add_argument("--no-auto-start", action="store_true",
-                        help="enable, but do not start it with the engine")
+    enable.add_argument(
+        "--no-auto-start", action="store_true", help="enable, but do not start it with the engine"
+    )
     dsub.add_parser("disable", parents=[common]).add_argument("name")
     dset = dsub.add_parser("set", parents=[common], help="change one configuration value")
     dset.add_argument("name")
     dset.add_argument("key")
     dset.add_argument("value")
     for action in ("start", "stop", "restart"):
-        dsub.add_parser(action, parents=[common],
-                        help=f"{action} a daemon in the running engine").add_argument("name")
-    dsub.add_parser("run", parents=[common],
-                    help="Run now: the daemon checks at once, whatever its processing windows"
-                    ).add_argument("name")
+        dsub.add_parser(
+            action, parents=[common], help=f"{action} a daemon in the running engine"
+        ).add_argument("name")
+    dsub.add_parser(
+        "run",
+        parents=[common],
+        help="Run now: the daemon checks at once, whatever its processing windows",
+    ).add_argument("name")
 
     status = sub.add_parser("status", parents=[common], help="what every daemon is doing")
     status.add_argument("--json", action="store_true")
@@ -49,12 +54,26 @@ async def run_daemons(ctx: CommandContext, args: argparse.Namespace) -> int:
     if sub == "list":
         rows = await ctx.ops.list_daemons()
         if args.json:
-            print_json([{**{f: r[f] for f in LIST_FIELDS},
-                         "starts_with_engine": starts_with_engine(r)} for r in rows])
+            print_json(
+                [
+                    {**{f: r[f] for f in LIST_FIELDS}, "starts_with_engine": starts_with_engine(r)}
+                    for r in rows
+                ]
+            )
         else:
-            print_table(["NAME", "DISPLAY NAME", "STARTS WITH ENGINE", "STATE", "CONFIG"], [
-                [r["name"], r["display_name"], "yes" if starts_with_engine(r) else "no",
-                 r["state"], json.dumps(r["config"])] for r in rows])
+            print_table(
+                ["NAME", "DISPLAY NAME", "STARTS WITH ENGINE", "STATE", "CONFIG"],
+                [
+                    [
+                        r["name"],
+                        r["display_name"],
+                        "yes" if starts_with_engine(r) else "no",
+                        r["state"],
+                        json.dumps(r["config"]),
+                    ]
+                    for r in rows
+                ],
+            )
             _note_absence(ctx, rows)
     elif sub == "enable":
         await ctx.ops.set_daemon_enabled(args.name, True, auto_start=not args.no_auto_start)
@@ -67,8 +86,10 @@ async def run_daemons(ctx: CommandContext, args: argparse.Namespace) -> int:
         described = await ctx.ops.daemon_config(args.name)
         options = {spec["key"]: Option.from_spec(spec) for spec in described["options"]}
         if args.key not in options:
-            raise CommandError(f"{args.name} has no setting {args.key!r} (it has: "
-                               f"{', '.join(options)})", EXIT_USAGE)
+            raise CommandError(
+                f"{args.name} has no setting {args.key!r} (it has: {', '.join(options)})",
+                EXIT_USAGE,
+            )
         try:
             value = options[args.key].parse(args.value)
         except OptionError as exc:
@@ -90,10 +111,20 @@ async def run_status(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(["NAME", "STATE", "HEALTH", "STATUS", "JOB", "NEXT CHECK"], [
-            [r["name"], r["state"], r.get("health", ""), r["current_status"] or "-",
-             f"{r['current_job_type']} {r['current_job_id']}" if r["current_job_id"] else "",
-             _clock(r.get("next_check_at"))] for r in rows])
+        print_table(
+            ["NAME", "STATE", "HEALTH", "STATUS", "JOB", "NEXT CHECK"],
+            [
+                [
+                    r["name"],
+                    r["state"],
+                    r.get("health", ""),
+                    r["current_status"] or "-",
+                    f"{r['current_job_type']} {r['current_job_id']}" if r["current_job_id"] else "",
+                    _clock(r.get("next_check_at")),
+                ]
+                for r in rows
+            ],
+        )
         for r in rows:
             if r.get("health") not in ("ok", "stopped", None) and r.get("health_reason"):
                 note(f"{r['name']} is {r['health']}: {r['health_reason']}")

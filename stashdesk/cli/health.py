@@ -13,8 +13,11 @@ MARKS = {True: "ok", False: "FAIL", None: "-"}
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    health = sub.add_parser("health", parents=[common],
-                            help="check Stash, qBittorrent, the folders... and say what to fix")
+    health = sub.add_parser(
+        "health",
+        parents=[common],
+        help="check Stash, qBittorrent, the folders... and say what to fix",
+    )
     health.add_argument("--json", action="store_true")
 
 
@@ -24,7 +27,8 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(["CHECK", "OK", "MESSAGE", "REMEDY"],
-                    [[r["check"], MARKS[r["ok"]], r["message"], r["remedy"] or ""]
-                     for r in rows])
+        print_table(
+            ["CHECK", "OK", "MESSAGE", "REMEDY"],
+            [[r["check"], MARKS[r["ok"]], r["message"], r["remedy"] or ""] for r in rows],
+        )
     return EXIT_FAILED if any(r["ok"] is False for r in rows) else EXIT_OK

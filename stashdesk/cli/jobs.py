@@ -26,9 +26,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     jlist.add_argument("--json", action="store_true")
     jlist.add_argument("--status", help="only jobs in this status (several: comma-separated)")
     jlist.add_argument("--type", help="only jobs of this type (several: comma-separated)")
-    jlist.add_argument("--sort", default="-created_at",
-                       help="created_at, started_at, finished_at, type, status or progress; "
-                            "a leading - for descending (default: -created_at)")
+    jlist.add_argument(
+        "--sort",
+        default="-created_at",
+        help="created_at, started_at, finished_at, type, status or progress; "
+        "a leading - for descending (default: -created_at)",
+    )
     jlist.add_argument("--limit", type=int, default=100)
     jsub.add_parser("show", parents=[common]).add_argument("id")
     jsub.add_parser("cancel", parents=[common]).add_argument("id")
@@ -39,13 +42,16 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def check_count(limit: int) -> int:
     if not 1 <= limit <= SQLITE_MAX_INT:
-        raise CommandError(f"--limit must be a whole number from 1 to {SQLITE_MAX_INT:,}, "
-                           f"not {limit:,}", EXIT_USAGE)
+        raise CommandError(
+            f"--limit must be a whole number from 1 to {SQLITE_MAX_INT:,}, not {limit:,}",
+            EXIT_USAGE,
+        )
     return limit
 
 
-async def collect(fetch: Callable[[int, str | None], Awaitable[dict[str, Any]]],
-                  limit: int) -> list[dict[str, Any]]:
+async def collect(
+    fetch: Callable[[int, str | None], Awaitable[dict[str, Any]]], limit: int
+) -> list[dict[str, Any]]:
     """Up to ``limit`` items, fetched a page at a time (the API caps a page)."""
     items: list[dict[str, Any]] = []
     seen: set[tuple[Any, Any]] = set()  # pages that continue "at or before" repeat a row
@@ -74,20 +80,43 @@ async def run_jobs(ctx: CommandContext, args: argparse.Namespace) -> int:
         limit = check_count(args.limit)
         for option in ("status", "type"):
             if getattr(args, option) is not None and not getattr(args, option).strip():
-                raise CommandError(f"--{option} needs a value (leave it out for every "
-                                   f"{option})", EXIT_USAGE)
-        rows = await collect(lambda size, cursor: ctx.ops.list_jobs(
-            status=args.status, job_type=args.type, sort=args.sort, limit=size, cursor=cursor,
-            count=False), limit)
+                raise CommandError(
+                    f"--{option} needs a value (leave it out for every {option})", EXIT_USAGE
+                )
+        rows = await collect(
+            lambda size, cursor: ctx.ops.list_jobs(
+                status=args.status,
+                job_type=args.type,
+                sort=args.sort,
+                limit=size,
+                cursor=cursor,
+                count=False,
+            ),
+            limit,
+        )
         if args.json:
             print_json(rows)
         else:
-            print_table(["ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "BY", "MESSAGE"], [
-                [r["id"], r["type"], _status_text(r), f"{r['progress']:.0f}%", r["created_at"],
-                 r["created_by"], r["error"] or r["message"]] for r in rows])
+            print_table(
+                ["ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "BY", "MESSAGE"],
+                [
+                    [
+                        r["id"],
+                        r["type"],
+                        _status_text(r),
+                        f"{r['progress']:.0f}%",
+                        r["created_at"],
+                        r["created_by"],
+                        r["error"] or r["message"],
+                    ]
+                    for r in rows
+                ],
+            )
         if not ctx.engine_running and any(r.get("left_over") for r in rows):
-            note("StashDesk is not running: jobs it left running are shown as they will be "
-                 "recorded at its next start")
+            note(
+                "StashDesk is not running: jobs it left running are shown as they will be "
+                "recorded at its next start"
+            )
     elif sub == "show":
         print_json(await ctx.ops.get_job(args.id))
     else:
@@ -102,16 +131,29 @@ async def run_jobs(ctx: CommandContext, args: argparse.Namespace) -> int:
 async def run_history(ctx: CommandContext, args: argparse.Namespace) -> int:
     await ctx.open()
     limit = check_count(args.limit)
-    rows = await collect(lambda size, cursor: ctx.ops.history(
-        daemon=args.daemon, kinds="status", idle="show", before=cursor, limit=size), limit)
+    rows = await collect(
+        lambda size, cursor: ctx.ops.history(
+            daemon=args.daemon, kinds="status", idle="show", before=cursor, limit=size
+        ),
+        limit,
+    )
     rows.reverse()  # newest last
     items = [{f: r[f] for f in HISTORY_FIELDS} for r in rows]
     if args.json:
         print_json(items)
     else:
-        print_table(["AT", "DAEMON", "MESSAGE", "JOB"], [
-            [i["at"], i["daemon"], i["message"],
-             f"{i['job_type']} {i['job_id']}" if i["job_id"] else ""] for i in items])
+        print_table(
+            ["AT", "DAEMON", "MESSAGE", "JOB"],
+            [
+                [
+                    i["at"],
+                    i["daemon"],
+                    i["message"],
+                    f"{i['job_type']} {i['job_id']}" if i["job_id"] else "",
+                ]
+                for i in items
+            ],
+        )
     return EXIT_OK
 
 

@@ -12,20 +12,26 @@ from stashdesk.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_table
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    notify = sub.add_parser("notify", parents=[common],
-                            help="where StashDesk sends notifications, and for which events")
+    notify = sub.add_parser(
+        "notify", parents=[common], help="where StashDesk sends notifications, and for which events"
+    )
     nsub = notify.add_subparsers(dest="notify_command", required=True)
     nlist = nsub.add_parser("list", parents=[common], help="targets (URLs masked)")
     nlist.add_argument("--json", action="store_true")
-    nsub.add_parser("events", parents=[common], help="the events a target can ask for"
-                    ).add_argument("--json", action="store_true")
-    add = nsub.add_parser("add", parents=[common],
-                          help="add a target: an Apprise URL such as ntfy://topic or "
-                               "discord://id/token (- reads it from standard input)")
+    nsub.add_parser(
+        "events", parents=[common], help="the events a target can ask for"
+    ).add_argument("--json", action="store_true")
+    add = nsub.add_parser(
+        "add",
+        parents=[common],
+        help="add a target: an Apprise URL such as ntfy://topic or "
+        "discord://id/token (- reads it from standard input)",
+    )
     add.add_argument("name")
     add.add_argument("url")
-    add.add_argument("--on", required=True, metavar="EVENT[,EVENT...]",
-                     help="the events it wants (or all)")
+    add.add_argument(
+        "--on", required=True, metavar="EVENT[,EVENT...]", help="the events it wants (or all)"
+    )
     nsub.add_parser("remove", parents=[common]).add_argument("name")
     test = nsub.add_parser("test", parents=[common], help="send a test message")
     test.add_argument("name", nargs="?")
@@ -40,16 +46,16 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json(targets)
         else:
-            print_table(["NAME", "URL", "EVENTS", "LAST DELIVERY"], [
-                [t["name"], t["url"], ",".join(t["events"]), t["last_delivery"]]
-                for t in targets])
+            print_table(
+                ["NAME", "URL", "EVENTS", "LAST DELIVERY"],
+                [[t["name"], t["url"], ",".join(t["events"]), t["last_delivery"]] for t in targets],
+            )
     elif sub == "events":
         events = await ctx.ops.notification_events()
         if args.json:
             print_json(events)
         else:
-            print_table(["EVENT", "WHEN"], [[e["name"], e.get("description", "")]
-                                           for e in events])
+            print_table(["EVENT", "WHEN"], [[e["name"], e.get("description", "")] for e in events])
     elif sub == "add":
         url = sys.stdin.readline().strip() if args.url == "-" else args.url
         target = await ctx.ops.add_notification_target(args.name, url, args.on)
@@ -63,8 +69,9 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
             print_json(outcomes)
         else:
             for outcome in outcomes:
-                print(f"{outcome['name']}: " + ("delivered" if outcome["ok"]
-                                                else f"failed - {outcome['error']}"))
+                print(
+                    f"{outcome['name']}: "
+                    + ("delivered" if outcome["ok"] else f"failed - {outcome['error']}")
+                )
         return EXIT_OK if all(o["ok"] for o in outcomes) else EXIT_FAILED
     return EXIT_OK
-

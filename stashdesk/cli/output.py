@@ -11,8 +11,15 @@ from stashdesk.engine_client.errors import EXIT_FAILED, EXIT_USAGE
 
 EXIT_OK = 0
 
-__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "CommandError", "print_json", "print_table",
-           "yes"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "CommandError",
+    "print_json",
+    "print_table",
+    "yes",
+]
 
 
 class CommandError(Exception):

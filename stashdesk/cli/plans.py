@@ -46,31 +46,59 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 
     for action in ("approve", "reject"):
         review = psub.add_parser(
-            action, parents=[common],
-            help=f"{action} changes: all of them, or those the options select (combined "
-                 f"with AND)")
+            action,
+            parents=[common],
+            help=f"{action} changes: all of them, or those the options select (combined with AND)",
+        )
         review.add_argument("id", type=int)
         review.add_argument("--field", choices=FIELDS, help="only changes of this field")
-        review.add_argument("--min-confidence", type=float, metavar="X",
-                            help="only changes with at least this confidence (0..1)")
-        review.add_argument("--change", type=int, action="append", metavar="C", default=[],
-                            help="only this change (repeatable)")
-        review.add_argument("--scene", action="append", dest="scene_ids", metavar="ID",
-                            help="only the changes of this scene (repeatable)")
-        review.add_argument("--tag", metavar="NAME",
-                            help="only this tag's changes (its tag and its markers)")
+        review.add_argument(
+            "--min-confidence",
+            type=float,
+            metavar="X",
+            help="only changes with at least this confidence (0..1)",
+        )
+        review.add_argument(
+            "--change",
+            type=int,
+            action="append",
+            metavar="C",
+            default=[],
+            help="only this change (repeatable)",
+        )
+        review.add_argument(
+            "--scene",
+            action="append",
+            dest="scene_ids",
+            metavar="ID",
+            help="only the changes of this scene (repeatable)",
+        )
+        review.add_argument(
+            "--tag", metavar="NAME", help="only this tag's changes (its tag and its markers)"
+        )
 
-    apply = psub.add_parser("apply", parents=[common],
-                            help="apply the approved changes (launches an APPLY_PLAN job)")
+    apply = psub.add_parser(
+        "apply", parents=[common], help="apply the approved changes (launches an APPLY_PLAN job)"
+    )
     apply.add_argument("id", type=int)
-    apply.add_argument("--auto-approve", action="store_true",
-                       help="apply pending changes too, not only approved ones")
-    apply.add_argument("--change", type=int, action="append", metavar="C", default=[],
-                       help="apply exactly this change (repeatable)")
+    apply.add_argument(
+        "--auto-approve",
+        action="store_true",
+        help="apply pending changes too, not only approved ones",
+    )
+    apply.add_argument(
+        "--change",
+        type=int,
+        action="append",
+        metavar="C",
+        default=[],
+        help="apply exactly this change (repeatable)",
+    )
     apply.add_argument("--json", action="store_true")
 
-    psub.add_parser("cancel", parents=[common], help="cancel a plan (nothing is applied)"
-                    ).add_argument("id", type=int)
+    psub.add_parser(
+        "cancel", parents=[common], help="cancel a plan (nothing is applied)"
+    ).add_argument("id", type=int)
 
 
 async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
@@ -83,10 +111,21 @@ async def cmd_list(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.json:
         print_json(items)
         return EXIT_OK
-    print_table(["ID", "STATUS", "CHANGES", "PENDING", "APPROVED", "APPLIED", "NAME"], [
-        [i["id"], i["status"], i["changes"], i["change_counts"]["pending"],
-         i["change_counts"]["approved"], i["change_counts"]["applied"], i["name"]]
-        for i in items])
+    print_table(
+        ["ID", "STATUS", "CHANGES", "PENDING", "APPROVED", "APPLIED", "NAME"],
+        [
+            [
+                i["id"],
+                i["status"],
+                i["changes"],
+                i["change_counts"]["pending"],
+                i["change_counts"]["approved"],
+                i["change_counts"]["applied"],
+                i["name"],
+            ]
+            for i in items
+        ],
+    )
     return EXIT_OK
 
 
@@ -98,14 +137,28 @@ async def cmd_show(ctx: CommandContext, args: argparse.Namespace) -> int:
         print_json(item)
         return EXIT_OK
     print(f"Plan {item['id']}: {item['name']}")
-    print(f"Status: {item['status']}    created {item['created_at']}"
-          + (f"    applied {item['applied_at']}" if item["applied_at"] else ""))
+    print(
+        f"Status: {item['status']}    created {item['created_at']}"
+        + (f"    applied {item['applied_at']}" if item["applied_at"] else "")
+    )
     print("Changes: " + ", ".join(f"{n} {s}" for s, n in item["change_counts"].items() if n))
     print()
-    print_table(["ID", "SCENE", "FIELD", "ACTION", "VALUE", "CONF", "STATUS", "REASON"], [
-        [c["id"], c["scene_id"], c["field"], c["action"], _short(c["proposed_value"]),
-         f"{c['confidence']:.2f}", c["status"], c["reason"] or ""]
-        for c in item["change_list"]])
+    print_table(
+        ["ID", "SCENE", "FIELD", "ACTION", "VALUE", "CONF", "STATUS", "REASON"],
+        [
+            [
+                c["id"],
+                c["scene_id"],
+                c["field"],
+                c["action"],
+                _short(c["proposed_value"]),
+                f"{c['confidence']:.2f}",
+                c["status"],
+                c["reason"] or "",
+            ]
+            for c in item["change_list"]
+        ],
+    )
     return EXIT_OK
 
 
@@ -119,11 +172,18 @@ def _short(value: Any) -> str:
 
 async def cmd_review(ctx: CommandContext, args: argparse.Namespace) -> int:
     if args.min_confidence is not None and not 0.0 <= args.min_confidence <= 1.0:
-        raise CommandError(f"--min-confidence must be between 0 and 1, not "
-                           f"{args.min_confidence:g}", EXIT_USAGE)
-    answer = await ctx.ops.review_plan(args.id, args.plans_command, change_ids=args.change,
-                                       field=args.field, min_confidence=args.min_confidence,
-                                       scene_ids=args.scene_ids, tag=args.tag)
+        raise CommandError(
+            f"--min-confidence must be between 0 and 1, not {args.min_confidence:g}", EXIT_USAGE
+        )
+    answer = await ctx.ops.review_plan(
+        args.id,
+        args.plans_command,
+        change_ids=args.change,
+        field=args.field,
+        min_confidence=args.min_confidence,
+        scene_ids=args.scene_ids,
+        tag=args.tag,
+    )
     verb = "approved" if args.plans_command == "approve" else "rejected"
     print(f"{answer['count']} change(s) {verb} in plan {args.id}")
     return EXIT_OK
@@ -137,8 +197,9 @@ async def cmd_cancel(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 async def cmd_apply(ctx: CommandContext, args: argparse.Namespace) -> int:
     try:
-        answer = await ctx.ops.apply_plan(args.id, change_ids=args.change,
-                                          auto_approve=args.auto_approve, created_by="cli")
+        answer = await ctx.ops.apply_plan(
+            args.id, change_ids=args.change, auto_approve=args.auto_approve, created_by="cli"
+        )
     except EngineNotRunning:
         # The plan passed every check (they run before the engine is needed).
         metadata: dict[str, Any] = {"plan_id": args.id, "auto_approve": args.auto_approve}
@@ -153,19 +214,16 @@ async def cmd_apply(ctx: CommandContext, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _apply_in_process(ctx: CommandContext, metadata: dict[str, Any],
-                            as_json: bool) -> int:
+async def _apply_in_process(ctx: CommandContext, metadata: dict[str, Any], as_json: bool) -> int:
     """No engine runs: run the job here, to completion, with a short-lived engine."""
     from stashdesk.app import Engine, EngineAlreadyRunning
     from stashdesk.jobs.base import JobType
 
     engine = Engine(ctx.data_dir, mode="cli")
     try:
-        services = await engine.start(auto_start=False, control=False,
-                                      run_leftover_jobs=False)
+        services = await engine.start(auto_start=False, control=False, run_leftover_jobs=False)
     except EngineAlreadyRunning as exc:
-        raise CommandError(f"{exc}; run `stashdesk plans apply` again to hand it the job"
-                           ) from None
+        raise CommandError(f"{exc}; run `stashdesk plans apply` again to hand it the job") from None
     try:
         info = await services.runner.submit(JobType.APPLY_PLAN, metadata, created_by="cli")
         if not as_json:
@@ -175,17 +233,32 @@ async def _apply_in_process(ctx: CommandContext, metadata: dict[str, Any],
         await engine.stop()
     result = final.result if isinstance(final.result, dict) else {}
     if as_json:
-        print_json({"job_id": final.id, "status": final.status, "engine": "in-process",
-                    "error": final.error, "result": result})
+        print_json(
+            {
+                "job_id": final.id,
+                "status": final.status,
+                "engine": "in-process",
+                "error": final.error,
+                "result": result,
+            }
+        )
     else:
-        print(f"{final.status}: {result.get('applied', 0)} applied, "
-              f"{result.get('skipped', 0)} skipped, {result.get('failed', 0)} failed"
-              + (f" - {final.error}" if final.error else "")
-              + (f" (plan {metadata['plan_id']} is {result['plan_status']})"
-                 if result.get("plan_status") else ""))
+        print(
+            f"{final.status}: {result.get('applied', 0)} applied, "
+            f"{result.get('skipped', 0)} skipped, {result.get('failed', 0)} failed"
+            + (f" - {final.error}" if final.error else "")
+            + (
+                f" (plan {metadata['plan_id']} is {result['plan_status']})"
+                if result.get("plan_status")
+                else ""
+            )
+        )
         for error in result.get("errors") or []:
-            print(f"  change {error['change_id']} (scene {error['scene_id']}, "
-                  f"{error['field']}): {error['error']}", file=sys.stderr)
+            print(
+                f"  change {error['change_id']} (scene {error['scene_id']}, "
+                f"{error['field']}): {error['error']}",
+                file=sys.stderr,
+            )
     return EXIT_OK if final.status == "completed" and not result.get("failed") else EXIT_FAILED
 
 

@@ -22,32 +22,56 @@ from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, print_json
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    stash = sub.add_parser("stash", parents=[common],
-                           help="start a sync, scan or generation in the running engine")
+    stash = sub.add_parser(
+        "stash", parents=[common], help="start a sync, scan or generation in the running engine"
+    )
     ssub = stash.add_subparsers(dest="stash_command", required=True)
     sync = ssub.add_parser("sync", parents=[common], help="sync scenes from Stash")
-    sync.add_argument("--full", action="store_true",
-                      help="read every scene and mark the ones Stash no longer has as removed")
+    sync.add_argument(
+        "--full",
+        action="store_true",
+        help="read every scene and mark the ones Stash no longer has as removed",
+    )
     scan = ssub.add_parser("scan", parents=[common], help="run a metadata scan in Stash")
-    scan.add_argument("paths", nargs="*", metavar="PATH",
-                      help="folders as Stash sees them (default: downloads.stash_path)")
-    generate = ssub.add_parser("generate", parents=[common],
-                               help="generate covers, sprites, previews and phashes in Stash")
-    generate.add_argument("--scene", action="append", dest="scene_ids", metavar="ID",
-                          help="only this scene (repeatable; default: every scene)")
-    identify = ssub.add_parser("identify", parents=[common],
-                               help="run Stash's Identify on some scenes (by id or path)")
-    identify.add_argument("paths", nargs="*", metavar="PATH",
-                          help="files or folders as Stash sees them")
-    identify.add_argument("--scene", action="append", dest="scene_ids", metavar="ID",
-                          help="this scene (repeatable)")
-    identify.add_argument("--source", action="append", dest="sources", metavar="NAME",
-                          help="a stash-box (name or address) or builtin_autotag, in order "
-                               "(default: the sources saved in Stash's Identify task)")
-    auto_tag = ssub.add_parser("auto-tag", parents=[common],
-                               help="run Stash's Auto Tag on some folders or files")
-    auto_tag.add_argument("paths", nargs="+", metavar="PATH",
-                          help="files or folders as Stash sees them")
+    scan.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="folders as Stash sees them (default: downloads.stash_path)",
+    )
+    generate = ssub.add_parser(
+        "generate", parents=[common], help="generate covers, sprites, previews and phashes in Stash"
+    )
+    generate.add_argument(
+        "--scene",
+        action="append",
+        dest="scene_ids",
+        metavar="ID",
+        help="only this scene (repeatable; default: every scene)",
+    )
+    identify = ssub.add_parser(
+        "identify", parents=[common], help="run Stash's Identify on some scenes (by id or path)"
+    )
+    identify.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or folders as Stash sees them"
+    )
+    identify.add_argument(
+        "--scene", action="append", dest="scene_ids", metavar="ID", help="this scene (repeatable)"
+    )
+    identify.add_argument(
+        "--source",
+        action="append",
+        dest="sources",
+        metavar="NAME",
+        help="a stash-box (name or address) or builtin_autotag, in order "
+        "(default: the sources saved in Stash's Identify task)",
+    )
+    auto_tag = ssub.add_parser(
+        "auto-tag", parents=[common], help="run Stash's Auto Tag on some folders or files"
+    )
+    auto_tag.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files or folders as Stash sees them"
+    )
     for parser in (sync, scan, generate, identify, auto_tag):
         parser.add_argument("--json", action="store_true")
 
@@ -55,8 +79,9 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def _checked(values: list[str] | None, what: str) -> list[str] | None:
     for value in values or ():
         if not value.strip() or not value.isprintable():
-            raise CommandError(f"{what} must be given and without control characters, not "
-                               f"{value!r}", EXIT_USAGE)
+            raise CommandError(
+                f"{what} must be given and without control characters, not {value!r}", EXIT_USAGE
+            )
     return values
 
 
@@ -79,11 +104,22 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
     elif args.stash_command == "identify":
         job_type = "STASH_IDENTIFY"
         if not (args.paths or args.scene_ids):
-            raise CommandError("say which scenes: --scene ID or paths (identifying the whole "
-                               "library is Stash's own task)", EXIT_USAGE)
-        metadata.update({k: v for k, v in (("paths", args.paths), ("scene_ids", args.scene_ids),
-                                           ("sources", _checked(args.sources, "a source")))
-                         if v})
+            raise CommandError(
+                "say which scenes: --scene ID or paths (identifying the whole "
+                "library is Stash's own task)",
+                EXIT_USAGE,
+            )
+        metadata.update(
+            {
+                k: v
+                for k, v in (
+                    ("paths", args.paths),
+                    ("scene_ids", args.scene_ids),
+                    ("sources", _checked(args.sources, "a source")),
+                )
+                if v
+            }
+        )
     else:
         job_type = "STASH_AUTO_TAG"
         metadata["paths"] = args.paths

@@ -65,23 +65,32 @@ async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) ->
     except StashUnreachable as exc:
         return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
     except StashAuthRejected as exc:
-        return [CheckStep(reach, True, f"{url} answered"), CheckStep(auth, False, str(exc)),
-                _not_tried(read)]
+        return [
+            CheckStep(reach, True, f"{url} answered"),
+            CheckStep(auth, False, str(exc)),
+            _not_tried(read),
+        ]
     except (ServiceAnswerError, MalformedAnswer) as exc:
-        return [CheckStep(reach, True, f"{url} answered"),
-                CheckStep(auth, True, f"accepted {auth_what}"), CheckStep(read, False, str(exc))]
+        return [
+            CheckStep(reach, True, f"{url} answered"),
+            CheckStep(auth, True, f"accepted {auth_what}"),
+            CheckStep(read, False, str(exc)),
+        ]
     except ServiceError as exc:
         return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [CheckStep(reach, True, f"{url} answered"),
-            CheckStep(auth, True, f"accepted {auth_what}"),
-            CheckStep(read, True, f"Stash {version}")]
+    return [
+        CheckStep(reach, True, f"{url} answered"),
+        CheckStep(auth, True, f"accepted {auth_what}"),
+        CheckStep(read, True, f"Stash {version}"),
+    ]
 
 
-async def check_qbittorrent(url: str, username: str, password: str,
-                            timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
+async def check_qbittorrent(
+    url: str, username: str, password: str, timeout: float = CHECK_TIMEOUT
+) -> list[CheckStep]:
     reach, login, read = "Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version"
     client = QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT))
     try:
@@ -89,18 +98,25 @@ async def check_qbittorrent(url: str, username: str, password: str,
     except QBittorrentUnreachable as exc:
         return [CheckStep(reach, False, str(exc)), _not_tried(login), _not_tried(read)]
     except QBittorrentLoginRejected as exc:
-        return [CheckStep(reach, True, f"{url} answered"), CheckStep(login, False, str(exc)),
-                _not_tried(read)]
+        return [
+            CheckStep(reach, True, f"{url} answered"),
+            CheckStep(login, False, str(exc)),
+            _not_tried(read),
+        ]
     except ServiceError as exc:
-        return [CheckStep(reach, True, f"{url} answered"),
-                CheckStep(login, True, f"logged in as {username!r}"),
-                CheckStep(read, False, str(exc))]
+        return [
+            CheckStep(reach, True, f"{url} answered"),
+            CheckStep(login, True, f"logged in as {username!r}"),
+            CheckStep(read, False, str(exc)),
+        ]
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [CheckStep(reach, True, f"{url} answered"),
-            CheckStep(login, True, f"logged in as {username!r}"),
-            CheckStep(read, True, f"qBittorrent {version}")]
+    return [
+        CheckStep(reach, True, f"{url} answered"),
+        CheckStep(login, True, f"logged in as {username!r}"),
+        CheckStep(read, True, f"qBittorrent {version}"),
+    ]
 
 
 async def check_video_tags(url: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
@@ -113,15 +129,20 @@ async def check_video_tags(url: str, timeout: float = CHECK_TIMEOUT) -> list[Che
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [CheckStep(reach, True, f"{url} answered (HTTP {status}); videos are sent to "
-                                   f"{url}/process_video/")]
+    return [
+        CheckStep(
+            reach, True, f"{url} answered (HTTP {status}); videos are sent to {url}/process_video/"
+        )
+    ]
 
 
 # The settings group each check tests, and the setting keys it reads.
 CHECKS: dict[str, tuple[tuple[str, ...], Callable[..., Awaitable[list[CheckStep]]]]] = {
     "Stash": (("stash.url", "stash.api_key", "stash.timeout"), check_stash),
-    "qBittorrent": (("qbittorrent.url", "qbittorrent.username", "qbittorrent.password",
-                     "qbittorrent.timeout"), check_qbittorrent),
+    "qBittorrent": (
+        ("qbittorrent.url", "qbittorrent.username", "qbittorrent.password", "qbittorrent.timeout"),
+        check_qbittorrent,
+    ),
     "Analysis": (("analysis.video_server_url", "analysis.server_timeout"), check_video_tags),
 }
 

@@ -145,10 +145,16 @@ class _WatchedAdapter(HTTPAdapter):
             return type(f"Watched{base.__name__}", (base,), {"_new_conn": _new_conn})
 
         self.poolmanager.pool_classes_by_scheme = {
-            "http": type("WatchedHTTPConnectionPool", (HTTPConnectionPool,),
-                         {"ConnectionCls": watched(HTTPConnection)}),
-            "https": type("WatchedHTTPSConnectionPool", (HTTPSConnectionPool,),
-                          {"ConnectionCls": watched(HTTPSConnection)}),
+            "http": type(
+                "WatchedHTTPConnectionPool",
+                (HTTPConnectionPool,),
+                {"ConnectionCls": watched(HTTPConnection)},
+            ),
+            "https": type(
+                "WatchedHTTPSConnectionPool",
+                (HTTPSConnectionPool,),
+                {"ConnectionCls": watched(HTTPSConnection)},
+            ),
         }
 
 
@@ -213,13 +219,13 @@ class QBittorrentClient:
 
         try:
             await asyncio.wait_for(
-                asyncio.get_running_loop().run_in_executor(self._worker, close), 10)
+                asyncio.get_running_loop().run_in_executor(self._worker, close), 10
+            )
         except TimeoutError:
             pass
         self._worker.shutdown(wait=False, cancel_futures=True)
 
-    async def _call(self, fn: Callable[..., T], *args: Any, login: bool = True,
-                    **kwargs: Any) -> T:
+    async def _call(self, fn: Callable[..., T], *args: Any, login: bool = True, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         token = object()
 
@@ -279,8 +285,9 @@ class QBittorrentClient:
         return str(await self._call(self._api.app_default_save_path))
 
     async def completed_torrents(self, category: str) -> list[Torrent]:
-        infos = await self._call(self._api.torrents_info, status_filter="completed",
-                                 category=category)
+        infos = await self._call(
+            self._api.torrents_info, status_filter="completed", category=category
+        )
         return [Torrent.from_api(info) for info in infos]
 
     async def torrent(self, torrent_hash: str) -> Torrent | None:
@@ -290,9 +297,13 @@ class QBittorrentClient:
     async def torrent_files(self, torrent_hash: str) -> list[TorrentFile]:
         files = await self._call(self._api.torrents_files, torrent_hash=torrent_hash)
         return [
-            TorrentFile(name=f["name"], size=int(f.get("size", 0)), index=int(f.get("index", i)),
-                        priority=int(f.get("priority", 1)),
-                        progress=float(f.get("progress", 1.0)))
+            TorrentFile(
+                name=f["name"],
+                size=int(f.get("size", 0)),
+                index=int(f.get("index", i)),
+                priority=int(f.get("priority", 1)),
+                progress=float(f.get("progress", 1.0)),
+            )
             for i, f in enumerate(files)
         ]
 
@@ -319,5 +330,4 @@ class QBittorrentClient:
 
     async def remove_torrent(self, torrent_hash: str) -> None:
         """Remove the torrent from qBittorrent; its files stay on disk."""
-        await self._call(self._api.torrents_delete, delete_files=False,
-                         torrent_hashes=torrent_hash)
+        await self._call(self._api.torrents_delete, delete_files=False, torrent_hashes=torrent_hash)

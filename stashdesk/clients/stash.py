@@ -44,9 +44,9 @@ AUTO_TAG_SCRAPER = "builtin_autotag"  # Stash's built-in auto tagger as an ident
 def websocket_url(endpoint: str) -> str:
     """``http(s)://host/graphql`` as the ``ws(s)://`` address Stash upgrades."""
     if endpoint.startswith("https://"):
-        return "wss://" + endpoint[len("https://"):]
+        return "wss://" + endpoint[len("https://") :]
     if endpoint.startswith("http://"):
-        return "ws://" + endpoint[len("http://"):]
+        return "ws://" + endpoint[len("http://") :]
     return endpoint
 
 
@@ -119,8 +119,7 @@ class StashClient:
             user, password = auth
             token = base64.b64encode(f"{user}:{password}".encode()).decode()
             ws_headers["Authorization"] = f"Basic {token}"
-        self.job_feed = StashJobFeed(websocket_url(self.endpoint), ws_headers,
-                                     enabled=websocket)
+        self.job_feed = StashJobFeed(websocket_url(self.endpoint), ws_headers, enabled=websocket)
 
     async def aclose(self) -> None:
         await self.job_feed.aclose()
@@ -229,7 +228,8 @@ class StashClient:
         """The folders Stash scans for videos (its Library settings)."""
         data = await self.execute(docs.LIBRARY_PATHS)
         stashes = ((self._field(data, "configuration") or {}).get("general") or {}).get(
-            "stashes") or []
+            "stashes"
+        ) or []
         return [s["path"] for s in stashes if s.get("path") and not s.get("excludeVideo")]
 
     async def count_scenes(self, scene_filter: dict[str, Any] | None = None) -> int:
@@ -259,11 +259,19 @@ class StashClient:
         return self._field(await self.execute(docs.FIND_SCENE, {"id": scene_id}), "findScene")
 
     async def _find_named(
-        self, document: str, root: str, items: str, filter_arg: str, name: str | None,
-        page: int, per_page: int, aliases: bool = False,
+        self,
+        document: str,
+        root: str,
+        items: str,
+        filter_arg: str,
+        name: str | None,
+        page: int,
+        per_page: int,
+        aliases: bool = False,
     ) -> tuple[int, list[dict[str, Any]]]:
-        variables: dict[str, Any] = {"filter": {"page": page, "per_page": per_page,
-                                                "sort": "name", "direction": "ASC"}}
+        variables: dict[str, Any] = {
+            "filter": {"page": page, "per_page": per_page, "sort": "name", "direction": "ASC"}
+        }
         if name is not None:
             # EQUALS is case-insensitive in Stash; OR means "name matches, or an alias does".
             criterion = {"value": name, "modifier": "EQUALS"}
@@ -273,28 +281,59 @@ class StashClient:
         result = self._field(await self.execute(document, variables), root)
         return int(result["count"]), list(result[items])
 
-    async def find_tags(self, name: str | None = None, *, page: int = 1,
-                        per_page: int = 1000, aliases: bool = False,
-                        ) -> tuple[int, list[dict[str, Any]]]:
+    async def find_tags(
+        self,
+        name: str | None = None,
+        *,
+        page: int = 1,
+        per_page: int = 1000,
+        aliases: bool = False,
+    ) -> tuple[int, list[dict[str, Any]]]:
         """Tags; with ``name``, those so named (any case), or also so aliased (``aliases``)."""
-        return await self._find_named(docs.FIND_TAGS, "findTags", "tags", "tag_filter",
-                                      name, page, per_page, aliases)
+        return await self._find_named(
+            docs.FIND_TAGS, "findTags", "tags", "tag_filter", name, page, per_page, aliases
+        )
 
-    async def find_performers(self, name: str | None = None, *, page: int = 1,
-                              per_page: int = 1000, aliases: bool = False,
-                              ) -> tuple[int, list[dict[str, Any]]]:
-        return await self._find_named(docs.FIND_PERFORMERS, "findPerformers", "performers",
-                                      "performer_filter", name, page, per_page, aliases)
+    async def find_performers(
+        self,
+        name: str | None = None,
+        *,
+        page: int = 1,
+        per_page: int = 1000,
+        aliases: bool = False,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        return await self._find_named(
+            docs.FIND_PERFORMERS,
+            "findPerformers",
+            "performers",
+            "performer_filter",
+            name,
+            page,
+            per_page,
+            aliases,
+        )
 
-    async def find_studios(self, name: str | None = None, *, page: int = 1,
-                           per_page: int = 1000, aliases: bool = False,
-                           ) -> tuple[int, list[dict[str, Any]]]:
-        return await self._find_named(docs.FIND_STUDIOS, "findStudios", "studios",
-                                      "studio_filter", name, page, per_page, aliases)
+    async def find_studios(
+        self,
+        name: str | None = None,
+        *,
+        page: int = 1,
+        per_page: int = 1000,
+        aliases: bool = False,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        return await self._find_named(
+            docs.FIND_STUDIOS,
+            "findStudios",
+            "studios",
+            "studio_filter",
+            name,
+            page,
+            per_page,
+            aliases,
+        )
 
     async def find_job(self, job_id: str) -> dict[str, Any] | None:
-        return self._field(await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}),
-                           "findJob")
+        return self._field(await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}), "findJob")
 
     async def job_queue(self) -> list[dict[str, Any]]:
         return list(self._field(await self.execute(docs.JOB_QUEUE), "jobQueue") or [])
@@ -308,8 +347,10 @@ class StashClient:
         """
         found: dict[str, str] = {}
         for path in paths:
-            variables = {"filter": {"per_page": 25},
-                         "scene_filter": {"path": {"value": path, "modifier": "EQUALS"}}}
+            variables = {
+                "filter": {"per_page": 25},
+                "scene_filter": {"path": {"value": path, "modifier": "EQUALS"}},
+            }
             data = await self.execute(docs.FIND_SCENE_PATHS, variables)
             for scene in self._field(data, "findScenes")["scenes"]:
                 if any(f.get("path") == path for f in scene.get("files") or []):
@@ -320,7 +361,6 @@ class StashClient:
     async def identify_configuration(self) -> dict[str, Any]:
         """Stash's stash-box endpoints and saved identify defaults (``configuration``)."""
         return self._field(await self.execute(docs.IDENTIFY_CONFIGURATION), "configuration")
-
 
     async def ui_configuration(self) -> dict[str, Any]:
         """Stash's UI settings (``configuration { ui }``: ``vrTag`` and the like)."""
@@ -340,25 +380,28 @@ class StashClient:
             async with asyncio.timeout(self.timeout):  # the whole answer, not each read
                 response = await self._http.get(target)
         except (httpx.TimeoutException, TimeoutError):
-            raise StashUnreachable(f"Stash at {self.url} did not send {parts.path} within "
-                                   f"{self.timeout:g} s") from None
+            raise StashUnreachable(
+                f"Stash at {self.url} did not send {parts.path} within {self.timeout:g} s"
+            ) from None
         except httpx.TransportError as exc:
             raise StashUnreachable(
-                f"Stash unreachable at {self.url}: {describe_transport_error(exc)}") from None
+                f"Stash unreachable at {self.url}: {describe_transport_error(exc)}"
+            ) from None
         if response.status_code in (401, 403):
-            raise StashAuthRejected(f"Stash refused {parts.path} (HTTP "
-                                    f"{response.status_code}) - check stash.api_key")
+            raise StashAuthRejected(
+                f"Stash refused {parts.path} (HTTP {response.status_code}) - check stash.api_key"
+            )
         if response.status_code >= 400:
-            raise StashServerError(f"Stash answered HTTP {response.status_code} for "
-                                   f"{parts.path}")
+            raise StashServerError(f"Stash answered HTTP {response.status_code} for {parts.path}")
         if len(response.content) > max_bytes:
             raise StashMalformedAnswer(f"{parts.path} is larger than {max_bytes} bytes")
         return response.content, response.headers.get("content-type", "")
 
     # --- writes (never retried) --------------------------------------------------------
 
-    async def create_tag(self, name: str, *, ignore_auto_tag: bool | None = None,
-                         parent_ids: list[str] | None = None) -> dict[str, Any]:
+    async def create_tag(
+        self, name: str, *, ignore_auto_tag: bool | None = None, parent_ids: list[str] | None = None
+    ) -> dict[str, Any]:
         fields: dict[str, Any] = {"name": name}
         if ignore_auto_tag is not None:
             fields["ignore_auto_tag"] = ignore_auto_tag
@@ -368,8 +411,7 @@ class StashClient:
         return self._field(data, "tagCreate")
 
     async def create_performer(self, name: str) -> dict[str, Any]:
-        data = await self.execute(docs.PERFORMER_CREATE, {"input": {"name": name}},
-                                  mutation=True)
+        data = await self.execute(docs.PERFORMER_CREATE, {"input": {"name": name}}, mutation=True)
         return self._field(data, "performerCreate")
 
     async def create_studio(self, name: str) -> dict[str, Any]:
@@ -389,8 +431,9 @@ class StashClient:
         return self._field(data, "sceneMarkerCreate")
 
     async def metadata_scan(self, paths: list[str], **options: Any) -> str:
-        data = await self.execute(docs.METADATA_SCAN, {"input": {"paths": paths, **options}},
-                                  mutation=True)
+        data = await self.execute(
+            docs.METADATA_SCAN, {"input": {"paths": paths, **options}}, mutation=True
+        )
         return str(self._field(data, "metadataScan"))
 
     async def metadata_generate(self, options: dict[str, Any]) -> str:

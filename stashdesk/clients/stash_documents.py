@@ -37,14 +37,17 @@ query LibraryPaths {
 }
 """
 
-FIND_SCENES = """
+FIND_SCENES = (
+    """
 query FindScenes($filter: FindFilterType, $scene_filter: SceneFilterType, $ids: [ID!]) {
   findScenes(filter: $filter, scene_filter: $scene_filter, ids: $ids) {
     count
     scenes { ...SceneFields }
   }
 }
-""" + SCENE_FIELDS
+"""
+    + SCENE_FIELDS
+)
 
 COUNT_SCENES = """
 query CountScenes($scene_filter: SceneFilterType) {
@@ -61,11 +64,14 @@ query FindScenePaths($filter: FindFilterType, $scene_filter: SceneFilterType) {
 }
 """
 
-FIND_SCENE = """
+FIND_SCENE = (
+    """
 query FindScene($id: ID!) {
   findScene(id: $id) { ...SceneFields }
 }
-""" + SCENE_FIELDS
+"""
+    + SCENE_FIELDS
+)
 
 FIND_TAGS = """
 query FindTags($filter: FindFilterType, $tag_filter: TagFilterType) {
@@ -150,24 +156,36 @@ mutation MetadataGenerate($input: GenerateMetadataInput!) {
 
 JOB_FIELDS = "id status subTasks description progress startTime endTime addTime error"
 
-FIND_JOB = """
+FIND_JOB = (
+    """
 query FindJob($input: FindJobInput!) {
-  findJob(input: $input) { """ + JOB_FIELDS + """ }
+  findJob(input: $input) { """
+    + JOB_FIELDS
+    + """ }
 }
 """
+)
 
-JOB_QUEUE = """
+JOB_QUEUE = (
+    """
 query JobQueue {
-  jobQueue { """ + JOB_FIELDS + """ }
+  jobQueue { """
+    + JOB_FIELDS
+    + """ }
 }
 """
+)
 
 # Sent over the WebSocket (stashdesk.clients.stash_feed), not POSTed.
-JOBS_SUBSCRIBE = """
+JOBS_SUBSCRIBE = (
+    """
 subscription JobsSubscribe {
-  jobsSubscribe { type job { """ + JOB_FIELDS + """ } }
+  jobsSubscribe { type job { """
+    + JOB_FIELDS
+    + """ } }
 }
 """
+)
 
 METADATA_IDENTIFY = """
 mutation MetadataIdentify($input: IdentifyMetadataInput!) {
@@ -189,20 +207,25 @@ IDENTIFY_OPTIONS_FIELDS = """
 
 # The stash-box endpoints and the identify defaults saved in Stash's Tasks page (never the
 # stash-box API keys: Stash uses its own).
-IDENTIFY_CONFIGURATION = """
+IDENTIFY_CONFIGURATION = (
+    """
 query IdentifyConfiguration {
   configuration {
     general { stashBoxes { endpoint name } }
     defaults {
       identify {
-        sources { source { stash_box_endpoint scraper_id } options { """ + (
-    IDENTIFY_OPTIONS_FIELDS) + """ } }
-        options { """ + IDENTIFY_OPTIONS_FIELDS + """ }
+        sources { source { stash_box_endpoint scraper_id } options { """
+    + (IDENTIFY_OPTIONS_FIELDS)
+    + """ } }
+        options { """
+    + IDENTIFY_OPTIONS_FIELDS
+    + """ }
       }
     }
   }
 }
 """
+)
 
 STOP_JOB = """
 mutation StopJob($job_id: ID!) {
@@ -213,6 +236,7 @@ mutation StopJob($job_id: ID!) {
 DOCUMENTS: dict[str, str] = {
     name: value
     for name, value in dict(globals()).items()
-    if name.isupper() and isinstance(value, str)
+    if name.isupper()
+    and isinstance(value, str)
     and name not in ("SCENE_FIELDS", "JOB_FIELDS", "IDENTIFY_OPTIONS_FIELDS")
 }

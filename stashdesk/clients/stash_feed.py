@@ -86,8 +86,7 @@ def describe_socket_error(exc: BaseException) -> str:
     for error in chain:
         if isinstance(error, WSServerHandshakeError):
             if error.status in (401, 403):
-                return (f"Stash refused the WebSocket (HTTP {error.status}) - check "
-                        f"stash.api_key")
+                return f"Stash refused the WebSocket (HTTP {error.status}) - check stash.api_key"
             return f"Stash refused the WebSocket upgrade (HTTP {error.status})"
     if isinstance(exc, Exception):
         return describe_transport_error(exc)
@@ -132,8 +131,7 @@ class StashJobFeed:
         watch = JobWatch(self, job_id)
         self._watches.setdefault(watch.job_id, set()).add(watch)
         if self.enabled and not self._closed and (self._task is None or self._task.done()):
-            self._task = asyncio.get_running_loop().create_task(
-                self._run(), name="stash-job-feed")
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="stash-job-feed")
         self._wake.set()
         return watch
 
@@ -175,8 +173,11 @@ class StashJobFeed:
                 self.down_reason, delay = None, self.retry_seconds
                 continue
             if was_live or self.down_reason != reason:
-                log.info("Stash job updates WebSocket %s: %s",
-                         "dropped" if was_live else "unavailable", reason)
+                log.info(
+                    "Stash job updates WebSocket %s: %s",
+                    "dropped" if was_live else "unavailable",
+                    reason,
+                )
             self.down_reason = reason
             self._broadcast(FeedChanged(False, self.epoch, reason))
             if was_live:
@@ -198,12 +199,18 @@ class StashJobFeed:
         from gql.transport.aiohttp_websockets import AIOHTTPWebsocketsTransport
 
         transport = AIOHTTPWebsocketsTransport(
-            url=self.ws_url, headers=self._headers, subprotocols=list(SUBPROTOCOLS),
+            url=self.ws_url,
+            headers=self._headers,
+            subprotocols=list(SUBPROTOCOLS),
             session=http,
-            connect_timeout=self.connect_timeout, ack_timeout=self.connect_timeout,
-            ping_interval=self.ping_seconds, pong_timeout=self.ping_seconds,
-            keep_alive_timeout=self.ping_seconds * 3, close_timeout=2,
-            websocket_close_timeout=2)
+            connect_timeout=self.connect_timeout,
+            ack_timeout=self.connect_timeout,
+            ping_interval=self.ping_seconds,
+            pong_timeout=self.ping_seconds,
+            keep_alive_timeout=self.ping_seconds * 3,
+            close_timeout=2,
+            websocket_close_timeout=2,
+        )
         client = Client(transport=transport, fetch_schema_from_transport=False)
         request = gql(docs.JOBS_SUBSCRIBE)
         async with client as session:
@@ -211,8 +218,11 @@ class StashJobFeed:
             self.epoch += 1
             self.down_reason = None
             self.live.set()
-            log.info("following Stash's jobs over %s (%s)", self.ws_url,
-                     getattr(transport, "subprotocol", "?"))
+            log.info(
+                "following Stash's jobs over %s (%s)",
+                self.ws_url,
+                getattr(transport, "subprotocol", "?"),
+            )
             self._broadcast(FeedChanged(True, self.epoch, None))
             stop = asyncio.ensure_future(self._stop_wanted())
             try:

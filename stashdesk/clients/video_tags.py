@@ -93,23 +93,34 @@ def model_identity(entries: Any) -> list[dict[str, Any]] | None:
     if isinstance(entries, dict):
         for category, info in entries.items():
             if isinstance(info, dict):
-                key = (str(info.get("file_name") or info.get("name") or category),
-                       info.get("version"), info.get("ai_model_id", info.get("identifier")))
+                key = (
+                    str(info.get("file_name") or info.get("name") or category),
+                    info.get("version"),
+                    info.get("ai_model_id", info.get("identifier")),
+                )
                 grouped.setdefault(key, set()).add(str(category))
     elif isinstance(entries, list):
         for info in entries:
             if isinstance(info, dict) and (info.get("name") or info.get("file_name")):
-                key = (str(info.get("name") or info.get("file_name")), info.get("version"),
-                       info.get("identifier", info.get("ai_model_id")))
-                grouped.setdefault(key, set()).update(
-                    str(c) for c in info.get("categories") or [])
+                key = (
+                    str(info.get("name") or info.get("file_name")),
+                    info.get("version"),
+                    info.get("identifier", info.get("ai_model_id")),
+                )
+                grouped.setdefault(key, set()).update(str(c) for c in info.get("categories") or [])
     if not grouped:
         return None
-    return [{"name": name, "version": version, "identifier": identifier,
-             "categories": sorted(categories)}
-            for (name, version, identifier), categories in sorted(
-                grouped.items(), key=lambda item: (item[0][0], str(item[0][1]),
-                                                   str(item[0][2])))]
+    return [
+        {
+            "name": name,
+            "version": version,
+            "identifier": identifier,
+            "categories": sorted(categories),
+        }
+        for (name, version, identifier), categories in sorted(
+            grouped.items(), key=lambda item: (item[0][0], str(item[0][1]), str(item[0][2]))
+        )
+    ]
 
 
 def models_key(models: list[dict[str, Any]] | None) -> str | None:
@@ -117,9 +128,12 @@ def models_key(models: list[dict[str, Any]] | None) -> str | None:
     identifiers; the categories a model covered in one video do not count)."""
     if not models:
         return None
-    text = json.dumps(sorted([str(m.get("name")), str(m.get("version")),
-                              str(m.get("identifier"))] for m in models),
-                      separators=(",", ":"))
+    text = json.dumps(
+        sorted(
+            [str(m.get("name")), str(m.get("version")), str(m.get("identifier"))] for m in models
+        ),
+        separators=(",", ":"),
+    )
     return hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
@@ -132,8 +146,9 @@ class VideoTagClient:
         setting: the setting that names this server, for error messages.
     """
 
-    def __init__(self, url: str, timeout: float = 3700.0,
-                 setting: str = "analysis.video_server_url") -> None:
+    def __init__(
+        self, url: str, timeout: float = 3700.0, setting: str = "analysis.video_server_url"
+    ) -> None:
         self._address, auth = basic_auth(url.rstrip("/"))
         self.url = mask_url(url.rstrip("/"))  # for messages: never the password
         self.timeout = timeout
@@ -148,17 +163,26 @@ class VideoTagClient:
         await self._http.aclose()
 
     async def process_video(
-        self, path: str, *, frame_interval: float = 2.0, threshold: float = 0.3,
+        self,
+        path: str,
+        *,
+        frame_interval: float = 2.0,
+        threshold: float = 0.3,
         vr_video: bool = False,
     ) -> VideoTagResult:
         """Have the server analyse one video and read its answer."""
-        content = await self.request_video(path, frame_interval=frame_interval,
-                                           threshold=threshold, vr_video=vr_video)
+        content = await self.request_video(
+            path, frame_interval=frame_interval, threshold=threshold, vr_video=vr_video
+        )
         # Decoding a long video's answer takes milliseconds: not on the event loop.
         return await asyncio.to_thread(read_video_tag_answer, content, frame_interval)
 
     async def request_video(
-        self, path: str, *, frame_interval: float = 2.0, threshold: float = 0.3,
+        self,
+        path: str,
+        *,
+        frame_interval: float = 2.0,
+        threshold: float = 0.3,
         vr_video: bool = False,
     ) -> bytes:
         """The server's answer for one video, not decoded yet (see read_video_tag_answer):
@@ -201,12 +225,13 @@ class VideoTagClient:
         when it does not say (an older server answers 404)."""
         try:
             async with asyncio.timeout(MODELS_SECONDS):  # the whole answer, not each read
-                response = await self._http.get(f"{self._address}/v3/current_ai_models/",
-                                                timeout=MODELS_SECONDS)
+                response = await self._http.get(
+                    f"{self._address}/v3/current_ai_models/", timeout=MODELS_SECONDS
+                )
         except TimeoutError:
             raise VideoTagUnreachable(
-                f"Video-tag server unreachable at {self.url}: no answer within "
-                f"{MODELS_SECONDS:g} s") from None
+                f"Video-tag server unreachable at {self.url}: no answer within {MODELS_SECONDS:g} s"
+            ) from None
         except httpx.TransportError as exc:
             raise VideoTagUnreachable(
                 f"Video-tag server unreachable at {self.url}: {describe_transport_error(exc)}"
@@ -225,8 +250,8 @@ class VideoTagClient:
                 response = await self._http.get(f"{self._address}/", timeout=PING_SECONDS)
         except TimeoutError:
             raise VideoTagUnreachable(
-                f"Video-tag server unreachable at {self.url}: no answer within "
-                f"{PING_SECONDS:g} s") from None
+                f"Video-tag server unreachable at {self.url}: no answer within {PING_SECONDS:g} s"
+            ) from None
         except httpx.TransportError as exc:
             raise VideoTagUnreachable(
                 f"Video-tag server unreachable at {self.url}: {describe_transport_error(exc)}"
@@ -247,8 +272,9 @@ def _tag_and_confidence(entry: Any) -> tuple[str, float]:
     raise VideoTagMalformedAnswer(f"unexpected tag entry in the video-tag answer: {entry!r}")
 
 
-def _span_confidence(span: dict[str, Any], start: float, end: float | None,
-                     frame_interval: float) -> float | None:
+def _span_confidence(
+    span: dict[str, Any], start: float, end: float | None, frame_interval: float
+) -> float | None:
     if span.get("confidence") is not None:
         return float(span["confidence"])
     total = span.get("totalConfidence")
@@ -288,15 +314,18 @@ def parse_video_tag_answer(answer: Any, frame_interval: float = 2.0) -> VideoTag
             "The video-tag server's answer lacks result.video_tag_info"
         ) from None
     if not isinstance(info, dict):
-        raise VideoTagMalformedAnswer("The video-tag server's result.video_tag_info is not "
-                                      "an object")
+        raise VideoTagMalformedAnswer(
+            "The video-tag server's result.video_tag_info is not an object"
+        )
     record = _server_record(answer["result"])
     metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
     models = model_identity(metadata.get("models")) or model_identity(
-        answer["result"].get("models"))
+        answer["result"].get("models")
+    )
     duration = info.get("video_duration", metadata.get("duration"))
-    result = VideoTagResult(duration=float(duration) if isinstance(duration, (int, float))
-                            else None, models=models)
+    result = VideoTagResult(
+        duration=float(duration) if isinstance(duration, (int, float)) else None, models=models
+    )
     for category, by_tag in (info.get("tag_totals") or {}).items():
         for name, seconds in (by_tag or {}).items():
             if isinstance(seconds, (int, float)):
@@ -311,10 +340,15 @@ def parse_video_tag_answer(answer: Any, frame_interval: float = 2.0) -> VideoTag
                 try:
                     start = float(span["start"])
                     end = None if span.get("end") is None else float(span["end"])
-                    result.timespans.append(TagTimespan(
-                        category, name, start, end,
-                        _span_confidence(span, start, end, frame_interval),
-                    ))
+                    result.timespans.append(
+                        TagTimespan(
+                            category,
+                            name,
+                            start,
+                            end,
+                            _span_confidence(span, start, end, frame_interval),
+                        )
+                    )
                 except (KeyError, TypeError, ValueError):
                     raise VideoTagMalformedAnswer(
                         f"unexpected time span in the video-tag answer: {span!r}"

@@ -56,11 +56,23 @@ if TYPE_CHECKING:
 MAX_INTERVAL_SECONDS = 7 * 24 * 3600  # job_interval_seconds: a week at most
 
 COMMON_CONFIG: list[Option] = [
-    Option("heartbeat_interval", "int", 30, "Seconds between signs of life while a job runs.",
-           minimum=1, maximum=3600),
-    Option("processing_windows", "str", "", "When it may start new jobs, in local time, e.g. "
-           "\"Mon-Fri 01:00-07:00, Sat-Sun 00:00-24:00\" (empty: always). A job already "
-           "running finishes; Run now ignores the windows.", validator=check_processing_windows),
+    Option(
+        "heartbeat_interval",
+        "int",
+        30,
+        "Seconds between signs of life while a job runs.",
+        minimum=1,
+        maximum=3600,
+    ),
+    Option(
+        "processing_windows",
+        "str",
+        "",
+        "When it may start new jobs, in local time, e.g. "
+        '"Mon-Fri 01:00-07:00, Sat-Sun 00:00-24:00" (empty: always). A job already '
+        "running finishes; Run now ignores the windows.",
+        validator=check_processing_windows,
+    ),
 ]
 
 ERROR_BACKOFF_INITIAL = 10.0
@@ -187,8 +199,12 @@ class BaseDaemon:
                 merged[key] = known[key].validate(value)
             except OptionError as exc:
                 logging.getLogger(__name__).warning(
-                    "%s: the stored %s is not valid any more (%s); using %r", cls.name, key,
-                    exc, merged[key])
+                    "%s: the stored %s is not valid any more (%s); using %r",
+                    cls.name,
+                    key,
+                    exc,
+                    merged[key],
+                )
         return merged
 
     @property
@@ -205,13 +221,20 @@ class BaseDaemon:
 
     # --- the status path -----------------------------------------------------------------------
 
-    async def update_status(self, message: str, job_id: str | None = None,
-                            job_type: str | None = None) -> None:
+    async def update_status(
+        self, message: str, job_id: str | None = None, job_type: str | None = None
+    ) -> None:
         """Say what the daemon is doing now. Returns at once; never sleeps."""
         self._set_status(message, job_id, job_type, "working" if job_id is None else "waiting")
 
-    def _set_status(self, message: str | None, job_id: str | None, job_type: str | None,
-                    phase: str | None, wake_at: float | None = None) -> None:
+    def _set_status(
+        self,
+        message: str | None,
+        job_id: str | None,
+        job_type: str | None,
+        phase: str | None,
+        wake_at: float | None = None,
+    ) -> None:
         if message is not None:
             if self._stop_requested.is_set():
                 return  # a stopped daemon keeps its cleared status
@@ -221,11 +244,20 @@ class BaseDaemon:
         self.status, self.job_id, self.job_type = message, job_id, job_type
         self.phase, self.wake_at, self.status_at = phase, wake_at, now
         self.heartbeat_at = now
-        self.bus.publish(DaemonStatusChanged(
-            daemon=self.name, message=message, job_id=job_id, job_type=job_type,
-            phase=phase, wake_at=wake_at, at=now))
+        self.bus.publish(
+            DaemonStatusChanged(
+                daemon=self.name,
+                message=message,
+                job_id=job_id,
+                job_type=job_type,
+                phase=phase,
+                wake_at=wake_at,
+                at=now,
+            )
+        )
         self.services.store.writer.put(
-            StatusRecord(self.name, message, job_id, job_type, phase, wake_at, now))
+            StatusRecord(self.name, message, job_id, job_type, phase, wake_at, now)
+        )
 
     def clear_status(self) -> None:
         self._set_status(None, None, None, None)
@@ -244,10 +276,14 @@ class BaseDaemon:
 
     async def track_job_action(self, job_id: str, action: str, reason: str | None = None) -> None:
         name, at = self.name, time.time()
-        self.services.store.writer.submit(lambda: DaemonJobAction.create(
-            daemon=name, job_id=job_id, action=action, reason=reason, at=at))
-        self.bus.publish(DaemonJobActionTracked(daemon=name, job_id=job_id, action=action,
-                                                reason=reason, at=at))
+        self.services.store.writer.submit(
+            lambda: DaemonJobAction.create(
+                daemon=name, job_id=job_id, action=action, reason=reason, at=at
+            )
+        )
+        self.bus.publish(
+            DaemonJobActionTracked(daemon=name, job_id=job_id, action=action, reason=reason, at=at)
+        )
 
     # --- helpers every daemon uses ---------------------------------------------------------------
 
@@ -255,8 +291,9 @@ class BaseDaemon:
         """Report "<message>, sleeping for N seconds" and sleep; wakes at once on stop."""
         seconds = max(0.0, float(seconds))
         wake_at = self.clock.time() + seconds
-        self._set_status(f"{message}, sleeping for {seconds:g} seconds", None, None, "sleeping",
-                         wake_at=wake_at)
+        self._set_status(
+            f"{message}, sleeping for {seconds:g} seconds", None, None, "sleeping", wake_at=wake_at
+        )
         await self._pause(seconds, wake_at)
 
     async def _pause(self, seconds: float, wake_at: float | None = None) -> bool:
@@ -319,9 +356,14 @@ class BaseDaemon:
                 if opens != shown:
                     self.waiting_for_window = True
                     seconds = max(0.0, opens - now)
-                    self._set_status(f"Outside the processing window, next window at {label}, "
-                                     f"sleeping for {seconds:,.0f} seconds", None, None,
-                                     "sleeping", wake_at=opens)
+                    self._set_status(
+                        f"Outside the processing window, next window at {label}, "
+                        f"sleeping for {seconds:,.0f} seconds",
+                        None,
+                        None,
+                        "sleeping",
+                        wake_at=opens,
+                    )
                     shown = opens
                 await self._pause(max(0.0, opens - now), opens)
         finally:
@@ -337,8 +379,9 @@ class BaseDaemon:
         self._run_now_requested = True
         self._wake.set()
 
-    async def launch_job(self, job_type: str, metadata: dict[str, Any], message: str,
-                         parent_id: str | None = None) -> JobInfo:
+    async def launch_job(
+        self, job_type: str, metadata: dict[str, Any], message: str, parent_id: str | None = None
+    ) -> JobInfo:
         """Submit a job, say so in the status (with its id and type) and track it.
 
         Outside the processing windows (and not in a Run now pass) it raises
@@ -346,15 +389,22 @@ class BaseDaemon:
         """
         if not self.may_start_jobs():
             raise OutsideProcessingWindow()
-        job = await self.runner.submit(job_type, metadata, created_by=self.name,
-                                       parent_id=parent_id)
+        job = await self.runner.submit(
+            job_type, metadata, created_by=self.name, parent_id=parent_id
+        )
         await self.update_status(message, job_id=job.id, job_type=job.type)
         await self.track_job_action(job.id, "LAUNCHED", message)
         return job
 
-    async def wait_for_job(self, job: JobInfo | str, message: str, *,
-                           check: JobCheck | None = None, check_every: float | None = None,
-                           detail: Callable[[], str | None] | None = None) -> JobInfo:
+    async def wait_for_job(
+        self,
+        job: JobInfo | str,
+        message: str,
+        *,
+        check: JobCheck | None = None,
+        check_every: float | None = None,
+        detail: Callable[[], str | None] | None = None,
+    ) -> JobInfo:
         """Wait until ``job`` finishes, keeping the status (with its id and type) and the
         heartbeat fresh at least every ``heartbeat_interval`` seconds. Returns its outcome.
 
@@ -374,8 +424,11 @@ class BaseDaemon:
         if info.finished:
             return info
         interval = float(self.config.get("heartbeat_interval", 30))
-        tick = min(interval, check_every if check is not None and check_every else interval,
-                   DETAIL_REFRESH_SECONDS if detail is not None else interval)
+        tick = min(
+            interval,
+            check_every if check is not None and check_every else interval,
+            DETAIL_REFRESH_SECONDS if detail is not None else interval,
+        )
         last_beat = last_check = time.monotonic()
         waiter = asyncio.ensure_future(self.runner.wait(job_id))
         try:
@@ -387,8 +440,11 @@ class BaseDaemon:
                 if now - last_beat >= interval - 0.01:
                     self.heartbeat()
                     last_beat = now
-                if check is not None and check_every is not None \
-                        and now - last_check >= check_every - 0.01:
+                if (
+                    check is not None
+                    and check_every is not None
+                    and now - last_check >= check_every - 0.01
+                ):
                     last_check = now
                     intervention = await check(self.runner.snapshot(job_id) or info)
                     if intervention is not None:
@@ -477,8 +533,9 @@ class BaseDaemon:
             self.log("ERROR", text)
         self.on_pass_failed(self.services.settings.redact(text), getattr(exc, "setting", None))
         wake_at = self.clock.time() + delay
-        self._set_status(f"{text} - retrying in {delay:g} seconds", None, None, "sleeping",
-                         wake_at=wake_at)
+        self._set_status(
+            f"{text} - retrying in {delay:g} seconds", None, None, "sleeping", wake_at=wake_at
+        )
         await self._pause(delay, wake_at)
 
     # --- lifecycle (used by the DaemonManager) ----------------------------------------------------
@@ -489,4 +546,3 @@ class BaseDaemon:
     @property
     def stop_requested(self) -> bool:
         return self._stop_requested.is_set()
-

@@ -63,19 +63,29 @@ OWED_SCAN_DAYS = 7
 def owed_scans(daemon: str, since: float) -> list[JobInfo]:
     """This daemon's completed PROCESS_DOWNLOADS since ``since`` that placed files no
     completed STASH_SCAN has covered yet, oldest first (reader thread)."""
-    rows = list(Job.select().where(
-        Job.created_by == daemon, Job.created_at >= since,
-        Job.type.in_([str(JobType.PROCESS_DOWNLOADS), str(JobType.STASH_SCAN)]))
-        .order_by(Job.created_at))
+    rows = list(
+        Job.select()
+        .where(
+            Job.created_by == daemon,
+            Job.created_at >= since,
+            Job.type.in_([str(JobType.PROCESS_DOWNLOADS), str(JobType.STASH_SCAN)]),
+        )
+        .order_by(Job.created_at)
+    )
     covered: set[str] = set()
     for row in rows:
         if row.type == JobType.STASH_SCAN and row.status == JobStatus.COMPLETED:
             covered.update((row.metadata or {}).get("covers") or [])
             if row.parent_id:
                 covered.add(row.parent_id)
-    return [JobInfo.from_row(r) for r in rows
-            if r.type == JobType.PROCESS_DOWNLOADS and r.status == JobStatus.COMPLETED
-            and (r.result or {}).get("placed_paths") and r.id not in covered]
+    return [
+        JobInfo.from_row(r)
+        for r in rows
+        if r.type == JobType.PROCESS_DOWNLOADS
+        and r.status == JobStatus.COMPLETED
+        and (r.result or {}).get("placed_paths")
+        and r.id not in covered
+    ]
 
 
 @register_daemon
@@ -84,27 +94,58 @@ class DownloadProcessorDaemon(BaseDaemon):
 
     name = "download-processor"
     display_name = "Download Processor"
-    description = ("Hard-links finished torrents of the qBittorrent category into the library "
-                   "and has Stash scan them.")
+    description = (
+        "Hard-links finished torrents of the qBittorrent category into the library "
+        "and has Stash scan them."
+    )
     uses_settings = ("qbittorrent.", "downloads.", "stash.")
     config_options: ClassVar[list[Option]] = [
-        Option("job_interval_seconds", "int", 300, "Seconds between checks of qBittorrent.",
-               minimum=1, maximum=MAX_INTERVAL_SECONDS),
-        Option("scan_after_processing", "bool", True, "Have Stash scan the folders that "
-               "received files."),
-        Option("identify_after_import", "bool", False, "After the scan, run Stash's Identify "
-               "on the new scenes only."),
-        Option("identify_sources", "list", [], "Identify sources in order: stash-box "
-               "endpoints (address or name, as configured in Stash) and/or builtin_autotag; "
-               "empty: the sources saved in Stash's Identify task, else every stash-box "
-               "endpoint, then the auto tagger.",
-               validator=list_of_strings("identify_sources")),
-        Option("identify_field_strategies", "dict", {}, "Field strategies replacing Stash's "
-               "defaults, e.g. {\"title\": \"OVERWRITE\", \"performers\": {\"strategy\": "
-               "\"MERGE\", \"createMissing\": true}} (IGNORE, MERGE, OVERWRITE).",
-               validator=lambda v: check_field_strategies("identify_field_strategies", v)),
-        Option("auto_tag_after_import", "bool", False, "After the scan, run Stash's Auto Tag "
-               "(performers, studios, tags) on the new paths only."),
+        Option(
+            "job_interval_seconds",
+            "int",
+            300,
+            "Seconds between checks of qBittorrent.",
+            minimum=1,
+            maximum=MAX_INTERVAL_SECONDS,
+        ),
+        Option(
+            "scan_after_processing",
+            "bool",
+            True,
+            "Have Stash scan the folders that received files.",
+        ),
+        Option(
+            "identify_after_import",
+            "bool",
+            False,
+            "After the scan, run Stash's Identify on the new scenes only.",
+        ),
+        Option(
+            "identify_sources",
+            "list",
+            [],
+            "Identify sources in order: stash-box "
+            "endpoints (address or name, as configured in Stash) and/or builtin_autotag; "
+            "empty: the sources saved in Stash's Identify task, else every stash-box "
+            "endpoint, then the auto tagger.",
+            validator=list_of_strings("identify_sources"),
+        ),
+        Option(
+            "identify_field_strategies",
+            "dict",
+            {},
+            "Field strategies replacing Stash's "
+            'defaults, e.g. {"title": "OVERWRITE", "performers": {"strategy": '
+            '"MERGE", "createMissing": true}} (IGNORE, MERGE, OVERWRITE).',
+            validator=lambda v: check_field_strategies("identify_field_strategies", v),
+        ),
+        Option(
+            "auto_tag_after_import",
+            "bool",
+            False,
+            "After the scan, run Stash's Auto Tag "
+            "(performers, studios, tags) on the new paths only.",
+        ),
     ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -124,8 +165,9 @@ class DownloadProcessorDaemon(BaseDaemon):
             await self._wait_for_scan(unfinished)
         unfinished = await self.find_own_active_job(JobType.PROCESS_DOWNLOADS)
         if unfinished is not None:
-            outcome = await self.wait_for_job(unfinished,
-                                              "Waiting for download processing to complete")
+            outcome = await self.wait_for_job(
+                unfinished, "Waiting for download processing to complete"
+            )
             return await self._after_processing(outcome)
         await self._scan_owed()
         if post_import_wanted(self.services.settings):
@@ -134,16 +176,18 @@ class DownloadProcessorDaemon(BaseDaemon):
         await self.update_status("Checking qBittorrent for new downloads")
         settings = self.services.settings
         new = await self._without_just_tagged(
-            await find_new_downloads(self.services.qbittorrent(), settings))
+            await find_new_downloads(self.services.qbittorrent(), settings)
+        )
         if not new:
             return Rest(self.interval, "No new downloads" + self._problem_note())
         count = len(new)
         await self.update_status(f"Found {count} new downloads to process")
         await asyncio.to_thread(check_destination, settings)  # say what is wrong, no job
-        job = await self.launch_job(JobType.PROCESS_DOWNLOADS,
-                                    {"hashes": [t.hash for t in new],
-                                     "names": [t.name for t in new]},
-                                    f"Processing {count} downloads")
+        job = await self.launch_job(
+            JobType.PROCESS_DOWNLOADS,
+            {"hashes": [t.hash for t in new], "names": [t.name for t in new]},
+            f"Processing {count} downloads",
+        )
         outcome = await self.wait_for_job(job, "Waiting for download processing to complete")
         return await self._after_processing(outcome)
 
@@ -162,18 +206,24 @@ class DownloadProcessorDaemon(BaseDaemon):
             tags = ", ".join(repr(t) for t in torrent.tags) or "none"
             if what == "processed":
                 error_tag = settings.get("qbittorrent.error_tag")
-                self.log("WARNING", f"{torrent.name} was just tagged "
-                                    f"{settings.get('qbittorrent.processed_tag')!r}, but "
-                                    f"qBittorrent now reports its tags as {tags} - not "
-                                    f"processing it again; tagged {error_tag!r}. Check "
-                                    f"qbittorrent.processed_tag (qBittorrent splits tags at "
-                                    f"commas)")
+                self.log(
+                    "WARNING",
+                    f"{torrent.name} was just tagged "
+                    f"{settings.get('qbittorrent.processed_tag')!r}, but "
+                    f"qBittorrent now reports its tags as {tags} - not "
+                    f"processing it again; tagged {error_tag!r}. Check "
+                    f"qbittorrent.processed_tag (qBittorrent splits tags at "
+                    f"commas)",
+                )
                 await self.services.qbittorrent().add_tags(torrent.hash, [error_tag])
                 self._tagged[torrent.hash] = ("error", now)
             elif what == "error":
-                self.log("WARNING", f"{torrent.name}: its error tag does not read back either "
-                                    f"(tags: {tags}) - left alone; check "
-                                    f"qbittorrent.error_tag")
+                self.log(
+                    "WARNING",
+                    f"{torrent.name}: its error tag does not read back either "
+                    f"(tags: {tags}) - left alone; check "
+                    f"qbittorrent.error_tag",
+                )
                 self._tagged[torrent.hash] = ("ignored", now)
         return fresh
 
@@ -188,16 +238,23 @@ class DownloadProcessorDaemon(BaseDaemon):
         for warning in result.get("warnings") or []:
             self._warn_once(warning)
         for failure in result.get("failures") or []:
-            self.log("WARNING", f"{failure.get('name')}: not placed, tagged "
-                                f"{self.services.settings.get('qbittorrent.error_tag')}: "
-                                f"{failure.get('reason')}")
+            self.log(
+                "WARNING",
+                f"{failure.get('name')}: not placed, tagged "
+                f"{self.services.settings.get('qbittorrent.error_tag')}: "
+                f"{failure.get('reason')}",
+            )
         if outcome.status == JobStatus.CANCELLED:
             return Rest(self.interval, "Download processing was cancelled")
         if outcome.status != JobStatus.COMPLETED:
-            raise JobFailed(f"Download processing {outcome.status}: "
-                            f"{outcome.error or 'no reason given'}")
-        scanned = (not result.get("placed_paths") or not self._scans_wanted()
-                   or await self._scan([outcome]))
+            raise JobFailed(
+                f"Download processing {outcome.status}: {outcome.error or 'no reason given'}"
+            )
+        scanned = (
+            not result.get("placed_paths")
+            or not self._scans_wanted()
+            or await self._scan([outcome])
+        )
         if not scanned:
             return Rest(self.interval, self._scan_problem or "Stash scan failed")
         if not result.get("torrents_processed") and not result.get("failed"):
@@ -211,8 +268,10 @@ class DownloadProcessorDaemon(BaseDaemon):
         if not self.config["scan_after_processing"]:
             return False
         if JobType.STASH_SCAN not in JOB_TYPES:
-            self._warn_once("Stash scans are not available in this build: new files appear "
-                            "in Stash after its next own scan")
+            self._warn_once(
+                "Stash scans are not available in this build: new files appear "
+                "in Stash after its next own scan"
+            )
             return False
         return True
 
@@ -243,53 +302,77 @@ class DownloadProcessorDaemon(BaseDaemon):
                 if is_video(placed) and mapped not in files:
                     files.append(mapped)
         covers = [job.id for job in processed]
-        scan = await self.launch_job(JobType.STASH_SCAN,
-                                     {"paths": paths, "expect_files": files, "covers": covers},
-                                     "Triggering Stash metadata scan", parent_id=covers[-1])
+        scan = await self.launch_job(
+            JobType.STASH_SCAN,
+            {"paths": paths, "expect_files": files, "covers": covers},
+            "Triggering Stash metadata scan",
+            parent_id=covers[-1],
+        )
         return await self._wait_for_scan(scan)
 
     async def _wait_for_scan(self, scan: JobInfo) -> bool:
         outcome = await self.wait_for_job(scan, "Waiting for metadata scan to complete")
         if outcome.status != JobStatus.COMPLETED:
-            self._scan_problem = (f"Stash metadata scan {outcome.status}: "
-                                  f"{outcome.error or 'no reason given'} - retried on the "
-                                  f"next pass")
+            self._scan_problem = (
+                f"Stash metadata scan {outcome.status}: "
+                f"{outcome.error or 'no reason given'} - retried on the "
+                f"next pass"
+            )
             self.log("WARNING", self._scan_problem)
             return False
         self._scan_problem = None
-        await self._after_scan(list(outcome.metadata.get("paths") or []),
-                               list(outcome.metadata.get("expect_files") or []), scan.id)
+        await self._after_scan(
+            list(outcome.metadata.get("paths") or []),
+            list(outcome.metadata.get("expect_files") or []),
+            scan.id,
+        )
         return True
 
     async def _after_scan(self, paths: list[str], files: list[str], scan_id: str) -> None:
-        identify, auto_tag = (self.config["identify_after_import"],
-                              self.config["auto_tag_after_import"])
+        identify, auto_tag = (
+            self.config["identify_after_import"],
+            self.config["auto_tag_after_import"],
+        )
         if not (identify or auto_tag) or not files:
             return
         await self.update_status(f"Looking up {len(files)} new files in Stash")
         try:
             found = await self.services.stash().scene_ids_for_paths(files)
         except ServiceError as exc:
-            self.log("WARNING", f"Could not look up the new scenes in Stash, so they are not "
-                                f"identified or auto-tagged: {exc}")
+            self.log(
+                "WARNING",
+                f"Could not look up the new scenes in Stash, so they are not "
+                f"identified or auto-tagged: {exc}",
+            )
             return
         scene_ids = sorted(set(found.values()), key=int)
         if not scene_ids:
-            self.log("INFO", f"Stash has no scene for the {len(files)} new files yet: nothing "
-                             f"to identify or auto-tag")
+            self.log(
+                "INFO",
+                f"Stash has no scene for the {len(files)} new files yet: nothing "
+                f"to identify or auto-tag",
+            )
             return
         count = len(scene_ids)
         if identify and JobType.STASH_IDENTIFY in JOB_TYPES:
             job = await self.launch_job(
                 JobType.STASH_IDENTIFY,
-                {"scene_ids": scene_ids, "sources": self.config["identify_sources"],
-                 "field_strategies": self.config["identify_field_strategies"]},
-                f"Identifying {count} new scenes", parent_id=scan_id)
+                {
+                    "scene_ids": scene_ids,
+                    "sources": self.config["identify_sources"],
+                    "field_strategies": self.config["identify_field_strategies"],
+                },
+                f"Identifying {count} new scenes",
+                parent_id=scan_id,
+            )
             await self._wait_for_follow_up(job)
         if auto_tag and JobType.STASH_AUTO_TAG in JOB_TYPES:
-            job = await self.launch_job(JobType.STASH_AUTO_TAG, {"paths": paths,
-                                                                 "scenes": count},
-                                        f"Auto-tagging {count} new scenes", parent_id=scan_id)
+            job = await self.launch_job(
+                JobType.STASH_AUTO_TAG,
+                {"paths": paths, "scenes": count},
+                f"Auto-tagging {count} new scenes",
+                parent_id=scan_id,
+            )
             await self._wait_for_follow_up(job)
 
     async def _wait_for_follow_up(self, job: JobInfo) -> None:
@@ -297,8 +380,9 @@ class DownloadProcessorDaemon(BaseDaemon):
         outcome = await self.wait_for_job(job, f"Waiting for {what} to complete")
         if outcome.status != JobStatus.COMPLETED:
             # The scenes are in Stash; identify / auto tag can be run there by hand.
-            self.log("WARNING", f"Stash {what} {outcome.status}: "
-                                f"{outcome.error or 'no reason given'}")
+            self.log(
+                "WARNING", f"Stash {what} {outcome.status}: {outcome.error or 'no reason given'}"
+            )
 
     # --- qBittorrent: after the import ---------------------------------------------------------
 
@@ -311,19 +395,20 @@ class DownloadProcessorDaemon(BaseDaemon):
         for entry in outcome["moved"]:
             self.log("INFO", f"{entry['name']}: moved to category {entry['category']}")
         for entry in outcome["removed"]:
-            self.log("INFO", f"{entry['name']}: removed from qBittorrent, files kept "
-                             f"({entry['reason']})")
+            self.log(
+                "INFO", f"{entry['name']}: removed from qBittorrent, files kept ({entry['reason']})"
+            )
         for entry in outcome["kept"]:
             self._warn_once(f"{entry['name']}: not removed from qBittorrent: {entry['reason']}")
         for entry in outcome["errors"]:
-            self.log("WARNING", f"{entry['name']}: post-import action failed: "
-                                f"{entry['reason']}")
+            self.log("WARNING", f"{entry['name']}: post-import action failed: {entry['reason']}")
         if outcome["removed"]:
-            await self.update_status(f"Removed {len(outcome['removed'])} torrents that "
-                                     f"reached their seeding limit (files kept)")
+            await self.update_status(
+                f"Removed {len(outcome['removed'])} torrents that "
+                f"reached their seeding limit (files kept)"
+            )
 
     def _warn_once(self, message: str) -> None:
         if message not in self._logged_warnings:
             self._logged_warnings.add(message)
             self.log("WARNING", message)
-

@@ -90,8 +90,8 @@ class DaemonHandle:
 
 class DaemonManager:
     """Attributes:
-        handles: one DaemonHandle per registered daemon type, by name.
-        clock: the clock the daemons read (wall and monotonic time).
+    handles: one DaemonHandle per registered daemon type, by name.
+    clock: the clock the daemons read (wall and monotonic time).
     """
 
     def __init__(self, services: Services) -> None:
@@ -101,9 +101,11 @@ class DaemonManager:
         self.handles: dict[str, DaemonHandle] = {
             name: DaemonHandle(cls) for name, cls in DAEMON_TYPES.items()
         }
-        self._unlisten = [self.bus.listen(self._on_job_finished, JobFinished),
-                          self.bus.listen(self._on_settings_changed, SettingsChanged),
-                          self.bus.listen(self._on_status, DaemonStatusChanged)]
+        self._unlisten = [
+            self.bus.listen(self._on_job_finished, JobFinished),
+            self.bus.listen(self._on_settings_changed, SettingsChanged),
+            self.bus.listen(self._on_status, DaemonStatusChanged),
+        ]
         self._watchdog: asyncio.Task | None = None
         self.clock: Clock = SYSTEM_CLOCK
 
@@ -124,13 +126,20 @@ class DaemonManager:
             for name in names:
                 cls = DAEMON_TYPES[name]
                 row, _created = Daemon.get_or_create(
-                    name=name, defaults={"config": cls.default_config()})
+                    name=name, defaults={"config": cls.default_config()}
+                )
                 if row.state != "stopped" or row.current_status is not None:
                     if row.state == "running":
                         repaired.append(name)
-                    Daemon.update(state="stopped", current_status=None, current_job_id=None,
-                                  current_job_type=None, current_phase=None, wake_at=None,
-                                  status_updated_at=None).where(Daemon.name == name).execute()
+                    Daemon.update(
+                        state="stopped",
+                        current_status=None,
+                        current_job_id=None,
+                        current_job_type=None,
+                        current_phase=None,
+                        wake_at=None,
+                        status_updated_at=None,
+                    ).where(Daemon.name == name).execute()
             rows = list(Daemon.select().where(Daemon.name.in_(names)))
             return rows, repaired
 
@@ -141,8 +150,11 @@ class DaemonManager:
             h.config = h.cls.load_config(row.config or {})
             h.last_error = row.last_error
         for name in repaired:
-            log.warning("daemon %s was left running by a process that did not stop cleanly; "
-                        "its row was repaired", name)
+            log.warning(
+                "daemon %s was left running by a process that did not stop cleanly; "
+                "its row was repaired",
+                name,
+            )
         return repaired
 
     async def auto_start(self) -> list[str]:
@@ -166,7 +178,8 @@ class DaemonManager:
         h.task = asyncio.get_running_loop().create_task(self._supervise(h), name=f"daemon-{name}")
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = asyncio.get_running_loop().create_task(
-                self._watch(), name="daemon-watchdog")
+                self._watch(), name="daemon-watchdog"
+            )
 
     async def stop(self, name: str) -> None:
         h = self.handle(name)
@@ -201,16 +214,22 @@ class DaemonManager:
         h = self.handle(name)
         title = h.cls.display_name
         if not h.running or h.instance is None:
-            raise DaemonNotRunning(f"{title} is not running: start it first (stashdesk daemons "
-                                   f"start {name})")
+            raise DaemonNotRunning(
+                f"{title} is not running: start it first (stashdesk daemons start {name})"
+            )
         if h.state != "running":
-            raise DaemonNotRunning(f"{title} is restarting after a crash; it checks as soon as "
-                                   f"it is back (in about {self._restart_in(h):g} seconds)")
+            raise DaemonNotRunning(
+                f"{title} is restarting after a crash; it checks as soon as "
+                f"it is back (in about {self._restart_in(h):g} seconds)"
+            )
         instance = h.instance
         busy = instance.phase != "sleeping"
         instance.run_now()
-        message = (f"{title} is busy ({instance.status}); it checks again as soon as this "
-                   f"pass ends" if busy else f"{title} checks now")
+        message = (
+            f"{title} is busy ({instance.status}); it checks again as soon as this pass ends"
+            if busy
+            else f"{title} checks now"
+        )
         if instance.config.get("processing_windows"):
             message += ", ignoring its processing windows for that pass"
         return {"name": name, "accepted": True, "busy": busy, "message": message}
@@ -257,7 +276,8 @@ class DaemonManager:
     async def _save_config(self, h: DaemonHandle, config: dict[str, Any]) -> dict[str, Any]:
         name = h.name
         await self.store.write(
-            lambda: Daemon.update(config=config).where(Daemon.name == name).execute())
+            lambda: Daemon.update(config=config).where(Daemon.name == name).execute()
+        )
         self._apply_config(h, config)
         return config
 
@@ -270,8 +290,11 @@ class DaemonManager:
         self._config_changed(h)
 
     def _config_changed(self, h: DaemonHandle) -> None:
-        self.bus.publish(DaemonConfigChanged(daemon=h.name, enabled=h.enabled,
-                                             auto_start=h.auto_start, config=dict(h.config)))
+        self.bus.publish(
+            DaemonConfigChanged(
+                daemon=h.name, enabled=h.enabled, auto_start=h.auto_start, config=dict(h.config)
+            )
+        )
 
     async def set_enabled(self, name: str, enabled: bool, auto_start: bool | None = None) -> None:
         h = self.handle(name)
@@ -299,8 +322,9 @@ class DaemonManager:
             instance = h.cls(self.services, h.config)
             instance.clock = self.clock
             instance.on_pass_done = lambda h=h: self._pass_done(h)
-            instance.on_pass_failed = (
-                lambda text, setting, h=h: self._set_health(h, "retrying", text, setting))
+            instance.on_pass_failed = lambda text, setting, h=h: self._set_health(
+                h, "retrying", text, setting
+            )
             h.instance = instance
             if h.state != "running":  # restarting after a crash
                 h.started_at = time.time()
@@ -320,9 +344,13 @@ class DaemonManager:
                 instance.request_stop()
                 instance.clear_status()
                 instance.log("ERROR", f"Crashed: {error}; restarting in {backoff:g} seconds")
-                self._set_health(h, "error", self.services.settings.redact(
-                    f"Crashed: {error}; restarting in {backoff:g} seconds (details in the "
-                    f"log)"))
+                self._set_health(
+                    h,
+                    "error",
+                    self.services.settings.redact(
+                        f"Crashed: {error}; restarting in {backoff:g} seconds (details in the log)"
+                    ),
+                )
                 h.restart_at = self.clock.time() + backoff
                 await self._set_state(h, "error", error=error)
                 h.recovering = True
@@ -339,13 +367,15 @@ class DaemonManager:
 
     # --- health -----------------------------------------------------------------------------------
 
-    def _set_health(self, h: DaemonHandle, health: str, reason: str | None = None,
-                    setting: str | None = None) -> None:
+    def _set_health(
+        self, h: DaemonHandle, health: str, reason: str | None = None, setting: str | None = None
+    ) -> None:
         if (h.health, h.health_reason, h.health_setting) == (health, reason, setting):
             return
         h.health, h.health_reason, h.health_setting = health, reason, setting
-        self.bus.publish(DaemonHealthChanged(daemon=h.name, health=health, reason=reason,
-                                             setting=setting))
+        self.bus.publish(
+            DaemonHealthChanged(daemon=h.name, health=health, reason=reason, setting=setting)
+        )
 
     async def _watch(self) -> None:
         """Mark daemons stalled that went quiet while waiting on a job, or whose job
@@ -363,15 +393,16 @@ class DaemonManager:
         if daemon.phase == "waiting" and daemon.job_id:
             snapshot = self.services.runner.snapshot(daemon.job_id)
             warning = snapshot.metadata.get("stalled") if snapshot is not None else None
-            quiet = (now or time.time()) - max(daemon.status_at or 0.0,
-                                               daemon.heartbeat_at or 0.0)
+            quiet = (now or time.time()) - max(daemon.status_at or 0.0, daemon.heartbeat_at or 0.0)
             expected = 2 * float(daemon.config.get("heartbeat_interval", 30)) + 30
             if warning:
                 reason = str(warning)
             elif quiet > expected:
-                reason = (f"No sign of life for {quiet:.0f} seconds while waiting on "
-                          f"{daemon.job_type or 'a'} job {daemon.job_id[:8]}; if it stays so, "
-                          f"restart the daemon")
+                reason = (
+                    f"No sign of life for {quiet:.0f} seconds while waiting on "
+                    f"{daemon.job_type or 'a'} job {daemon.job_id[:8]}; if it stays so, "
+                    f"restart the daemon"
+                )
         if reason is not None:
             self._set_health(h, "stalled", reason)
         elif h.health == "stalled":
@@ -386,12 +417,20 @@ class DaemonManager:
         """A daemon that uses a changed setting checks again at once."""
         for h in self.handles.values():
             if h.instance is not None and any(
-                    key == used or (used.endswith(".") and key.startswith(used))
-                    for key in event.keys for used in h.cls.uses_settings):
+                key == used or (used.endswith(".") and key.startswith(used))
+                for key in event.keys
+                for used in h.cls.uses_settings
+            ):
                 h.instance.wake_up()
 
-    async def _set_state(self, h: DaemonHandle, state: str, *, started_at: float | None = None,
-                         error: str | None = None) -> None:
+    async def _set_state(
+        self,
+        h: DaemonHandle,
+        state: str,
+        *,
+        started_at: float | None = None,
+        error: str | None = None,
+    ) -> None:
         h.state = state
         fields: dict[str, Any] = {"state": state}
         if started_at is not None:
@@ -409,16 +448,24 @@ class DaemonManager:
         ended, even if the daemon stopped meanwhile."""
         if event.status == "completed":
             for h in self.handles.values():
-                if (h.instance is not None and event.job_type in h.cls.wake_on_jobs
-                        and event.created_by != h.name):
+                if (
+                    h.instance is not None
+                    and event.job_type in h.cls.wake_on_jobs
+                    and event.created_by != h.name
+                ):
                     h.instance.wake_up()
         if event.created_by not in self.handles:
             return
         action = {"completed": "FINISHED", "cancelled": "CANCELLED"}.get(event.status, "FAILED")
-        reason = event.error or final_message(event.job_type, event.status, event.result,
-                                              event.error)
+        reason = event.error or final_message(
+            event.job_type, event.status, event.result, event.error
+        )
         name, job_id, at = event.created_by, event.job_id, time.time()
-        self.store.writer.submit(lambda: DaemonJobAction.create(
-            daemon=name, job_id=job_id, action=action, reason=reason, at=at))
-        self.bus.publish(DaemonJobActionTracked(daemon=name, job_id=job_id, action=action,
-                                                reason=reason, at=at))
+        self.store.writer.submit(
+            lambda: DaemonJobAction.create(
+                daemon=name, job_id=job_id, action=action, reason=reason, at=at
+            )
+        )
+        self.bus.publish(
+            DaemonJobActionTracked(daemon=name, job_id=job_id, action=action, reason=reason, at=at)
+        )

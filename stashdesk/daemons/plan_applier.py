@@ -57,12 +57,27 @@ class PlanApplierDaemon(BaseDaemon):
     wake_on_jobs = ("ANALYSIS",)  # a finished analysis leaves a plan to apply
     uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
-        Option("job_interval_seconds", "int", 60, "Seconds between checks for plans to apply.",
-               minimum=1, maximum=MAX_INTERVAL_SECONDS),
-        Option("plan_prefix_filter", "list", [], "Only plans whose name starts with one of "
-               "these (empty: every plan).", validator=list_of_strings("plan_prefix_filter")),
-        Option("auto_approve_all_changes", "bool", False, "Apply pending changes too, not "
-               "only approved ones."),
+        Option(
+            "job_interval_seconds",
+            "int",
+            60,
+            "Seconds between checks for plans to apply.",
+            minimum=1,
+            maximum=MAX_INTERVAL_SECONDS,
+        ),
+        Option(
+            "plan_prefix_filter",
+            "list",
+            [],
+            "Only plans whose name starts with one of these (empty: every plan).",
+            validator=list_of_strings("plan_prefix_filter"),
+        ),
+        Option(
+            "auto_approve_all_changes",
+            "bool",
+            False,
+            "Apply pending changes too, not only approved ones.",
+        ),
     ]
 
     def __init__(self, *args, **kwargs) -> None:
@@ -78,13 +93,17 @@ class PlanApplierDaemon(BaseDaemon):
             plan_id = resumed.metadata.get("plan_id")
             outcome = await self.wait_for_job(resumed, f"Waiting for plan {plan_id} to complete")
             await self._record_outcome(int(plan_id), outcome)
-        plans = await store.read(lambda: [
-            _PlanView(p.id, p.name, (p.metadata or {}).get("created_by")) for p in open_plans()])
+        plans = await store.read(
+            lambda: [
+                _PlanView(p.id, p.name, (p.metadata or {}).get("created_by")) for p in open_plans()
+            ]
+        )
         await self.update_status(f"Found {len(plans)} plans in DRAFT/REVIEWING status")
         prefixes = list(self.config["plan_prefix_filter"])
         if prefixes:
             await self.update_status(
-                f"Filtering {len(plans)} plans by prefix: {', '.join(prefixes)}")
+                f"Filtering {len(plans)} plans by prefix: {', '.join(prefixes)}"
+            )
             plans = [p for p in plans if any(p.name.startswith(x) for x in prefixes)]
         auto_approve = bool(self.config["auto_approve_all_changes"])
         ids = [p.id for p in plans]
@@ -96,8 +115,10 @@ class PlanApplierDaemon(BaseDaemon):
             await self.update_status(f"Processing plan: {plan.name}")
             await self.update_status(f"Plan {plan.id} has {counts[plan.id]} changes to apply")
             job = await self.launch_job(
-                JobType.APPLY_PLAN, {"plan_id": plan.id, "auto_approve": auto_approve},
-                f"Applying plan {plan.id}: {plan.name}")
+                JobType.APPLY_PLAN,
+                {"plan_id": plan.id, "auto_approve": auto_approve},
+                f"Applying plan {plan.id}: {plan.name}",
+            )
             outcome = await self.wait_for_job(job, f"Waiting for plan {plan.id} to complete")
             if await self._record_outcome(plan.id, outcome):
                 applied += 1
@@ -105,8 +126,10 @@ class PlanApplierDaemon(BaseDaemon):
             return None  # look again at once: more may have been approved meanwhile
         waiting = [pid for pid, f in self.failures.items() if f.retry_at > time.time()]
         if waiting:
-            return Rest(self.interval, f"No plans to process ({len(waiting)} waiting to retry "
-                                       f"after a failed apply)")
+            return Rest(
+                self.interval,
+                f"No plans to process ({len(waiting)} waiting to retry after a failed apply)",
+            )
         return Rest(self.interval, "No plans to process")
 
     def _leave_alone(self, plan: _PlanView) -> bool:
@@ -131,9 +154,14 @@ class PlanApplierDaemon(BaseDaemon):
         delay = min(MAX_RETRY_DELAY, self.interval * 2 ** (count - 1))
         self.failures[plan_id] = _Failure(count, time.time() + delay)
         reason = outcome.error or outcome.status
-        self.log("WARNING", f"Applying plan {plan_id} {outcome.status} (attempt {count}): "
-                            f"{reason}; retrying in {delay:g} seconds")
-        await self.update_status(f"Applying plan {plan_id} {outcome.status}: {reason} - "
-                                 f"retrying in {delay:g} seconds",
-                                 job_id=outcome.id, job_type=outcome.type)
+        self.log(
+            "WARNING",
+            f"Applying plan {plan_id} {outcome.status} (attempt {count}): "
+            f"{reason}; retrying in {delay:g} seconds",
+        )
+        await self.update_status(
+            f"Applying plan {plan_id} {outcome.status}: {reason} - retrying in {delay:g} seconds",
+            job_id=outcome.id,
+            job_type=outcome.type,
+        )
         return False

@@ -30,10 +30,21 @@ from stashdesk.options import OptionError
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_ALIASES = {name.lower(): i for i, name in enumerate(DAY_NAMES)}
-_DAY_ALIASES.update({full: i for i, full in enumerate(
-    ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"))})
-_DAY_GROUPS = {"daily": range(7), "everyday": range(7), "weekdays": range(5),
-               "weekends": range(5, 7), "weekend": range(5, 7)}
+_DAY_ALIASES.update(
+    {
+        full: i
+        for i, full in enumerate(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        )
+    }
+)
+_DAY_GROUPS = {
+    "daily": range(7),
+    "everyday": range(7),
+    "weekdays": range(5),
+    "weekends": range(5, 7),
+    "weekend": range(5, 7),
+}
 _TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?$")
 EXAMPLE = "Mon-Fri 01:00-07:00, Sat-Sun 00:00-24:00"
 DAY_MINUTES = 24 * 60
@@ -77,8 +88,10 @@ class Window:
 
 
 def _bad(item: str, why: str) -> OptionError:
-    return OptionError(f"processing_windows: {item!r} is not a window: {why}. Write windows "
-                       f"like {EXAMPLE!r} (days are optional: without them, every day)")
+    return OptionError(
+        f"processing_windows: {item!r} is not a window: {why}. Write windows "
+        f"like {EXAMPLE!r} (days are optional: without them, every day)"
+    )
 
 
 def _parse_minutes(text: str, item: str) -> int:
@@ -95,8 +108,11 @@ def _parse_day(text: str, item: str) -> int:
     try:
         return _DAY_ALIASES[text.lower()]
     except KeyError:
-        raise _bad(item, f"unknown day {text!r} (use {', '.join(DAY_NAMES)}, a range such as "
-                         f"Mon-Fri, weekdays, weekends or daily)") from None
+        raise _bad(
+            item,
+            f"unknown day {text!r} (use {', '.join(DAY_NAMES)}, a range such as "
+            f"Mon-Fri, weekdays, weekends or daily)",
+        ) from None
 
 
 def _parse_days(tokens: list[str], item: str) -> frozenset[int]:

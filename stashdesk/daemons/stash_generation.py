@@ -27,8 +27,7 @@ MAX_SCENE_IDS = 1000
 
 def scenes_needing_generation() -> list[str]:
     """Synced, not removed, not yet covered by a completed generation (reader thread)."""
-    query = Scene.select(Scene.id).where(
-        ~Scene.removed & ~Scene.generated)
+    query = Scene.select(Scene.id).where(~Scene.removed & ~Scene.generated)
     return [row[0] for row in query.tuples()]
 
 
@@ -38,41 +37,69 @@ class StashGenerationDaemon(BaseDaemon):
 
     name = "stash-generation"
     display_name = "Auto Stash Generation"
-    description = ("Has Stash generate covers, sprites, previews and phashes for synced "
-                   "scenes when nothing else is running.")
+    description = (
+        "Has Stash generate covers, sprites, previews and phashes for synced "
+        "scenes when nothing else is running."
+    )
     wake_on_jobs = ("SYNC",)  # newly synced scenes need generating
     uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
-        Option("job_interval_seconds", "float", 3600, "Seconds between checks for scenes "
-               "needing generation.", minimum=0.1, maximum=MAX_INTERVAL_SECONDS),
-        Option("scan_check_seconds", "float", 15, "While generating, how often to look for "
-               "scans that would fight the generation.", minimum=0.05, maximum=3600),
+        Option(
+            "job_interval_seconds",
+            "float",
+            3600,
+            "Seconds between checks for scenes needing generation.",
+            minimum=0.1,
+            maximum=MAX_INTERVAL_SECONDS,
+        ),
+        Option(
+            "scan_check_seconds",
+            "float",
+            15,
+            "While generating, how often to look for scans that would fight the generation.",
+            minimum=0.05,
+            maximum=3600,
+        ),
     ]
 
     def _stash_ids_of_local_jobs(self) -> set[str]:
-        return {str(j.metadata["stash_job_id"]) for j in self.runner.active_jobs()
-                if j.metadata.get("stash_job_id") is not None}
+        return {
+            str(j.metadata["stash_job_id"])
+            for j in self.runner.active_jobs()
+            if j.metadata.get("stash_job_id") is not None
+        }
 
     async def _running_jobs(self, own: JobInfo | None) -> int:
         queue = await self.services.stash().job_queue()
         # Local jobs are read after Stash answered: one that started its Stash job meanwhile
         # is then known by its id (or not yet started, and so not in that answer).
-        local = [j for j in self.runner.active_jobs()
-                 if j.status in ACTIVE_STATUSES and (own is None or j.id != own.id)]
+        local = [
+            j
+            for j in self.runner.active_jobs()
+            if j.status in ACTIVE_STATUSES and (own is None or j.id != own.id)
+        ]
         known = self._stash_ids_of_local_jobs()
-        in_stash = [j for j in queue
-                    if j.get("status") in STASH_ACTIVE and str(j.get("id")) not in known]
+        in_stash = [
+            j for j in queue if j.get("status") in STASH_ACTIVE and str(j.get("id")) not in known
+        ]
         return len(local) + len(in_stash)
 
     async def _scan_jobs(self, generation: JobInfo) -> int:
         queue = await self.services.stash().job_queue()
-        local = [j for j in self.runner.active_jobs()
-                 if j.type == JobType.STASH_SCAN and j.status in ACTIVE_STATUSES]
+        local = [
+            j
+            for j in self.runner.active_jobs()
+            if j.type == JobType.STASH_SCAN and j.status in ACTIVE_STATUSES
+        ]
         own = {str(generation.metadata.get("stash_job_id"))}
         local_stash_ids = {str(j.metadata.get("stash_job_id")) for j in local}
-        in_stash = [j for j in queue
-                    if is_scan(j) and j.get("status") in ("READY", "RUNNING")
-                    and str(j.get("id")) not in own | local_stash_ids]
+        in_stash = [
+            j
+            for j in queue
+            if is_scan(j)
+            and j.get("status") in ("READY", "RUNNING")
+            and str(j.get("id")) not in own | local_stash_ids
+        ]
         # A local scan whose Stash job has started but whose id is not saved yet.
         unsaved = sum(1 for j in local if j.metadata.get("stash_job_id") is None)
         return len(local) + max(0, len(in_stash) - unsaved)
@@ -91,8 +118,9 @@ class StashGenerationDaemon(BaseDaemon):
             metadata: dict[str, Any] = {"scenes": len(needing)}
             if len(needing) <= MAX_SCENE_IDS:
                 metadata["scene_ids"] = needing
-            job = await self.launch_job(JobType.STASH_GENERATE, metadata,
-                                        "Starting metadata generation")
+            job = await self.launch_job(
+                JobType.STASH_GENERATE, metadata, "Starting metadata generation"
+            )
         outcome, scans = await self._monitor(job)
         if scans:
             return None  # the next pass finds the scan running and waits
@@ -112,10 +140,15 @@ class StashGenerationDaemon(BaseDaemon):
             if not scans:
                 return None
             found.append(scans)
-            return (f"Cancelling generation due to {scans} scan jobs",
-                    f"Cancelled because {scans} scan job(s) started")
+            return (
+                f"Cancelling generation due to {scans} scan jobs",
+                f"Cancelled because {scans} scan job(s) started",
+            )
 
-        outcome = await self.wait_for_job(job, "Generating metadata for scenes",
-                                          check=scans_starting,
-                                          check_every=self.config["scan_check_seconds"])
+        outcome = await self.wait_for_job(
+            job,
+            "Generating metadata for scenes",
+            check=scans_starting,
+            check_every=self.config["scan_check_seconds"],
+        )
         return outcome, (found[-1] if found else 0)

@@ -32,8 +32,14 @@ class StashSyncDaemon(BaseDaemon):
     wake_on_jobs = ("STASH_SCAN", "APPLY_PLAN")
     uses_settings = ("stash.",)
     config_options: ClassVar[list[Option]] = [
-        Option("job_interval_seconds", "float", 300, "Seconds between checks for scenes "
-               "changed in Stash.", minimum=0.1, maximum=MAX_INTERVAL_SECONDS),
+        Option(
+            "job_interval_seconds",
+            "float",
+            300,
+            "Seconds between checks for scenes changed in Stash.",
+            minimum=0.1,
+            maximum=MAX_INTERVAL_SECONDS,
+        ),
     ]
 
     async def run_pass(self) -> Rest | None:
@@ -44,8 +50,9 @@ class StashSyncDaemon(BaseDaemon):
             if pending <= 0:
                 return Rest(self.interval, "No pending scenes")
             await self.update_status(f"Found {pending} scenes needing sync")
-            job = await self.launch_job(JobType.SYNC, {"expected": pending},
-                                        f"Syncing {pending} scenes from Stash")
+            job = await self.launch_job(
+                JobType.SYNC, {"expected": pending}, f"Syncing {pending} scenes from Stash"
+            )
         outcome = await self.wait_for_job(job, "Waiting for sync to complete")
         if outcome.status == JobStatus.COMPLETED:
             result = outcome.result if isinstance(outcome.result, dict) else {}

@@ -53,8 +53,10 @@ PLAN_PREFIX = "Auto Video Analysis"
 
 def _detectors_validator(value: list) -> None:
     if not value or not all(isinstance(d, str) and d in DETECTORS for d in value):
-        raise OptionError(f"detectors must be a non-empty list of {', '.join(DETECTORS)} "
-                          f"(e.g. [\"video_tags\"]), not {value!r}")
+        raise OptionError(
+            f"detectors must be a non-empty list of {', '.join(DETECTORS)} "
+            f'(e.g. ["video_tags"]), not {value!r}'
+        )
 
 
 class AnalysisJobFailed(ServiceError):
@@ -74,18 +76,36 @@ def active_analysis_scenes(jobs: list[JobInfo]) -> set[str]:
 class VideoAnalysisDaemon(BaseDaemon):
     name = ANALYSIS_DAEMON
     display_name = "Auto Video Analysis"
-    description = ("Sends synced scenes to the AI video-tag server in batches and builds "
-                   "plans of tags and markers from the answers.")
+    description = (
+        "Sends synced scenes to the AI video-tag server in batches and builds "
+        "plans of tags and markers from the answers."
+    )
     wake_on_jobs = ("SYNC",)  # newly synced scenes need analysing
     uses_settings = ("analysis.", "stash.")
     config_options: ClassVar[list[Option]] = [
-        Option("job_interval_seconds", "int", 600, "Seconds between checks for scenes to "
-               "analyse.", minimum=1, maximum=MAX_INTERVAL_SECONDS),
+        Option(
+            "job_interval_seconds",
+            "int",
+            600,
+            "Seconds between checks for scenes to analyse.",
+            minimum=1,
+            maximum=MAX_INTERVAL_SECONDS,
+        ),
         Option("batch_size", "int", 50, "Scenes per analysis job.", minimum=1, maximum=1000),
-        Option("detectors", "list", ["video_tags"], "Detectors to run: video_tags, path.",
-               validator=_detectors_validator),
-        Option("auto_apply_plans", "bool", True, "Approve and apply each finished analysis "
-               "plan; off leaves plans for review and the Auto Plan Applier."),
+        Option(
+            "detectors",
+            "list",
+            ["video_tags"],
+            "Detectors to run: video_tags, path.",
+            validator=_detectors_validator,
+        ),
+        Option(
+            "auto_apply_plans",
+            "bool",
+            True,
+            "Approve and apply each finished analysis "
+            "plan; off leaves plans for review and the Auto Plan Applier.",
+        ),
     ]
 
     async def run_pass(self) -> Rest | None:
@@ -93,8 +113,9 @@ class VideoAnalysisDaemon(BaseDaemon):
         store = self.services.store
         await store.write(finalise_orphaned_plans)
         await self._finish_previous_work()
-        if "video_tags" in self.config["detectors"] and \
-                self.services.settings.get("analysis.reanalyse_on_change"):
+        if "video_tags" in self.config["detectors"] and self.services.settings.get(
+            "analysis.reanalyse_on_change"
+        ):
             await self._learn_models()
         pending = await self._scenes_needing_analysis()
         if not pending:
@@ -105,23 +126,31 @@ class VideoAnalysisDaemon(BaseDaemon):
             # job per batch that could not analyse anything.
             await self._check_servers()
         size = int(self.config["batch_size"])
-        batches = [pending[i:i + size] for i in range(0, len(pending), size)]
+        batches = [pending[i : i + size] for i in range(0, len(pending), size)]
         for number, batch in enumerate(batches, 1):
             await self.update_status(
-                f"Processing batch {number} of {len(batches)} ({len(batch)} scenes)")
+                f"Processing batch {number} of {len(batches)} ({len(batch)} scenes)"
+            )
             # Scenes may have been taken by another job since the count (e.g. by hand).
             busy = active_analysis_scenes(self.runner.active_jobs())
             batch = [s for s in batch if s not in busy]
             if not batch:
                 continue
-            job = await self.launch_job(JobType.ANALYSIS, {
-                "scene_ids": batch,
-                "detectors": list(self.config["detectors"]),
-                "plan_name": f"{PLAN_PREFIX} - {datetime.now():%Y-%m-%d %H:%M:%S}",
-                "only_unanalysed": True,
-            }, f"Analyzing video tags for {len(batch)} scenes")
-            outcome = await self.wait_for_job(job, "Waiting for video analysis to complete",
-                                              detail=pool_for(self.services).activity)
+            job = await self.launch_job(
+                JobType.ANALYSIS,
+                {
+                    "scene_ids": batch,
+                    "detectors": list(self.config["detectors"]),
+                    "plan_name": f"{PLAN_PREFIX} - {datetime.now():%Y-%m-%d %H:%M:%S}",
+                    "only_unanalysed": True,
+                },
+                f"Analyzing video tags for {len(batch)} scenes",
+            )
+            outcome = await self.wait_for_job(
+                job,
+                "Waiting for video analysis to complete",
+                detail=pool_for(self.services).activity,
+            )
             rest = await self._after_analysis(outcome)
             if rest is not None:
                 return rest
@@ -133,14 +162,18 @@ class VideoAnalysisDaemon(BaseDaemon):
         """After a restart: wait for this daemon's resumed jobs, apply its leftover plans."""
         analysis = await self.find_own_active_job(JobType.ANALYSIS)
         if analysis is not None:
-            outcome = await self.wait_for_job(analysis, "Waiting for video analysis to complete",
-                                              detail=pool_for(self.services).activity)
+            outcome = await self.wait_for_job(
+                analysis,
+                "Waiting for video analysis to complete",
+                detail=pool_for(self.services).activity,
+            )
             await self._after_analysis(outcome)
         applying = await self.find_own_active_job(JobType.APPLY_PLAN)
         if applying is not None:
             plan_id = applying.metadata.get("plan_id")
             await self._report_apply(
-                await self.wait_for_job(applying, f"Applying analysis plan {plan_id}"), plan_id)
+                await self.wait_for_job(applying, f"Applying analysis plan {plan_id}"), plan_id
+            )
         if self.config["auto_apply_plans"]:
             for plan_id in await self._own_unapplied_plans():
                 await self._apply(plan_id)
@@ -150,10 +183,14 @@ class VideoAnalysisDaemon(BaseDaemon):
         pool = pool_for(self.services)
         for url, models in (await pool.probe_models()).items():
             changed = await self.services.store.write(
-                lambda u=url, m=models: save_server_models(u, m, source="probe"))
+                lambda u=url, m=models: save_server_models(u, m, source="probe")
+            )
             if changed:
-                self.log("INFO", f"The video-tag server at {url} runs other models now; "
-                                 f"scenes it analysed before are analysed again")
+                self.log(
+                    "INFO",
+                    f"The video-tag server at {url} runs other models now; "
+                    f"scenes it analysed before are analysed again",
+                )
 
     async def _check_servers(self) -> None:
         """Reach the servers; those that cannot be reached are set aside (and logged)."""
@@ -161,8 +198,11 @@ class VideoAnalysisDaemon(BaseDaemon):
         servers = pool_for(self.services).servers()
         if len(reachable) < len(servers):
             down = [f"{s.spec.url} ({s.reason})" for s in servers if s not in reachable]
-            self.log("WARNING", f"{len(down)} of {len(servers)} video-tag servers cannot be "
-                                f"reached and are set aside: {'; '.join(down)}")
+            self.log(
+                "WARNING",
+                f"{len(down)} of {len(servers)} video-tag servers cannot be "
+                f"reached and are set aside: {'; '.join(down)}",
+            )
 
     async def _scenes_needing_analysis(self) -> list[str]:
         settings = self.services.settings
@@ -176,9 +216,14 @@ class VideoAnalysisDaemon(BaseDaemon):
 
         def find() -> list[str]:
             current = load_current_producer(settings, urls) if reanalyse else None
-            return scenes_needing_analysis(detectors, retry_after=retry_after,
-                                           max_attempts=max_attempts, exclude=busy,
-                                           select=select, current=current)
+            return scenes_needing_analysis(
+                detectors,
+                retry_after=retry_after,
+                max_attempts=max_attempts,
+                exclude=busy,
+                select=select,
+                current=current,
+            )
 
         return await self.services.store.read(find)
 
@@ -190,8 +235,11 @@ class VideoAnalysisDaemon(BaseDaemon):
         if outcome.status == JobStatus.FAILED:
             raise AnalysisJobFailed(f"Video analysis job {outcome.id} failed: {outcome.error}")
         if outcome.status != JobStatus.COMPLETED:
-            self.log("WARNING", f"Video analysis job {outcome.id} ended {outcome.status}: "
-                                f"{outcome.error or 'no reason given'}")
+            self.log(
+                "WARNING",
+                f"Video analysis job {outcome.id} ended {outcome.status}: "
+                f"{outcome.error or 'no reason given'}",
+            )
             return Rest(self.interval, f"Video analysis {outcome.status}")
         return None
 
@@ -200,8 +248,11 @@ class VideoAnalysisDaemon(BaseDaemon):
         name = self.name
 
         def find() -> list[int]:
-            own = [p.id for p in open_plans()
-                   if (p.metadata or {}).get("created_by") == name and p.id not in busy]
+            own = [
+                p.id
+                for p in open_plans()
+                if (p.metadata or {}).get("created_by") == name and p.id not in busy
+            ]
             counts = count_to_apply(own, auto_approve=True)
             return [pid for pid in own if counts.get(pid)]
 
@@ -211,28 +262,37 @@ class VideoAnalysisDaemon(BaseDaemon):
         if plan_id in applying_plans(self.runner.active_jobs()):
             return
         counts = await self.services.store.read(
-            lambda: count_to_apply([plan_id], auto_approve=True))
+            lambda: count_to_apply([plan_id], auto_approve=True)
+        )
         if not counts.get(plan_id):
             return
         message = f"Applying analysis plan {plan_id}"
-        job = await self.launch_job(JobType.APPLY_PLAN,
-                                    {"plan_id": plan_id, "auto_approve": True}, message)
+        job = await self.launch_job(
+            JobType.APPLY_PLAN, {"plan_id": plan_id, "auto_approve": True}, message
+        )
         await self._report_apply(await self.wait_for_job(job, message), plan_id)
 
     async def _report_apply(self, outcome: JobInfo, plan_id: Any) -> None:
         result = outcome.result if isinstance(outcome.result, dict) else {}
         if outcome.status == JobStatus.COMPLETED:
-            self.log("INFO", f"Plan {plan_id}: {result.get('applied', 0)} applied, "
-                             f"{result.get('skipped', 0)} skipped, "
-                             f"{result.get('failed', 0)} failed")
+            self.log(
+                "INFO",
+                f"Plan {plan_id}: {result.get('applied', 0)} applied, "
+                f"{result.get('skipped', 0)} skipped, "
+                f"{result.get('failed', 0)} failed",
+            )
         else:
-            self.log("WARNING", f"Applying analysis plan {plan_id} {outcome.status}: "
-                                f"{outcome.error or 'no reason given'}; it is tried again on "
-                                f"a later pass")
+            self.log(
+                "WARNING",
+                f"Applying analysis plan {plan_id} {outcome.status}: "
+                f"{outcome.error or 'no reason given'}; it is tried again on "
+                f"a later pass",
+            )
 
 
-async def analyse_again(services: Services, scene_ids: list[str], *,
-                        requested_by: str | None = None) -> dict[str, Any]:
+async def analyse_again(
+    services: Services, scene_ids: list[str], *, requested_by: str | None = None
+) -> dict[str, Any]:
     """Analyse these scenes again ("Analyse again", ``analysis run --scene ID``).
 
     The request is recorded (it survives a restart and is settled once the scene has
@@ -251,8 +311,14 @@ async def analyse_again(services: Services, scene_ids: list[str], *,
         handle.instance.wake_up()
         return result
     config = VideoAnalysisDaemon.validate_config(handle.config if handle is not None else {})
-    job = await services.runner.submit(JobType.ANALYSIS, {
-        "scene_ids": recorded["requested"], "detectors": list(config["detectors"]),
-        "plan_name": f"Analysis - {datetime.now():%Y-%m-%d %H:%M:%S}",
-        "only_unanalysed": True}, created_by=requested_by)
+    job = await services.runner.submit(
+        JobType.ANALYSIS,
+        {
+            "scene_ids": recorded["requested"],
+            "detectors": list(config["detectors"]),
+            "plan_name": f"Analysis - {datetime.now():%Y-%m-%d %H:%M:%S}",
+            "only_unanalysed": True,
+        },
+        created_by=requested_by,
+    )
     return {**result, "job_id": job.id}

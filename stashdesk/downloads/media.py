@@ -13,10 +13,31 @@ import subprocess
 from stashdesk.resources_path import is_frozen
 
 # Stash's default video extensions, plus a few container formats it also reads.
-VIDEO_EXTENSIONS = frozenset({
-    ".m4v", ".mp4", ".mov", ".wmv", ".avi", ".mpg", ".mpeg", ".rmvb", ".rm", ".flv", ".asf",
-    ".mkv", ".webm", ".f4v", ".ts", ".m2ts", ".mts", ".3gp", ".ogv", ".vob", ".divx",
-})
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".m4v",
+        ".mp4",
+        ".mov",
+        ".wmv",
+        ".avi",
+        ".mpg",
+        ".mpeg",
+        ".rmvb",
+        ".rm",
+        ".flv",
+        ".asf",
+        ".mkv",
+        ".webm",
+        ".f4v",
+        ".ts",
+        ".m2ts",
+        ".mts",
+        ".3gp",
+        ".ogv",
+        ".vob",
+        ".divx",
+    }
+)
 
 PROBE_TIMEOUT = 60.0
 
@@ -51,10 +72,23 @@ def probe_duration(ffprobe: str, path: str, timeout: float = PROBE_TIMEOUT) -> f
     """The duration of ``path`` in seconds, or None when ffprobe cannot tell."""
     try:
         done = subprocess.run(
-            [ffprobe, "-v", "error", "-show_entries", "format=duration",
-             "-of", "default=noprint_wrappers=1:nokey=1", path],
-            capture_output=True, text=True, timeout=timeout, check=False,
-            stdin=subprocess.DEVNULL, env=host_program_env())
+            [
+                ffprobe,
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "default=noprint_wrappers=1:nokey=1",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            env=host_program_env(),
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:
@@ -85,6 +119,8 @@ class DurationFilter:
             self.unreadable.append(source)
             return None
         if duration < self.minimum:
-            return (f"video is {duration:.1f} s long, shorter than "
-                    f"downloads.min_duration_seconds ({self.minimum:g} s)")
+            return (
+                f"video is {duration:.1f} s long, shorter than "
+                f"downloads.min_duration_seconds ({self.minimum:g} s)"
+            )
         return None

@@ -44,8 +44,15 @@ NAME_MAX = 255
 # (fs.protected_hardlinks when qBittorrent runs as another user), a filesystem
 # without hard links, or a file with too many links already.
 LINK_FALLBACK_ERRNOS = frozenset(
-    code for code in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP,
-                      getattr(errno, "EOPNOTSUPP", errno.ENOTSUP), errno.ENOSYS)
+    code
+    for code in (
+        errno.EXDEV,
+        errno.EPERM,
+        errno.EMLINK,
+        errno.ENOTSUP,
+        getattr(errno, "EOPNOTSUPP", errno.ENOTSUP),
+        errno.ENOSYS,
+    )
 )
 
 
@@ -233,9 +240,13 @@ def _remove_quietly(path: str, removed: list[str]) -> None:
 SkipReason = Callable[[str, str], "str | None"]  # (source, destination) -> why not, or None
 
 
-def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destination: str,
-                 skip_reason: SkipReason | None = None,
-                 is_cancelled: Callable[[], bool] = lambda: False) -> TorrentPlan:
+def plan_torrent(
+    torrent: TorrentLike,
+    files: Sequence[TorrentFileLike],
+    destination: str,
+    skip_reason: SkipReason | None = None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> TorrentPlan:
     """Where each file of ``torrent`` goes under ``destination``; reads only.
 
     Raises TorrentRejected with the reason when the torrent must not be placed, and
@@ -247,12 +258,16 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
     if problem:
         raise TorrentRejected(
             f"the torrent name {name!r} {problem}: placing it could write outside "
-            f"downloads.destination")
+            f"downloads.destination"
+        )
     save_path, content_path = torrent.save_path, torrent.content_path
-    if not (save_path and content_path and os.path.isabs(save_path)
-            and os.path.isabs(content_path)):
-        raise TorrentRejected(f"qBittorrent reports no usable location for it (save path "
-                              f"{save_path!r}, content path {content_path!r})")
+    if not (
+        save_path and content_path and os.path.isabs(save_path) and os.path.isabs(content_path)
+    ):
+        raise TorrentRejected(
+            f"qBittorrent reports no usable location for it (save path "
+            f"{save_path!r}, content path {content_path!r})"
+        )
     save = os.path.normpath(save_path)
     content = os.path.normpath(content_path)
     if not inside(content, save, allow_equal=True):
@@ -264,7 +279,8 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
         if problem:
             raise TorrentRejected(
                 f"the file name {item.name!r} {problem}: placing it could write outside "
-                f"downloads.destination")
+                f"downloads.destination"
+            )
 
     sources = [os.path.normpath(os.path.join(save, item.name)) for item in files]
     # A single-file torrent's file sits directly in the save path. Otherwise the
@@ -276,15 +292,18 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
         content = sources[0]
     else:
         firsts = {_first_component(item.name) for item in files}
-        content = (os.path.join(save, firsts.pop())
-                   if len(firsts) == 1 and not all(os.path.dirname(s) == save for s in sources)
-                   else save)
+        content = (
+            os.path.join(save, firsts.pop())
+            if len(firsts) == 1 and not all(os.path.dirname(s) == save for s in sources)
+            else save
+        )
     root = os.path.join(destination, os.path.basename(content) if single else name)
     if not inside(root, destination):
         raise TorrentRejected(f"its place in the library {root} is outside {destination}")
     # The save path may be a symlink (a mounted disk); the content itself may not lead away.
-    real_content = os.path.join(os.path.realpath(os.path.dirname(content)),
-                                os.path.basename(content))
+    real_content = os.path.join(
+        os.path.realpath(os.path.dirname(content)), os.path.basename(content)
+    )
     real_destination = os.path.realpath(destination)
 
     plan = TorrentPlan(torrent.hash, name, root, destination)
@@ -299,11 +318,11 @@ def plan_torrent(torrent: TorrentLike, files: Sequence[TorrentFileLike], destina
         elif inside(source, content):
             target = os.path.normpath(os.path.join(root, os.path.relpath(source, content)))
         else:
-            raise TorrentRejected(f"the file {item.name!r} lies outside the torrent's folder "
-                                  f"{content}")
+            raise TorrentRejected(
+                f"the file {item.name!r} lies outside the torrent's folder {content}"
+            )
         if not inside(target, root, allow_equal=single):
-            raise TorrentRejected(f"the file {item.name!r} would be placed outside "
-                                  f"{root}")
+            raise TorrentRejected(f"the file {item.name!r} would be placed outside {root}")
         real = _checked_source(item, source, real_content, single)
         already = existing_state(target, real, item.size, real_destination, is_cancelled)
         if already is None and skip_reason is not None:
@@ -321,18 +340,21 @@ def _first_component(path: str) -> str:
     return path
 
 
-def _checked_source(item: TorrentFileLike, source: str, real_content: str,
-                    single: bool) -> str:
+def _checked_source(item: TorrentFileLike, source: str, real_content: str, single: bool) -> str:
     """The real path of a listed file, after checking it exists, stays in the
     content and is the size the torrent says."""
-    missing = (f"content missing: {source} does not exist (qBittorrent may still report the "
-               f"torrent complete until it rechecks it)")
+    missing = (
+        f"content missing: {source} does not exist (qBittorrent may still report the "
+        f"torrent complete until it rechecks it)"
+    )
     if not os.path.lexists(source):
         raise TorrentRejected(missing)
     real = os.path.realpath(source)
     if not (real == real_content if single else inside(real, real_content)):
-        raise TorrentRejected(f"the file {item.name!r} is a symlink (or lies in a symlinked "
-                              f"folder) leading outside the torrent's content, to {real}")
+        raise TorrentRejected(
+            f"the file {item.name!r} is a symlink (or lies in a symlinked "
+            f"folder) leading outside the torrent's content, to {real}"
+        )
     try:
         st = os.stat(real)
     except FileNotFoundError:
@@ -342,12 +364,18 @@ def _checked_source(item: TorrentFileLike, source: str, real_content: str,
     if st.st_size != item.size:
         raise TorrentRejected(
             f"content changed: {source} is {st.st_size} bytes on disk but {item.size} bytes in "
-            f"the torrent (recheck the torrent in qBittorrent)")
+            f"the torrent (recheck the torrent in qBittorrent)"
+        )
     return real
 
 
-def existing_state(target: str, source: str, size: int, real_destination: str,
-                   is_cancelled: Callable[[], bool] = lambda: False) -> str | None:
+def existing_state(
+    target: str,
+    source: str,
+    size: int,
+    real_destination: str,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> str | None:
     """What is at ``target`` already: None (nothing), "linked" (a hard link of the
     source), "existing" (a copy: the same bytes, compared in full). Raises
     TorrentRejected when something else is there (a same-sized file with other bytes
@@ -356,11 +384,12 @@ def existing_state(target: str, source: str, size: int, real_destination: str,
     while not os.path.lexists(ancestor):
         ancestor = os.path.dirname(ancestor)
     if not inside(os.path.realpath(ancestor), real_destination, allow_equal=True):
-        raise TorrentRejected(f"{ancestor} leads outside downloads.destination (a symlink?) "
-                              f"- nothing was placed through it")
+        raise TorrentRejected(
+            f"{ancestor} leads outside downloads.destination (a symlink?) "
+            f"- nothing was placed through it"
+        )
     if not os.path.isdir(ancestor):
-        raise TorrentRejected(f"{ancestor} already exists and is not a folder - not "
-                              f"overwritten")
+        raise TorrentRejected(f"{ancestor} already exists and is not a folder - not overwritten")
     try:
         st = os.lstat(target)
     except FileNotFoundError:
@@ -378,17 +407,20 @@ def existing_state(target: str, source: str, size: int, real_destination: str,
     if st.st_size != size:
         raise TorrentRejected(
             f"{target} already exists with different content ({st.st_size} bytes; the "
-            f"torrent's file is {size} bytes) - not overwritten")
+            f"torrent's file is {size} bytes) - not overwritten"
+        )
     difference = first_difference(source, target, is_cancelled)
     if difference is not None:
         raise TorrentRejected(
             f"{target} already exists with different content (the same size, {size} bytes, "
-            f"but other bytes from byte {difference}) - not overwritten")
+            f"but other bytes from byte {difference}) - not overwritten"
+        )
     return "existing"
 
 
-def first_difference(first: str, second: str,
-                     is_cancelled: Callable[[], bool] = lambda: False) -> int | None:
+def first_difference(
+    first: str, second: str, is_cancelled: Callable[[], bool] = lambda: False
+) -> int | None:
     """Where two files of the same size first differ (a byte offset), or None when they
     hold the same bytes. Reads both in chunks (blocking: call it off the event loop),
     polling ``is_cancelled`` between chunks."""
@@ -400,15 +432,21 @@ def first_difference(first: str, second: str,
                     raise PlacementCancelled()
                 chunk_a, chunk_b = a.read(COPY_CHUNK), b.read(COPY_CHUNK)
                 if chunk_a != chunk_b:
-                    return offset + next((i for i, (x, y) in enumerate(
-                        zip(chunk_a, chunk_b, strict=False)) if x != y),
-                        min(len(chunk_a), len(chunk_b)))
+                    return offset + next(
+                        (
+                            i
+                            for i, (x, y) in enumerate(zip(chunk_a, chunk_b, strict=False))
+                            if x != y
+                        ),
+                        min(len(chunk_a), len(chunk_b)),
+                    )
                 if not chunk_a:
                     return None
                 offset += len(chunk_a)
     except OSError as exc:
-        raise PlacementError(f"could not compare {second} with {first}: "
-                             f"{exc.strerror or exc}") from None
+        raise PlacementError(
+            f"could not compare {second} with {first}: {exc.strerror or exc}"
+        ) from None
 
 
 # --- placing ------------------------------------------------------------------------------------
@@ -417,9 +455,14 @@ def first_difference(first: str, second: str,
 OnPlaced = Callable[[PlannedFile, str, bool], None]  # (file, method, placed now)
 
 
-def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callable[[], bool],
-                  on_bytes: Callable[[int], None], on_placed: OnPlaced | None = None,
-                  before_copy: Callable[[int], None] | None = None) -> Placement:
+def place_torrent(
+    plan: TorrentPlan,
+    placement: Placement,
+    is_cancelled: Callable[[], bool],
+    on_bytes: Callable[[int], None],
+    on_placed: OnPlaced | None = None,
+    before_copy: Callable[[int], None] | None = None,
+) -> Placement:
     """Link (or copy) every planned file; see the module docstring.
 
     ``is_cancelled`` is polled between files and between copy chunks;
@@ -465,8 +508,9 @@ def place_torrent(plan: TorrentPlan, placement: Placement, is_cancelled: Callabl
     return placement
 
 
-def _link(item: PlannedFile, real_destination: str, placement: Placement,
-          is_cancelled: Callable[[], bool]) -> tuple[str, bool] | None:
+def _link(
+    item: PlannedFile, real_destination: str, placement: Placement, is_cancelled: Callable[[], bool]
+) -> tuple[str, bool] | None:
     """Hard-link one file: (method, placed now), or None when a copy is needed
     (placement.copy_reason then says why)."""
     try:
@@ -474,8 +518,9 @@ def _link(item: PlannedFile, real_destination: str, placement: Placement,
         return "linked", True
     except FileExistsError:
         # Appeared since planning: fine if it is the same file, refused otherwise.
-        already = existing_state(item.destination, item.source, item.size, real_destination,
-                                 is_cancelled)
+        already = existing_state(
+            item.destination, item.source, item.size, real_destination, is_cancelled
+        )
         assert already is not None
         return already, False
     except OSError as exc:
@@ -492,8 +537,10 @@ def _make_folders(folder: str, real_destination: str) -> None:
     except OSError as exc:
         raise _placement_error(exc, None, folder) from None
     if not inside(os.path.realpath(folder), real_destination, allow_equal=True):
-        raise TorrentRejected(f"{folder} leads outside downloads.destination (a symlink?) - "
-                              f"nothing was placed through it")
+        raise TorrentRejected(
+            f"{folder} leads outside downloads.destination (a symlink?) - "
+            f"nothing was placed through it"
+        )
 
 
 def _placement_error(exc: OSError, source: str | None, target: str) -> Exception:
@@ -501,11 +548,17 @@ def _placement_error(exc: OSError, source: str | None, target: str) -> Exception
         return TorrentRejected(f"content missing: {source} disappeared while it was placed")
     return PlacementError(
         f"could not write {target}: {exc.strerror or exc} - check that downloads.destination "
-        f"is writable and has free space")
+        f"is writable and has free space"
+    )
 
 
-def copy_file(source: str, destination: str, size: int, is_cancelled: Callable[[], bool],
-              on_bytes: Callable[[int], None]) -> None:
+def copy_file(
+    source: str,
+    destination: str,
+    size: int,
+    is_cancelled: Callable[[], bool],
+    on_bytes: Callable[[int], None],
+) -> None:
     """Copy ``source`` to ``destination`` through a temporary name; never overwrites.
 
     The copy is fsync'ed and its size checked before it gets its real name, so
@@ -520,11 +573,18 @@ def copy_file(source: str, destination: str, size: int, is_cancelled: Callable[[
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 raise _placement_error(exc, source, destination) from None
-            raise PlacementError(f"could not read {source}: {exc.strerror or exc} - check that "
-                                 f"StashDesk may read qBittorrent's download folder") from None
+            raise PlacementError(
+                f"could not read {source}: {exc.strerror or exc} - check that "
+                f"StashDesk may read qBittorrent's download folder"
+            ) from None
         with open(source_fd, "rb", buffering=0) as reader:
-            out_flags = (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-                         | getattr(os, "O_BINARY", 0))
+            out_flags = (
+                os.O_WRONLY
+                | os.O_CREAT
+                | os.O_TRUNC
+                | getattr(os, "O_NOFOLLOW", 0)
+                | getattr(os, "O_BINARY", 0)
+            )
             try:
                 out = os.open(temp, out_flags, 0o600)
             except OSError as exc:
@@ -540,7 +600,8 @@ def copy_file(source: str, destination: str, size: int, is_cancelled: Callable[[
         if written != size or source_stat.st_size != size:
             raise TorrentRejected(
                 f"copying {source} gave {written} bytes instead of {size} (did the file change "
-                f"while it was copied?)")
+                f"while it was copied?)"
+            )
         os.chmod(temp, stat.S_IMODE(source_stat.st_mode))
         os.utime(temp, ns=(source_stat.st_atime_ns, source_stat.st_mtime_ns))
         _publish(temp, destination)
@@ -549,8 +610,9 @@ def copy_file(source: str, destination: str, size: int, is_cancelled: Callable[[
         raise
 
 
-def _copy_data(reader, out: int, is_cancelled: Callable[[], bool],
-               on_bytes: Callable[[int], None], temp: str) -> int:
+def _copy_data(
+    reader, out: int, is_cancelled: Callable[[], bool], on_bytes: Callable[[int], None], temp: str
+) -> int:
     buffer = bytearray(COPY_CHUNK)
     view = memoryview(buffer)
     written = 0
@@ -572,15 +634,17 @@ def _publish(temp: str, destination: str) -> None:
     try:
         os.link(temp, destination)  # fails with EEXIST instead of replacing
     except FileExistsError:
-        raise TorrentRejected(f"{destination} appeared while it was being copied - not "
-                              f"overwritten") from None
+        raise TorrentRejected(
+            f"{destination} appeared while it was being copied - not overwritten"
+        ) from None
     except OSError as exc:
         if exc.errno not in LINK_FALLBACK_ERRNOS:
             raise _placement_error(exc, None, destination) from None
         # No hard links on this filesystem: a rename, after a last look.
         if os.path.lexists(destination):
-            raise TorrentRejected(f"{destination} appeared while it was being copied - not "
-                                  f"overwritten") from None
+            raise TorrentRejected(
+                f"{destination} appeared while it was being copied - not overwritten"
+            ) from None
         os.rename(temp, destination)
         return
     os.unlink(temp)

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 def post_import_wanted(settings: Settings) -> bool:
     return bool(settings.get("qbittorrent.done_category")) or removal_limits(settings) != (
-        None, None)
+        None,
+        None,
+    )
 
 
 def removal_limits(settings: Settings) -> tuple[float | None, float | None]:
@@ -42,13 +44,16 @@ def removal_due(torrent: Torrent, ratio: float | None, hours: float | None) -> s
     if ratio is not None and torrent.ratio >= ratio:
         return f"ratio {torrent.ratio:.2f} reached downloads.remove_after_ratio ({ratio:g})"
     if hours is not None and torrent.seeding_time >= hours * 3600:
-        return (f"seeded {torrent.seeding_time / 3600:.2f} h, reached "
-                f"downloads.remove_after_hours ({hours:g})")
+        return (
+            f"seeded {torrent.seeding_time / 3600:.2f} h, reached "
+            f"downloads.remove_after_hours ({hours:g})"
+        )
     return None
 
 
-def missing_from_library(torrent: Torrent, files: list[TorrentFile], destination: str,
-                         skip_reason: SkipReason | None) -> str | None:
+def missing_from_library(
+    torrent: Torrent, files: list[TorrentFile], destination: str, skip_reason: SkipReason | None
+) -> str | None:
     """None when every file StashDesk places for ``torrent`` is in the library now, else
     why not (blocking: it looks at the disk)."""
     try:
@@ -57,32 +62,43 @@ def missing_from_library(torrent: Torrent, files: list[TorrentFile], destination
         return rejected.reason
     waiting = plan.to_place
     if waiting:
-        return (f"{len(waiting)} of its files are not in the library (e.g. "
-                f"{waiting[0].destination})")
+        return f"{len(waiting)} of its files are not in the library (e.g. {waiting[0].destination})"
     if not plan.files:
         return "none of its files is in the library"
     return None
 
 
-async def move_to_done_category(qbittorrent: QBittorrentClient, torrent: Torrent,
-                                category: str) -> str:
+async def move_to_done_category(
+    qbittorrent: QBittorrentClient, torrent: Torrent, category: str
+) -> str:
     await qbittorrent.set_category(torrent.hash, category)
     return f"moved to category {category}"
 
 
-async def sweep_imported(qbittorrent: QBittorrentClient, settings: Settings, destination: str,
-                         skip_reason: SkipReason | None) -> dict[str, list[dict[str, Any]]]:
+async def sweep_imported(
+    qbittorrent: QBittorrentClient,
+    settings: Settings,
+    destination: str,
+    skip_reason: SkipReason | None,
+) -> dict[str, list[dict[str, Any]]]:
     """Move placed torrents still in ``qbittorrent.category`` to the done category, and
     remove those that seeded enough. Placed = carrying the processed tag, in the
     category or the done category."""
     category = settings.get("qbittorrent.category")
     done_category = settings.get("qbittorrent.done_category")
     ratio, hours = removal_limits(settings)
-    outcome: dict[str, list[dict[str, Any]]] = {"moved": [], "removed": [], "kept": [],
-                                               "errors": []}
+    outcome: dict[str, list[dict[str, Any]]] = {
+        "moved": [],
+        "removed": [],
+        "kept": [],
+        "errors": [],
+    }
     ours = {category, done_category} - {""}
-    torrents = [t for t in await qbittorrent.tagged_torrents(
-        settings.get("qbittorrent.processed_tag")) if t.category in ours]
+    torrents = [
+        t
+        for t in await qbittorrent.tagged_torrents(settings.get("qbittorrent.processed_tag"))
+        if t.category in ours
+    ]
     for torrent in sorted(torrents, key=lambda t: (t.name, t.hash)):
         entry = {"hash": torrent.hash, "name": torrent.name}
         try:
@@ -93,8 +109,9 @@ async def sweep_imported(qbittorrent: QBittorrentClient, settings: Settings, des
             if due is None:
                 continue
             files = await qbittorrent.torrent_files(torrent.hash)
-            missing = await asyncio.to_thread(missing_from_library, torrent, files,
-                                              destination, skip_reason)
+            missing = await asyncio.to_thread(
+                missing_from_library, torrent, files, destination, skip_reason
+            )
             if missing is not None:
                 outcome["kept"].append({**entry, "reason": f"{due}, but {missing}"})
                 continue

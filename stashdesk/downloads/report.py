@@ -17,7 +17,7 @@ from stashdesk.downloads.placement import Placement
 COPY_REASONS = {
     errno.EXDEV: "another filesystem: the library and the download are on different disks",
     errno.EPERM: "linking refused: the filesystem does not allow linking these files "
-                 "(protected hard links when qBittorrent runs as another user)",
+    "(protected hard links when qBittorrent runs as another user)",
     errno.EMLINK: "linking refused: the file has too many hard links already",
     errno.ENOTSUP: "linking refused: the library's filesystem has no hard links",
     errno.ENOSYS: "linking refused: the library's filesystem has no hard links",
@@ -50,8 +50,13 @@ def torrent_outcome(placement: Placement) -> dict[str, Any]:
     if copied:
         kind = "cross_filesystem" if placement.copy_errno == errno.EXDEV else "link_refused"
     bytes_copied = sum(f.size for f, how, new in placement.done if new and how == "copied")
-    return {"method": method, "copy_reason": placement.copy_reason, "why_copied": reason,
-            "copy_kind": kind, "bytes_copied": bytes_copied}
+    return {
+        "method": method,
+        "copy_reason": placement.copy_reason,
+        "why_copied": reason,
+        "copy_kind": kind,
+        "bytes_copied": bytes_copied,
+    }
 
 
 def _size(count: int) -> str:
@@ -73,9 +78,11 @@ def describe_torrent(entry: dict[str, Any]) -> str:
     if linked:
         parts.append(f"{linked} file{'s' if linked != 1 else ''} hard-linked")
     if copied:
-        parts.append(f"{copied} file{'s' if copied != 1 else ''} copied "
-                     f"({entry.get('why_copied') or 'hard links not possible'}), "
-                     f"{_size(int(entry.get('bytes_copied') or 0))}")
+        parts.append(
+            f"{copied} file{'s' if copied != 1 else ''} copied "
+            f"({entry.get('why_copied') or 'hard links not possible'}), "
+            f"{_size(int(entry.get('bytes_copied') or 0))}"
+        )
     if entry.get("already_there"):
         parts.append(f"{entry['already_there']} already in the library")
     if entry.get("skipped"):
@@ -96,8 +103,14 @@ def describe_downloads(result: dict[str, Any]) -> str:
     if linked:
         parts.append(f"{linked} hard-linked")
     if copied:
-        kinds = sorted({"another filesystem" if t.get("copy_kind") == "cross_filesystem"
-                        else "linking refused" for t in copied})
+        kinds = sorted(
+            {
+                "another filesystem"
+                if t.get("copy_kind") == "cross_filesystem"
+                else "linking refused"
+                for t in copied
+            }
+        )
         parts.append(f"{len(copied)} copied ({', '.join(kinds)})")
     if failed:
         parts.append(f"{failed} refused")

@@ -41,16 +41,19 @@ class SampleFilter:
     def __call__(self, source: str, destination: str) -> str | None:
         if not self.patterns or not is_video(destination):
             return None
-        name = next((n for n in self.names(destination)
-                     if any(p.search(n) for p in self.patterns)), None)
+        name = next(
+            (n for n in self.names(destination) if any(p.search(n) for p in self.patterns)), None
+        )
         if name is None:
             return None
         size = os.path.getsize(source)
         if self.max_bytes and size > self.max_bytes:
             return None
         limit = f", {size / 1024 / 1024:.1f} MB" if self.max_bytes else ""
-        return (f"sample video ({name!r} matches downloads.sample_patterns{limit}; "
-                f"downloads.skip_samples)")
+        return (
+            f"sample video ({name!r} matches downloads.sample_patterns{limit}; "
+            f"downloads.skip_samples)"
+        )
 
 
 def combine_skip_reasons(*filters: SkipReason | None) -> SkipReason | None:

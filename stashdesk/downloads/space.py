@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from stashdesk.downloads.placement import TorrentRejected
 
-GB = 1024 ** 3
+GB = 1024**3
 
 
 def _gb(count: float) -> str:
@@ -43,6 +43,7 @@ def room_check(folder: str, min_free_gb: float) -> Callable[[int], None]:
         raise TorrentRejected(
             f"not enough free space to copy it into the library: it needs {_gb(needed)}, "
             f"{place} has {_gb(free)} free and downloads.min_free_gb keeps {_gb(keep)} free "
-            f"- free some space (or lower downloads.min_free_gb), then remove the error tag")
+            f"- free some space (or lower downloads.min_free_gb), then remove the error tag"
+        )
 
     return check

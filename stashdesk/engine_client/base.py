@@ -72,31 +72,61 @@ class DaemonView:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> DaemonView:
-        known = {"name", "display_name", "description", "state", "running", "enabled",
-                 "auto_start", "current_status", "current_job_id", "current_job_type",
-                 "current_phase", "wake_at", "status_updated_at", "last_error", "config",
-                 "health", "health_reason", "health_setting"}
+        known = {
+            "name",
+            "display_name",
+            "description",
+            "state",
+            "running",
+            "enabled",
+            "auto_start",
+            "current_status",
+            "current_job_id",
+            "current_job_type",
+            "current_phase",
+            "wake_at",
+            "status_updated_at",
+            "last_error",
+            "config",
+            "health",
+            "health_reason",
+            "health_setting",
+        }
         return cls(
-            name=row["name"], display_name=row.get("display_name") or row["name"],
-            description=row.get("description") or "", state=row.get("state", "stopped"),
+            name=row["name"],
+            display_name=row.get("display_name") or row["name"],
+            description=row.get("description") or "",
+            state=row.get("state", "stopped"),
             running=bool(row.get("running", row.get("state") != "stopped")),
-            enabled=bool(row.get("enabled")), auto_start=bool(row.get("auto_start", True)),
-            status=row.get("current_status"), job_id=row.get("current_job_id"),
-            job_type=row.get("current_job_type"), phase=row.get("current_phase"),
-            wake_at=from_iso(row.get("wake_at")), status_at=from_iso(
-                row.get("status_updated_at")),
-            last_error=row.get("last_error"), health=row.get("health", "stopped"),
-            health_reason=row.get("health_reason"), health_setting=row.get("health_setting"),
+            enabled=bool(row.get("enabled")),
+            auto_start=bool(row.get("auto_start", True)),
+            status=row.get("current_status"),
+            job_id=row.get("current_job_id"),
+            job_type=row.get("current_job_type"),
+            phase=row.get("current_phase"),
+            wake_at=from_iso(row.get("wake_at")),
+            status_at=from_iso(row.get("status_updated_at")),
+            last_error=row.get("last_error"),
+            health=row.get("health", "stopped"),
+            health_reason=row.get("health_reason"),
+            health_setting=row.get("health_setting"),
             config=dict(row.get("config") or {}),
-            extra={k: v for k, v in row.items() if k not in known})
+            extra={k: v for k, v in row.items() if k not in known},
+        )
 
     def status_event(self) -> DaemonStatusChanged | None:
         """The current status as the event that would have brought it (None: cleared)."""
         if self.status is None:
             return None
-        return DaemonStatusChanged(daemon=self.name, message=self.status, job_id=self.job_id,
-                                   job_type=self.job_type, phase=self.phase,
-                                   wake_at=self.wake_at, at=self.status_at or 0.0)
+        return DaemonStatusChanged(
+            daemon=self.name,
+            message=self.status,
+            job_id=self.job_id,
+            job_type=self.job_type,
+            phase=self.phase,
+            wake_at=self.wake_at,
+            at=self.status_at or 0.0,
+        )
 
 
 @dataclass
@@ -114,10 +144,16 @@ class JobView:
 
     @classmethod
     def from_json(cls, row: dict[str, Any]) -> JobView:
-        return cls(id=row["id"], type=row["type"], status=row["status"],
-                   progress=float(row.get("progress") or 0.0), message=row.get("message"),
-                   created_by=row.get("created_by"), created_at=from_iso(row.get("created_at")),
-                   started_at=from_iso(row.get("started_at")))
+        return cls(
+            id=row["id"],
+            type=row["type"],
+            status=row["status"],
+            progress=float(row.get("progress") or 0.0),
+            message=row.get("message"),
+            created_by=row.get("created_by"),
+            created_at=from_iso(row.get("created_at")),
+            started_at=from_iso(row.get("started_at")),
+        )
 
 
 class EngineMirror:
@@ -134,8 +170,11 @@ class EngineMirror:
 
     def load(self, daemons: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
         self.daemons = {row["name"]: DaemonView.from_json(row) for row in daemons}
-        self.jobs = {row["id"]: JobView.from_json(row) for row in jobs
-                     if row["status"] in ACTIVE_JOB_STATUSES}
+        self.jobs = {
+            row["id"]: JobView.from_json(row)
+            for row in jobs
+            if row["status"] in ACTIVE_JOB_STATUSES
+        }
 
     def display_name(self, name: str | None) -> str:
         if not name:
@@ -153,7 +192,10 @@ class EngineMirror:
         daemon = self.daemons.get(event.daemon)
         if daemon is not None:
             daemon.status, daemon.job_id, daemon.job_type = (
-                event.message, event.job_id, event.job_type)
+                event.message,
+                event.job_id,
+                event.job_type,
+            )
             daemon.phase, daemon.wake_at, daemon.status_at = event.phase, event.wake_at, event.at
 
     def _state(self, event: DaemonStateChanged) -> None:
@@ -177,15 +219,23 @@ class EngineMirror:
             daemon.config = dict(event.config)
 
     def _created(self, event: JobCreated) -> None:
-        self.jobs.setdefault(event.job_id, JobView(
-            id=event.job_id, type=event.job_type, status="pending",
-            created_by=event.created_by, created_at=event.at))
+        self.jobs.setdefault(
+            event.job_id,
+            JobView(
+                id=event.job_id,
+                type=event.job_type,
+                status="pending",
+                created_by=event.created_by,
+                created_at=event.at,
+            ),
+        )
 
     def _progressed(self, event: JobProgressed) -> None:
         job = self.jobs.get(event.job_id)
         if job is None:
-            job = self.jobs[event.job_id] = JobView(id=event.job_id, type=event.job_type,
-                                                    status=event.status)
+            job = self.jobs[event.job_id] = JobView(
+                id=event.job_id, type=event.job_type, status=event.status
+            )
         job.status, job.progress = event.status, event.progress
         if event.message is not None:
             job.message = event.message
@@ -196,9 +246,13 @@ class EngineMirror:
         self.jobs.pop(event.job_id, None)
 
     _handlers: dict[type[Event], Callable[[EngineMirror, Any], None]] = {
-        DaemonStatusChanged: _status, DaemonStateChanged: _state,
-        DaemonHealthChanged: _health, DaemonConfigChanged: _config, JobCreated: _created,
-        JobProgressed: _progressed, JobFinished: _finished,
+        DaemonStatusChanged: _status,
+        DaemonStateChanged: _state,
+        DaemonHealthChanged: _health,
+        DaemonConfigChanged: _config,
+        JobCreated: _created,
+        JobProgressed: _progressed,
+        JobFinished: _finished,
     }
 
 

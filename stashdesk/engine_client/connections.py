@@ -29,7 +29,7 @@ def _keyring():  # the keyring module, or None where secrets must stay out of it
 
 class SavedConnections:
     """Attributes:
-        path: the JSON file (a list of URLs, the newest first).
+    path: the JSON file (a list of URLs, the newest first).
     """
 
     def __init__(self, data_dir: Path) -> None:

@@ -36,8 +36,11 @@ def _hello(info: dict[str, Any], nonce: str) -> dict[str, Any] | None:
     if not isinstance(url, str):
         return None
     request = urllib.request.Request(
-        url + API_PREFIX + "/hello", data=json.dumps({"nonce": nonce}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST")
+        url + API_PREFIX + "/hello",
+        data=json.dumps({"nonce": nonce}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     context: ssl.SSLContext | None = unverified_client_context() if info.get("tls") else None
     try:
         with urllib.request.urlopen(request, timeout=HELLO_TIMEOUT, context=context) as answer:
@@ -73,11 +76,13 @@ def verified_engine(data_dir: Path, api_key: str) -> dict[str, Any] | None:
     if answer is None:
         return None
     port = info.get("port")
-    if not isinstance(port, int) or not proof_matches(answer.get("proof", ""), api_key,
-                                                      nonce, port):
+    if not isinstance(port, int) or not proof_matches(
+        answer.get("proof", ""), api_key, nonce, port
+    ):
         raise NotThisEngine(
             f"engine.json in {data_dir} names {info.get('local_url')}, but what answers "
             f"there is not this folder's StashDesk engine (it could not prove it holds the "
             f"API key); it was not sent the key. The engine may have stopped without "
-            f"cleaning up and another program now uses that port: start StashDesk again")
+            f"cleaning up and another program now uses that port: start StashDesk again"
+        )
     return info

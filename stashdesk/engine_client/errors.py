@@ -13,8 +13,8 @@ EXIT_FAILED, EXIT_USAGE = 1, 2
 
 class ClientError(Exception):
     """Attributes:
-        code: the CLI's exit code for it.
-        http_status: the HTTP status the API answers with.
+    code: the CLI's exit code for it.
+    http_status: the HTTP status the API answers with.
     """
 
     code = EXIT_FAILED
@@ -84,6 +84,11 @@ class UntrustedEngine(ClientError):
 
 
 ERRORS_BY_STATUS: dict[int, type[ClientError]] = {
-    400: BadRequest, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
-    401: AuthRejected, 503: EngineNotRunning, 502: EngineUnreachable,
+    400: BadRequest,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    401: AuthRejected,
+    503: EngineNotRunning,
+    502: EngineUnreachable,
 }

@@ -25,8 +25,13 @@ class LocalClient(EngineClient):
             Operations, e.g. the CLI's view of a folder no engine runs on).
     """
 
-    def __init__(self, ops: Operations, services: Services, engine: Engine | None = None,
-                 label: str = LOCAL_LABEL) -> None:
+    def __init__(
+        self,
+        ops: Operations,
+        services: Services,
+        engine: Engine | None = None,
+        label: str = LOCAL_LABEL,
+    ) -> None:
         super().__init__(ops, services.bus, label)
         self.engine = engine
 

@@ -72,8 +72,10 @@ class RemoteOperations:
             bound.apply_defaults()
             arguments = dict(bound.arguments)
             arguments.pop("self")
-            endpoint = next((e for e in endpoints if all(
-                arguments.get(k) == v for k, v in e.fixed.items())), endpoints[-1])
+            endpoint = next(
+                (e for e in endpoints if all(arguments.get(k) == v for k, v in e.fixed.items())),
+                endpoints[-1],
+            )
             return await self._client.request(endpoint, arguments)
 
         call.__name__ = name
@@ -91,15 +93,23 @@ class RemoteClient(EngineClient):
 
     remote = True
 
-    def __init__(self, url: str, api_key: str, *, fingerprint: str | None = None,
-                 trust: TrustStore | None = None, label: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        fingerprint: str | None = None,
+        trust: TrustStore | None = None,
+        label: str | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self._key = api_key
         self.fingerprint = normalise_fingerprint(fingerprint) if fingerprint else None
         self.trust = trust
         self.tls = urlsplit(self.url).scheme == "https"
-        super().__init__(cast(Operations, RemoteOperations(self)), EventBus(),
-                         label or engine_label(self.url))
+        super().__init__(
+            cast(Operations, RemoteOperations(self)), EventBus(), label or engine_label(self.url)
+        )
         self.last_seq: int | None = None
         self.instance: str | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -116,24 +126,30 @@ class RemoteClient(EngineClient):
             return None
         parts = urlsplit(self.url)
         try:
-            presented = await peer_fingerprint(parts.hostname or "", parts.port or 443,
-                                               CONNECT_TIMEOUT)
+            presented = await peer_fingerprint(
+                parts.hostname or "", parts.port or 443, CONNECT_TIMEOUT
+            )
         except (OSError, TimeoutError) as exc:
-            raise EngineUnreachable(f"cannot reach the engine at {self.url}: "
-                                    f"{exc or type(exc).__name__}") from None
+            raise EngineUnreachable(
+                f"cannot reach the engine at {self.url}: {exc or type(exc).__name__}"
+            ) from None
         expected = self.fingerprint or (self.trust.get(self.url) if self.trust else None)
         if expected is None:
             raise UntrustedEngine(
                 f"the engine at {self.url} presents a certificate never seen before, with "
                 f"SHA-256 fingerprint {presented}; compare it with `stashdesk api info` on "
-                f"the engine's machine, then trust it (--fingerprint {presented})", presented)
+                f"the engine's machine, then trust it (--fingerprint {presented})",
+                presented,
+            )
         if presented != expected:
             raise UntrustedEngine(
                 f"the certificate of the engine at {self.url} has changed: it presents "
                 f"{presented}, but {expected} was trusted. Someone may be intercepting the "
                 f"connection; if the engine's certificate was replaced on purpose, check the "
                 f"new fingerprint with `stashdesk api info` there and trust it again",
-                presented, expected)
+                presented,
+                expected,
+            )
         return presented
 
     def trust_fingerprint(self, fingerprint: str) -> None:
@@ -150,8 +166,10 @@ class RemoteClient(EngineClient):
         if self._session is None:
             ssl: Any = aiohttp.Fingerprint(fingerprint_bytes(pinned)) if pinned else True
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=ssl), headers={KEY_HEADER: self._key},
-                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT))
+                connector=aiohttp.TCPConnector(ssl=ssl),
+                headers={KEY_HEADER: self._key},
+                timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT, connect=CONNECT_TIMEOUT),
+            )
         self.info = await self.ops.engine_info()  # checks the key before anything else
 
     async def start(self) -> None:
@@ -159,12 +177,14 @@ class RemoteClient(EngineClient):
         self.bus.bind_loop(asyncio.get_running_loop())
         loop = asyncio.get_running_loop()
         self._stream_ready = loop.create_future()
-        self._stream = loop.create_task(self._follow_events(),
-                                        name=f"engine events {self.label}")
+        self._stream = loop.create_task(self._follow_events(), name=f"engine events {self.label}")
         # The stream first, then the picture: every change after the picture is loaded
         # arrives as an event (replaying the few before it is harmless).
-        await asyncio.wait({self._stream_ready, self._stream}, timeout=CONNECT_TIMEOUT,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {self._stream_ready, self._stream},
+            timeout=CONNECT_TIMEOUT,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
         if self._stream.done():
             self._stream.result()  # a refused key or an untrusted engine: raise it
         await self.follow()
@@ -191,45 +211,61 @@ class RemoteClient(EngineClient):
         for name in endpoint.path_params:
             value = str(arguments.pop(name))
             if not value.strip():
-                raise NotFound(f"{name.replace('_', ' ')} is empty: give one (see the "
-                               f"listing that shows them)")
+                raise NotFound(
+                    f"{name.replace('_', ' ')} is empty: give one (see the listing that shows them)"
+                )
             path = path.replace("{" + name + "}", quote(value, safe=""))
         params: dict[str, str] = {}
         body: Any = None
         if endpoint.body_as is not None:
             body = arguments.get(endpoint.body_as)
         elif endpoint.body:
-            body = {endpoint.aliases.get(k, k): v for k, v in arguments.items()
-                    if k in endpoint.body and v is not None}
+            body = {
+                endpoint.aliases.get(k, k): v
+                for k, v in arguments.items()
+                if k in endpoint.body and v is not None
+            }
         else:
             wire = {k: endpoint.aliases.get(k, k) for k in arguments}
-            params = {wire[k]: query_text(v) for k, v in arguments.items()
-                      if v is not None and wire[k] in endpoint.query}
+            params = {
+                wire[k]: query_text(v)
+                for k, v in arguments.items()
+                if v is not None and wire[k] in endpoint.query
+            }
         try:
             async with self._session.request(
-                    endpoint.method, self.url + API_PREFIX + path, params=params or None,
-                    data=None if body is None else json.dumps(body),
-                    headers={"Content-Type": "application/json"} if body is not None
-                    else None) as response:
+                endpoint.method,
+                self.url + API_PREFIX + path,
+                params=params or None,
+                data=None if body is None else json.dumps(body),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+            ) as response:
                 text = await response.text()
                 status = response.status
         except aiohttp.ServerFingerprintMismatch as exc:
-            raise UntrustedEngine(f"the certificate of the engine at {self.url} has changed "
-                                  f"since this connection was opened", str(exc)) from None
+            raise UntrustedEngine(
+                f"the certificate of the engine at {self.url} has changed "
+                f"since this connection was opened",
+                str(exc),
+            ) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise EngineUnreachable(f"lost the engine at {self.label}: "
-                                    f"{exc or type(exc).__name__}") from None
+            raise EngineUnreachable(
+                f"lost the engine at {self.label}: {exc or type(exc).__name__}"
+            ) from None
         try:
             payload = json.loads(text) if text else None
         except ValueError:
-            raise EngineUnreachable(f"{self.url} did not answer as a StashDesk engine "
-                                    f"(HTTP {status})") from None
+            raise EngineUnreachable(
+                f"{self.url} did not answer as a StashDesk engine (HTTP {status})"
+            ) from None
         if status >= 400:
             message = payload.get("error") if isinstance(payload, dict) else None
             cls = ERRORS_BY_STATUS.get(status, ClientError)
             if cls is AuthRejected:
-                message = (f"the engine at {self.label} refused the API key; get the key "
-                           f"with `stashdesk api key` on the engine's machine")
+                message = (
+                    f"the engine at {self.label} refused the API key; get the key "
+                    f"with `stashdesk api key` on the engine's machine"
+                )
             raise cls(message or f"HTTP {status}")
         return payload
 
@@ -249,8 +285,9 @@ class RemoteClient(EngineClient):
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status == 401:
                     if self._stream_ready is not None and not self._stream_ready.done():
-                        raise AuthRejected(f"the engine at {self.label} refused the API "
-                                           f"key") from None
+                        raise AuthRejected(
+                            f"the engine at {self.label} refused the API key"
+                        ) from None
                     reason = "the engine refused the API key"
                 else:
                     reason = f"HTTP {exc.status}"
@@ -261,9 +298,13 @@ class RemoteClient(EngineClient):
             was_connected, self.connected = self.connected, False
             if was_connected or delay == RETRY_FIRST:
                 log.warning("disconnected from the engine at %s: %s", self.url, reason)
-            self.bus.publish(EngineConnection(
-                connected=False, retry_in=delay,
-                message=f"Disconnected from {self.label} - reconnecting in {delay:g} s"))
+            self.bus.publish(
+                EngineConnection(
+                    connected=False,
+                    retry_in=delay,
+                    message=f"Disconnected from {self.label} - reconnecting in {delay:g} s",
+                )
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX)
 
@@ -272,14 +313,20 @@ class RemoteClient(EngineClient):
         params: dict[str, str] = {}
         if self.last_seq is not None and self.instance is not None:
             params = {"since": str(self.last_seq), "instance": self.instance}
-        async with self._session.ws_connect(self.url + API_PREFIX + "/events", params=params,
-                                            heartbeat=15.0, timeout=aiohttp.ClientWSTimeout(
-                                                ws_receive=None, ws_close=5.0)) as ws:
+        async with self._session.ws_connect(
+            self.url + API_PREFIX + "/events",
+            params=params,
+            heartbeat=15.0,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=5.0),
+        ) as ws:
             async for message in ws:
                 if message.type == aiohttp.WSMsgType.TEXT:
                     await self._on_frame(json.loads(message.data))
-                elif message.type in (aiohttp.WSMsgType.ERROR, aiohttp.WSMsgType.CLOSED,
-                                      aiohttp.WSMsgType.CLOSE):
+                elif message.type in (
+                    aiohttp.WSMsgType.ERROR,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.CLOSE,
+                ):
                     break
 
     async def _on_frame(self, frame: Any) -> None:
@@ -304,7 +351,13 @@ class RemoteClient(EngineClient):
             self.info = await self.ops.engine_info()
             await self.reload()
         self.connected = True
-        log.info("connected again to the engine at %s%s", self.url,
-                 " (reloaded: events were missed)" if resynced else "")
-        self.bus.publish(EngineConnection(connected=True, resynced=resynced,
-                                          message=f"Connected to {self.label}"))
+        log.info(
+            "connected again to the engine at %s%s",
+            self.url,
+            " (reloaded: events were missed)" if resynced else "",
+        )
+        self.bus.publish(
+            EngineConnection(
+                connected=True, resynced=resynced, message=f"Connected to {self.label}"
+            )
+        )

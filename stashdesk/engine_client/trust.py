@@ -28,8 +28,9 @@ class TrustStore:
             data = json.loads(self.path.read_text())
         except (OSError, ValueError):
             return {}
-        return {k: v for k, v in data.items() if isinstance(v, str)} \
-            if isinstance(data, dict) else {}
+        return (
+            {k: v for k, v in data.items() if isinstance(v, str)} if isinstance(data, dict) else {}
+        )
 
     def get(self, url: str) -> str | None:
         return self._load().get(engine_key(url))

@@ -81,8 +81,11 @@ def _dedupe(changes: list[ProposedChange]) -> list[ProposedChange]:
     kept = []
     for change in changes:
         value = change.proposed_value
-        key = (change.field, change.action,
-               value.casefold() if isinstance(value, str) else repr(value))
+        key = (
+            change.field,
+            change.action,
+            value.casefold() if isinstance(value, str) else repr(value),
+        )
         if key not in seen:
             seen.add(key)
             kept.append(change)
@@ -101,8 +104,14 @@ class _SceneOutcome:
 class _Analysis:
     """One run of the job: settings read once, counters, the plan once it exists."""
 
-    def __init__(self, ctx: JobContext, scene_ids: list[str], detectors: list[str],
-                 plan_name: str, only_unanalysed: bool) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        scene_ids: list[str],
+        detectors: list[str],
+        plan_name: str,
+        only_unanalysed: bool,
+    ) -> None:
         settings = ctx.services.settings
         self.ctx = ctx
         self.store = ctx.services.store
@@ -143,12 +152,15 @@ class _Analysis:
         settings = self.ctx.services.settings
         if "video_tags" not in self.detectors:
             return
-        policy, create = settings.get("analysis.tag_policy"), settings.get(
-            "analysis.create_missing_tags")
+        policy, create = (
+            settings.get("analysis.tag_policy"),
+            settings.get("analysis.create_missing_tags"),
+        )
         rules = await self.store.read(load_rulebook)
         resolver = await self.store.read(lambda: load_tag_resolver(policy, bool(create)))
-        self.policy = VideoTagPolicy(self.threshold, self.create_markers, self.frame_interval,
-                                     rules, resolver)
+        self.policy = VideoTagPolicy(
+            self.threshold, self.create_markers, self.frame_interval, rules, resolver
+        )
         self.vr_tag = await self.store.read(read_vr_tag)
 
     async def load_requests(self) -> None:
@@ -167,8 +179,7 @@ class _Analysis:
             await self._video_tags(scene, outcome)
         if "path" in self.detectors and scene.id not in self.settled.get("path", ()):
             assert self.path_detector is not None
-            outcome.changes.extend(keep_confident(self.path_detector.detect(scene),
-                                                  self.threshold))
+            outcome.changes.extend(keep_confident(self.path_detector.detect(scene), self.threshold))
             outcome.errors["path"] = None
         return outcome
 
@@ -184,8 +195,11 @@ class _Analysis:
                 return self._video_error(scene, outcome, attempt.last_error or "failed")
             try:
                 answer = await server.client.request_video(
-                    map_path(path, server.spec.path_map), frame_interval=self.frame_interval,
-                    threshold=self.threshold, vr_video=vr_video)
+                    map_path(path, server.spec.path_map),
+                    frame_interval=self.frame_interval,
+                    threshold=self.threshold,
+                    vr_video=vr_video,
+                )
             except VideoTagTimeout as exc:
                 self.pool.failed(server, exc, attempt)
                 continue
@@ -219,15 +233,16 @@ class _Analysis:
         outcome.notes += planned.notes
         outcome.errors["video_tags"] = None
         outcome.producers["video_tags"] = Producer(
-            url, models, self.frame_interval, self.threshold, vr_video).as_fields()
+            url, models, self.frame_interval, self.threshold, vr_video
+        ).as_fields()
 
     def _video_error(self, scene: SceneSnapshot, outcome: _SceneOutcome, error: str) -> None:
         self.ctx.log.warning("video-tag analysis of scene %s failed: %s", scene.id, error)
         if len(self.failed_scenes) < FAILED_ITEMS_KEPT:
             name = scene.title or (scene.paths[0] if scene.paths else "")
-            self.failed_scenes.append({"scene": f"scene {scene.id}" + (f" ({name})" if name
-                                                                        else ""),
-                                       "reason": error})
+            self.failed_scenes.append(
+                {"scene": f"scene {scene.id}" + (f" ({name})" if name else ""), "reason": error}
+            )
         outcome.changes += status_tag_changes(scene, success=False)
         outcome.errors["video_tags"] = error
 
@@ -241,11 +256,18 @@ class _Analysis:
             # (the rows are built here, on the writer thread, not on the event loop)
             rows = [c.as_row() for c in _dedupe(outcome.changes)]
             return record_scene_outcome(
-                job_id=job_id, plan_name=name, plan_metadata=meta, scene_id=scene.id,
-                changes=rows, errors=outcome.errors, producers=outcome.producers,
+                job_id=job_id,
+                plan_name=name,
+                plan_metadata=meta,
+                scene_id=scene.id,
+                changes=rows,
+                errors=outcome.errors,
+                producers=outcome.producers,
                 notes=[n.as_row(scene.id) for n in outcome.notes],
-                analysed_from=outcome.started_at, plan_id=known_plan,
-                has_request=requested), len(rows)
+                analysed_from=outcome.started_at,
+                plan_id=known_plan,
+                has_request=requested,
+            ), len(rows)
 
         plan_id, written = await self.store.write(write)
         if plan_id is not None and self.plan_id is None:
@@ -297,20 +319,29 @@ async def _run_workers(run: _Analysis, queue: list[SceneSnapshot]) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-@job_type(JobType.ANALYSIS, resumable=True,
-          description="Analyse scenes with the chosen detectors and build a plan of changes")
+@job_type(
+    JobType.ANALYSIS,
+    resumable=True,
+    description="Analyse scenes with the chosen detectors and build a plan of changes",
+)
 async def analysis_job(ctx: JobContext) -> dict[str, Any]:
     meta = ctx.metadata
     scene_ids = [str(s) for s in meta.get("scene_ids") or []]
     detectors = list(meta.get("detectors") or ["video_tags"])
     unknown = [d for d in detectors if d not in DETECTORS]
     if unknown or not detectors:
-        raise JobFailed(f"unknown detector(s) {', '.join(unknown)}; use one or more of "
-                        f"{', '.join(DETECTORS)}")
+        raise JobFailed(
+            f"unknown detector(s) {', '.join(unknown)}; use one or more of {', '.join(DETECTORS)}"
+        )
     if not scene_ids:
         raise JobFailed("no scenes to analyse (metadata scene_ids is empty)")
-    run = _Analysis(ctx, scene_ids, detectors, str(meta.get("plan_name") or default_plan_name()),
-                    bool(meta.get("only_unanalysed")))
+    run = _Analysis(
+        ctx,
+        scene_ids,
+        detectors,
+        str(meta.get("plan_name") or default_plan_name()),
+        bool(meta.get("only_unanalysed")),
+    )
     store = ctx.services.store
     job_id = ctx.job_id
 
@@ -319,23 +350,34 @@ async def analysis_job(ctx: JobContext) -> dict[str, Any]:
     await run.prepare()
     if run.only_unanalysed:
         current = await run.current_producer()
-        run.settled = {d: await store.read(lambda d=d: current_analyses(scene_ids, d, current))
-                       for d in detectors}
+        run.settled = {
+            d: await store.read(lambda d=d: current_analyses(scene_ids, d, current))
+            for d in detectors
+        }
     if "path" in detectors:
         run.path_detector = PathDetector(await store.read(load_known_names))
     missing = [s for s in scene_ids if s not in snapshots]
     if missing:
-        ctx.log.info("%d scene(s) are not in the local copy (or were removed from Stash): %s",
-                     len(missing), ", ".join(missing[:20]))
+        ctx.log.info(
+            "%d scene(s) are not in the local copy (or were removed from Stash): %s",
+            len(missing),
+            ", ".join(missing[:20]),
+        )
     queue = [snapshots[s] for s in scene_ids if s in snapshots and s not in done]
     run.processed = run.total - len(queue)
     run.report()
 
     def result() -> dict[str, Any]:
-        return {"plan_id": run.plan_id, "scenes": run.total, **run.counts,
-                "missing": len(missing), "already_done": len(done & set(snapshots)),
-                "detectors": detectors, "servers": dict(run.by_server),
-                "failed_scenes": list(run.failed_scenes)}
+        return {
+            "plan_id": run.plan_id,
+            "scenes": run.total,
+            **run.counts,
+            "missing": len(missing),
+            "already_done": len(done & set(snapshots)),
+            "detectors": detectors,
+            "servers": dict(run.by_server),
+            "failed_scenes": list(run.failed_scenes),
+        }
 
     try:
         await _run_workers(run, queue)

@@ -99,8 +99,9 @@ class StashWriter:
                 # Someone created it meanwhile, or the name is another's alias: look again.
                 found = await self._find(kind, name)
                 if found is None:
-                    raise ChangeFailed(f"could not create {_SINGULAR[kind]} {name!r}: "
-                                       f"{exc}") from None
+                    raise ChangeFailed(
+                        f"could not create {_SINGULAR[kind]} {name!r}: {exc}"
+                    ) from None
             else:
                 # Read it back rather than trusting the create's answer: one code path
                 # decides which entity a name means.
@@ -156,11 +157,13 @@ class StashWriter:
             raise ChangeFailed(f"a {_SINGULAR[field]} name is needed, not {value!r}")
         entity = await self.entity_id(field, value, create=action == "add")
         if entity is None:
-            raise ChangeSkipped(f"{_SINGULAR[field]} {value!r} does not exist in Stash; "
-                                f"nothing to remove")
+            raise ChangeSkipped(
+                f"{_SINGULAR[field]} {value!r} does not exist in Stash; nothing to remove"
+            )
         key = "tag_ids" if field == "tags" else "performer_ids"
         await self.stash.bulk_update_scenes(
-            {"ids": [scene_id], key: {"ids": [entity], "mode": action.upper()}})
+            {"ids": [scene_id], key: {"ids": [entity], "mode": action.upper()}}
+        )
         return None
 
     async def _set_studio(self, scene: dict[str, Any], change: PlanChange) -> str | None:
@@ -169,8 +172,9 @@ class StashWriter:
         if _same(current, value):
             return "the scene already had this studio"
         if not _same(current, change.current_value):
-            raise ChangeSkipped(f"the studio was changed in Stash meanwhile (now "
-                                f"{current!r}); not overwritten")
+            raise ChangeSkipped(
+                f"the studio was changed in Stash meanwhile (now {current!r}); not overwritten"
+            )
         studio_id = await self.entity_id("studio", value, create=True) if value else None
         await self.stash.update_scene({"id": scene["id"], "studio_id": studio_id})
         return None
@@ -180,8 +184,9 @@ class StashWriter:
         if (current or "") == (value or ""):
             return f"the scene already had this {change.field}"
         if (current or "") != (change.current_value or ""):
-            raise ChangeSkipped(f"the {change.field} was changed in Stash meanwhile; "
-                                f"not overwritten")
+            raise ChangeSkipped(
+                f"the {change.field} was changed in Stash meanwhile; not overwritten"
+            )
         await self.stash.update_scene({"id": scene["id"], change.field: value})
         return None
 
@@ -192,13 +197,17 @@ class StashWriter:
         # Re-read now: a previous run may have written this marker just before it died.
         scene = await self.scene(scene_id, refresh=True)
         for marker in scene.get("scene_markers") or []:
-            if str(marker.get("title", "")).casefold() == title.casefold() and \
-                    int(float(marker.get("seconds", -1))) == int(seconds):
+            if str(marker.get("title", "")).casefold() == title.casefold() and int(
+                float(marker.get("seconds", -1))
+            ) == int(seconds):
                 return "the scene already had this marker"
-        primary = await self.entity_id("tags", str(value.get("primary_tag") or title),
-                                       create=True)
-        fields: dict[str, Any] = {"scene_id": scene_id, "title": title, "seconds": seconds,
-                                  "primary_tag_id": primary}
+        primary = await self.entity_id("tags", str(value.get("primary_tag") or title), create=True)
+        fields: dict[str, Any] = {
+            "scene_id": scene_id,
+            "title": title,
+            "seconds": seconds,
+            "primary_tag_id": primary,
+        }
         if value.get("end_seconds") is not None:
             fields["end_seconds"] = float(value["end_seconds"])
         await self.stash.create_marker(fields)
@@ -224,16 +233,21 @@ def applying_plans(jobs: list[JobInfo]) -> set[int]:
     return plans
 
 
-@job_type(JobType.APPLY_PLAN, exclusive=True, resumable=True,
-          description="Apply a plan's approved changes to Stash")
+@job_type(
+    JobType.APPLY_PLAN,
+    exclusive=True,
+    resumable=True,
+    description="Apply a plan's approved changes to Stash",
+)
 async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
     meta = ctx.metadata
     try:
         plan_id = int(meta["plan_id"])
         change_ids = [int(c) for c in meta.get("change_ids") or []]
     except (KeyError, TypeError, ValueError):
-        raise JobFailed("APPLY_PLAN needs metadata plan_id (a number) and optionally "
-                        "change_ids (numbers)") from None
+        raise JobFailed(
+            "APPLY_PLAN needs metadata plan_id (a number) and optionally change_ids (numbers)"
+        ) from None
     auto_approve = bool(meta.get("auto_approve"))
     store = ctx.services.store
     started = time.monotonic()
@@ -250,19 +264,31 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
     if plan.status == "cancelled":
         raise JobFailed(f"plan {plan_id} was cancelled; nothing was applied")
     if plan.status == "pending":
-        raise JobFailed(f"plan {plan_id} is still being built by its analysis job; apply it "
-                        f"once it is a draft")
+        raise JobFailed(
+            f"plan {plan_id} is still being built by its analysis job; apply it once it is a draft"
+        )
 
     parent_tag = str(ctx.services.settings.get("analysis.parent_tag")).strip()
     writer = StashWriter(ctx.services.stash(), "" if parent_tag == "-" else parent_tag)
-    removed = await store.read(lambda: {s for (s,) in Scene.select(Scene.id).where(
-        Scene.removed & Scene.id.in_(list({c.scene_id for c in changes}))).tuples()})
+    removed = await store.read(
+        lambda: {
+            s
+            for (s,) in Scene.select(Scene.id)
+            .where(Scene.removed & Scene.id.in_(list({c.scene_id for c in changes})))
+            .tuples()
+        }
+    )
     counts = {"applied": 0, "skipped": 0, "failed": 0}
     errors: list[dict[str, Any]] = []
 
     def result() -> dict[str, Any]:
-        return {"plan_id": plan_id, **counts, "errors": errors, "selected": len(changes),
-                "duration": round(time.monotonic() - started, 3)}
+        return {
+            "plan_id": plan_id,
+            **counts,
+            "errors": errors,
+            "selected": len(changes),
+            "duration": round(time.monotonic() - started, 3),
+        }
 
     total = len(changes)
     ctx.progress(0.0 if total else 100.0, f"0/{total} changes done")
@@ -277,15 +303,23 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
                 status, reason = "skipped", str(exc)
             except ChangeFailed as exc:
                 status, reason = "failed", str(exc)
-                errors.append({"change_id": change.id, "scene_id": change.scene_id,
-                               "field": change.field, "error": reason})
+                errors.append(
+                    {
+                        "change_id": change.id,
+                        "scene_id": change.scene_id,
+                        "field": change.field,
+                        "error": reason,
+                    }
+                )
                 ctx.log.warning("change %s of plan %s failed: %s", change.id, plan_id, reason)
             await store.write(lambda c=change.id, s=status, r=reason: mark_change(c, s, r))
             counts[status] += 1
             ctx.result.update(result())
-            ctx.progress(100.0 * done / total,
-                         f"{done}/{total} changes done ({counts['applied']} applied, "
-                         f"{counts['skipped']} skipped, {counts['failed']} failed)")
+            ctx.progress(
+                100.0 * done / total,
+                f"{done}/{total} changes done ({counts['applied']} applied, "
+                f"{counts['skipped']} skipped, {counts['failed']} failed)",
+            )
     finally:
         plan_status = await store.write(lambda: finalise_plan_status(plan_id))
         ctx.result.update(result())

@@ -47,8 +47,7 @@ class JobStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.CANCELLING)
-FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED,
-                  JobStatus.INTERRUPTED)
+FINAL_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.INTERRUPTED)
 
 
 class JobCancelled(Exception):
@@ -84,10 +83,19 @@ class JobInfo:
     @classmethod
     def from_row(cls, row: Any) -> JobInfo:
         return cls(
-            id=row.id, type=row.type, status=row.status, progress=row.progress,
-            message=row.message, metadata=row.metadata or {}, result=row.result,
-            error=row.error, created_by=row.created_by, parent_id=row.parent_id,
-            created_at=row.created_at, started_at=row.started_at, finished_at=row.finished_at,
+            id=row.id,
+            type=row.type,
+            status=row.status,
+            progress=row.progress,
+            message=row.message,
+            metadata=row.metadata or {},
+            result=row.result,
+            error=row.error,
+            created_by=row.created_by,
+            parent_id=row.parent_id,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
         )
 
     def as_row(self) -> dict[str, Any]:
@@ -109,8 +117,9 @@ class JobTypeSpec:
 JOB_TYPES: dict[str, JobTypeSpec] = {}
 
 
-def job_type(kind: str, *, exclusive: bool = False, resumable: bool = False,
-             description: str = "") -> Callable:
+def job_type(
+    kind: str, *, exclusive: bool = False, resumable: bool = False, description: str = ""
+) -> Callable:
     """Register the decorated ``async def run(ctx) -> dict`` as job type ``kind``."""
 
     def register(fn: Callable[[JobContext], Awaitable[dict[str, Any]]]) -> Callable:
@@ -150,8 +159,9 @@ class JobContext:
     PUBLISH_EVERY = 0.1  # seconds between progress events for one job
     PERSIST_EVERY = 1.0  # seconds between progress writes for one job
 
-    def __init__(self, runner: JobRunner, info: JobInfo, services: Services,
-                 resumed: bool = False) -> None:
+    def __init__(
+        self, runner: JobRunner, info: JobInfo, services: Services, resumed: bool = False
+    ) -> None:
         self._runner = runner
         self._info = info
         self.job_id = info.id
@@ -183,8 +193,13 @@ class JobContext:
         self.log.log(level, "%s", message)
         entries = self.result.setdefault("log", [])
         if len(entries) < 200:
-            entries.append({"at": time.time(), "level": logging.getLevelName(level),
-                            "message": self.services.settings.redact(message)})
+            entries.append(
+                {
+                    "at": time.time(),
+                    "level": logging.getLevelName(level),
+                    "message": self.services.settings.redact(message),
+                }
+            )
 
     def tell_daemon(self, level: int, message: str) -> None:
         """Add a line to the live log of the daemon that launched this job (if one did)."""

@@ -53,28 +53,32 @@ def _int(value: Any) -> int:
 
 def _sync(result: dict[str, Any]) -> ResultReading:
     created, updated = _int(result.get("created")), _int(result.get("updated"))
-    total = (_int(result.get("synced")) + _int(result.get("unchanged"))
-             + _int(result.get("failed")))
+    total = _int(result.get("synced")) + _int(result.get("unchanged")) + _int(result.get("failed"))
     parts = [f"Checked {plural(total, 'scene')}: {created} new, {updated} changed"]
     if _int(result.get("removed")):
         parts.append(f"{plural(_int(result['removed']), 'scene')} gone from Stash")
     failed = result.get("failed_scenes") or {}
-    items = [{"item": f"scene {scene}", "reason": str(reason)}
-             for scene, reason in (failed.items() if isinstance(failed, dict) else [])]
+    items = [
+        {"item": f"scene {scene}", "reason": str(reason)}
+        for scene, reason in (failed.items() if isinstance(failed, dict) else [])
+    ]
     return ResultReading("; ".join(parts), total, items, _int(result.get("failed")))
 
 
 def _analysis(result: dict[str, Any]) -> ResultReading:
     analysed, changes = _int(result.get("analysed")), _int(result.get("changes"))
-    summary = (f"Analysed {plural(analysed, 'scene')}; "
-               f"{plural(changes, 'change')} proposed")
+    summary = f"Analysed {plural(analysed, 'scene')}; {plural(changes, 'change')} proposed"
     if _int(result.get("already_done")):
         summary += f"; {_int(result['already_done'])} already done"
     failed = result.get("failed_scenes") or []
-    items = [{"item": str(f.get("scene")), "reason": str(f.get("reason"))}
-             for f in failed if isinstance(f, dict)]
-    return ResultReading(summary, _int(result.get("scenes")) or None, items,
-                         _int(result.get("errored")))
+    items = [
+        {"item": str(f.get("scene")), "reason": str(f.get("reason"))}
+        for f in failed
+        if isinstance(f, dict)
+    ]
+    return ResultReading(
+        summary, _int(result.get("scenes")) or None, items, _int(result.get("errored"))
+    )
 
 
 def _apply(result: dict[str, Any]) -> ResultReading:
@@ -82,24 +86,33 @@ def _apply(result: dict[str, Any]) -> ResultReading:
     summary = f"Applied {plural(applied, 'change')}"
     if skipped:
         summary += f", {skipped} skipped"
-    items = [{"item": f"scene {e.get('scene_id')}: {e.get('field')}",
-              "reason": str(e.get("error"))}
-             for e in result.get("errors") or [] if isinstance(e, dict)]
-    return ResultReading(summary, _int(result.get("selected")) or None, items,
-                         _int(result.get("failed")))
+    items = [
+        {"item": f"scene {e.get('scene_id')}: {e.get('field')}", "reason": str(e.get("error"))}
+        for e in result.get("errors") or []
+        if isinstance(e, dict)
+    ]
+    return ResultReading(
+        summary, _int(result.get("selected")) or None, items, _int(result.get("failed"))
+    )
 
 
 def _downloads(result: dict[str, Any]) -> ResultReading:
     linked, copied = _int(result.get("files_linked")), _int(result.get("files_copied"))
     torrents = [t for t in result.get("torrents") or [] if isinstance(t, dict)]
-    why_copied = sorted({str(t["why_copied"]).split(":")[0] for t in torrents
-                         if t.get("why_copied")})
-    summary = (f"Placed {plural(linked + copied, 'file')} from "
-               f"{plural(_int(result.get('torrents_processed')), 'torrent')} "
-               f"({linked} hard-linked, {copied} copied"
-               + (f": {', '.join(why_copied)})" if copied and why_copied else ")"))
-    items = [{"item": str(f.get("name")), "reason": str(f.get("reason"))}
-             for f in result.get("failures") or [] if isinstance(f, dict)]
+    why_copied = sorted(
+        {str(t["why_copied"]).split(":")[0] for t in torrents if t.get("why_copied")}
+    )
+    summary = (
+        f"Placed {plural(linked + copied, 'file')} from "
+        f"{plural(_int(result.get('torrents_processed')), 'torrent')} "
+        f"({linked} hard-linked, {copied} copied"
+        + (f": {', '.join(why_copied)})" if copied and why_copied else ")")
+    )
+    items = [
+        {"item": str(f.get("name")), "reason": str(f.get("reason"))}
+        for f in result.get("failures") or []
+        if isinstance(f, dict)
+    ]
     if len(items) == 1:
         summary += f"; 1 torrent refused: {items[0]['reason']}"
     elif items:
@@ -110,6 +123,7 @@ def _downloads(result: dict[str, Any]) -> ResultReading:
 def _stash_task(verb: str) -> Callable[[dict[str, Any]], ResultReading]:
     def read(result: dict[str, Any]) -> ResultReading:
         return ResultReading(f"{verb} finished")
+
     return read
 
 
@@ -143,8 +157,7 @@ def _generic_failures(result: Any) -> int:
     return _int(failures)
 
 
-def describe(job_type: str, status: str, result: Any, error: str | None = None
-             ) -> dict[str, Any]:
+def describe(job_type: str, status: str, result: Any, error: str | None = None) -> dict[str, Any]:
     """The readable fields of a job row: ``title``, ``summary``, ``failures``,
     ``failure_summary`` (None without failures), ``failed_items``."""
     reading = read_result(job_type, result)
@@ -153,12 +166,18 @@ def describe(job_type: str, status: str, result: Any, error: str | None = None
     if not isinstance(failure_summary, str) or not failure_summary.strip():
         failure_summary = None
     if failures and failure_summary is None:
-        failure_summary = (f"{failures:,} of {reading.total:,} failed"
-                           if reading.total and reading.total >= failures
-                           else f"{plural(failures, 'item')} failed")
-    return {"title": job_title(job_type), "summary": reading.summary,
-            "failures": failures, "failure_summary": failure_summary,
-            "failed_items": reading.failed_items[:FAILED_ITEMS_KEPT]}
+        failure_summary = (
+            f"{failures:,} of {reading.total:,} failed"
+            if reading.total and reading.total >= failures
+            else f"{plural(failures, 'item')} failed"
+        )
+    return {
+        "title": job_title(job_type),
+        "summary": reading.summary,
+        "failures": failures,
+        "failure_summary": failure_summary,
+        "failed_items": reading.failed_items[:FAILED_ITEMS_KEPT],
+    }
 
 
 def final_message(job_type: str, status: str, result: Any, error: str | None) -> str:
@@ -172,8 +191,11 @@ def final_message(job_type: str, status: str, result: Any, error: str | None) ->
             text += f" - {described['failure_summary']}"
         return text
     if status == JobStatus.CANCELLED:
-        return f"{title} cancelled: {error}" if error and error != "Cancelled" \
+        return (
+            f"{title} cancelled: {error}"
+            if error and error != "Cancelled"
             else f"{title} cancelled"
+        )
     if status == JobStatus.FAILED:
         return f"{title} failed: {error}" if error else f"{title} failed"
     return error or f"{title} {status}"

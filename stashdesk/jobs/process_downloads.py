@@ -66,18 +66,20 @@ log = logging.getLogger(__name__)
 
 #: qBittorrent states of a torrent whose data is complete and settled (not
 #: being checked or moved). ``stoppedUP`` is qBittorrent 5's ``pausedUP``.
-FINISHED_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "pausedUP", "stoppedUP",
-                             "forcedUP"})
+FINISHED_STATES = frozenset(
+    {"uploading", "stalledUP", "queuedUP", "pausedUP", "stoppedUP", "forcedUP"}
+)
 DETAILS_KEPT = 200  # skipped-file reasons kept in a result
 PROGRESS_EVERY = 0.05
 
-FFPROBE_MISSING = ("ffprobe is not installed (not found on PATH): "
-                   "downloads.min_duration_seconds is ignored and every video is placed")
+FFPROBE_MISSING = (
+    "ffprobe is not installed (not found on PATH): "
+    "downloads.min_duration_seconds is ignored and every video is placed"
+)
 _warned: set[str] = set()
 
 
-async def find_new_downloads(qbittorrent: QBittorrentClient, settings: Settings
-                             ) -> list[Torrent]:
+async def find_new_downloads(qbittorrent: QBittorrentClient, settings: Settings) -> list[Torrent]:
     """Completed torrents of the category without the processed or error tag.
 
     Raises QBittorrentUnreachable / QBittorrentLoginRejected when it cannot look.
@@ -85,9 +87,14 @@ async def find_new_downloads(qbittorrent: QBittorrentClient, settings: Settings
     category = settings.get("qbittorrent.category")
     done_tags = {settings.get("qbittorrent.processed_tag"), settings.get("qbittorrent.error_tag")}
     torrents = await qbittorrent.completed_torrents(category)
-    new = [t for t in torrents
-           if t.category == category and t.state in FINISHED_STATES and t.progress >= 1.0
-           and not done_tags.intersection(t.tags)]
+    new = [
+        t
+        for t in torrents
+        if t.category == category
+        and t.state in FINISHED_STATES
+        and t.progress >= 1.0
+        and not done_tags.intersection(t.tags)
+    ]
     return sorted(new, key=lambda t: (t.name, t.hash))
 
 
@@ -99,15 +106,19 @@ def check_destination(settings: Settings) -> str:
     """
     destination = str(settings.get("downloads.destination") or "").strip()
     if not destination:
-        raise JobFailed("downloads.destination is not set - set it to the library folder "
-                        "finished downloads go to (stashdesk config set downloads.destination "
-                        "/path/to/library)")
+        raise JobFailed(
+            "downloads.destination is not set - set it to the library folder "
+            "finished downloads go to (stashdesk config set downloads.destination "
+            "/path/to/library)"
+        )
     if not os.path.isabs(destination):
         raise JobFailed(f"downloads.destination must be an absolute path, not {destination!r}")
     if not os.path.isdir(destination):
-        raise JobFailed(f"downloads.destination {destination} does not exist or is not a "
-                        f"folder (is its disk mounted?) - create it or change "
-                        f"downloads.destination")
+        raise JobFailed(
+            f"downloads.destination {destination} does not exist or is not a "
+            f"folder (is its disk mounted?) - create it or change "
+            f"downloads.destination"
+        )
     return os.path.normpath(destination)
 
 
@@ -166,15 +177,31 @@ class _Progress:
             pass
 
 
-@job_type(JobType.PROCESS_DOWNLOADS, exclusive=True,
-          description="hard-links (or copies) finished torrents into downloads.destination")
+@job_type(
+    JobType.PROCESS_DOWNLOADS,
+    exclusive=True,
+    description="hard-links (or copies) finished torrents into downloads.destination",
+)
 async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
     settings = ctx.services.settings
     destination = await asyncio.to_thread(check_destination, settings)
     result = ctx.result
-    result.update(torrents_processed=0, files_linked=0, files_copied=0, skipped=0, failed=0,
-                  bytes=0, failures=[], placed_paths=[], torrents=[], skipped_files=[],
-                  warnings=[], temp_files_removed=0, destination=destination, placed_files=[])
+    result.update(
+        torrents_processed=0,
+        files_linked=0,
+        files_copied=0,
+        skipped=0,
+        failed=0,
+        bytes=0,
+        failures=[],
+        placed_paths=[],
+        torrents=[],
+        skipped_files=[],
+        warnings=[],
+        temp_files_removed=0,
+        destination=destination,
+        placed_files=[],
+    )
     qbittorrent = ctx.services.qbittorrent()
     processed_tag = settings.get("qbittorrent.processed_tag")
     error_tag = settings.get("qbittorrent.error_tag")
@@ -202,8 +229,9 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
             progress.finish()
             continue
         try:
-            plan = await asyncio.to_thread(plan_torrent, torrent, files, destination,
-                                           skip_reason, ctx.cancel_requested.is_set)
+            plan = await asyncio.to_thread(
+                plan_torrent, torrent, files, destination, skip_reason, ctx.cancel_requested.is_set
+            )
         except PlacementCancelled:
             raise JobCancelled() from None
         except TorrentRejected as rejected:
@@ -215,8 +243,15 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
         if plan.to_place:
             await _journal(ctx, plan)
         try:
-            await asyncio.to_thread(place_torrent, plan, placement, ctx.cancel_requested.is_set,
-                                    progress.add, recorder, room)
+            await asyncio.to_thread(
+                place_torrent,
+                plan,
+                placement,
+                ctx.cancel_requested.is_set,
+                progress.add,
+                recorder,
+                room,
+            )
         except TorrentRejected as rejected:
             await _record(ctx, torrent, plan, placement, recorder)
             await asyncio.to_thread(remove_empty_folders, plan.root)
@@ -232,13 +267,16 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
         await _record(ctx, torrent, plan, placement, recorder)
         await qbittorrent.add_tags(torrent.hash, [processed_tag])
         await ctx.services.store.write(
-            lambda h=torrent.hash: DownloadJournal.delete().where(
-                DownloadJournal.torrent_hash == h).execute())
+            lambda h=torrent.hash: (
+                DownloadJournal.delete().where(DownloadJournal.torrent_hash == h).execute()
+            )
+        )
         entry = _count_processed(result, plan, placement)
         if done_category:
             try:
                 entry["post_import"].append(
-                    await move_to_done_category(qbittorrent, torrent, done_category))
+                    await move_to_done_category(qbittorrent, torrent, done_category)
+                )
             except QBittorrentAnswerError as exc:  # tried again by the daemon's next pass
                 entry["post_import"].append(f"not moved to category {done_category}: {exc}")
         entry["summary"] = describe_torrent(entry)
@@ -260,8 +298,7 @@ def remove_empty_folders(root: str) -> None:
             pass
 
 
-async def skip_rules(settings: Settings, destination: str,
-                     warn: Any = None) -> SkipReason | None:
+async def skip_rules(settings: Settings, destination: str, warn: Any = None) -> SkipReason | None:
     """The files not placed: short videos (``downloads.min_duration_seconds``, with
     ffprobe) and sample videos (``downloads.skip_samples``). ``warn(message)`` hears
     that ffprobe is missing."""
@@ -275,8 +312,11 @@ async def skip_rules(settings: Settings, destination: str,
             warn(FFPROBE_MISSING)
     samples = None
     if settings.get("downloads.skip_samples"):
-        samples = SampleFilter(settings.get("downloads.sample_patterns"),
-                               float(settings.get("downloads.sample_max_mb")), destination)
+        samples = SampleFilter(
+            settings.get("downloads.sample_patterns"),
+            float(settings.get("downloads.sample_max_mb")),
+            destination,
+        )
     return combine_skip_reasons(samples, duration)
 
 
@@ -286,6 +326,7 @@ def _warn_once(ctx: JobContext) -> Any:
         if message not in _warned:  # once per process, not once per run
             _warned.add(message)
             ctx.log.warning(message)
+
     return warn
 
 
@@ -297,19 +338,31 @@ async def _clean_up_after_crash(ctx: JobContext, waiting: set[str]) -> None:
         removed = await asyncio.to_thread(remove_temp_files, entry.destination)
         if removed:
             ctx.result["temp_files_removed"] += len(removed)
-            ctx.log.warning("removed %d unfinished cop%s left in %s by an interrupted run",
-                            len(removed), "y" if len(removed) == 1 else "ies",
-                            entry.destination)
+            ctx.log.warning(
+                "removed %d unfinished cop%s left in %s by an interrupted run",
+                len(removed),
+                "y" if len(removed) == 1 else "ies",
+                entry.destination,
+            )
         if entry.torrent_hash not in waiting:
-            await store.write(lambda h=entry.torrent_hash: DownloadJournal.delete().where(
-                DownloadJournal.torrent_hash == h).execute())
+            await store.write(
+                lambda h=entry.torrent_hash: (
+                    DownloadJournal.delete().where(DownloadJournal.torrent_hash == h).execute()
+                )
+            )
 
 
 async def _journal(ctx: JobContext, plan: TorrentPlan) -> None:
-    row = {"torrent_hash": plan.torrent_hash, "torrent_name": plan.name,
-           "destination": plan.root, "job_id": ctx.job_id, "started_at": time.time()}
+    row = {
+        "torrent_hash": plan.torrent_hash,
+        "torrent_name": plan.name,
+        "destination": plan.root,
+        "job_id": ctx.job_id,
+        "started_at": time.time(),
+    }
     await ctx.services.store.write(
-        lambda: DownloadJournal.insert(**row).on_conflict_replace().execute())
+        lambda: DownloadJournal.insert(**row).on_conflict_replace().execute()
+    )
 
 
 class _Recorder:
@@ -324,11 +377,19 @@ class _Recorder:
         self.pending: list[Future] = []
 
     def __call__(self, item: PlannedFile, method: str, _new: bool) -> None:
-        row = {"torrent_hash": self.torrent.hash, "torrent_name": self.torrent.name,
-               "source": item.source, "destination": item.destination, "method": method,
-               "size": item.size, "job_id": self.job_id, "at": time.time()}
-        self.pending.append(self.writer.submit(
-            lambda: HandledDownload.insert(**row).on_conflict_ignore().execute()))
+        row = {
+            "torrent_hash": self.torrent.hash,
+            "torrent_name": self.torrent.name,
+            "source": item.source,
+            "destination": item.destination,
+            "method": method,
+            "size": item.size,
+            "job_id": self.job_id,
+            "at": time.time(),
+        }
+        self.pending.append(
+            self.writer.submit(lambda: HandledDownload.insert(**row).on_conflict_ignore().execute())
+        )
 
     async def flush(self) -> None:
         """Wait until every row is written; the writer keeps order, so the last suffices."""
@@ -339,8 +400,9 @@ class _Recorder:
         self.pending.clear()
 
 
-async def _record(ctx: JobContext, torrent: Torrent, plan: TorrentPlan,
-                  placement: Placement, recorder: _Recorder) -> None:
+async def _record(
+    ctx: JobContext, torrent: Torrent, plan: TorrentPlan, placement: Placement, recorder: _Recorder
+) -> None:
     """Count what was done with the torrent; its rows are written when all are in."""
     await recorder.flush()
     result = ctx.result
@@ -350,30 +412,49 @@ async def _record(ctx: JobContext, torrent: Torrent, plan: TorrentPlan,
     result["skipped"] += placement.already_there + len(plan.skipped)
     for name, reason in plan.skipped:
         if len(result["skipped_files"]) < DETAILS_KEPT:
-            result["skipped_files"].append({"torrent": torrent.name, "file": name,
-                                            "reason": reason})
+            result["skipped_files"].append(
+                {"torrent": torrent.name, "file": name, "reason": reason}
+            )
     if placement.copy_reason:
-        ctx.log.info("%s: hard links are not possible (%s); files were copied",
-                     torrent.name, placement.copy_reason)
+        ctx.log.info(
+            "%s: hard links are not possible (%s); files were copied",
+            torrent.name,
+            placement.copy_reason,
+        )
 
 
-async def _reject(ctx: JobContext, qbittorrent: QBittorrentClient, error_tag: str,
-                  torrent: Torrent, reason: str, plan: TorrentPlan | None) -> None:
+async def _reject(
+    ctx: JobContext,
+    qbittorrent: QBittorrentClient,
+    error_tag: str,
+    torrent: Torrent,
+    reason: str,
+    plan: TorrentPlan | None,
+) -> None:
     ctx.log.warning("%s (%s) not placed: %s", torrent.name, torrent.hash, reason)
     await qbittorrent.add_tags(torrent.hash, [error_tag])
-    await ctx.services.store.write(lambda: DownloadJournal.delete().where(
-        DownloadJournal.torrent_hash == torrent.hash).execute())
+    await ctx.services.store.write(
+        lambda: (
+            DownloadJournal.delete().where(DownloadJournal.torrent_hash == torrent.hash).execute()
+        )
+    )
     result = ctx.result
     result["failed"] += 1
     result["failures"].append({"hash": torrent.hash, "name": torrent.name, "reason": reason})
-    entry = {"hash": torrent.hash, "name": torrent.name, "status": "failed", "reason": reason,
-             "destination": plan.root if plan is not None else None}
+    entry = {
+        "hash": torrent.hash,
+        "name": torrent.name,
+        "status": "failed",
+        "reason": reason,
+        "destination": plan.root if plan is not None else None,
+    }
     entry["summary"] = describe_torrent(entry)
     result["torrents"].append(entry)
 
 
-def _count_processed(result: dict[str, Any], plan: TorrentPlan,
-                     placement: Placement) -> dict[str, Any]:
+def _count_processed(
+    result: dict[str, Any], plan: TorrentPlan, placement: Placement
+) -> dict[str, Any]:
     result["torrents_processed"] += 1
     if placement.done and plan.root not in result["placed_paths"]:
         result["placed_paths"].append(plan.root)
@@ -382,19 +463,26 @@ def _count_processed(result: dict[str, Any], plan: TorrentPlan,
         if item.destination not in files:
             files.append(item.destination)
     entry = {
-        "hash": plan.torrent_hash, "name": plan.name, "status": "processed",
+        "hash": plan.torrent_hash,
+        "name": plan.name,
+        "status": "processed",
         "destination": plan.root,
-        "linked": placement.linked, "copied": placement.copied,
+        "linked": placement.linked,
+        "copied": placement.copied,
         "already_there": placement.already_there,
-        "skipped": len(plan.skipped), **torrent_outcome(placement), "post_import": []}
+        "skipped": len(plan.skipped),
+        **torrent_outcome(placement),
+        "post_import": [],
+    }
     result["torrents"].append(entry)
     return entry
 
 
 def _summary(result: dict[str, Any]) -> str:
-    text = (f"{result['torrents_processed']} torrent(s) processed: "
-            f"{result['files_linked']} linked, {result['files_copied']} copied, "
-            f"{result['skipped']} skipped, {result['failed']} failed")
-    why = sorted({t["why_copied"].split(":")[0] for t in result["torrents"]
-                  if t.get("why_copied")})
+    text = (
+        f"{result['torrents_processed']} torrent(s) processed: "
+        f"{result['files_linked']} linked, {result['files_copied']} copied, "
+        f"{result['skipped']} skipped, {result['failed']} failed"
+    )
+    why = sorted({t["why_copied"].split(":")[0] for t in result["torrents"] if t.get("why_copied")})
     return text + (f" (copied: {', '.join(why)})" if why else "")

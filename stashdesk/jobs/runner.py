@@ -51,8 +51,17 @@ class UnknownJobError(LookupError):
 
 
 class _RunningJob:
-    __slots__ = ("info", "ctx", "task", "last_published", "last_persisted", "publish_timer",
-                 "persist_timer", "hard_cancel", "cancel_reason")
+    __slots__ = (
+        "info",
+        "ctx",
+        "task",
+        "last_published",
+        "last_persisted",
+        "publish_timer",
+        "persist_timer",
+        "hard_cancel",
+        "cancel_reason",
+    )
 
     def __init__(self, info: JobInfo) -> None:
         self.info = info
@@ -103,8 +112,9 @@ class JobRunner:
 
         def reconcile() -> dict[str, list[str]]:
             outcome: dict[str, list[str]] = {"requeued": [], "resumed": [], "interrupted": []}
-            rows = Job.select().where(Job.status.in_(list(ACTIVE_STATUSES))).order_by(
-                Job.created_at)
+            rows = (
+                Job.select().where(Job.status.in_(list(ACTIVE_STATUSES))).order_by(Job.created_at)
+            )
             for row in rows:
                 spec = JOB_TYPES.get(row.type)
                 if row.status == JobStatus.PENDING:
@@ -116,8 +126,11 @@ class JobRunner:
                     row.save()
                     outcome["resumed"].append(row.id)
                 else:
-                    reason = ("StashDesk stopped while this job was running"
-                              if spec is not None else f"unknown job type {row.type}")
+                    reason = (
+                        "StashDesk stopped while this job was running"
+                        if spec is not None
+                        else f"unknown job type {row.type}"
+                    )
                     row.status = JobStatus.INTERRUPTED
                     row.error = f"Interrupted: {reason}"
                     row.finished_at = now
@@ -127,11 +140,14 @@ class JobRunner:
 
         outcome = await self.store.write(reconcile)
         for job_id in outcome["interrupted"]:
-            log.warning("job %s was left running by a previous process: marked interrupted",
-                        job_id)
+            log.warning("job %s was left running by a previous process: marked interrupted", job_id)
         rows = await self.store.read(
-            lambda: [JobInfo.from_row(r) for r in Job.select().where(
-                Job.id.in_(outcome["requeued"] + outcome["resumed"])).order_by(Job.created_at)]
+            lambda: [
+                JobInfo.from_row(r)
+                for r in Job.select()
+                .where(Job.id.in_(outcome["requeued"] + outcome["resumed"]))
+                .order_by(Job.created_at)
+            ]
         )
         for info in rows:
             self.active[info.id] = _RunningJob(info)
@@ -142,8 +158,14 @@ class JobRunner:
 
     # --- public API --------------------------------------------------------------------------
 
-    async def submit(self, job_type: str, metadata: dict[str, Any] | None = None, *,
-                     created_by: str | None = None, parent_id: str | None = None) -> JobInfo:
+    async def submit(
+        self,
+        job_type: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        created_by: str | None = None,
+        parent_id: str | None = None,
+    ) -> JobInfo:
         """Create the job's row, then queue it. Returns the job as created."""
         job_type = str(job_type)
         if job_type not in JOB_TYPES:
@@ -151,9 +173,14 @@ class JobRunner:
         if self._shutting_down:
             raise RuntimeError("StashDesk is shutting down; no new jobs are started")
         info = JobInfo(
-            id=str(uuid.uuid4()), type=job_type, status=JobStatus.PENDING,
-            message="Waiting to start", metadata=dict(metadata or {}),
-            created_by=created_by, parent_id=parent_id, created_at=time.time(),
+            id=str(uuid.uuid4()),
+            type=job_type,
+            status=JobStatus.PENDING,
+            message="Waiting to start",
+            metadata=dict(metadata or {}),
+            created_by=created_by,
+            parent_id=parent_id,
+            created_at=time.time(),
         )
         await self.store.write(lambda: Job.insert(**info.as_row()).execute())
         self.active[info.id] = _RunningJob(info)
@@ -210,7 +237,8 @@ class JobRunner:
         await self._persist(running, status=JobStatus.CANCELLING, message=info.message)
         grace = float(self.services.settings.get("jobs.cancel_grace_seconds"))
         running.hard_cancel = asyncio.get_running_loop().call_later(
-            grace, self._hard_cancel, job_id)
+            grace, self._hard_cancel, job_id
+        )
         return info
 
     def active_jobs(self) -> list[JobInfo]:
@@ -240,7 +268,8 @@ class JobRunner:
             info.message = "Resuming" if resumed else "Started"
             job.ctx = JobContext(self, info, self.services, resumed=resumed)
             job.task = asyncio.get_running_loop().create_task(
-                self._execute(job), name=f"job-{info.type}-{job_id[:8]}")
+                self._execute(job), name=f"job-{info.type}-{job_id[:8]}"
+            )
 
     async def _execute(self, job: _RunningJob) -> None:
         info = job.info
@@ -249,8 +278,9 @@ class JobRunner:
         assert ctx is not None
         status, error = JobStatus.COMPLETED, None
         try:
-            await self._persist(job, status=info.status, started_at=info.started_at,
-                                message=info.message)
+            await self._persist(
+                job, status=info.status, started_at=info.started_at, message=info.message
+            )
             self._publish_progress(job)
             result = await spec.run(ctx)
             if result is not None:
@@ -283,8 +313,9 @@ class JobRunner:
             log.warning("job %s did not stop within the grace period; stopping it hard", job_id)
             job.task.cancel()
 
-    async def _finish(self, job: _RunningJob, status: str, *, error: str | None = None,
-                      result: Any = None) -> None:
+    async def _finish(
+        self, job: _RunningJob, status: str, *, error: str | None = None, result: Any = None
+    ) -> None:
         info = job.info
         for handle in (job.publish_timer, job.persist_timer, job.hard_cancel):
             if handle is not None:
@@ -300,16 +331,29 @@ class JobRunner:
         # How it ended, never the last in-progress text ("Scanning..." on a finished scan).
         info.message = final_message(info.type, status, result, error)
         try:
-            await self._persist(job, status=status, error=error, result=result,
-                                finished_at=info.finished_at, progress=info.progress,
-                                message=info.message)
+            await self._persist(
+                job,
+                status=status,
+                error=error,
+                result=result,
+                finished_at=info.finished_at,
+                progress=info.progress,
+                message=info.message,
+            )
         finally:
             self.active.pop(info.id, None)
             # The last progress may still have been waiting for its throttle slot.
             self._publish_progress(job)
-            self.bus.publish(JobFinished(job_id=info.id, job_type=info.type, status=status,
-                                         error=error, result=result,
-                                         created_by=info.created_by))
+            self.bus.publish(
+                JobFinished(
+                    job_id=info.id,
+                    job_type=info.type,
+                    status=status,
+                    error=error,
+                    result=result,
+                    created_by=info.created_by,
+                )
+            )
             for future in self._waiters.pop(info.id, []):
                 if not future.done():
                     future.set_result(info)
@@ -319,8 +363,12 @@ class JobRunner:
         """Leave a resumable job for the next start (it re-attaches there)."""
         info = job.info
         metadata = {**job.ctx.metadata, "resume": True} if job.ctx else info.metadata
-        await self._persist(job, status=JobStatus.PENDING, metadata=metadata,
-                            message="Will resume when StashDesk starts again")
+        await self._persist(
+            job,
+            status=JobStatus.PENDING,
+            metadata=metadata,
+            message="Will resume when StashDesk starts again",
+        )
         self.active.pop(info.id, None)
         for future in self._waiters.pop(info.id, []):
             if not future.done():
@@ -343,7 +391,8 @@ class JobRunner:
                 self._publish_now(job)
             else:
                 job.publish_timer = asyncio.get_running_loop().call_later(
-                    delay, self._publish_now, job)
+                    delay, self._publish_now, job
+                )
 
     def _publish_now(self, job: _RunningJob) -> None:
         job.publish_timer = None
@@ -358,7 +407,8 @@ class JobRunner:
                 self._persist_now(job)
             else:
                 job.persist_timer = asyncio.get_running_loop().call_later(
-                    delay, self._persist_now, job)
+                    delay, self._persist_now, job
+                )
 
     def _persist_now(self, job: _RunningJob) -> None:
         job.persist_timer = None
@@ -366,13 +416,21 @@ class JobRunner:
             return
         job.last_persisted = time.monotonic()
         progress, message, job_id = job.info.progress, job.info.message, job.info.id
-        self.store.writer.submit(lambda: Job.update(progress=progress, message=message).where(
-            Job.id == job_id).execute())
+        self.store.writer.submit(
+            lambda: Job.update(progress=progress, message=message).where(Job.id == job_id).execute()
+        )
 
     def _publish_progress(self, job: _RunningJob) -> None:
         info = job.info
-        self.bus.publish(JobProgressed(job_id=info.id, job_type=info.type, status=info.status,
-                                       progress=info.progress, message=info.message))
+        self.bus.publish(
+            JobProgressed(
+                job_id=info.id,
+                job_type=info.type,
+                status=info.status,
+                progress=info.progress,
+                message=info.message,
+            )
+        )
 
     async def _persist(self, job: _RunningJob, **fields: Any) -> None:
         job_id = job.info.id

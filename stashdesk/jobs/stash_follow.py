@@ -80,7 +80,8 @@ def forgotten_job_error(stash_job_id: str, what: str) -> JobFailed:
     return JobFailed(
         f"Stash no longer knows its job {stash_job_id} ({what}); Stash forgets jobs when "
         f"it restarts, so the outcome is unknown - check Stash's logs and run the {what} "
-        f"again if needed")
+        f"again if needed"
+    )
 
 
 class _Vanished(Exception):
@@ -88,8 +89,14 @@ class _Vanished(Exception):
 
 
 class _Follower:
-    def __init__(self, ctx: JobContext, stash: StashClient, stash_job_id: str, what: str,
-                 on_vanished: OnVanished | None) -> None:
+    def __init__(
+        self,
+        ctx: JobContext,
+        stash: StashClient,
+        stash_job_id: str,
+        what: str,
+        on_vanished: OnVanished | None,
+    ) -> None:
         self.ctx, self.stash, self.job_id, self.what = ctx, stash, stash_job_id, what
         self.on_vanished = on_vanished
         self.feed = stash.job_feed
@@ -119,8 +126,9 @@ class _Follower:
                     now = time.monotonic()
                     if self.second_look is not None and self.second_look <= now:
                         self.second_look = None
-                    self.next_poll = min(now + self._poll_interval(),
-                                         self.second_look or float("inf"))
+                    self.next_poll = min(
+                        now + self._poll_interval(), self.second_look or float("inf")
+                    )
                 else:
                     job = await self._next_update(watch)
                 if job is not None:
@@ -165,8 +173,9 @@ class _Follower:
             cancel = asyncio.ensure_future(self.ctx.cancel_requested.wait())
             waiters.add(cancel)
         try:
-            done, _ = await asyncio.wait(waiters, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             for waiter in waiters:
                 waiter.cancel()
@@ -201,24 +210,34 @@ class _Follower:
         previous, self.mode = self.mode, mode
         if mode == "live":
             again = " again" if previous == "polling" else ""
-            self.ctx.note(f"Following Stash job {self.job_id}{again} live over Stash's "
-                          f"WebSocket (jobsSubscribe)")
+            self.ctx.note(
+                f"Following Stash job {self.job_id}{again} live over Stash's "
+                f"WebSocket (jobsSubscribe)"
+            )
         elif mode == "off":
-            self.ctx.note(f"stash.websocket is off: polling Stash job {self.job_id} every "
-                          f"{POLL_SECONDS:g} s")
+            self.ctx.note(
+                f"stash.websocket is off: polling Stash job {self.job_id} every {POLL_SECONDS:g} s"
+            )
         else:
             dropped = "dropped" if previous == "live" else "is unavailable"
-            self.ctx.note(f"Stash's job updates WebSocket {dropped} "
-                          f"({self.feed.down_reason}): polling findJob for job {self.job_id} "
-                          f"every {POLL_SECONDS:g} s until it is back", logging.WARNING)
+            self.ctx.note(
+                f"Stash's job updates WebSocket {dropped} "
+                f"({self.feed.down_reason}): polling findJob for job {self.job_id} "
+                f"every {POLL_SECONDS:g} s until it is back",
+                logging.WARNING,
+            )
 
     # --- what Stash says -------------------------------------------------------------------
 
     async def _observe(self, job: dict[str, Any]) -> dict[str, Any] | None:
         self.last_job = job
         status = str(job.get("status"))
-        state = (status, job.get("progress"), job.get("description"),
-                 tuple(job.get("subTasks") or ()))
+        state = (
+            status,
+            job.get("progress"),
+            job.get("description"),
+            tuple(job.get("subTasks") or ()),
+        )
         if state != self.last_state:
             self.last_state, self.last_change = state, time.monotonic()
             if self.stalled:
@@ -229,15 +248,16 @@ class _Follower:
         if status == "FINISHED":
             return {"stash_job_id": self.job_id, "stash_status": status}
         if status == "FAILED":
-            raise JobFailed(f"Stash's {self.what} (job {self.job_id}) failed: "
-                            f"{job.get('error') or 'Stash gave no reason'}")
+            raise JobFailed(
+                f"Stash's {self.what} (job {self.job_id}) failed: "
+                f"{job.get('error') or 'Stash gave no reason'}"
+            )
         if status == "CANCELLED":
             if self.stop_sent or self.ctx.cancelled:
                 raise JobCancelled()
             raise JobCancelled(f"Cancelled in Stash (job {self.job_id})")
         if self.stop_sent:
-            self.ctx.progress(percent, f"Stopping Stash job {self.job_id} "
-                                       f"({status.lower()})...")
+            self.ctx.progress(percent, f"Stopping Stash job {self.job_id} ({status.lower()})...")
         elif self.stalled:
             self.ctx.progress(percent, self.stalled)
         else:
@@ -253,17 +273,24 @@ class _Follower:
             return
         percent = stash_percent(job.get("progress"))
         at = f" at {percent:.0f}%" if percent is not None else ""
-        self.stalled = (f"Stash job {self.job_id} ({self.what}) has made no progress for "
-                        f"{describe_duration(idle)} ({job.get('status')}{at}: "
-                        f"{job.get('description') or 'no description'}) - check Stash's task "
-                        f"queue")
+        self.stalled = (
+            f"Stash job {self.job_id} ({self.what}) has made no progress for "
+            f"{describe_duration(idle)} ({job.get('status')}{at}: "
+            f"{job.get('description') or 'no description'}) - check Stash's task "
+            f"queue"
+        )
         self.ctx.log.warning(self.stalled)
         self.ctx.progress(percent, self.stalled)
         await self.ctx.save_metadata(stalled=self.stalled)
 
 
-async def follow_stash_job(ctx: JobContext, stash: StashClient, stash_job_id: str, what: str,
-                           on_vanished: OnVanished | None = None) -> dict[str, Any]:
+async def follow_stash_job(
+    ctx: JobContext,
+    stash: StashClient,
+    stash_job_id: str,
+    what: str,
+    on_vanished: OnVanished | None = None,
+) -> dict[str, Any]:
     """Follow Stash job ``stash_job_id`` until it ends; returns the result dict.
 
     Raises JobFailed (Stash's error), JobCancelled, or the last Stash error once Stash
@@ -275,9 +302,12 @@ async def follow_stash_job(ctx: JobContext, stash: StashClient, stash_job_id: st
         return await follower.run()
     except _Vanished:
         pass
-    ctx.note(f"Stash no longer lists job {stash_job_id} ({what}): it ended while StashDesk "
-             f"was not looking and Stash has forgotten it (it keeps only its last ten "
-             f"finished jobs, and none after a restart)", logging.WARNING)
+    ctx.note(
+        f"Stash no longer lists job {stash_job_id} ({what}): it ended while StashDesk "
+        f"was not looking and Stash has forgotten it (it keeps only its last ten "
+        f"finished jobs, and none after a restart)",
+        logging.WARNING,
+    )
     if on_vanished is None:
         raise forgotten_job_error(str(stash_job_id), what)
     outcome = await on_vanished()

@@ -38,16 +38,21 @@ def check_field_strategies(key: str, value: dict[str, Any]) -> None:
     for field, spec in value.items():
         strategy = spec.get("strategy") if isinstance(spec, dict) else spec
         if not isinstance(strategy, str) or strategy.upper() not in FIELD_STRATEGIES:
-            raise OptionError(f"{key}: the strategy for {field!r} must be one of "
-                              f"{', '.join(FIELD_STRATEGIES)}, not {strategy!r}")
+            raise OptionError(
+                f"{key}: the strategy for {field!r} must be one of "
+                f"{', '.join(FIELD_STRATEGIES)}, not {strategy!r}"
+            )
         if isinstance(spec, dict) and not isinstance(spec.get("createMissing", False), bool):
             raise OptionError(f"{key}: createMissing for {field!r} must be true or false")
 
 
 def _source_input(source: dict[str, Any]) -> dict[str, Any]:
     """A configured ``IdentifySource`` as the ``IdentifySourceInput`` to send back."""
-    picked = {k: v for k, v in (source.get("source") or {}).items()
-              if k in ("stash_box_endpoint", "scraper_id") and v}
+    picked = {
+        k: v
+        for k, v in (source.get("source") or {}).items()
+        if k in ("stash_box_endpoint", "scraper_id") and v
+    }
     entry: dict[str, Any] = {"source": picked}
     if source.get("options"):
         entry["options"] = _options_input(source["options"])
@@ -58,8 +63,9 @@ def _options_input(options: dict[str, Any]) -> dict[str, Any]:
     """Options as Stash returned them, without its nulls (unset means Stash's default)."""
     cleaned = {k: v for k, v in options.items() if v is not None}
     if cleaned.get("fieldOptions"):
-        cleaned["fieldOptions"] = [{k: v for k, v in f.items() if v is not None}
-                                   for f in cleaned["fieldOptions"]]
+        cleaned["fieldOptions"] = [
+            {k: v for k, v in f.items() if v is not None} for f in cleaned["fieldOptions"]
+        ]
     return cleaned
 
 
@@ -67,32 +73,41 @@ def identify_sources(configuration: dict[str, Any], wanted: list[str]) -> list[d
     """The ``sources`` of a ``metadataIdentify`` input (see the module docstring)."""
     boxes = (configuration.get("general") or {}).get("stashBoxes") or []
     if not wanted:
-        saved = (((configuration.get("defaults") or {}).get("identify") or {})
-                 .get("sources") or [])
+        saved = ((configuration.get("defaults") or {}).get("identify") or {}).get("sources") or []
         chosen = [_source_input(s) for s in saved]
         if any(entry["source"] for entry in chosen):
             return [entry for entry in chosen if entry["source"]]
-        return ([{"source": {"stash_box_endpoint": b["endpoint"]}} for b in boxes]
-                + [{"source": {"scraper_id": AUTO_TAG_SCRAPER}}])
+        return [{"source": {"stash_box_endpoint": b["endpoint"]}} for b in boxes] + [
+            {"source": {"scraper_id": AUTO_TAG_SCRAPER}}
+        ]
     sources = []
     for name in wanted:
         lowered = name.strip().lower()
         if lowered in AUTO_TAG_NAMES:
             sources.append({"source": {"scraper_id": AUTO_TAG_SCRAPER}})
             continue
-        box = next((b for b in boxes if lowered in (str(b.get("endpoint")).lower(),
-                                                    str(b.get("name")).lower())), None)
+        box = next(
+            (
+                b
+                for b in boxes
+                if lowered in (str(b.get("endpoint")).lower(), str(b.get("name")).lower())
+            ),
+            None,
+        )
         if box is None:
             known = ", ".join(f"{b.get('name')} ({b.get('endpoint')})" for b in boxes) or "none"
-            raise JobFailed(f"identify source {name!r} is not a stash-box endpoint configured "
-                            f"in Stash (Settings > Metadata Providers; configured: {known}) "
-                            f"nor {AUTO_TAG_SCRAPER}")
+            raise JobFailed(
+                f"identify source {name!r} is not a stash-box endpoint configured "
+                f"in Stash (Settings > Metadata Providers; configured: {known}) "
+                f"nor {AUTO_TAG_SCRAPER}"
+            )
         sources.append({"source": {"stash_box_endpoint": box["endpoint"]}})
     return sources
 
 
-def identify_options(configuration: dict[str, Any],
-                     field_strategies: dict[str, Any]) -> dict[str, Any] | None:
+def identify_options(
+    configuration: dict[str, Any], field_strategies: dict[str, Any]
+) -> dict[str, Any] | None:
     """The ``options`` of a ``metadataIdentify`` input: Stash's saved defaults, with the
     given field strategies replacing theirs; None leaves everything to Stash."""
     saved = ((configuration.get("defaults") or {}).get("identify") or {}).get("options")
@@ -107,22 +122,27 @@ def identify_options(configuration: dict[str, Any],
     return options or None
 
 
-@job_type(JobType.STASH_IDENTIFY, exclusive=True, resumable=True,
-          description="Identify scenes in Stash (stash-box, auto tagger) and follow it")
+@job_type(
+    JobType.STASH_IDENTIFY,
+    exclusive=True,
+    resumable=True,
+    description="Identify scenes in Stash (stash-box, auto tagger) and follow it",
+)
 async def stash_identify_job(ctx: JobContext) -> dict[str, Any]:
     scene_ids = [str(i) for i in ctx.metadata.get("scene_ids") or []]
     paths = [str(p) for p in ctx.metadata.get("paths") or []]
     if not scene_ids and not paths:
-        raise JobFailed("STASH_IDENTIFY needs scene_ids or paths (identifying the whole "
-                        "library is Stash's own Identify task)")
+        raise JobFailed(
+            "STASH_IDENTIFY needs scene_ids or paths (identifying the whole "
+            "library is Stash's own Identify task)"
+        )
 
     async def start(stash: StashClient) -> tuple[str, dict[str, Any]]:
         configuration = await stash.identify_configuration()
         fields: dict[str, Any] = {
             "sources": identify_sources(configuration, list(ctx.metadata.get("sources") or [])),
         }
-        options = identify_options(configuration, dict(ctx.metadata.get("field_strategies")
-                                                       or {}))
+        options = identify_options(configuration, dict(ctx.metadata.get("field_strategies") or {}))
         if options:
             fields["options"] = options
         if scene_ids:
@@ -136,13 +156,19 @@ async def stash_identify_job(ctx: JobContext) -> dict[str, Any]:
     return result
 
 
-@job_type(JobType.STASH_AUTO_TAG, exclusive=True, resumable=True,
-          description="Auto-tag performers, studios and tags of given paths in Stash")
+@job_type(
+    JobType.STASH_AUTO_TAG,
+    exclusive=True,
+    resumable=True,
+    description="Auto-tag performers, studios and tags of given paths in Stash",
+)
 async def stash_auto_tag_job(ctx: JobContext) -> dict[str, Any]:
     paths = [str(p) for p in ctx.metadata.get("paths") or []]
     if not paths:
-        raise JobFailed("STASH_AUTO_TAG needs paths (auto-tagging the whole library is "
-                        "Stash's own Auto Tag task)")
+        raise JobFailed(
+            "STASH_AUTO_TAG needs paths (auto-tagging the whole library is "
+            "Stash's own Auto Tag task)"
+        )
 
     async def start(stash: StashClient) -> tuple[str, dict[str, Any]]:
         fields = {"paths": paths, "performers": ["*"], "studios": ["*"], "tags": ["*"]}
@@ -159,8 +185,10 @@ def _outcome_unknown(ctx: JobContext, what: str) -> Any:
 
     async def resolve(stash: StashClient) -> dict[str, Any]:
         await stash.version()  # Stash answers: it is there, it only forgot the job
-        ctx.note(f"Stash's {what} ended while StashDesk was not looking; its outcome is "
-                 f"unknown (see Stash's logs) - taken as finished")
+        ctx.note(
+            f"Stash's {what} ended while StashDesk was not looking; its outcome is "
+            f"unknown (see Stash's logs) - taken as finished"
+        )
         return {"outcome": "unknown"}
 
     return resolve

@@ -63,7 +63,8 @@ def is_scan(stash_job: dict[str, Any]) -> bool:
 
 
 async def run_stash_task(
-    ctx: JobContext, what: str,
+    ctx: JobContext,
+    what: str,
     start: Callable[[StashClient], Awaitable[tuple[str, dict[str, Any]]]],
     on_vanished: Callable[[StashClient], Awaitable[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
@@ -84,8 +85,10 @@ async def run_stash_task(
     ctx.result["stash_job_id"] = stash_job_id
     vanished: OnVanished | None = None
     if on_vanished is not None:
+
         async def vanished() -> dict[str, Any]:
             return await on_vanished(stash)
+
     result = await follow_stash_job(ctx, stash, str(stash_job_id), what, vanished)
     result["reattached"] = reattached
     return result
@@ -97,13 +100,19 @@ def scan_paths(ctx: JobContext) -> list[str]:
     settings = ctx.services.settings
     path = settings.get("downloads.stash_path") or settings.get("downloads.destination")
     if not path:
-        raise JobFailed("No folder to scan: set downloads.stash_path (the library folder as "
-                        "Stash sees it) or downloads.destination, or give the job paths")
+        raise JobFailed(
+            "No folder to scan: set downloads.stash_path (the library folder as "
+            "Stash sees it) or downloads.destination, or give the job paths"
+        )
     return [str(path)]
 
 
-@job_type(JobType.STASH_SCAN, exclusive=True, resumable=True,
-          description="Run a metadata scan in Stash and follow it")
+@job_type(
+    JobType.STASH_SCAN,
+    exclusive=True,
+    resumable=True,
+    description="Run a metadata scan in Stash and follow it",
+)
 async def stash_scan_job(ctx: JobContext) -> dict[str, Any]:
     async def start(stash: StashClient) -> tuple[str, dict[str, Any]]:
         paths = scan_paths(ctx)
@@ -116,9 +125,11 @@ async def stash_scan_job(ctx: JobContext) -> dict[str, Any]:
         found = await stash.scene_ids_for_paths(expected)
         missing = [p for p in expected if p not in found]
         if missing:
-            raise JobFailed(f"Stash no longer knows its scan (job {ctx.metadata['stash_job_id']}) "
-                            f"and {len(missing)} of {len(expected)} new files are not in Stash "
-                            f"(e.g. {missing[0]}): the scan did not finish - scan again")
+            raise JobFailed(
+                f"Stash no longer knows its scan (job {ctx.metadata['stash_job_id']}) "
+                f"and {len(missing)} of {len(expected)} new files are not in Stash "
+                f"(e.g. {missing[0]}): the scan did not finish - scan again"
+            )
         ctx.note(f"All {len(expected)} new files are in Stash: the scan is taken as finished")
         return {"resolved_from": "scenes", "scene_ids": sorted(set(found.values()), key=int)}
 
@@ -130,18 +141,28 @@ async def stash_scan_job(ctx: JobContext) -> dict[str, Any]:
 def mark_generated(scene_ids: list[str] | None, started_at: float, now: float) -> int:
     """Scenes a completed generation covered become generated (writer thread)."""
     if scene_ids is None:
-        return Scene.update(generated=True, generated_at=now).where(
-            ~Scene.removed & (Scene.synced_at <= started_at)).execute()
+        return (
+            Scene.update(generated=True, generated_at=now)
+            .where(~Scene.removed & (Scene.synced_at <= started_at))
+            .execute()
+        )
     count = 0
     for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start:start + 500]
-        count += Scene.update(generated=True, generated_at=now).where(
-            ~Scene.removed & Scene.id.in_(chunk)).execute()
+        chunk = scene_ids[start : start + 500]
+        count += (
+            Scene.update(generated=True, generated_at=now)
+            .where(~Scene.removed & Scene.id.in_(chunk))
+            .execute()
+        )
     return count
 
 
-@job_type(JobType.STASH_GENERATE, exclusive=True, resumable=True,
-          description="Generate covers, sprites, previews and phashes in Stash and follow it")
+@job_type(
+    JobType.STASH_GENERATE,
+    exclusive=True,
+    resumable=True,
+    description="Generate covers, sprites, previews and phashes in Stash and follow it",
+)
 async def stash_generate_job(ctx: JobContext) -> dict[str, Any]:
     raw_ids = ctx.metadata.get("scene_ids")
     scene_ids = [str(i) for i in raw_ids] if raw_ids else None
@@ -156,6 +177,7 @@ async def stash_generate_job(ctx: JobContext) -> dict[str, Any]:
     started_at = float(ctx.metadata.get("stash_started_at") or time.time())
     now = time.time()
     result["scenes_marked_generated"] = await ctx.services.store.write(
-        lambda: mark_generated(scene_ids, started_at, now))
+        lambda: mark_generated(scene_ids, started_at, now)
+    )
     result["scene_ids"] = len(scene_ids) if scene_ids else "all"
     return result

@@ -84,8 +84,16 @@ if TYPE_CHECKING:
     from stashdesk.app import Services
     from stashdesk.clients.stash import StashClient
 
-__all__ = ["at_or_after", "count_pending_scenes", "in_second", "newer_than",
-           "read_watermark", "shift_stash_time", "stash_offset", "sync_job"]
+__all__ = [
+    "at_or_after",
+    "count_pending_scenes",
+    "in_second",
+    "newer_than",
+    "read_watermark",
+    "shift_stash_time",
+    "stash_offset",
+    "sync_job",
+]
 
 WATERMARK_KEY = "sync.watermark"
 PAGE_SIZE = 250
@@ -121,19 +129,20 @@ def read_watermark() -> Watermark:
     """Blocking read of the stored watermark (run it through ``store.read``)."""
     value = read_json_setting(WATERMARK_KEY)
     value = value if isinstance(value, dict) else {}
-    return Watermark(value.get("updated_at"), dict(value.get("failed") or {}),
-                     bool(value.get("settled")))
+    return Watermark(
+        value.get("updated_at"), dict(value.get("failed") or {}), bool(value.get("settled"))
+    )
 
 
 def second_is_over(text: str, server_clock: float | None) -> bool:
     """Whether an answer dated ``server_clock`` shows Stash's clock past ``text``'s second."""
     epoch = stash_epoch(text)
-    return server_clock is not None and epoch is not None and \
-        server_clock >= epoch + SETTLE_SECONDS
+    return server_clock is not None and epoch is not None and server_clock >= epoch + SETTLE_SECONDS
 
 
-def _advance_watermark(stored: list[str], failed: dict[str, str], succeeded: set[str],
-                       read_since: float | None) -> str:
+def _advance_watermark(
+    stored: list[str], failed: dict[str, str], succeeded: set[str], read_since: float | None
+) -> str:
     """Move the watermark to the newest text of this page (string order, as Stash compares).
 
     ``read_since`` is Stash's clock before the page was asked for, when the page holds
@@ -163,14 +172,16 @@ class _Stored(PageOutcome):
     watermark: str | None = None
 
 
-def store_scenes(raws: list[dict[str, Any]], now: float,
-                 read_since: float | None = None) -> _Stored:
+def store_scenes(
+    raws: list[dict[str, Any]], now: float, read_since: float | None = None
+) -> _Stored:
     """Shape and upsert one page of scenes and advance the watermark (writer thread)."""
     page = shape_page(raws)
     outcome = _Stored(**vars(store_shaped_page(page, now)))
     if page.texts or page.failed_texts:
-        outcome.watermark = _advance_watermark(list(page.texts.values()), page.failed_texts,
-                                               set(page.texts), read_since)
+        outcome.watermark = _advance_watermark(
+            list(page.texts.values()), page.failed_texts, set(page.texts), read_since
+        )
     return outcome
 
 
@@ -181,8 +192,9 @@ async def _scenes_in_second(stash: StashClient, text: str) -> list[dict[str, Any
     scenes: list[dict[str, Any]] = []
     after = 0
     while True:
-        _count, page = await stash.find_scenes(in_second(text, after), per_page=PAGE_SIZE,
-                                               sort="id")
+        _count, page = await stash.find_scenes(
+            in_second(text, after), per_page=PAGE_SIZE, sort="id"
+        )
         scenes.extend(page)
         if len(page) < PAGE_SIZE:
             return scenes
@@ -248,19 +260,18 @@ class _SceneSync:
         percent = 100.0 * self.done / self.total if self.total else 100.0
         self.ctx.progress(percent, f"Synced {self.done}/{self.total} scenes")
 
-    async def _fetch(self, scene_filter: dict[str, Any] | None,
-                     sort: str = "updated_at") -> _Page:
+    async def _fetch(self, scene_filter: dict[str, Any] | None, sort: str = "updated_at") -> _Page:
         read_since = self.stash.server_clock
         count, scenes = await self.stash.find_scenes(
-            scene_filter, page=1, per_page=self.per_page, sort=sort, direction="ASC")
+            scene_filter, page=1, per_page=self.per_page, sort=sort, direction="ASC"
+        )
         return count, scenes, read_since
 
     async def _store(self, scenes: list[dict[str, Any]], read_since: float | None) -> None:
         if not scenes:
             return
         now = time.time()
-        outcome = await self.ctx.services.store.write(
-            lambda: store_scenes(scenes, now, read_since))
+        outcome = await self.ctx.services.store.write(lambda: store_scenes(scenes, now, read_since))
         self.created += outcome.created
         self.updated += outcome.updated
         self.unchanged += outcome.unchanged
@@ -270,7 +281,8 @@ class _SceneSync:
         if outcome.watermark is not None:
             self.watermark = outcome.watermark
         if outcome.smallest_offset is not None and (
-                self.smallest_offset is None or outcome.smallest_offset < self.smallest_offset):
+            self.smallest_offset is None or outcome.smallest_offset < self.smallest_offset
+        ):
             self.smallest_offset = outcome.smallest_offset
         self._report()
 
@@ -307,7 +319,8 @@ class _SceneSync:
                 last = page[-1].get("updated_at")
                 if not isinstance(last, str) or not last:
                     raise StashMalformedAnswer(
-                        f"Stash sent scene {page[-1].get('id')} without updated_at")
+                        f"Stash sent scene {page[-1].get('id')} without updated_at"
+                    )
                 head = [s for s in page if s.get("updated_at") != last]
                 if head:
                     # The last second may continue on the next page: start there next time,
@@ -327,15 +340,22 @@ class _SceneSync:
 
 def _entity_rows(items: list[dict[str, Any]], alias_key: str) -> list[tuple[str, str, str]]:
     # the aliases column is a JSONField: written as it writes JSON
-    return [(str(i["id"]), str(i["name"]),
-             json.dumps(list(i.get(alias_key) or []), separators=(",", ":"), sort_keys=True))
-            for i in items]
+    return [
+        (
+            str(i["id"]),
+            str(i["name"]),
+            json.dumps(list(i.get(alias_key) or []), separators=(",", ":"), sort_keys=True),
+        )
+        for i in items
+    ]
 
 
 async def _sync_entities(ctx: JobContext, stash: StashClient, full: bool) -> dict[str, int]:
-    kinds = (("tags", "tag", stash.find_tags, "aliases"),
-             ("performers", "performer", stash.find_performers, "alias_list"),
-             ("studios", "studio", stash.find_studios, "aliases"))
+    kinds = (
+        ("tags", "tag", stash.find_tags, "aliases"),
+        ("performers", "performer", stash.find_performers, "alias_list"),
+        ("studios", "studio", stash.find_studios, "aliases"),
+    )
     counts: dict[str, int] = {}
     for name, kind, find, alias_key in kinds:
         ctx.progress(None, f"Syncing {name} from Stash")
@@ -345,7 +365,8 @@ async def _sync_entities(ctx: JobContext, stash: StashClient, full: bool) -> dic
             total, items = await find(page=page, per_page=ENTITY_PAGE_SIZE)
             rows = _entity_rows(items, alias_key)
             await ctx.services.store.write(
-                lambda rows=rows, kind=kind: store_named_entities(kind, rows))
+                lambda rows=rows, kind=kind: store_named_entities(kind, rows)
+            )
             seen.update(row[0] for row in rows)
             ctx.check_cancelled()
             if len(items) < ENTITY_PAGE_SIZE or page * ENTITY_PAGE_SIZE >= total:
@@ -353,7 +374,8 @@ async def _sync_entities(ctx: JobContext, stash: StashClient, full: bool) -> dic
             page += 1
         if full and len(seen) >= total:
             await ctx.services.store.write(
-                lambda kind=kind, seen=seen: delete_named_entities_except(kind, seen))
+                lambda kind=kind, seen=seen: delete_named_entities_except(kind, seen)
+            )
         counts[name] = len(seen)
     return counts
 
@@ -370,8 +392,12 @@ async def _sync_vr_tag(ctx: JobContext, stash: StashClient) -> str | None:
     return name
 
 
-@job_type(JobType.SYNC, exclusive=True, resumable=True,
-          description="Sync scenes, tags, performers and studios from Stash")
+@job_type(
+    JobType.SYNC,
+    exclusive=True,
+    resumable=True,
+    description="Sync scenes, tags, performers and studios from Stash",
+)
 async def sync_job(ctx: JobContext) -> dict[str, Any]:
     started = time.monotonic()
     full = bool(ctx.metadata.get("full_resync"))
@@ -387,15 +413,15 @@ async def sync_job(ctx: JobContext) -> dict[str, Any]:
     else:
         await run.run(mark.start_filter())
         before = stash_offset(mark.updated_at)
-        if (before is not None and run.smallest_offset is not None
-                and run.smallest_offset < before):
+        if before is not None and run.smallest_offset is not None and run.smallest_offset < before:
             # The server's clock fell back (DST): edits in the repeated hour sort before
             # the old watermark. Read again from that far back.
             drop = (before - run.smallest_offset).total_seconds()
             since = shift_stash_time(mark.updated_at, -(drop + 1))
             if since is not None:
-                ctx.log.info("Stash's UTC offset went back by %g s; re-reading from %s",
-                             drop, since)
+                ctx.log.info(
+                    "Stash's UTC offset went back by %g s; re-reading from %s", drop, since
+                )
                 await run.run(at_or_after(since))
     removed = 0
     if full:
@@ -404,14 +430,21 @@ async def sync_job(ctx: JobContext) -> dict[str, Any]:
         removed = await ctx.services.store.write(lambda: mark_scenes_removed_except(seen, now))
     synced = run.created + run.updated
     result = {
-        "synced": synced, "created": run.created, "updated": run.updated,
-        "unchanged": run.unchanged, "removed": removed, "failed": len(run.failed),
-        "duration": round(time.monotonic() - started, 3), "full_resync": full,
-        "watermark": run.watermark or mark.updated_at, "entities": entities,
+        "synced": synced,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "removed": removed,
+        "failed": len(run.failed),
+        "duration": round(time.monotonic() - started, 3),
+        "full_resync": full,
+        "watermark": run.watermark or mark.updated_at,
+        "entities": entities,
         "vr_tag": vr_tag,
     }
     if run.failed:
         result["failed_scenes"] = dict(list(run.failed.items())[:50])
-    ctx.progress(100.0, f"Synced {run.done}/{max(run.total, run.done)} scenes "
-                        f"({synced} new or changed)")
+    ctx.progress(
+        100.0, f"Synced {run.done}/{max(run.total, run.done)} scenes ({synced} new or changed)"
+    )
     return result

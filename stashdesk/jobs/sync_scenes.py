@@ -79,8 +79,10 @@ def at_or_after(text: str) -> dict[str, Any]:
 
 def in_second(text: str, after_id: int) -> dict[str, Any]:
     """Scenes updated at exactly ``text`` with an id above ``after_id``."""
-    return {"updated_at": {"value": text, "modifier": "EQUALS"},
-            "id": {"value": after_id, "modifier": "GREATER_THAN"}}
+    return {
+        "updated_at": {"value": text, "modifier": "EQUALS"},
+        "id": {"value": after_id, "modifier": "GREATER_THAN"},
+    }
 
 
 # --- shaping -------------------------------------------------------------------------------
@@ -121,35 +123,63 @@ class ShapedPage:
     smallest_offset: timedelta | None = None
 
 
-def _shape_scene(raw: dict[str, Any], page: ShapedPage,
-                 moments: dict[str, tuple[float | None, timedelta | None]]) -> None:
+def _shape_scene(
+    raw: dict[str, Any], page: ShapedPage, moments: dict[str, tuple[float | None, timedelta | None]]
+) -> None:
     """Add one scene of ``findScenes`` to ``page``; raises KeyError/TypeError/ValueError/
     AttributeError when it is malformed (and then adds nothing)."""
     scene_id = str(raw["id"])
     updated_at = raw["updated_at"]
     if not isinstance(updated_at, str) or not updated_at:
         raise ValueError("no updated_at")
-    files = [(str(f["id"]), scene_id, str(f["path"]), _int_or_none(f.get("size")),
-              _float_or_none(f.get("duration")), _int_or_none(f.get("width")),
-              _int_or_none(f.get("height"))) for f in raw.get("files") or ()]
+    files = [
+        (
+            str(f["id"]),
+            scene_id,
+            str(f["path"]),
+            _int_or_none(f.get("size")),
+            _float_or_none(f.get("duration")),
+            _int_or_none(f.get("width")),
+            _int_or_none(f.get("height")),
+        )
+        for f in raw.get("files") or ()
+    ]
     tags = [(str(t["id"]), str(t["name"])) for t in raw.get("tags") or ()]
     performers = [(str(p["id"]), str(p["name"])) for p in raw.get("performers") or ()]
     studio_raw = raw.get("studio")
     studio = (str(studio_raw["id"]), str(studio_raw["name"])) if studio_raw else None
-    markers = [(str(m["id"]), scene_id, str(m.get("title") or ""), float(m["seconds"]),
-                _float_or_none(m.get("end_seconds")),
-                str(m["primary_tag"]["id"]) if m.get("primary_tag") else None)
-               for m in raw.get("scene_markers") or ()]
+    markers = [
+        (
+            str(m["id"]),
+            scene_id,
+            str(m.get("title") or ""),
+            float(m["seconds"]),
+            _float_or_none(m.get("end_seconds")),
+            str(m["primary_tag"]["id"]) if m.get("primary_tag") else None,
+        )
+        for m in raw.get("scene_markers") or ()
+    ]
     moment = moments.get(updated_at)
     if moment is None:
         moment = moments[updated_at] = (stash_epoch(updated_at), stash_offset(updated_at))
     digest = hashlib.sha1(_canonical(raw)).hexdigest()
     rows = page.rows
-    rows.scenes.append((
-        scene_id, raw.get("title"), raw.get("details"), raw.get("date"),
-        _int_or_none(raw.get("rating100")), bool(raw.get("organized")),
-        studio[0] if studio else None, raw.get("created_at"), updated_at, moment[0], digest,
-        (raw.get("paths") or {}).get("screenshot")))
+    rows.scenes.append(
+        (
+            scene_id,
+            raw.get("title"),
+            raw.get("details"),
+            raw.get("date"),
+            _int_or_none(raw.get("rating100")),
+            bool(raw.get("organized")),
+            studio[0] if studio else None,
+            raw.get("created_at"),
+            updated_at,
+            moment[0],
+            digest,
+            (raw.get("paths") or {}).get("screenshot"),
+        )
+    )
     rows.files += files
     rows.file_keys[scene_id] = sorted(f[0:1] + f[2:4] for f in files)
     rows.tags += [(scene_id, t[0]) for t in tags]

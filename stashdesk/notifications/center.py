@@ -73,8 +73,14 @@ class NotificationCenter:
         send_timeout: the bound on one Apprise attempt.
     """
 
-    def __init__(self, services: Services, *, retry_delays: tuple[float, ...] = RETRY_DELAYS,
-                 fold_seconds: float = FOLD_SECONDS, send_timeout: float = SEND_TIMEOUT) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        fold_seconds: float = FOLD_SECONDS,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self.services = services
         self.settings = services.settings
         self.bus = services.bus
@@ -139,7 +145,7 @@ class NotificationCenter:
     async def wait_idle(self, timeout: float = 30.0) -> None:
         """Until no delivery is under way (tests, benchmarks)."""
         deadline = time.monotonic() + timeout
-        while (pending := {t for t in self._tasks if not t.done()}):
+        while pending := {t for t in self._tasks if not t.done()}:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{len(pending)} notification deliveries still under way")
@@ -169,8 +175,16 @@ class NotificationCenter:
         for target in targets:
             self._spawn(self._deliver(target, message), f"notify-{target.name}")
 
-    def notify(self, kind: str, title: str, message: str, *, failure: bool,
-               job_id: str | None = None, setting: str | None = None) -> None:
+    def notify(
+        self,
+        kind: str,
+        title: str,
+        message: str,
+        *,
+        failure: bool,
+        job_id: str | None = None,
+        setting: str | None = None,
+    ) -> None:
         """The older call: an event by name with its title and text."""
         self.send(Message(kind, title, message, job_id, failure=failure, tray_switch=setting))
 
@@ -179,16 +193,26 @@ class NotificationCenter:
             return
         kind = EVENTS.get(message.event)
         switch = message.tray_switch or (
-            kind.tray_switch if kind is not None else
-            "notifications.on_failure" if message.failure else "notifications.on_success")
+            kind.tray_switch
+            if kind is not None
+            else "notifications.on_failure"
+            if message.failure
+            else "notifications.on_success"
+        )
         if not self.settings.get(switch):
             return
         muted = self.settings.get("notifications.tray_muted") or []
         if message.event in muted or ALL_EVENTS in muted:
             return
-        self.bus.publish(Notification(kind=message.event, title=message.title,
-                                      message=message.body, failure=message.is_failure,
-                                      job_id=message.job_id))
+        self.bus.publish(
+            Notification(
+                kind=message.event,
+                title=message.title,
+                message=message.body,
+                failure=message.is_failure,
+                job_id=message.job_id,
+            )
+        )
 
     def _open_fold_window(self, first: Message) -> None:
         loop = asyncio.get_running_loop()
@@ -214,8 +238,9 @@ class NotificationCenter:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _deliver(self, target: Target, message: Message, *, retry: bool = True
-                       ) -> DeliveryOutcome:
+    async def _deliver(
+        self, target: Target, message: Message, *, retry: bool = True
+    ) -> DeliveryOutcome:
         lock = self._locks.setdefault(target.id, asyncio.Lock())
         target.sending += 1
         try:
@@ -231,10 +256,14 @@ class NotificationCenter:
                         break  # StashDesk is stopping: this failure stands
                 self.targets.record(target, outcome, message.event)
                 if not outcome.ok:
-                    log.warning("%s", self.settings.redact(
-                        f"notification target {target.name!r}: {message.event} not delivered "
-                        f"after {attempts} attempt{'s' if attempts != 1 else ''}: "
-                        f"{outcome.error}"))
+                    log.warning(
+                        "%s",
+                        self.settings.redact(
+                            f"notification target {target.name!r}: {message.event} not delivered "
+                            f"after {attempts} attempt{'s' if attempts != 1 else ''}: "
+                            f"{outcome.error}"
+                        ),
+                    )
                 return outcome
         finally:
             target.sending -= 1
@@ -244,18 +273,30 @@ class NotificationCenter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(SEND_THREADS, thread_name_prefix="stashdesk-notify")
         try:
-            future = loop.run_in_executor(self._pool, send_blocking, target.url, message.title,
-                                          message.text(), message.level, self.send_timeout)
+            future = loop.run_in_executor(
+                self._pool,
+                send_blocking,
+                target.url,
+                message.title,
+                message.text(),
+                message.level,
+                self.send_timeout,
+            )
             return await asyncio.wait_for(future, self.send_timeout + 5)
         except TimeoutError:
-            return DeliveryOutcome(False, f"no answer within {self.send_timeout:g} seconds - "
-                                          f"check that the service is up and reachable", True)
+            return DeliveryOutcome(
+                False,
+                f"no answer within {self.send_timeout:g} seconds - "
+                f"check that the service is up and reachable",
+                True,
+            )
         except RuntimeError as exc:  # the pool was shut down under us
             return DeliveryOutcome(False, self.settings.redact(str(exc)))
         except Exception as exc:  # an Apprise plugin's bug must not end the delivery loop
             log.debug("sending to %r raised", target.name, exc_info=True)
-            return DeliveryOutcome(False, self.settings.redact(
-                f"{type(exc).__name__}: {exc}"), True)
+            return DeliveryOutcome(
+                False, self.settings.redact(f"{type(exc).__name__}: {exc}"), True
+            )
 
     async def _wait_or_stop(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
@@ -286,8 +327,9 @@ class NotificationCenter:
     def daemon_recovered(self, display_name: str, crashes: int) -> None:
         self.send(messages.daemon_recovered(display_name, crashes))
 
-    def report_health(self, check: str, ok: bool, message: str = "",
-                      remedy: str | None = None) -> str | None:
+    def report_health(
+        self, check: str, ok: bool, message: str = "", remedy: str | None = None
+    ) -> str | None:
         """The Health page's hook: call it with each check's result, as often as it runs.
 
         Sends ``health_failed`` when ``check`` starts failing (also on its first
@@ -319,11 +361,18 @@ class NotificationCenter:
         Raises NotificationSetupError (bad input: nothing changed)."""
         return await self.targets.add(name, url, events)
 
-    async def edit_target(self, name: str, *, new_name: str | None = None,
-                          url: str | None = None, events: str | list[str] | None = None,
-                          enabled: bool | None = None) -> dict[str, Any]:
-        return await self.targets.edit(name, new_name=new_name, url=url, events=events,
-                                       enabled=enabled)
+    async def edit_target(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        url: str | None = None,
+        events: str | list[str] | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        return await self.targets.edit(
+            name, new_name=new_name, url=url, events=events, enabled=enabled
+        )
 
     async def remove_target(self, name: str) -> dict[str, Any]:
         return await self.targets.remove(name)
@@ -337,10 +386,20 @@ class NotificationCenter:
         """Send a test message now to ``name`` (or to every target, enabled or not),
         one attempt each, and say how each went. Works on a center that was never
         started too (call ``reload_targets`` first, and ``close`` after)."""
-        chosen = ([self.targets.by_name(name)] if name else
-                  sorted(self.targets.targets.values(), key=lambda t: t.name.casefold()))
-        tasks = [self._spawn(self._deliver(t, messages.target_test_message(t.name), retry=False),
-                             f"notify-test-{t.name}") for t in chosen]
+        chosen = (
+            [self.targets.by_name(name)]
+            if name
+            else sorted(self.targets.targets.values(), key=lambda t: t.name.casefold())
+        )
+        tasks = [
+            self._spawn(
+                self._deliver(t, messages.target_test_message(t.name), retry=False),
+                f"notify-test-{t.name}",
+            )
+            for t in chosen
+        ]
         outcomes = await asyncio.gather(*tasks)
-        return [{"name": t.name, "ok": o.ok, "error": o.error, "last_delivery": t.last_delivery}
-                for t, o in zip(chosen, outcomes, strict=True)]
+        return [
+            {"name": t.name, "ok": o.ok, "error": o.error, "last_delivery": t.last_delivery}
+            for t, o in zip(chosen, outcomes, strict=True)
+        ]

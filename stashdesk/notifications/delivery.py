@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 
 _HTTP_STATUS = re.compile(
-    r"error=(\d{3})\b|\bHTTP[ /:]*(\d{3})\b|\bstatus(?: code)?[ =:]+(\d{3})\b", re.IGNORECASE)
+    r"error=(\d{3})\b|\bHTTP[ /:]*(\d{3})\b|\bstatus(?: code)?[ =:]+(\d{3})\b", re.IGNORECASE
+)
 _HINTS = {
     400: "the service rejected the message - check the options in the URL",
     401: "check the token",
@@ -51,8 +52,12 @@ DELIVERED = DeliveryOutcome(True)
 
 
 def _no_answer(timeout: float) -> DeliveryOutcome:
-    return DeliveryOutcome(False, f"no answer within {timeout:g} seconds - check that the "
-                                  f"service is up and reachable from this machine", True)
+    return DeliveryOutcome(
+        False,
+        f"no answer within {timeout:g} seconds - check that the "
+        f"service is up and reachable from this machine",
+        True,
+    )
 
 
 def describe_failure(log_lines: list[str], waited_out: float | None = None) -> DeliveryOutcome:
@@ -71,31 +76,41 @@ def describe_failure(log_lines: list[str], waited_out: float | None = None) -> D
     if waited_out and ("timed out" in lowered or "connection" in lowered):
         return _no_answer(waited_out)
     if "connection" in lowered or "socket" in lowered or "resolve" in lowered:
-        return DeliveryOutcome(False, "could not connect - check that the service is up and "
-                                      "reachable from this machine", True)
+        return DeliveryOutcome(
+            False,
+            "could not connect - check that the service is up and reachable from this machine",
+            True,
+        )
     if log_lines:
         first = log_lines[0].strip().rstrip(".")
         return DeliveryOutcome(False, first[:300], True)
-    return DeliveryOutcome(False, "the service did not accept the message (Apprise gave no "
-                                  "reason)", True)
+    return DeliveryOutcome(
+        False, "the service did not accept the message (Apprise gave no reason)", True
+    )
 
 
 def _apprise_type(level: str) -> str:
     import apprise
 
-    return {"failure": apprise.NotifyType.FAILURE, "warning": apprise.NotifyType.WARNING,
-            "success": apprise.NotifyType.SUCCESS}.get(level, apprise.NotifyType.INFO)
+    return {
+        "failure": apprise.NotifyType.FAILURE,
+        "warning": apprise.NotifyType.WARNING,
+        "success": apprise.NotifyType.SUCCESS,
+    }.get(level, apprise.NotifyType.INFO)
 
 
-def send_blocking(url: str, title: str, body: str, level: str, timeout: float
-                  ) -> DeliveryOutcome:
+def send_blocking(url: str, title: str, body: str, level: str, timeout: float) -> DeliveryOutcome:
     """Send once, within about ``timeout`` seconds (a worker thread only)."""
     import apprise
 
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
-        return DeliveryOutcome(False, "Apprise does not understand this URL - change it to "
-                                      "one from the Apprise documentation", False)
+        return DeliveryOutcome(
+            False,
+            "Apprise does not understand this URL - change it to "
+            "one from the Apprise documentation",
+            False,
+        )
     # One attempt per call: retrying with back-off is the center's job, so a
     # failing target never holds a worker for its whole retry schedule.
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, timeout)
@@ -103,14 +118,19 @@ def send_blocking(url: str, title: str, body: str, level: str, timeout: float
     sender = apprise.Apprise()
     sender.add(plugin)
     started = time.monotonic()
-    result = sender.notify(body=body, title=title, notify_type=_apprise_type(level),
-                           timeout=timeout)
+    result = sender.notify(
+        body=body, title=title, notify_type=_apprise_type(level), timeout=timeout
+    )
     if result:
         return DELIVERED
     if result.status == apprise.AppriseResultStatus.TIMEOUT:
         return _no_answer(timeout)
-    lines = [entry.message for service in result for entry in service.logs()
-             if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    lines = [
+        entry.message
+        for service in result
+        for entry in service.logs()
+        if entry.level in ("WARNING", "ERROR", "CRITICAL")
+    ]
     waited_out = timeout if time.monotonic() - started >= 0.9 * timeout else None
     return describe_failure(lines, waited_out)
 

@@ -66,9 +66,13 @@ class Message:
     def folded(self, more: int, window_seconds: float, latest: Message) -> Message:
         """This message standing for ``more`` identical ones (``latest`` the newest)."""
         minutes = max(1, round(window_seconds / 60))
-        return replace(latest, title=f"{self.title} ({more} more like this)",
-                       body=f"{self.body}\n\n{more} more like this in the last {minutes} "
-                            f"minute{'s' if minutes != 1 else ''}.", more=more)
+        return replace(
+            latest,
+            title=f"{self.title} ({more} more like this)",
+            body=f"{self.body}\n\n{more} more like this in the last {minutes} "
+            f"minute{'s' if minutes != 1 else ''}.",
+            more=more,
+        )
 
     def text(self) -> str:
         """The body as sent to a target: with the job and the links."""
@@ -94,14 +98,20 @@ def _sentence(text: str) -> str:
 
 
 def daemon_crashed(display_name: str, error: str, restart_in: float) -> Message:
-    return Message("daemon_crashed", f"{display_name} crashed",
-                   f"{error}. StashDesk restarts it in {restart_in:g} seconds; if it keeps "
-                   f"crashing, its log on the Daemons page says why.")
+    return Message(
+        "daemon_crashed",
+        f"{display_name} crashed",
+        f"{error}. StashDesk restarts it in {restart_in:g} seconds; if it keeps "
+        f"crashing, its log on the Daemons page says why.",
+    )
 
 
 def daemon_recovered(display_name: str, crashes: int) -> Message:
-    return Message("daemon_recovered", f"{display_name} recovered",
-                   f"Running again after {plural(crashes, 'crash', 'crashes')}.")
+    return Message(
+        "daemon_recovered",
+        f"{display_name} recovered",
+        f"Running again after {plural(crashes, 'crash', 'crashes')}.",
+    )
 
 
 def health_failed(check: str, message: str, remedy: str | None) -> Message:
@@ -110,24 +120,35 @@ def health_failed(check: str, message: str, remedy: str | None) -> Message:
 
 
 def health_recovered(check: str) -> Message:
-    return Message("health_recovered", f"Health check passes again: {check}",
-                   f"{check} is healthy again; nothing to do.")
+    return Message(
+        "health_recovered",
+        f"Health check passes again: {check}",
+        f"{check} is healthy again; nothing to do.",
+    )
 
 
 def engine_started(version: str, host: str) -> Message:
-    return Message("started", "StashDesk started",
-                   f"StashDesk {version} is running on {host}; its enabled daemons start now.")
+    return Message(
+        "started",
+        "StashDesk started",
+        f"StashDesk {version} is running on {host}; its enabled daemons start now.",
+    )
 
 
 def engine_stopped(host: str) -> Message:
-    return Message("stopped", "StashDesk stopped",
-                   f"StashDesk on {host} stopped: no daemon runs until it is started again.")
+    return Message(
+        "stopped",
+        "StashDesk stopped",
+        f"StashDesk on {host} stopped: no daemon runs until it is started again.",
+    )
 
 
 def target_test_message(target: str) -> Message:
-    return Message("test", "StashDesk test notification",
-                   f"This is a test for the notification target {target!r}. It works: "
-                   f"nothing to do.")
+    return Message(
+        "test",
+        "StashDesk test notification",
+        f"This is a test for the notification target {target!r}. It works: nothing to do.",
+    )
 
 
 # --- jobs ------------------------------------------------------------------------------------
@@ -170,9 +191,15 @@ def job_messages(event: JobFinished, context: JobContext) -> list[Message]:
     links = _scene_links(context)
     title = job_title(event.job_type)
     if event.status == "failed":
-        return [Message("job_failed", f"{title} failed",
-                        event.error or "It failed without giving a reason: see its log.",
-                        event.job_id, links)]
+        return [
+            Message(
+                "job_failed",
+                f"{title} failed",
+                event.error or "It failed without giving a reason: see its log.",
+                event.job_id,
+                links,
+            )
+        ]
     if event.status != "completed":
         return []
     messages: list[Message] = []
@@ -181,11 +208,16 @@ def job_messages(event: JobFinished, context: JobContext) -> list[Message]:
     if failures > 0:
         items = described["failed_items"]
         first = f" First: {items[0]['item']} - {items[0]['reason']}." if items else ""
-        messages.append(Message("job_failures",
-                                f"{title} finished with {plural(failures, 'failure')}",
-                                f"{_sentence(described['failure_summary'])}{first} "
-                                "The job's details give each reason.",
-                                event.job_id, links))
+        messages.append(
+            Message(
+                "job_failures",
+                f"{title} finished with {plural(failures, 'failure')}",
+                f"{_sentence(described['failure_summary'])}{first} "
+                "The job's details give each reason.",
+                event.job_id,
+                links,
+            )
+        )
     if event.job_type == "PROCESS_DOWNLOADS":
         messages += _downloads_placed(event, result, context)
     elif event.job_type == "ANALYSIS":
@@ -195,19 +227,26 @@ def job_messages(event: JobFinished, context: JobContext) -> list[Message]:
     return messages
 
 
-def _downloads_placed(event: JobFinished, result: dict[str, Any], context: JobContext
-                      ) -> list[Message]:
+def _downloads_placed(
+    event: JobFinished, result: dict[str, Any], context: JobContext
+) -> list[Message]:
     files = int(result.get("files_linked") or 0) + int(result.get("files_copied") or 0)
     if not files:
         return []
-    names = [str(t.get("name")) for t in result.get("torrents") or []
-             if t.get("status") == "processed" and (t.get("linked") or t.get("copied"))]
+    names = [
+        str(t.get("name"))
+        for t in result.get("torrents") or []
+        if t.get("status") == "processed" and (t.get("linked") or t.get("copied"))
+    ]
     count = len(names) or int(result.get("torrents_processed") or 0)
     shown = ", ".join(names[:NAMES_SHOWN])
     if len(names) > NAMES_SHOWN:
         shown += f" and {len(names) - NAMES_SHOWN} more"
-    then = ("Stash is asked to scan them now." if context.scan_follows else
-            "Run a Stash scan (stashdesk stash scan) to see them in Stash.")
+    then = (
+        "Stash is asked to scan them now."
+        if context.scan_follows
+        else "Run a Stash scan (stashdesk stash scan) to see them in Stash."
+    )
     body = f"{plural(files, 'file')} from {plural(count, 'download')}"
     body += f": {shown}. {then}" if shown else f". {then}"
     return [Message("downloads_placed", "Downloads placed in the library", body, event.job_id)]
@@ -215,32 +254,47 @@ def _downloads_placed(event: JobFinished, result: dict[str, Any], context: JobCo
 
 def _plan_words(plan: dict[str, Any] | None, plan_id: Any) -> str:
     if plan and plan.get("name"):
-        return f"Plan {plan.get('id', plan_id)} \"{plan['name']}\""
+        return f'Plan {plan.get("id", plan_id)} "{plan["name"]}"'
     return f"Plan {plan_id}"
 
 
-def _plan_ready(event: JobFinished, result: dict[str, Any], context: JobContext
-                ) -> list[Message]:
+def _plan_ready(event: JobFinished, result: dict[str, Any], context: JobContext) -> list[Message]:
     plan_id = result.get("plan_id")
     changes = int(result.get("changes") or 0)
-    if (plan_id is None or context.auto_applied or changes <= 0
-            or result.get("plan_status") not in ("draft", "reviewing")):
+    if (
+        plan_id is None
+        or context.auto_applied
+        or changes <= 0
+        or result.get("plan_status") not in ("draft", "reviewing")
+    ):
         return []
     scenes = int(result.get("analysed") or 0) + int(result.get("errored") or 0)
-    body = (f"{_plan_words(context.plan, plan_id)} proposes {plural(changes, 'change')} "
-            f"for {plural(scenes, 'scene')}. Review it on the Plans page (or stashdesk plans "
-            f"show {plan_id}), approve what is right, then apply it.")
-    return [Message("plan_ready", "Analysis plan ready for review", body, event.job_id,
-                    _scene_links(context))]
+    body = (
+        f"{_plan_words(context.plan, plan_id)} proposes {plural(changes, 'change')} "
+        f"for {plural(scenes, 'scene')}. Review it on the Plans page (or stashdesk plans "
+        f"show {plan_id}), approve what is right, then apply it."
+    )
+    return [
+        Message(
+            "plan_ready",
+            "Analysis plan ready for review",
+            body,
+            event.job_id,
+            _scene_links(context),
+        )
+    ]
 
 
-def _plan_applied(event: JobFinished, result: dict[str, Any], context: JobContext,
-                  links: tuple[str, ...]) -> Message:
+def _plan_applied(
+    event: JobFinished, result: dict[str, Any], context: JobContext, links: tuple[str, ...]
+) -> Message:
     plan_id = result.get("plan_id", context.metadata.get("plan_id"))
     applied, skipped = int(result.get("applied") or 0), int(result.get("skipped") or 0)
     failed = int(result.get("failed") or 0)
-    body = (f"{_plan_words(context.plan, plan_id)}: {applied} change(s) applied, "
-            f"{skipped} skipped, {failed} failed.")
+    body = (
+        f"{_plan_words(context.plan, plan_id)}: {applied} change(s) applied, "
+        f"{skipped} skipped, {failed} failed."
+    )
     if failed:
         body += f" The plan (stashdesk plans show {plan_id}) says why each failed."
     return Message("plan_applied", "Plan applied", body, event.job_id, links)
@@ -262,8 +316,14 @@ def read_plan_summary(plan_id: int) -> dict[str, Any] | None:
     plan = Plan.get_or_none(Plan.id == plan_id)
     if plan is None:
         return None
-    scenes = [row[0] for row in PlanChange.select(PlanChange.scene_id)
-              .where(PlanChange.plan == plan_id).distinct().limit(2).tuples()]
+    scenes = [
+        row[0]
+        for row in PlanChange.select(PlanChange.scene_id)
+        .where(PlanChange.plan == plan_id)
+        .distinct()
+        .limit(2)
+        .tuples()
+    ]
     return {"id": plan.id, "name": plan.name, "scene_ids": scenes}
 
 
@@ -286,9 +346,14 @@ async def messages_for_job(services: Services, event: JobFinished) -> list[Messa
             plan = await store.read(lambda: read_plan_summary(int(plan_id)))
     config = _daemon_config(services, event.created_by)
     context = JobContext(
-        stash_url=str(services.settings.get("stash.url")), metadata=metadata, plan=plan,
-        auto_applied=(event.created_by == "video-analysis"
-                      and bool(config.get("auto_apply_plans"))),
-        scan_follows=(event.created_by == "download-processor"
-                      and bool(config.get("scan_after_processing"))))
+        stash_url=str(services.settings.get("stash.url")),
+        metadata=metadata,
+        plan=plan,
+        auto_applied=(
+            event.created_by == "video-analysis" and bool(config.get("auto_apply_plans"))
+        ),
+        scan_follows=(
+            event.created_by == "download-processor" and bool(config.get("scan_after_processing"))
+        ),
+    )
     return job_messages(event, context)

@@ -107,8 +107,11 @@ class Target:
     def as_json(self) -> dict[str, Any]:
         failed = self.last_delivery.startswith("last delivery failed")
         return {
-            "name": self.name, "url": mask_url(self.url), "service": self.service,
-            "events": list(self.events), "enabled": self.enabled,
+            "name": self.name,
+            "url": mask_url(self.url),
+            "service": self.service,
+            "events": list(self.events),
+            "enabled": self.enabled,
             "last_delivery": self.last_delivery,
             "last_delivery_ok": None if self.last_attempt_at is None else not failed,
             "last_error": self.last_error if failed else None,
@@ -116,7 +119,8 @@ class Target:
             "last_attempt_at": _iso(self.last_attempt_at),
             "last_success_at": _iso(self.last_success_at),
             "last_failure_at": _iso(self.last_failure_at),
-            "created_at": _iso(self.created_at), "updated_at": _iso(self.updated_at),
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
         }
 
 
@@ -125,7 +129,8 @@ def _check_name(name: str) -> str:
     if not _NAME.match(name):
         raise NotificationSetupError(
             f"a target name is 1 to 64 letters, digits, spaces, '.', '_' or '-', starting "
-            f"with a letter or digit (e.g. discord-alerts), not {name!r}")
+            f"with a letter or digit (e.g. discord-alerts), not {name!r}"
+        )
     return name
 
 
@@ -151,11 +156,23 @@ class TargetRegistry:
         def read() -> list[Target]:
             loaded = []
             for row in NotificationTarget.select().order_by(NotificationTarget.name):
-                loaded.append(Target(
-                    row.id, row.name, secrets.load(f"{SECRET_PREFIX}{row.id}"),
-                    list(row.events or []), row.enabled, None, row.created_at, row.updated_at,
-                    row.last_attempt_at, row.last_success_at, row.last_failure_at,
-                    row.last_error, row.last_event))
+                loaded.append(
+                    Target(
+                        row.id,
+                        row.name,
+                        secrets.load(f"{SECRET_PREFIX}{row.id}"),
+                        list(row.events or []),
+                        row.enabled,
+                        None,
+                        row.created_at,
+                        row.updated_at,
+                        row.last_attempt_at,
+                        row.last_success_at,
+                        row.last_failure_at,
+                        row.last_error,
+                        row.last_event,
+                    )
+                )
             return loaded
 
         loaded = await self.store.read(read)
@@ -182,9 +199,11 @@ class TargetRegistry:
             if target.name.casefold() == wanted:
                 return target
         known = ", ".join(sorted(t.name for t in self.targets.values())) or "none yet"
-        raise NotificationSetupError(f"no notification target named {name!r} (targets: "
-                                     f"{known}); add one with stashdesk notify add NAME URL "
-                                     f"--on EVENT")
+        raise NotificationSetupError(
+            f"no notification target named {name!r} (targets: "
+            f"{known}); add one with stashdesk notify add NAME URL "
+            f"--on EVENT"
+        )
 
     def listing(self) -> list[dict[str, Any]]:
         return [t.as_json() for t in sorted(self.targets.values(), key=lambda t: t.name.casefold())]
@@ -202,7 +221,8 @@ class TargetRegistry:
         if "://" not in url:
             raise NotificationSetupError(
                 f"a target URL is an Apprise URL such as {URL_EXAMPLES}; see "
-                f"https://github.com/caronc/apprise/wiki for your service's")
+                f"https://github.com/caronc/apprise/wiki for your service's"
+            )
         scheme = url.split("://", 1)[0]
         self._teach_redaction(url)
         service = await asyncio.to_thread(apprise_service_name, url)
@@ -210,7 +230,8 @@ class TargetRegistry:
             self._teach_redaction()
             raise NotificationSetupError(
                 f"Apprise does not understand this {scheme}:// URL: check it against "
-                f"https://github.com/caronc/apprise/wiki (e.g. {URL_EXAMPLES})")
+                f"https://github.com/caronc/apprise/wiki (e.g. {URL_EXAMPLES})"
+            )
         return url, service
 
     def _check_unique(self, name: str, except_id: int | None = None) -> None:
@@ -218,7 +239,8 @@ class TargetRegistry:
             if target.name.casefold() == name.casefold() and target.id != except_id:
                 raise NotificationSetupError(
                     f"there already is a notification target named {target.name!r}: choose "
-                    f"another name, or change it with notify edit")
+                    f"another name, or change it with notify edit"
+                )
 
     async def add(self, name: str, url: str, events: str | list[str]) -> dict[str, Any]:
         name = _check_name(name)
@@ -229,8 +251,9 @@ class TargetRegistry:
         secrets = self.settings.secrets
 
         def insert() -> int:
-            row = NotificationTarget.create(name=name, events=events, created_at=now,
-                                            updated_at=now)
+            row = NotificationTarget.create(
+                name=name, events=events, created_at=now, updated_at=now
+            )
             secrets.save(f"{SECRET_PREFIX}{row.id}", url)
             return row.id
 
@@ -242,9 +265,15 @@ class TargetRegistry:
             self._teach_redaction()
         return target.as_json()
 
-    async def edit(self, name: str, *, new_name: str | None = None, url: str | None = None,
-                   events: str | list[str] | None = None, enabled: bool | None = None
-                   ) -> dict[str, Any]:
+    async def edit(
+        self,
+        name: str,
+        *,
+        new_name: str | None = None,
+        url: str | None = None,
+        events: str | list[str] | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
         """Change what is given; the rest stays."""
         target = self.by_name(name)
         fields: dict[str, Any] = {}
@@ -264,11 +293,15 @@ class TargetRegistry:
         def update() -> None:
             changes = dict(fields)
             if url is not None:  # a new address starts without the old one's outcome
-                changes.update(last_error=None, last_failure_at=None, last_success_at=None,
-                               last_attempt_at=None, last_event=None)
+                changes.update(
+                    last_error=None,
+                    last_failure_at=None,
+                    last_success_at=None,
+                    last_attempt_at=None,
+                    last_event=None,
+                )
                 secrets.save(f"{SECRET_PREFIX}{target_id}", url)
-            NotificationTarget.update(**changes).where(
-                NotificationTarget.id == target_id).execute()
+            NotificationTarget.update(**changes).where(NotificationTarget.id == target_id).execute()
 
         try:
             await self.store.write(update)
@@ -295,8 +328,9 @@ class TargetRegistry:
         self._teach_redaction()
         return {"removed": target.name}
 
-    def record(self, target: Target, outcome: DeliveryOutcome, event: str,
-               at: float | None = None) -> None:
+    def record(
+        self, target: Target, outcome: DeliveryOutcome, event: str, at: float | None = None
+    ) -> None:
         """Remember how a delivery ended, here and (without waiting) in its row."""
         at = at or time.time()
         target.last_attempt_at, target.last_event = at, event
@@ -309,5 +343,10 @@ class TargetRegistry:
             target.last_error = self.settings.redact(outcome.error or "failed")
             fields.update(last_failure_at=at, last_error=target.last_error)
         target_id = target.id
-        self.store.writer.submit(lambda: NotificationTarget.update(**fields).where(
-            NotificationTarget.id == target_id).execute())
+        self.store.writer.submit(
+            lambda: (
+                NotificationTarget.update(**fields)
+                .where(NotificationTarget.id == target_id)
+                .execute()
+            )
+        )

@@ -116,8 +116,9 @@ def reclaim_space(max_pages: int | None = None) -> int:
     return free
 
 
-def prune_history(retention_days: float, now: float | None = None,
-                  batch: int | None = None) -> dict[str, int]:
+def prune_history(
+    retention_days: float, now: float | None = None, batch: int | None = None
+) -> dict[str, int]:
     """Delete status history, logs, job actions and finished jobs older than the limit.
 
     Each daemon keeps its newest ``STATUS_ROWS_KEPT_PER_DAEMON`` status rows however

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def execute_many(model: Any, verb: str, columns: list[str], rows: list[tuple],
-                 conflict: str = "") -> None:
+def execute_many(
+    model: Any, verb: str, columns: list[str], rows: list[tuple], conflict: str = ""
+) -> None:
     """``<verb> INTO <model's table> (columns) VALUES (?...) <conflict>`` for every row.
 
     Values go to SQLite as they are: encode JSON columns (``json_text``) yourself.

@@ -58,9 +58,11 @@ class DatabaseTooNewError(DatabaseRefused):
 
     def __init__(self, path: Path, found: int, supported: int) -> None:
         super().__init__(
-            path, f"was written by a newer StashDesk (schema version {found}; this version "
-                  f"understands up to {supported})",
-            "Upgrade StashDesk, or start with another --data-dir.")
+            path,
+            f"was written by a newer StashDesk (schema version {found}; this version "
+            f"understands up to {supported})",
+            "Upgrade StashDesk, or start with another --data-dir.",
+        )
         self.found = found
         self.supported = supported
 
@@ -76,9 +78,12 @@ class ForeignDatabaseError(DatabaseRefused):
     """A healthy SQLite file, but another program's (not StashDesk's tables)."""
 
     def __init__(self, path: Path, problem: str) -> None:
-        super().__init__(path, problem,
-                         "Start with another --data-dir, or move that file out of the data "
-                         "folder; StashDesk then starts with an empty database.")
+        super().__init__(
+            path,
+            problem,
+            "Start with another --data-dir, or move that file out of the data "
+            "folder; StashDesk then starts with an empty database.",
+        )
 
 
 def migration_backups(path: Path) -> list[Path]:
@@ -90,12 +95,16 @@ def migration_backups(path: Path) -> list[Path]:
 
 def repair_advice(path: Path) -> str:
     """What to do with a damaged database file, naming the newest migration copy."""
-    aside = f"move {path.name} aside (e.g. rename it to {path.name}.broken) and StashDesk " \
-            f"starts with an empty database"
+    aside = (
+        f"move {path.name} aside (e.g. rename it to {path.name}.broken) and StashDesk "
+        f"starts with an empty database"
+    )
     backups = migration_backups(path) if path.parent.is_dir() else []
     if backups:
-        return (f"While StashDesk is stopped, restore the copy made before the last "
-                f"migration ({backups[0]}) in its place, or {aside}.")
+        return (
+            f"While StashDesk is stopped, restore the copy made before the last "
+            f"migration ({backups[0]}) in its place, or {aside}."
+        )
     return f"While StashDesk is stopped, {aside}."
 
 
@@ -128,8 +137,7 @@ def _migration_history_indexes(db: pw.Database) -> None:
         'CREATE INDEX IF NOT EXISTS "daemon_log_daemon_problem_at" '
         f'ON "daemon_log" ("daemon", "at") {problem}',
         'CREATE INDEX IF NOT EXISTS "job_created_at_id" ON "job" ("created_at", "id")',
-        'CREATE INDEX IF NOT EXISTS "job_type_created_at_id" '
-        'ON "job" ("type", "created_at", "id")',
+        'CREATE INDEX IF NOT EXISTS "job_type_created_at_id" ON "job" ("type", "created_at", "id")',
         # covered by the primary key (scene_id, ...) or by an index starting the same way
         'DROP INDEX IF EXISTS "scene_tag_scene_id"',
         'DROP INDEX IF EXISTS "scene_performer_scene_id"',
@@ -152,6 +160,7 @@ def _migration_auto_vacuum(db: pw.Database) -> None:
 
 _migration_auto_vacuum.outside_transaction = True  # type: ignore[attr-defined]
 
+
 def _add_missing_columns(db: pw.Database, table: str, columns: dict[str, str]) -> None:
     present = {c.name for c in db.get_columns(table)}
     for name, sql_type in columns.items():
@@ -166,9 +175,18 @@ def _migration_analysis_rules(db: pw.Database) -> None:
 
     db.create_tables(ANALYSIS_MODELS)
     _add_missing_columns(db, "scene", {"screenshot": "TEXT"})
-    _add_missing_columns(db, "scene_analysis", {
-        "server_url": "TEXT", "model_key": "TEXT", "models": "TEXT", "frame_interval": "REAL",
-        "threshold": "REAL", "vr_video": "INTEGER"})
+    _add_missing_columns(
+        db,
+        "scene_analysis",
+        {
+            "server_url": "TEXT",
+            "model_key": "TEXT",
+            "models": "TEXT",
+            "frame_interval": "REAL",
+            "threshold": "REAL",
+            "vr_video": "INTEGER",
+        },
+    )
 
 
 def _migration_status_phase(db: pw.Database) -> None:
@@ -177,17 +195,27 @@ def _migration_status_phase(db: pw.Database) -> None:
     began in one step. Rows from before say it only in their text: those of ``sleep``
     are marked sleeping (their wake-up time is not known)."""
     _add_missing_columns(db, "daemon_status", {"phase": "VARCHAR(255)", "wake_at": "REAL"})
-    db.execute_sql("UPDATE daemon_status SET phase = 'sleeping' WHERE phase IS NULL "
-                   "AND message LIKE '%, sleeping for % seconds'")
-    db.execute_sql('CREATE INDEX IF NOT EXISTS "daemon_status_daemon_busy_at" ON '
-                   f'"daemon_status" ("daemon", "at") WHERE {STATUS_NOT_IDLE}')
+    db.execute_sql(
+        "UPDATE daemon_status SET phase = 'sleeping' WHERE phase IS NULL "
+        "AND message LIKE '%, sleeping for % seconds'"
+    )
+    db.execute_sql(
+        'CREATE INDEX IF NOT EXISTS "daemon_status_daemon_busy_at" ON '
+        f'"daemon_status" ("daemon", "at") WHERE {STATUS_NOT_IDLE}'
+    )
 
 
 # Each entry migrates from version i to i + 1. Append; never edit a released step. A step
 # marked ``outside_transaction`` runs on its own (VACUUM), then the version is written.
 MIGRATIONS: list[Callable[[pw.Database], None]] = [
-    _migration_1, _migration_2, _migration_notification_targets, _migration_history_indexes,
-    _migration_analysis_rules, _migration_auto_vacuum, _migration_status_phase]
+    _migration_1,
+    _migration_2,
+    _migration_notification_targets,
+    _migration_history_indexes,
+    _migration_analysis_rules,
+    _migration_auto_vacuum,
+    _migration_status_phase,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -258,47 +286,66 @@ def inspect_database(path: Path, thorough: bool = True) -> int:
     with open(path, "rb") as handle:
         header = handle.read(SQLITE_HEADER_SIZE)
     if not header.startswith(SQLITE_MAGIC):
-        raise DatabaseCorruptError(path, "is not an SQLite database (it was overwritten, or "
-                                         "is another kind of file)")
+        raise DatabaseCorruptError(
+            path, "is not an SQLite database (it was overwritten, or is another kind of file)"
+        )
     if len(header) < SQLITE_HEADER_SIZE:
         raise DatabaseCorruptError(path, f"is truncated ({st.st_size} bytes)")
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     if page_size < 512 or page_size & (page_size - 1) or st.st_size % page_size:
-        raise DatabaseCorruptError(path, f"is truncated or damaged ({st.st_size} bytes is not "
-                                         f"a whole number of {page_size}-byte pages)")
+        raise DatabaseCorruptError(
+            path,
+            f"is truncated or damaged ({st.st_size} bytes is not "
+            f"a whole number of {page_size}-byte pages)",
+        )
     try:
         conn = _connect_read_only(path)
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise DatabaseTooNewError(path, version, SCHEMA_VERSION)
-            problems = ([row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-                        if thorough else ["ok"])
-            tables = {row[0] for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' "
-                "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'")}
+            problems = (
+                [row[0] for row in conn.execute("PRAGMA quick_check(5)")] if thorough else ["ok"]
+            )
+            tables = {
+                row[0]
+                for row in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name NOT LIKE 'sqlite!_%' ESCAPE '!'"
+                )
+            }
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
         raise DatabaseCorruptError(path, f"is damaged (SQLite says: {exc})") from None
     if problems != ["ok"]:
-        raise DatabaseCorruptError(path, f"is damaged (SQLite's check found: "
-                                         f"{'; '.join(' '.join(p.split()) for p in problems)})")
+        raise DatabaseCorruptError(
+            path,
+            f"is damaged (SQLite's check found: "
+            f"{'; '.join(' '.join(p.split()) for p in problems)})",
+        )
     ours = _table_names(ALL_MODELS)
     if version == 0:
         if tables:
-            raise ForeignDatabaseError(path, f"is another program's SQLite database (tables "
-                                             f"{_listing(tables)}), not StashDesk's")
+            raise ForeignDatabaseError(
+                path,
+                f"is another program's SQLite database (tables "
+                f"{_listing(tables)}), not StashDesk's",
+            )
         return 0
     if not tables & ours:
-        raise ForeignDatabaseError(path, f"is another program's SQLite database (schema "
-                                         f"version {version}, tables {_listing(tables)}), "
-                                         f"not StashDesk's")
+        raise ForeignDatabaseError(
+            path,
+            f"is another program's SQLite database (schema "
+            f"version {version}, tables {_listing(tables)}), "
+            f"not StashDesk's",
+        )
     missing = _table_names(ENGINE_MODELS) - tables
     if missing:
-        raise DatabaseCorruptError(path, f"is damaged: StashDesk's tables "
-                                         f"{_listing(missing)} are missing")
+        raise DatabaseCorruptError(
+            path, f"is damaged: StashDesk's tables {_listing(missing)} are missing"
+        )
     return version
 
 
@@ -319,8 +366,7 @@ def _create_private_file(path: Path) -> None:
 def _make_private(path: Path) -> None:
     """Tighten an existing file (and its WAL companions) to owner-only: it may hold
     secrets, and an older StashDesk or a copy may have left it readable."""
-    for candidate in (path, path.with_name(path.name + "-wal"),
-                      path.with_name(path.name + "-shm")):
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             if stat.S_IMODE(candidate.stat().st_mode) & 0o077:
                 os.chmod(candidate, stat.S_IRUSR | stat.S_IWUSR)
@@ -365,8 +411,11 @@ def open_database(data_dir: Path) -> pw.SqliteDatabase:
     untouched; see :func:`inspect_database`.
     """
     path = Path(data_dir) / DB_FILENAME
-    thorough = (not path.exists() or path.stat().st_size < QUICK_CHECK_ALWAYS_BELOW
-                or not closed_cleanly(path))
+    thorough = (
+        not path.exists()
+        or path.stat().st_size < QUICK_CHECK_ALWAYS_BELOW
+        or not closed_cleanly(path)
+    )
     found = inspect_database(path, thorough)
     mark_closed_cleanly(path, False)  # until this process closes it
     if not path.exists():

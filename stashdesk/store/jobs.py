@@ -18,8 +18,11 @@ from stashdesk.store.models import Job, Plan
 
 # Sort keys a caller may ask for ("-" = newest/largest first), and the column behind each.
 JOB_SORTS: dict[str, pw.Field] = {
-    "created_at": Job.created_at, "started_at": Job.started_at,
-    "finished_at": Job.finished_at, "type": Job.type, "status": Job.status,
+    "created_at": Job.created_at,
+    "started_at": Job.started_at,
+    "finished_at": Job.finished_at,
+    "type": Job.type,
+    "status": Job.status,
     "progress": Job.progress,
 }
 DEFAULT_JOB_SORT = "-created_at"
@@ -37,8 +40,9 @@ class JobQuery:
     def __post_init__(self) -> None:
         if self.sort.lstrip("-") not in JOB_SORTS:
             known = ", ".join(sorted(JOB_SORTS))
-            raise ValueError(f"cannot sort jobs by {self.sort!r} (known: {known}; "
-                             f"prefix - for descending)")
+            raise ValueError(
+                f"cannot sort jobs by {self.sort!r} (known: {known}; prefix - for descending)"
+            )
 
     @property
     def descending(self) -> bool:
@@ -59,8 +63,9 @@ class JobQuery:
         return clause
 
     def matches(self, status: str, job_type: str) -> bool:
-        return ((self.statuses is None or status in self.statuses)
-                and (self.types is None or job_type in self.types))
+        return (self.statuses is None or status in self.statuses) and (
+            self.types is None or job_type in self.types
+        )
 
 
 def _sort_value(query: JobQuery) -> Any:
@@ -81,8 +86,9 @@ def job_page(query: JobQuery, after: tuple[Any, str] | None, limit: int) -> list
     select = Job.select().where(query.clause())
     if after is not None:
         last = pw.Tuple(*after)
-        select = select.where(pw.Tuple(value, Job.id) < last if query.descending
-                              else pw.Tuple(value, Job.id) > last)
+        select = select.where(
+            pw.Tuple(value, Job.id) < last if query.descending else pw.Tuple(value, Job.id) > last
+        )
     order = (value.desc(), Job.id.desc()) if query.descending else (value.asc(), Job.id.asc())
     return list(select.order_by(*order).limit(limit))
 
@@ -109,13 +115,19 @@ def plan_of_job(job_id: str) -> int | None:
     return row.id if row is not None else None
 
 
-def jobs_with_metadata(job_type: str, key: str, value: Any, limit: int = 200
-                       ) -> list[tuple[str, str]]:
+def jobs_with_metadata(
+    job_type: str, key: str, value: Any, limit: int = 200
+) -> list[tuple[str, str]]:
     """(id, status) of the newest jobs of ``job_type`` whose metadata[key] == value."""
-    rows = (Job.select(Job.id, Job.status, Job.metadata).where(Job.type == job_type)
-            .order_by(Job.created_at.desc()).limit(limit))
-    return [(row.id, row.status) for row in rows
-            if str((row.metadata or {}).get(key)) == str(value)]
+    rows = (
+        Job.select(Job.id, Job.status, Job.metadata)
+        .where(Job.type == job_type)
+        .order_by(Job.created_at.desc())
+        .limit(limit)
+    )
+    return [
+        (row.id, row.status) for row in rows if str((row.metadata or {}).get(key)) == str(value)
+    ]
 
 
 def counts_by_status(model: Any) -> dict[str, int]:
@@ -129,5 +141,8 @@ def active_jobs(statuses: Sequence[str]) -> list[Job]:
 
 def cancel_pending(job_id: str, reason: str) -> int:
     """Mark a job nobody runs yet cancelled (a CLI when no engine runs); returns rows."""
-    return Job.update(status="cancelled", error=reason, finished_at=time.time()).where(
-        (Job.id == job_id) & (Job.status == "pending")).execute()
+    return (
+        Job.update(status="cancelled", error=reason, finished_at=time.time())
+        .where((Job.id == job_id) & (Job.status == "pending"))
+        .execute()
+    )

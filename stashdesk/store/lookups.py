@@ -26,8 +26,7 @@ class ValueOutOfRange(ValueError):
     """A number outside what the field (or SQLite's 64-bit integers) can hold."""
 
 
-def check_int(value: Any, what: str, *, minimum: int = 0,
-              maximum: int = SQLITE_INT_MAX) -> int:
+def check_int(value: Any, what: str, *, minimum: int = 0, maximum: int = SQLITE_INT_MAX) -> int:
     """``value`` as an int within [minimum, maximum], or ValueOutOfRange.
 
     ``what`` names the value in the message ("plan id", "--limit"). Accepts ints and
@@ -36,12 +35,17 @@ def check_int(value: Any, what: str, *, minimum: int = 0,
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif (isinstance(value, float) and value.is_integer()
-          or isinstance(value, str) and _DECIMAL.fullmatch(value)):
+    elif (
+        isinstance(value, float)
+        and value.is_integer()
+        or isinstance(value, str)
+        and _DECIMAL.fullmatch(value)
+    ):
         number = int(value)
     if number is None or not minimum <= number <= maximum:
-        raise ValueOutOfRange(f"{what} must be a whole number from {minimum} to {maximum}, "
-                              f"not {value!r}")
+        raise ValueOutOfRange(
+            f"{what} must be a whole number from {minimum} to {maximum}, not {value!r}"
+        )
     return number
 
 
@@ -55,8 +59,9 @@ class JobIdError(LookupError):
         total: how many jobs it matches in all.
     """
 
-    def __init__(self, message: str, prefix: str, candidates: list[dict[str, Any]],
-                 total: int) -> None:
+    def __init__(
+        self, message: str, prefix: str, candidates: list[dict[str, Any]], total: int
+    ) -> None:
         super().__init__(message)
         self.prefix = prefix
         self.candidates = candidates
@@ -77,11 +82,19 @@ def find_job(prefix: str) -> Job:
     given = prefix
     prefix = (prefix or "").strip().lower()
     if not prefix:
-        raise JobIdError("give a job id, or its first characters (`stashdesk jobs list` "
-                         "shows them)", given, [], 0)
+        raise JobIdError(
+            "give a job id, or its first characters (`stashdesk jobs list` shows them)",
+            given,
+            [],
+            0,
+        )
     if not _JOB_ID_CHARS.fullmatch(prefix):
-        raise JobIdError(f"{given!r} is not a job id: job ids are made of 0-9, a-f and "
-                         f"'-' (e.g. 3f2a9c1e-...)", given, [], 0)
+        raise JobIdError(
+            f"{given!r} is not a job id: job ids are made of 0-9, a-f and '-' (e.g. 3f2a9c1e-...)",
+            given,
+            [],
+            0,
+        )
     matching = Job.select().where(pw.fn.substr(Job.id, 1, len(prefix)) == prefix)
     rows = list(matching.order_by(Job.created_at.desc()).limit(CANDIDATES_SHOWN + 1))
     if len(rows) == 1:
@@ -92,5 +105,9 @@ def find_job(prefix: str) -> Job:
     candidates = [_candidate(row) for row in rows[:CANDIDATES_SHOWN]]
     listing = ", ".join(f"{c['id']} ({c['type']}, {c['status']})" for c in candidates)
     more = f" and {total - len(candidates)} more" if total > len(candidates) else ""
-    raise JobIdError(f"{prefix!r} matches {total} jobs - give more of the id: "
-                     f"{listing}{more}", given, candidates, total)
+    raise JobIdError(
+        f"{prefix!r} matches {total} jobs - give more of the id: {listing}{more}",
+        given,
+        candidates,
+        total,
+    )

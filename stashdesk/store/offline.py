@@ -33,8 +33,16 @@ BUSY_WAIT_SECONDS = 2.0  # one wait inside SQLite's busy handler, between our re
 BACKOFF_INITIAL = 0.05
 BACKOFF_MAX = 1.0
 
-_BUSY_CODES = frozenset({"SQLITE_BUSY", "SQLITE_BUSY_SNAPSHOT", "SQLITE_BUSY_RECOVERY",
-                         "SQLITE_BUSY_TIMEOUT", "SQLITE_LOCKED", "SQLITE_LOCKED_SHAREDCACHE"})
+_BUSY_CODES = frozenset(
+    {
+        "SQLITE_BUSY",
+        "SQLITE_BUSY_SNAPSHOT",
+        "SQLITE_BUSY_RECOVERY",
+        "SQLITE_BUSY_TIMEOUT",
+        "SQLITE_LOCKED",
+        "SQLITE_LOCKED_SHAREDCACHE",
+    }
+)
 
 
 class DatabaseBusyError(RuntimeError):
@@ -52,7 +60,8 @@ class DatabaseBusyError(RuntimeError):
         super().__init__(
             f"the database {path} stayed locked by another process for {waited:.0f} s, so "
             f"nothing was changed - try again in a moment; if it keeps happening, make the "
-            f"change through the running StashDesk or stop the program holding the file")
+            f"change through the running StashDesk or stop the program holding the file"
+        )
         self.path = path
         self.waited = waited
         self.attempts = attempts
@@ -68,9 +77,13 @@ def is_lock_contention(exc: BaseException) -> bool:
     return "database is locked" in text or "database is busy" in text or "locked" in text
 
 
-def write_transaction(db: pw.SqliteDatabase, fn: Callable[[], T], *,
-                      deadline: float = DEFAULT_DEADLINE_SECONDS,
-                      on_busy: Callable[[float], None] | None = None) -> T:
+def write_transaction(
+    db: pw.SqliteDatabase,
+    fn: Callable[[], T],
+    *,
+    deadline: float = DEFAULT_DEADLINE_SECONDS,
+    on_busy: Callable[[float], None] | None = None,
+) -> T:
     """Run ``fn`` (Peewee writes) in one ``BEGIN IMMEDIATE`` transaction on ``db``.
 
     For a process that is not the engine. ``fn`` may run more than once: a try that

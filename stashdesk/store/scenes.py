@@ -20,8 +20,20 @@ from typing import Any
 
 from stashdesk.store.models import Scene, SceneFile, Setting, database
 
-SCENE_COLUMNS = ("id", "title", "details", "date", "rating100", "organized", "studio_id",
-                 "created_at", "updated_at", "updated_at_epoch", "content_hash", "screenshot")
+SCENE_COLUMNS = (
+    "id",
+    "title",
+    "details",
+    "date",
+    "rating100",
+    "organized",
+    "studio_id",
+    "created_at",
+    "updated_at",
+    "updated_at_epoch",
+    "content_hash",
+    "screenshot",
+)
 _IN_CHUNK = 500  # ids per IN (...): well below SQLite's variable limit
 _NAMED_TABLES = {"tag": "tag", "performer": "performer", "studio": "studio"}
 
@@ -54,13 +66,14 @@ class ScenePage:
     performers: list[tuple] = field(default_factory=list)
     markers: list[tuple] = field(default_factory=list)
     names: dict[str, dict[str, str]] = field(
-        default_factory=lambda: {"tag": {}, "performer": {}, "studio": {}})
+        default_factory=lambda: {"tag": {}, "performer": {}, "studio": {}}
+    )
     file_keys: dict[str, list[tuple]] = field(default_factory=dict)
 
 
 def _chunks(items: Sequence, size: int = _IN_CHUNK) -> Iterator[Sequence]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _cursor() -> Any:
@@ -76,14 +89,19 @@ def _select_in(sql: str, ids: Sequence[str]) -> Iterator[tuple]:
 
 def scene_hashes(ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
     """id -> (content hash, removed) of the scenes among ``ids`` that are stored."""
-    return {row[0]: (row[1], bool(row[2])) for row in _select_in(
-        "SELECT id, content_hash, removed FROM scene WHERE id IN ({marks})", ids)}
+    return {
+        row[0]: (row[1], bool(row[2]))
+        for row in _select_in(
+            "SELECT id, content_hash, removed FROM scene WHERE id IN ({marks})", ids
+        )
+    }
 
 
 def _file_keys(ids: Sequence[str]) -> dict[str, list[tuple]]:
     keys: dict[str, list[tuple]] = {}
     for scene_id, file_id, path, size in _select_in(
-            "SELECT scene_id, id, path, size FROM scene_file WHERE scene_id IN ({marks})", ids):
+        "SELECT scene_id, id, path, size FROM scene_file WHERE scene_id IN ({marks})", ids
+    ):
         keys.setdefault(scene_id, []).append((file_id, path, size))
     return {scene_id: sorted(files) for scene_id, files in keys.items()}
 
@@ -98,45 +116,58 @@ def write_scene_page(page: ScenePage, write: set[str], existing: set[str], now: 
     cursor = _cursor()
     if write:
         old_files = _file_keys(sorted(existing)) if existing else {}
-        cursor.executemany(_UPSERT_SCENE, [(*row, now) for row in page.scenes
-                                           if row[0] in write])
+        cursor.executemany(_UPSERT_SCENE, [(*row, now) for row in page.scenes if row[0] in write])
         regenerate = [(i,) for i in existing if old_files.get(i, []) != page.file_keys[i]]
         cursor.executemany(
-            "UPDATE scene SET generated = 0, generated_at = NULL WHERE id = ?", regenerate)
+            "UPDATE scene SET generated = 0, generated_at = NULL WHERE id = ?", regenerate
+        )
         if existing:
             replaced = [(i,) for i in existing]
             for table in ("scene_file", "scene_tag", "scene_performer", "scene_marker"):
                 cursor.executemany(f"DELETE FROM {table} WHERE scene_id = ?", replaced)
         all_new = len(write) == len(page.scenes)
         children = (
-            ("INSERT OR REPLACE INTO scene_file (id, scene_id, path, size, duration, width, "
-             "height) VALUES (?, ?, ?, ?, ?, ?, ?)", page.files),
+            (
+                "INSERT OR REPLACE INTO scene_file (id, scene_id, path, size, duration, width, "
+                "height) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                page.files,
+            ),
             ("INSERT OR IGNORE INTO scene_tag (scene_id, tag_id) VALUES (?, ?)", page.tags),
-            ("INSERT OR IGNORE INTO scene_performer (scene_id, performer_id) VALUES (?, ?)",
-             page.performers),
-            ("INSERT OR REPLACE INTO scene_marker (id, scene_id, title, seconds, end_seconds, "
-             "primary_tag_id) VALUES (?, ?, ?, ?, ?, ?)", page.markers),
+            (
+                "INSERT OR IGNORE INTO scene_performer (scene_id, performer_id) VALUES (?, ?)",
+                page.performers,
+            ),
+            (
+                "INSERT OR REPLACE INTO scene_marker (id, scene_id, title, seconds, end_seconds, "
+                "primary_tag_id) VALUES (?, ?, ?, ?, ?, ?)",
+                page.markers,
+            ),
         )
         for sql, rows in children:
             # a marker row leads with its own id: the scene id is always the second field
             scene_at = 0 if rows is page.tags or rows is page.performers else 1
-            cursor.executemany(sql, rows if all_new else
-                               [r for r in rows if r[scene_at] in write])
+            cursor.executemany(sql, rows if all_new else [r for r in rows if r[scene_at] in write])
     for kind, names in page.names.items():
         if names:
             cursor.executemany(
                 f"INSERT INTO {_NAMED_TABLES[kind]} (id, name, aliases) VALUES (?, ?, '[]') "
                 "ON CONFLICT(id) DO UPDATE SET name = excluded.name "
-                "WHERE name IS NOT excluded.name", list(names.items()))
+                "WHERE name IS NOT excluded.name",
+                list(names.items()),
+            )
 
 
 def mark_scenes_removed_except(seen: set[str], now: float) -> int:
     """After a full resync: scenes Stash no longer has are marked removed."""
     cursor = _cursor()
-    gone = [(row[0],) for row in cursor.execute("SELECT id FROM scene WHERE NOT removed")
-            if row[0] not in seen]
-    cursor.executemany("UPDATE scene SET removed = 1, removed_at = ? WHERE id = ?",
-                       [(now, i) for (i,) in gone])
+    gone = [
+        (row[0],)
+        for row in cursor.execute("SELECT id FROM scene WHERE NOT removed")
+        if row[0] not in seen
+    ]
+    cursor.executemany(
+        "UPDATE scene SET removed = 1, removed_at = ? WHERE id = ?", [(now, i) for (i,) in gone]
+    )
     return len(gone)
 
 
@@ -146,15 +177,15 @@ def store_named_entities(kind: str, rows: Iterable[tuple[str, str, str]]) -> int
     _cursor().executemany(
         f"INSERT INTO {_NAMED_TABLES[kind]} (id, name, aliases) VALUES (?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET name = excluded.name, aliases = excluded.aliases",
-        rows)
+        rows,
+    )
     return len(rows)
 
 
 def delete_named_entities_except(kind: str, seen: set[str]) -> int:
     cursor = _cursor()
     table = _NAMED_TABLES[kind]
-    gone = [(row[0],) for row in cursor.execute(f"SELECT id FROM {table}")
-            if row[0] not in seen]
+    gone = [(row[0],) for row in cursor.execute(f"SELECT id FROM {table}") if row[0] not in seen]
     cursor.executemany(f"DELETE FROM {table} WHERE id = ?", gone)
     return len(gone)
 
@@ -173,8 +204,12 @@ def sample_scene_paths(prefixes: Iterable[str]) -> list[str]:
     """One file path of a present scene under each prefix (for checking path maps)."""
     found = []
     for prefix in prefixes:
-        row = (SceneFile.select(SceneFile.path).join(Scene)
-               .where(SceneFile.path.startswith(prefix) & ~Scene.removed).first())
+        row = (
+            SceneFile.select(SceneFile.path)
+            .join(Scene)
+            .where(SceneFile.path.startswith(prefix) & ~Scene.removed)
+            .first()
+        )
         if row is not None:
             found.append(row.path)
     return found

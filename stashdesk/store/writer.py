@@ -86,7 +86,8 @@ def trim_daemon_history(daemon: str, keep: int) -> int:
         removed += DaemonStatus._meta.database.execute_sql(
             f"DELETE FROM {table} WHERE daemon = ? AND id <= ("
             f" SELECT id FROM {table} WHERE daemon = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-            (daemon, daemon, keep)).rowcount
+            (daemon, daemon, keep),
+        ).rowcount
     return removed
 
 
@@ -244,12 +245,20 @@ class StoreWriter:
         self, statuses: list[StatusRecord], logs: list[LogRecord], heartbeats: dict[str, float]
     ) -> None:
         history = [
-            {"daemon": s.daemon, "message": s.message, "job_id": s.job_id,
-             "job_type": s.job_type, "at": s.at, "phase": s.phase, "wake_at": s.wake_at}
-            for s in statuses if s.message is not None
+            {
+                "daemon": s.daemon,
+                "message": s.message,
+                "job_id": s.job_id,
+                "job_type": s.job_type,
+                "at": s.at,
+                "phase": s.phase,
+                "wake_at": s.wake_at,
+            }
+            for s in statuses
+            if s.message is not None
         ]
         for start in range(0, len(history), 500):
-            DaemonStatus.insert_many(history[start:start + 500]).execute()
+            DaemonStatus.insert_many(history[start : start + 500]).execute()
         latest: dict[str, StatusRecord] = {}
         for s in statuses:
             latest[s.daemon] = s
@@ -268,8 +277,10 @@ class StoreWriter:
                 Daemon.update(last_heartbeat=at).where(Daemon.name == daemon).execute()
         for start in range(0, len(logs), 500):
             DaemonLog.insert_many(
-                [{"daemon": r.daemon, "level": r.level, "message": r.message, "at": r.at}
-                 for r in logs[start:start + 500]]
+                [
+                    {"daemon": r.daemon, "level": r.level, "message": r.message, "at": r.at}
+                    for r in logs[start : start + 500]
+                ]
             ).execute()
         self.rows_written += len(history) + len(logs)
         if self.max_rows_per_daemon is not None and (history or logs):

@@ -86,8 +86,9 @@ class EventBridge(QObject):
     flushed = Signal()
     _from_other_thread = Signal(object)
 
-    def __init__(self, bus: EventBus, parent: QObject | None = None,
-                 interval: float = FLUSH_INTERVAL) -> None:
+    def __init__(
+        self, bus: EventBus, parent: QObject | None = None, interval: float = FLUSH_INTERVAL
+    ) -> None:
         super().__init__(parent)
         self.interval = interval
         self.flushes = 0
@@ -115,7 +116,8 @@ class EventBridge(QObject):
             EngineConnection: self.connection_changed,
         }
         self._unlisten: Callable[[], None] | None = bus.listen(
-            self._on_event, DaemonStatusChanged, DaemonLogged, *self._direct)
+            self._on_event, DaemonStatusChanged, DaemonLogged, *self._direct
+        )
 
     def close(self) -> None:
         """Stop listening to the bus (the window is going away)."""

@@ -1,4 +1,4 @@
-""""Connect to engine...": choose the engine the window shows, this computer's own or one
+""" "Connect to engine...": choose the engine the window shows, this computer's own or one
 on another machine (saved connections first), as a remote desktop client would."""
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ class ConnectDialog(QDialog):
 
     chosen = Signal(object, str)
 
-    def __init__(self, saved_urls: list[str], current: str | None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, saved_urls: list[str], current: str | None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Connect to engine")
         layout = QVBoxLayout(self)
@@ -58,8 +59,7 @@ class ConnectDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(muted("The daemons of the engine you leave keep running.", wrap=True))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
-        self.connect_button = buttons.addButton("Connect",
-                                                QDialogButtonBox.ButtonRole.AcceptRole)
+        self.connect_button = buttons.addButton("Connect", QDialogButtonBox.ButtonRole.AcceptRole)
         buttons.accepted.connect(self.connect_now)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)

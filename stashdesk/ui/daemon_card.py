@@ -82,8 +82,9 @@ class DaemonCard(QFrame):
     run_now_requested = Signal(str)
     fix_requested = Signal(str, str)
 
-    def __init__(self, name: str, display_name: str, description: str = "",
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, name: str, display_name: str, description: str = "", parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.name = name
         self.display_name = display_name
@@ -134,8 +135,7 @@ class DaemonCard(QFrame):
         self.auto_start_label = muted("Auto-start")
         self.auto_start = ToggleSwitch()
         self.auto_start.setToolTip("Start this daemon whenever StashDesk starts")
-        self.auto_start.toggled.connect(
-            lambda on: self.auto_start_toggled.emit(self.name, on))
+        self.auto_start.toggled.connect(lambda on: self.auto_start_toggled.emit(self.name, on))
         head.addWidget(self.auto_start_label)
         head.addWidget(self.auto_start)
         outer.addLayout(head)
@@ -158,7 +158,8 @@ class DaemonCard(QFrame):
         self.progress_label = muted()
         self.progress_label.setMinimumWidth(150)
         self.progress_label.setAlignment(
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        )
         bar_row.addWidget(self.progress, 1)
         bar_row.addWidget(self.progress_label)
         self.progress_row = QWidget()
@@ -201,16 +202,21 @@ class DaemonCard(QFrame):
         self.stop_button = button("Stop", danger=True)
         self.restart_button = button("Restart")
         self.run_now_button = button("Run now")
-        self.run_now_button.setToolTip("Check now, whatever the interval and processing "
-                                       "windows say")
+        self.run_now_button.setToolTip(
+            "Check now, whatever the interval and processing windows say"
+        )
         self.details_button = button("Details")
         self.start_button.clicked.connect(lambda: self.start_requested.emit(self.name))
         self.stop_button.clicked.connect(lambda: self.stop_requested.emit(self.name))
         self.restart_button.clicked.connect(lambda: self.restart_requested.emit(self.name))
         self.details_button.clicked.connect(lambda: self.details_requested.emit(self.name))
         self.run_now_button.clicked.connect(lambda: self.run_now_requested.emit(self.name))
-        for widget in (self.start_button, self.stop_button, self.restart_button,
-                       self.run_now_button):
+        for widget in (
+            self.start_button,
+            self.stop_button,
+            self.restart_button,
+            self.run_now_button,
+        ):
             actions.addWidget(widget)
         actions.addStretch(1)
         actions.addWidget(self.details_button)
@@ -218,8 +224,9 @@ class DaemonCard(QFrame):
 
     # --- inputs -------------------------------------------------------------------------------
 
-    def set_state(self, state: str, *, running: bool, error: str | None = None,
-                  at: float | None = None) -> None:
+    def set_state(
+        self, state: str, *, running: bool, error: str | None = None, at: float | None = None
+    ) -> None:
         """The daemon's lifecycle state (and whether its task is alive)."""
         self.state, self.running, self.error = state, running, error
         self.state_at = at
@@ -228,8 +235,9 @@ class DaemonCard(QFrame):
         self._render_state()
         self._render_status()
 
-    def set_health(self, health: str, reason: str | None = None,
-                   setting: str | None = None) -> None:
+    def set_health(
+        self, health: str, reason: str | None = None, setting: str | None = None
+    ) -> None:
         """The daemon's health; back to ``ok`` as soon as a pass succeeds."""
         self.health, self.health_reason, self.health_setting = health, reason, setting
         self._render_state()
@@ -244,8 +252,9 @@ class DaemonCard(QFrame):
         self._busy = busy
         self._render_state()
 
-    def apply_status(self, event: DaemonStatusChanged,
-                     last_job: DaemonStatusChanged | None = None) -> None:
+    def apply_status(
+        self, event: DaemonStatusChanged, last_job: DaemonStatusChanged | None = None
+    ) -> None:
         """Show ``event``; ``last_job`` is the newest coalesced status that named a job."""
         self.applied_at = time.time()
         if event.message is None:
@@ -276,8 +285,11 @@ class DaemonCard(QFrame):
     def tick(self, now: float | None = None) -> None:
         """Once a second: the age, the countdown, and the job button's hold time."""
         now = time.time() if now is None else now
-        if (self.shown_job_id is not None and self.job_id is None
-                and time.monotonic() - self._job_seen_at > JOB_HOLD_SECONDS):
+        if (
+            self.shown_job_id is not None
+            and self.job_id is None
+            and time.monotonic() - self._job_seen_at > JOB_HOLD_SECONDS
+        ):
             self._hide_job()
         self._render_age(now)
         if self.phase == "sleeping":
@@ -359,8 +371,9 @@ class DaemonCard(QFrame):
             self.health_banner.set_action(fix_label(self.health_setting))
         self.health_banner.setVisible(troubled)
         if self.state == "error" and self.error:
-            self.error_label.setText(f"Crashed: {self.error}. StashDesk restarts it by itself; "
-                                     "see Details for the log.")
+            self.error_label.setText(
+                f"Crashed: {self.error}. StashDesk restarts it by itself; see Details for the log."
+            )
             self.error_label.setVisible(True)
         else:
             self.error_label.setVisible(False)
@@ -374,8 +387,10 @@ class DaemonCard(QFrame):
         elif self.state == "error":
             self.status_label.setText("Not running: it crashed.")
         else:
-            self.status_label.setText("Stopped. Start it here, or switch on auto-start to run "
-                                      "it whenever StashDesk starts.")
+            self.status_label.setText(
+                "Stopped. Start it here, or switch on auto-start to run "
+                "it whenever StashDesk starts."
+            )
         self.pulse.set_mode(self.phase if self.state == "running" and self.message else None)
         self._render_progress(now)
         self._render_age(now)
@@ -414,8 +429,10 @@ class DaemonCard(QFrame):
             if self.phase == "waiting" and self._job_message:
                 text += f" · {self._job_message}"
         elif self.state in ("stopped", "error") and self.state_at is not None:
-            text = f"{'stopped' if self.state == 'stopped' else 'crashed'} " \
-                   f"{humanize.age(now - self.state_at)}"
+            text = (
+                f"{'stopped' if self.state == 'stopped' else 'crashed'} "
+                f"{humanize.age(now - self.state_at)}"
+            )
         else:
             text = ""
         if self.age_label.text() != text:

@@ -75,13 +75,13 @@ def _item(text: str, job_id: str | None = None, tooltip: str | None = None) -> Q
 
 class DaemonDetailsDialog(QDialog):
     """Attributes:
-        name: the daemon's name.
-        tabs: the QTabWidget (tabs: log, status, actions, config).
-        log_view, status_table, actions_table: the first three tabs' contents.
-        config_form: the configuration's OptionForm, once the engine sent its options
-            (None before).
-        notice: says why what the dialog shows may not be current.
-        config_loaded: the configuration arrived (the form is usable).
+    name: the daemon's name.
+    tabs: the QTabWidget (tabs: log, status, actions, config).
+    log_view, status_table, actions_table: the first three tabs' contents.
+    config_form: the configuration's OptionForm, once the engine sent its options
+        (None before).
+    notice: says why what the dialog shows may not be current.
+    config_loaded: the configuration arrived (the form is usable).
     """
 
     TABS = ("log", "status", "actions", "config")
@@ -125,25 +125,32 @@ class DaemonDetailsDialog(QDialog):
         self.tabs.addTab(self.log_view, "Live log")
 
         self.status_table = _table(["Time", "Message", "Job"])
-        self.status_table.horizontalHeader().setSectionResizeMode(
-            1, QHeaderView.ResizeMode.Stretch)
+        self.status_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.status_table.setColumnWidth(0, 150)
         self.status_table.setColumnWidth(2, 170)
         self.status_table.itemDoubleClicked.connect(self._open_item_job)
-        self.tabs.addTab(self._with_hint(self.status_table,
-                                         "Newest first. Double-click a row with a job to open "
-                                         "it."), "Status history")
+        self.tabs.addTab(
+            self._with_hint(
+                self.status_table, "Newest first. Double-click a row with a job to open it."
+            ),
+            "Status history",
+        )
 
         self.actions_table = _table(["Time", "Action", "Job", "Reason"])
         self.actions_table.horizontalHeader().setSectionResizeMode(
-            3, QHeaderView.ResizeMode.Stretch)
+            3, QHeaderView.ResizeMode.Stretch
+        )
         self.actions_table.setColumnWidth(0, 150)
         self.actions_table.setColumnWidth(1, 100)
         self.actions_table.setColumnWidth(2, 170)
         self.actions_table.itemDoubleClicked.connect(self._open_item_job)
-        self.tabs.addTab(self._with_hint(self.actions_table,
-                                         "Jobs this daemon launched and how they ended. "
-                                         "Double-click to open the job."), "Job actions")
+        self.tabs.addTab(
+            self._with_hint(
+                self.actions_table,
+                "Jobs this daemon launched and how they ended. Double-click to open the job.",
+            ),
+            "Job actions",
+        )
 
         self.config_form: OptionForm | None = None
         self.config_loaded = False
@@ -240,8 +247,7 @@ class DaemonDetailsDialog(QDialog):
 
     def _show_notice(self) -> None:
         if self._disconnected:
-            lines = [f"{self._disconnected}. What this window shows is how things stood "
-                     "then."]
+            lines = [f"{self._disconnected}. What this window shows is how things stood then."]
         else:
             lines = [f"{text}." for text in self._problems.values()]
         self.notice.set_kind("warning" if self._disconnected else "error")
@@ -258,8 +264,10 @@ class DaemonDetailsDialog(QDialog):
                 self._problem("log", f"Could not load the log: {exc}")
                 return None
             self._problem("log", None)
-            return [(from_iso(i["at"]) or 0.0, i["level"], i["message"])
-                    for i in reversed(page["items"])]
+            return [
+                (from_iso(i["at"]) or 0.0, i["level"], i["message"])
+                for i in reversed(page["items"])
+            ]
 
         def loaded(rows: list[tuple[float, str, str]] | None) -> None:
             if rows is None:
@@ -268,8 +276,11 @@ class DaemonDetailsDialog(QDialog):
             # from the engine are whole milliseconds: compare the lines themselves too).
             newest = rows[-1][0] if rows else 0.0
             known = {(round(at, 3), level, message) for at, level, message in rows[-50:]}
-            live = [e for e in self.log_view.entries if e[0] > newest
-                    and (round(e[0], 3), e[1], e[2]) not in known]
+            live = [
+                e
+                for e in self.log_view.entries
+                if e[0] > newest and (round(e[0], 3), e[1], e[2]) not in known
+            ]
             self.log_view.set_entries(rows + live)
 
         self.ctx.tasks.spawn(read(), "Loading the log", on_done=loaded)
@@ -312,16 +323,18 @@ class DaemonDetailsDialog(QDialog):
             table.setRowCount(len(rows))
             for r, row in enumerate(rows):
                 at, job_id, message = from_iso(row["at"]), row["job_id"], row["message"]
-                table.setItem(r, 0, _item(humanize.timestamp(at), job_id,
-                                          humanize.full_timestamp(at)))
+                table.setItem(
+                    r, 0, _item(humanize.timestamp(at), job_id, humanize.full_timestamp(at))
+                )
                 table.setItem(r, 1, _item(message, job_id, message))
                 job = f"{row['job_type'] or 'job'} {job_id[:8]}" if job_id else ""
                 table.setItem(r, 2, _item(job, job_id, job_id))
                 if job_id:
                     table.item(r, 2).setForeground(theme.INDIGO)
 
-        self.ctx.tasks.spawn(self._read("status", "the status history", call),
-                             "Loading status history", on_done=show)
+        self.ctx.tasks.spawn(
+            self._read("status", "the status history", call), "Loading status history", on_done=show
+        )
 
     def load_job_actions(self) -> None:
         self._actions_dirty = False
@@ -333,12 +346,17 @@ class DaemonDetailsDialog(QDialog):
                 return
             table = self.actions_table
             table.setRowCount(len(rows))
-            colours = {"LAUNCHED": theme.INDIGO, "FINISHED": theme.GREEN,
-                       "FAILED": theme.RED, "CANCELLED": theme.MUTED}
+            colours = {
+                "LAUNCHED": theme.INDIGO,
+                "FINISHED": theme.GREEN,
+                "FAILED": theme.RED,
+                "CANCELLED": theme.MUTED,
+            }
             for r, row in enumerate(rows):
                 at, action, job_id = from_iso(row["at"]), row["action"], row["job_id"]
-                table.setItem(r, 0, _item(humanize.timestamp(at), job_id,
-                                          humanize.full_timestamp(at)))
+                table.setItem(
+                    r, 0, _item(humanize.timestamp(at), job_id, humanize.full_timestamp(at))
+                )
                 action_item = _item(action, job_id)
                 action_item.setForeground(colours.get(action, theme.TEXT))
                 table.setItem(r, 1, action_item)
@@ -347,8 +365,9 @@ class DaemonDetailsDialog(QDialog):
                 table.setItem(r, 2, job)
                 table.setItem(r, 3, _item(row["reason"] or "", job_id, row["reason"]))
 
-        self.ctx.tasks.spawn(self._read("actions", "the job actions", call),
-                             "Loading job actions", on_done=show)
+        self.ctx.tasks.spawn(
+            self._read("actions", "the job actions", call), "Loading job actions", on_done=show
+        )
 
     def _on_job_action(self, event: DaemonJobActionTracked) -> None:
         if event.daemon == self.name:
@@ -364,9 +383,13 @@ class DaemonDetailsDialog(QDialog):
     def _build_config(self) -> QWidget:
         page = QWidget()
         column = QVBoxLayout(page)
-        column.addWidget(muted("A running daemon uses saved values from its next pass. "
-                               "Settings marked ⟳ take effect after the daemon restarts.",
-                               wrap=True))
+        column.addWidget(
+            muted(
+                "A running daemon uses saved values from its next pass. "
+                "Settings marked ⟳ take effect after the daemon restarts.",
+                wrap=True,
+            )
+        )
         self.config_scroll = flat_scroll(muted("Loading the configuration…"))
         column.addWidget(self.config_scroll, 1)
         self.config_message = Banner("info", "", action="Restart now")
@@ -390,6 +413,7 @@ class DaemonDetailsDialog(QDialog):
 
     def load_config(self) -> None:
         """The options the engine declares for the daemon, and its saved values."""
+
         async def read() -> dict[str, Any] | None:
             try:
                 return await self.ctx.client.ops.daemon_config(self.name)
@@ -469,8 +493,11 @@ class DaemonDetailsDialog(QDialog):
             needs_restart = form.restart_required(changed)
             if needs_restart and view is not None and view.running:
                 names = ", ".join(o.title for o in needs_restart)
-                self._say("warning", f"Saved. {names} takes effect after the daemon restarts.",
-                          restart=True)
+                self._say(
+                    "warning",
+                    f"Saved. {names} takes effect after the daemon restarts.",
+                    restart=True,
+                )
             else:
                 self._say("info", f"Saved {humanize.count(len(changed), 'value')}.")
 
@@ -484,14 +511,19 @@ class DaemonDetailsDialog(QDialog):
         self.config_message.setVisible(False)
 
     def _confirm_reset(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Question, "Reset to defaults",
-                          f"Put every setting of {self.display_name} back to its "
-                          "default value?", QMessageBox.StandardButton.Reset
-                          | QMessageBox.StandardButton.Cancel, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Reset to defaults",
+            f"Put every setting of {self.display_name} back to its default value?",
+            QMessageBox.StandardButton.Reset | QMessageBox.StandardButton.Cancel,
+            self,
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(
-            lambda result: self.reset_config() if result == QMessageBox.StandardButton.Reset
-            else None)
+            lambda result: (
+                self.reset_config() if result == QMessageBox.StandardButton.Reset else None
+            )
+        )
         box.open()  # not exec(): the engine keeps running underneath
 
     def reset_config(self) -> None:

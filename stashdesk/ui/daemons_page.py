@@ -63,7 +63,8 @@ class DaemonsPage(QWidget):
         self.start_all.clicked.connect(lambda: self._page_action("start", "Starting every daemon"))
         self.stop_all.clicked.connect(lambda: self._page_action("stop", "Stopping every daemon"))
         self.restart_all.clicked.connect(
-            lambda: self._page_action("restart", "Restarting every daemon"))
+            lambda: self._page_action("restart", "Restarting every daemon")
+        )
         for widget in (self.start_all, self.stop_all, self.restart_all):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
@@ -84,8 +85,7 @@ class DaemonsPage(QWidget):
             card = DaemonCard(name, view.display_name, view.description)
             card.start_requested.connect(lambda n: self._card_action(n, "start", "Starting"))
             card.stop_requested.connect(lambda n: self._card_action(n, "stop", "Stopping"))
-            card.restart_requested.connect(
-                lambda n: self._card_action(n, "restart", "Restarting"))
+            card.restart_requested.connect(lambda n: self._card_action(n, "restart", "Restarting"))
             card.run_now_requested.connect(self._run_now)
             card.fix_requested.connect(self._fix)
             card.details_requested.connect(lambda n: self.ctx.nav.open_daemon_details(n))
@@ -192,8 +192,12 @@ class DaemonsPage(QWidget):
             return
         view = self.mirror.daemons.get(event.daemon)
         running = event.state != "stopped" if view is None else view.running
-        card.set_state(event.state, running=running or event.state == "running",
-                       error=event.error or (view.last_error if view else None), at=event.at)
+        card.set_state(
+            event.state,
+            running=running or event.state == "running",
+            error=event.error or (view.last_error if view else None),
+            at=event.at,
+        )
         self._update_summary()
 
     def _on_health(self, event: DaemonHealthChanged) -> None:
@@ -219,19 +223,22 @@ class DaemonsPage(QWidget):
     def _on_job_finished(self, event: JobFinished) -> None:
         cards = [card for card in self.cards.values() if card.job_id == event.job_id]
         for card in cards:
-            card.set_job_progress(100.0 if event.status == "completed" else card.job_progress,
-                                  f"job {event.status}")
+            card.set_job_progress(
+                100.0 if event.status == "completed" else card.job_progress, f"job {event.status}"
+            )
         if cards and event.status == "completed":
             # Completed is not always clean: the engine's row says what failed.
             def show(job: dict[str, Any]) -> None:
                 if job.get("failure_summary"):
                     for card in cards:
                         if card.job_id == event.job_id:
-                            card.set_job_progress(100.0, f"job completed - "
-                                                         f"{job['failure_summary']}")
+                            card.set_job_progress(
+                                100.0, f"job completed - {job['failure_summary']}"
+                            )
 
-            self.ctx.tasks.spawn(self.ctx.client.ops.get_job(event.job_id),
-                                 "Reading how the job ended", show)
+            self.ctx.tasks.spawn(
+                self.ctx.client.ops.get_job(event.job_id), "Reading how the job ended", show
+            )
 
     def _update_summary(self) -> None:
         self.summary.setText(attention_summary(self.mirror.daemons.values()))
@@ -244,8 +251,9 @@ class DaemonsPage(QWidget):
             card = self.cards.get(row["name"])
             if card is not None and row["name"] in names:
                 view = DaemonView.from_json(row)
-                card.set_state(view.state, running=view.running, error=view.last_error,
-                               at=card.state_at)
+                card.set_state(
+                    view.state, running=view.running, error=view.last_error, at=card.state_at
+                )
                 card.set_health(view.health, view.health_reason, view.health_setting)
         self._update_summary()
 
@@ -268,8 +276,9 @@ class DaemonsPage(QWidget):
         def done(_result: Any) -> None:
             self.ctx.nav.show_message(f"{card.display_name} is checking now")
 
-        self.ctx.tasks.spawn(self.ctx.client.ops.run_daemon_now(name),
-                             f"Running {card.display_name} now", done)
+        self.ctx.tasks.spawn(
+            self.ctx.client.ops.run_daemon_now(name), f"Running {card.display_name} now", done
+        )
 
     def _fix(self, name: str, setting: str) -> None:
         """A card's fix button: the setting's Settings page, or the daemon's own options."""
@@ -305,6 +314,9 @@ class DaemonsPage(QWidget):
         """Auto-start is the daemon's ``enabled`` flag; its configuration is not touched."""
         what = "Switching on auto-start for" if on else "Switching off auto-start for"
         ops = self.ctx.client.ops
-        coro = (ops.set_daemon_enabled(name, True, auto_start=True) if on
-                else ops.set_daemon_enabled(name, False))
+        coro = (
+            ops.set_daemon_enabled(name, True, auto_start=True)
+            if on
+            else ops.set_daemon_enabled(name, False)
+        )
         self.ctx.tasks.spawn(coro, f"{what} {self.cards[name].display_name}")

@@ -23,8 +23,13 @@ from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, page_title
 MARKS = {True: ("✔", "#15803d"), False: ("✘", "#b91c1c"), None: ("–", "#64748b")}
 
 
-NAMES = {"qbittorrent": "qBittorrent", "ffprobe": "ffprobe", "video": "Video-tag",
-         "tag": "", "stash": "Stash"}
+NAMES = {
+    "qbittorrent": "qBittorrent",
+    "ffprobe": "ffprobe",
+    "video": "Video-tag",
+    "tag": "",
+    "stash": "Stash",
+}
 
 
 def check_title(check: str) -> str:
@@ -44,10 +49,10 @@ def remedy_text(check: dict[str, Any]) -> str | None:
 
 class HealthPage(QWidget):
     """Attributes:
-        checks: the results shown (``check``, ``ok``, ``message``, ``remedy``,
-            ``setting``), failing first.
-        rows: one widget per check, by check name.
-        checked_at: when the engine ran them (POSIX seconds, None before any run).
+    checks: the results shown (``check``, ``ok``, ``message``, ``remedy``,
+        ``setting``), failing first.
+    rows: one widget per check, by check name.
+    checked_at: when the engine ran them (POSIX seconds, None before any run).
     """
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
@@ -80,7 +85,8 @@ class HealthPage(QWidget):
 
         ctx.bridge.health_checked.connect(self._on_checked)
         ctx.bridge.connection_changed.connect(
-            lambda event: self.load() if event.connected and event.resynced else None)
+            lambda event: self.load() if event.connected and event.resynced else None
+        )
         self._loaded = False
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -105,8 +111,9 @@ class HealthPage(QWidget):
             self.checked_at = from_iso(answer.get("checked_at"))
             self.show_checks(answer["checks"])
 
-        task = self.ctx.tasks.spawn(self.ctx.client.ops.health(refresh=refresh),
-                                    "Running the health checks", done)
+        task = self.ctx.tasks.spawn(
+            self.ctx.client.ops.health(refresh=refresh), "Running the health checks", done
+        )
         task.add_done_callback(lambda _t: self.check_now.setEnabled(True))
 
     def refresh(self) -> None:
@@ -124,8 +131,11 @@ class HealthPage(QWidget):
             self.rows[check["check"]] = row
             self.list.insertWidget(position, row)
         failing = sum(1 for c in self.checks if c.get("ok") is False)
-        text = (f"{humanize.count(failing, 'check')} failing" if failing
-                else f"All {humanize.count(len(self.checks), 'check')} pass")
+        text = (
+            f"{humanize.count(failing, 'check')} failing"
+            if failing
+            else f"All {humanize.count(len(self.checks), 'check')} pass"
+        )
         if self.checked_at is not None:
             text += f" · checked {humanize.timestamp(self.checked_at)}"
         self.summary.setText(text)
@@ -144,11 +154,14 @@ class HealthPage(QWidget):
             setting = check.get("setting")
             box.set_action(fix_label(setting))
             box.action_clicked.connect(
-                lambda s=setting, t=text: self.ctx.nav.open_settings(settings_group(s), t))
+                lambda s=setting, t=text: self.ctx.nav.open_settings(settings_group(s), t)
+            )
             return box
         mark, colour = MARKS.get(ok, MARKS[None])
-        label = QLabel(f'<span style="color:{colour}"><b>{mark}</b></span> '
-                       f"<b>{check_title(check['check'])}</b>: {check['message']}")
+        label = QLabel(
+            f'<span style="color:{colour}"><b>{mark}</b></span> '
+            f"<b>{check_title(check['check'])}</b>: {check['message']}"
+        )
         label.setWordWrap(True)
         label.setContentsMargins(12, 4, 12, 4)
         return label

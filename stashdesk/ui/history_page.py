@@ -41,11 +41,18 @@ from stashdesk.ui.widgets import Banner, ColumnsModel, button, data_table, muted
 PAGE_SIZE = 200
 KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
-KIND_FILTER_LABELS = {"status": "Status changes", "job": "Job actions",
-                      "error": "Errors and warnings"}
+KIND_FILTER_LABELS = {
+    "status": "Status changes",
+    "job": "Job actions",
+    "error": "Errors and warnings",
+}
 # how far back the timeline goes (seconds; None: all of it)
-SPANS = (("Any time", None), ("Last hour", 3600), ("Last 24 hours", 86400),
-         ("Last 7 days", 7 * 86400))
+SPANS = (
+    ("Any time", None),
+    ("Last hour", 3600),
+    ("Last 24 hours", 86400),
+    ("Last 7 days", 7 * 86400),
+)
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
@@ -85,12 +92,20 @@ class TimelineEvent:
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> TimelineEvent:
         at = from_iso(item["at"]) or 0.0
-        return cls(kind=item["kind"], row_id=item["id"], at=at, daemon=item["daemon"],
-                   text=item["message"], detail=item.get("detail"),
-                   job_id=item.get("job_id"), job_type=item.get("job_type"),
-                   idle=bool(item.get("idle")), wake_at=from_iso(item.get("wake_at")),
-                   repeated=int(item.get("repeated") or 1),
-                   first_at=from_iso(item.get("first_at")) or at)
+        return cls(
+            kind=item["kind"],
+            row_id=item["id"],
+            at=at,
+            daemon=item["daemon"],
+            text=item["message"],
+            detail=item.get("detail"),
+            job_id=item.get("job_id"),
+            job_type=item.get("job_type"),
+            idle=bool(item.get("idle")),
+            wake_at=from_iso(item.get("wake_at")),
+            repeated=int(item.get("repeated") or 1),
+            first_at=from_iso(item.get("first_at")) or at,
+        )
 
     @property
     def shown_text(self) -> str:
@@ -170,8 +185,10 @@ class TimelineModel(ColumnsModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if column == 0:
                 if event.repeated > 1:
-                    return (f"{humanize.full_timestamp(event.first_at)} to "
-                            f"{humanize.full_timestamp(event.at)}")
+                    return (
+                        f"{humanize.full_timestamp(event.first_at)} to "
+                        f"{humanize.full_timestamp(event.at)}"
+                    )
                 return humanize.full_timestamp(event.at)
             if column == 3:
                 return event.text
@@ -184,14 +201,22 @@ class TimelineModel(ColumnsModel):
                 if event.kind == "error":
                     return theme.RED if event.detail == "ERROR" else theme.AMBER
                 if event.kind == "job":
-                    return {"FAILED": theme.RED, "FINISHED": theme.GREEN,
-                            "CANCELLED": theme.MUTED}.get(event.detail or "", theme.INDIGO)
+                    return {
+                        "FAILED": theme.RED,
+                        "FINISHED": theme.GREEN,
+                        "CANCELLED": theme.MUTED,
+                    }.get(event.detail or "", theme.INDIGO)
             if column == 4:
                 return theme.INDIGO
         return None
 
-    def set_filter(self, daemon: str | None, kinds: tuple[str, ...],
-                   idle: str | None = None, span: float | None = None) -> None:
+    def set_filter(
+        self,
+        daemon: str | None,
+        kinds: tuple[str, ...],
+        idle: str | None = None,
+        span: float | None = None,
+    ) -> None:
         self.daemon, self.kinds, self.span = daemon, kinds, span
         if idle is not None:
             self.idle = idle
@@ -199,8 +224,13 @@ class TimelineModel(ColumnsModel):
 
     async def _page(self, before: str | None) -> dict[str, Any]:
         return await self.ctx.client.ops.history(
-            daemon=self.daemon, kinds=list(self.kinds), idle=self.idle, before=before,
-            after=self._since, limit=self.page_size)
+            daemon=self.daemon,
+            kinds=list(self.kinds),
+            idle=self.idle,
+            before=before,
+            after=self._since,
+            limit=self.page_size,
+        )
 
     def reload(self) -> None:
         self._generation += 1
@@ -238,8 +268,12 @@ class TimelineModel(ColumnsModel):
         return self._loading
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return (not parent.isValid() and self.loaded_once and self._next is not None
-                and not self._loading)
+        return (
+            not parent.isValid()
+            and self.loaded_once
+            and self._next is not None
+            and not self._loading
+        )
 
     def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
         if not self.canFetchMore(parent):
@@ -302,8 +336,12 @@ class HistoryPage(QWidget):
         head = QHBoxLayout()
         titles = QVBoxLayout()
         titles.addWidget(page_title("History"))
-        titles.addWidget(muted("What every daemon did: status changes, the jobs it launched "
-                               "and how they ended, errors"))
+        titles.addWidget(
+            muted(
+                "What every daemon did: status changes, the jobs it launched "
+                "and how they ended, errors"
+            )
+        )
         head.addLayout(titles, 1)
         self.daemon_filter = QComboBox()
         self._fill_daemons()
@@ -315,16 +353,23 @@ class HistoryPage(QWidget):
         for label, seconds in SPANS:
             self.span_filter.addItem(label, seconds)
         self.show_idle = QCheckBox("Show idle rows")
-        self.show_idle.setToolTip("Show every status of a daemon sleeping between passes, "
-                                  "instead of one row per quiet spell")
+        self.show_idle.setToolTip(
+            "Show every status of a daemon sleeping between passes, "
+            "instead of one row per quiet spell"
+        )
         self.daemon_filter.currentIndexChanged.connect(self._filters_changed)
         self.kind_filter.currentIndexChanged.connect(self._filters_changed)
         self.span_filter.currentIndexChanged.connect(self._filters_changed)
         self.show_idle.toggled.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (self.show_idle, self.daemon_filter, self.kind_filter, self.span_filter,
-                       self.refresh):
+        for widget in (
+            self.show_idle,
+            self.daemon_filter,
+            self.kind_filter,
+            self.span_filter,
+            self.refresh,
+        ):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
@@ -368,16 +413,23 @@ class HistoryPage(QWidget):
             self.model.reload()
 
     def _filters_changed(self) -> None:
-        self.model.set_filter(self.daemon_filter.currentData(), self.kind_filter.currentData(),
-                              "show" if self.show_idle.isChecked() else "fold",
-                              self.span_filter.currentData())
+        self.model.set_filter(
+            self.daemon_filter.currentData(),
+            self.kind_filter.currentData(),
+            "show" if self.show_idle.isChecked() else "fold",
+            self.span_filter.currentData(),
+        )
 
     def _mark_dirty(self, *_args: Any) -> None:
         self._dirty = True
 
     def _refresh_if_dirty(self) -> None:
-        if (self._dirty and self.isVisible() and self._started
-                and self.table.verticalScrollBar().value() == 0):
+        if (
+            self._dirty
+            and self.isVisible()
+            and self._started
+            and self.table.verticalScrollBar().value() == 0
+        ):
             self._dirty = False
             self.model.reload()
 
@@ -394,15 +446,16 @@ class HistoryPage(QWidget):
 
     def _show_notice(self) -> None:
         if self._disconnected:
-            text = (f"{self._disconnected}. The history below is how it stood then and "
-                    "may be missing newer events.")
+            text = (
+                f"{self._disconnected}. The history below is how it stood then and "
+                "may be missing newer events."
+            )
         elif self.model.error:
             text = f"{self.model.error}. The rows below may be out of date."
         else:
             self.notice.setVisible(False)
             return
-        self.notice.set_kind("error" if self.model.error and not self._disconnected
-                             else "warning")
+        self.notice.set_kind("error" if self.model.error and not self._disconnected else "warning")
         self.notice.set_text(text)
         self.notice.setVisible(True)
 

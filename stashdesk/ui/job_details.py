@@ -38,11 +38,22 @@ from stashdesk.ui.job_table import JobRow
 from stashdesk.ui.widgets import button, flat_scroll, muted, section
 
 # The labelled rows at the top, by key (``fields``), in order.
-FIELDS = (("id", "Job id"), ("type", "Type"), ("status", "Status"), ("summary", "Summary"),
-          ("launched", "Launched by"), ("parent", "Parent job"), ("plan", "Plan"),
-          ("created", "Created"), ("started", "Started"), ("finished", "Finished"),
-          ("took", "Took"), ("progress", "Progress"), ("message", "Message"),
-          ("error", "Error"))
+FIELDS = (
+    ("id", "Job id"),
+    ("type", "Type"),
+    ("status", "Status"),
+    ("summary", "Summary"),
+    ("launched", "Launched by"),
+    ("parent", "Parent job"),
+    ("plan", "Plan"),
+    ("created", "Created"),
+    ("started", "Started"),
+    ("finished", "Finished"),
+    ("took", "Took"),
+    ("progress", "Progress"),
+    ("message", "Message"),
+    ("error", "Error"),
+)
 
 
 def _link(text: str, href: str) -> str:
@@ -70,15 +81,15 @@ def _fill(form: QFormLayout, rows: list[tuple[str, str]], empty: str) -> None:
 
 class JobDetailsDialog(QDialog):
     """Attributes:
-        job_id: the job shown.
-        job: the job as the engine last answered (``get_job``; None until loaded).
-        info: its main fields as a JobRow (times in POSIX seconds; None until loaded).
-        plan: the plan an ANALYSIS job built (``get_plan``), once known.
-        fields: the value label of each labelled row, by key (see ``FIELDS``).
-        metadata_lines, result_lines: the job's metadata and result as shown,
-            "Key: value" each.
-        failed: the list of the items the job failed on (hidden when there are none).
-        load_error: why the job could not be loaded (None: it was).
+    job_id: the job shown.
+    job: the job as the engine last answered (``get_job``; None until loaded).
+    info: its main fields as a JobRow (times in POSIX seconds; None until loaded).
+    plan: the plan an ANALYSIS job built (``get_plan``), once known.
+    fields: the value label of each labelled row, by key (see ``FIELDS``).
+    metadata_lines, result_lines: the job's metadata and result as shown,
+        "Key: value" each.
+    failed: the list of the items the job failed on (hidden when there are none).
+    load_error: why the job could not be loaded (None: it was).
     """
 
     def __init__(self, ctx: UiContext, job_id: str, parent: QWidget | None = None) -> None:
@@ -140,8 +151,9 @@ class JobDetailsDialog(QDialog):
         # The JSON behind the rows, for whoever needs the exact keys (a bug report).
         self.raw_button = button("Raw")
         self.raw_button.setCheckable(True)
-        self.raw_button.setToolTip("Show the job's metadata and result as the engine keeps "
-                                   "them (JSON)")
+        self.raw_button.setToolTip(
+            "Show the job's metadata and result as the engine keeps them (JSON)"
+        )
         self.raw = QPlainTextEdit()
         self.raw.setReadOnly(True)
         self.raw.setVisible(False)
@@ -229,13 +241,15 @@ class JobDetailsDialog(QDialog):
         self.form.setRowVisible(f["summary"], bool(job.get("summary")))
         created_by = job.get("created_by")
         if created_by and created_by in self.ctx.client.mirror.daemons:
-            f["launched"].setText(_link(escape(self.ctx.daemon_display_name(created_by)),
-                                        f"daemon:{created_by}"))
+            f["launched"].setText(
+                _link(escape(self.ctx.daemon_display_name(created_by)), f"daemon:{created_by}")
+            )
         else:
             f["launched"].setText(escape(created_by or job_text.NOTHING))
         parent_id = job.get("parent_id")
-        f["parent"].setText(_link(parent_id[:8], f"job:{parent_id}") if parent_id
-                            else job_text.NOTHING)
+        f["parent"].setText(
+            _link(parent_id[:8], f"job:{parent_id}") if parent_id else job_text.NOTHING
+        )
         if plan is not None:
             name = f"#{plan['id']} {plan.get('name', '')}".strip()
             if plan.get("status"):
@@ -243,26 +257,35 @@ class JobDetailsDialog(QDialog):
             f["plan"].setText(_link(escape(name), f"plan:{plan['id']}"))
         else:
             f["plan"].setText("no plan yet" if job["type"] == "ANALYSIS" else job_text.NOTHING)
-        created, started, finished = (from_iso(job.get(k)) for k in
-                                      ("created_at", "started_at", "finished_at"))
+        created, started, finished = (
+            from_iso(job.get(k)) for k in ("created_at", "started_at", "finished_at")
+        )
         f["created"].setText(humanize.full_timestamp(created) or job_text.NOTHING)
         f["started"].setText(humanize.full_timestamp(started) or "not yet")
         f["finished"].setText(humanize.full_timestamp(finished) or "not yet")
-        f["took"].setText(humanize.duration(finished - started)
-                          if finished is not None and started is not None else job_text.NOTHING)
+        f["took"].setText(
+            humanize.duration(finished - started)
+            if finished is not None and started is not None
+            else job_text.NOTHING
+        )
         self.error.setText(job.get("error") or "")
         self.form.setRowVisible(self.error, bool(job.get("error")))
         metadata, result = job.get("metadata"), job.get("result")
         self.metadata_lines = job_text.lines(metadata)
         self.result_lines = job_text.lines(result)
         _fill(self.metadata_form, job_text.rows(metadata), "nothing")
-        _fill(self.result_form, job_text.rows(result),
-              "nothing yet" if self.active else "nothing")
+        _fill(self.result_form, job_text.rows(result), "nothing yet" if self.active else "nothing")
         engine_items = job.get("failed_items")  # the engine's reading of this job type
-        self._show_failed([f"{item['item']}: {item['reason']}" for item in engine_items]
-                          if engine_items else job_text.failed_items(result))
-        self.raw.setPlainText(json.dumps({"metadata": metadata, "result": result}, indent=2,
-                                         sort_keys=True, default=str))
+        self._show_failed(
+            [f"{item['item']}: {item['reason']}" for item in engine_items]
+            if engine_items
+            else job_text.failed_items(result)
+        )
+        self.raw.setPlainText(
+            json.dumps(
+                {"metadata": metadata, "result": result}, indent=2, sort_keys=True, default=str
+            )
+        )
         self._show_progress()
 
     def _show_failed(self, items: list[str]) -> None:
@@ -295,10 +318,12 @@ class JobDetailsDialog(QDialog):
         self.fields["progress"].setText(f"{progress:.0f} %")
         self.fields["message"].setText(message or job_text.NOTHING)
         # Only the engine's own active jobs can be cancelled (its mirror lists them).
-        self.cancel_button.setVisible(self.active and self.job_id_full in
-                                      self.ctx.client.mirror.jobs)
-        self.cancel_button.setEnabled(self.job["status"] != "cancelling"
-                                      and self.ctx.client.connected)
+        self.cancel_button.setVisible(
+            self.active and self.job_id_full in self.ctx.client.mirror.jobs
+        )
+        self.cancel_button.setEnabled(
+            self.job["status"] != "cancelling" and self.ctx.client.connected
+        )
 
     @property
     def job_id_full(self) -> str:

@@ -68,13 +68,20 @@ class JobRow:
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> JobRow:
         """A job as ``list_jobs``/``get_job`` answer it (ISO times)."""
-        return cls(id=item["id"], type=item["type"], status=item["status"],
-                   progress=float(item.get("progress") or 0.0), message=item.get("message"),
-                   created_by=item.get("created_by"),
-                   created_at=from_iso(item.get("created_at")) or 0.0,
-                   started_at=from_iso(item.get("started_at")),
-                   finished_at=from_iso(item.get("finished_at")), error=item.get("error"),
-                   title=item.get("title"), failure_summary=item.get("failure_summary"))
+        return cls(
+            id=item["id"],
+            type=item["type"],
+            status=item["status"],
+            progress=float(item.get("progress") or 0.0),
+            message=item.get("message"),
+            created_by=item.get("created_by"),
+            created_at=from_iso(item.get("created_at")) or 0.0,
+            started_at=from_iso(item.get("started_at")),
+            finished_at=from_iso(item.get("finished_at")),
+            error=item.get("error"),
+            title=item.get("title"),
+            failure_summary=item.get("failure_summary"),
+        )
 
 
 @dataclass(frozen=True)
@@ -85,8 +92,9 @@ class JobFilter:
     job_type: str | None = None
 
     def matches(self, status: str, job_type: str) -> bool:
-        return ((self.statuses is None or status in self.statuses)
-                and (self.job_type is None or job_type == self.job_type))
+        return (self.statuses is None or status in self.statuses) and (
+            self.job_type is None or job_type == self.job_type
+        )
 
 
 class JobTableModel(ColumnsModel):
@@ -106,8 +114,16 @@ class JobTableModel(ColumnsModel):
             first cannot place (Refresh shows them).
     """
 
-    COLUMNS = ("Type", "Status", "Progress", "Message", "Launched by", "Created", "Finished",
-               "Took")
+    COLUMNS = (
+        "Type",
+        "Status",
+        "Progress",
+        "Message",
+        "Launched by",
+        "Created",
+        "Finished",
+        "Took",
+    )
     PROGRESS_COLUMN = 2
     # The engine's sort key behind each column that can be sorted on.
     SORT_KEYS = {0: "type", 1: "status", 2: "progress", 5: "created_at", 6: "finished_at"}
@@ -184,13 +200,15 @@ class JobTableModel(ColumnsModel):
         if column == 0:
             return job.title or job.type
         if column == 1:
-            return (f"{job.status} - {job.failure_summary}" if job.failure_summary
-                    else job.status)
+            return f"{job.status} - {job.failure_summary}" if job.failure_summary else job.status
         if column == 2:
             return f"{job.progress:.0f} %"
         if column == 3:
-            return (job.error if job.status in ("failed", "interrupted") and job.error
-                    else job.message or "")
+            return (
+                job.error
+                if job.status in ("failed", "interrupted") and job.error
+                else job.message or ""
+            )
         if column == 4:
             return self.ctx.daemon_display_name(job.created_by) or ""
         if column == 5:
@@ -210,8 +228,13 @@ class JobTableModel(ColumnsModel):
 
     def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
         # After a failure the view would ask again at every scroll: Refresh retries.
-        return (not parent.isValid() and self.loaded_once and self._next is not None
-                and not self._loading and self.error is None)
+        return (
+            not parent.isValid()
+            and self.loaded_once
+            and self._next is not None
+            and not self._loading
+            and self.error is None
+        )
 
     def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
         if not self.canFetchMore(parent):
@@ -248,8 +271,12 @@ class JobTableModel(ColumnsModel):
     def _page(self, cursor: str | None, *, count: bool) -> Any:
         return self.ctx.client.ops.list_jobs(
             status=list(self.filter.statuses) if self.filter.statuses is not None else None,
-            job_type=self.filter.job_type, limit=self.page_size, cursor=cursor,
-            sort=self.sort, count=count)
+            job_type=self.filter.job_type,
+            limit=self.page_size,
+            cursor=cursor,
+            sort=self.sort,
+            count=count,
+        )
 
     def reload(self) -> None:
         """Start again from the first job in the order (asynchronously; ``loaded``
@@ -358,11 +385,17 @@ class JobTableModel(ColumnsModel):
             self.counted.emit()
             return
         row = JobRow(
-            id=event.job_id, type=event.job_type, status=status,
+            id=event.job_id,
+            type=event.job_type,
+            status=status,
             progress=view.progress if view else 0.0,
-            message=view.message if view else None, created_by=event.created_by,
+            message=view.message if view else None,
+            created_by=event.created_by,
             created_at=(view.created_at if view and view.created_at else event.at),
-            started_at=view.started_at if view else None, finished_at=None, error=None)
+            started_at=view.started_at if view else None,
+            finished_at=None,
+            error=None,
+        )
         self.beginInsertRows(QModelIndex(), 0, 0)
         self._where[row.id] = (True, len(self._head))
         self._head.append(row)
@@ -414,8 +447,9 @@ class ProgressDelegate(QStyledItemDelegate):
         painter.setBrush(QColor("#e4e8ef"))
         painter.drawRoundedRect(track, 2.5, 2.5)
         if value > 0:
-            filled = QRectF(track.left(), track.top(), track.width() * min(value, 100) / 100,
-                            track.height())
+            filled = QRectF(
+                track.left(), track.top(), track.width() * min(value, 100) / 100, track.height()
+            )
             gradient = QLinearGradient(track.left(), 0, track.right(), 0)
             gradient.setColorAt(0, QColor("#0f9488"))
             gradient.setColorAt(1, QColor("#4338ca"))
@@ -423,6 +457,7 @@ class ProgressDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(filled, 2.5, 2.5)
         painter.setPen(theme.MUTED)
         text_rect = QRect(rect.right() - 48, rect.top(), 44, rect.height())
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         f"{value:.0f} %")
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{value:.0f} %"
+        )
         painter.restore()

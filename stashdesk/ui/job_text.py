@@ -79,8 +79,9 @@ def failure_key(result: Any) -> str | None:
     """The key of ``result`` that lists the items the job failed on (None: none does)."""
     if not isinstance(result, dict):
         return None
-    return next((key for key in FAILURE_KEYS
-                 if isinstance(result.get(key), list) and result[key]), None)
+    return next(
+        (key for key in FAILURE_KEYS if isinstance(result.get(key), list) and result[key]), None
+    )
 
 
 def _item_part(key: str, value: Any) -> str:
@@ -103,8 +104,11 @@ def failed_item_text(item: Any) -> str:
         name = str(item[name_key])
     else:
         name = _item_part(name_key, item[name_key])
-    rest = ", ".join(_item_part(str(k), v) for k, v in item.items()
-                     if k not in (name_key, reason_key) and v not in (None, "", [], {}))
+    rest = ", ".join(
+        _item_part(str(k), v)
+        for k, v in item.items()
+        if k not in (name_key, reason_key) and v not in (None, "", [], {})
+    )
     text = " ".join(part for part in (name, f"({rest})" if rest and name else rest) if part)
     if reason_key is not None:
         text = f"{text}: {item[reason_key]}" if text else str(item[reason_key])

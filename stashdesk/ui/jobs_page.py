@@ -127,8 +127,11 @@ class JobsPage(QWidget):
 
     def _job_types(self) -> list[str]:
         """The job types the engine knows (it said so when the client started)."""
-        return sorted(str(spec["type"]) for spec in self.ctx.client.info.get("job_types") or []
-                      if isinstance(spec, dict) and spec.get("type"))
+        return sorted(
+            str(spec["type"])
+            for spec in self.ctx.client.info.get("job_types") or []
+            if isinstance(spec, dict) and spec.get("type")
+        )
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -179,13 +182,21 @@ class JobsPage(QWidget):
         self.details.setEnabled(job is not None)
         # Only the engine's own active jobs can be cancelled (its mirror lists them); a
         # row left running by a process that died is reconciled at the next start.
-        can_cancel = (job is not None and job.active and job.status != "cancelling"
-                      and self.connected and job.id in self.ctx.client.mirror.jobs)
+        can_cancel = (
+            job is not None
+            and job.active
+            and job.status != "cancelling"
+            and self.connected
+            and job.id in self.ctx.client.mirror.jobs
+        )
         self.cancel.setEnabled(can_cancel)
         self.cancel.setToolTip(
-            "" if job is None or can_cancel else
-            "Not connected to the engine" if not self.connected else
-            "Only pending or running jobs of the engine can be cancelled")
+            ""
+            if job is None or can_cancel
+            else "Not connected to the engine"
+            if not self.connected
+            else "Only pending or running jobs of the engine can be cancelled"
+        )
 
     def _update_summary(self) -> None:
         model = self.model
@@ -223,8 +234,7 @@ class JobsPage(QWidget):
             try:
                 answer = await self.ctx.client.ops.cancel_job(job.id)
             except ClientError as exc:
-                self.ctx.nav.show_message(f"Could not cancel the {job.type} job: {exc}",
-                                          error=True)
+                self.ctx.nav.show_message(f"Could not cancel the {job.type} job: {exc}", error=True)
                 self._update_buttons()
                 return
             if answer.get("already_ended"):  # it ended before the request got there

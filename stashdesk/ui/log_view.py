@@ -119,8 +119,11 @@ class LogView(QWidget):
 
     def _update_buffered(self) -> None:
         n = len(self.paused_buffer)
-        self.buffered.setText(f"Paused: {humanize.count(n, 'new line')} held back; "
-                              "Resume shows them." if self.paused else "")
+        self.buffered.setText(
+            f"Paused: {humanize.count(n, 'new line')} held back; Resume shows them."
+            if self.paused
+            else ""
+        )
         self.buffered.setVisible(self.paused)
 
     def _export(self) -> None:

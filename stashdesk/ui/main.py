@@ -63,10 +63,18 @@ class GuiApp:
         failure: a sentence for the user when the engine could not start or be reached.
     """
 
-    def __init__(self, app: QApplication, data_dir: Path, *, minimized: bool = False,
-                 tray_available: bool | None = None,
-                 instance: SingleInstance | None = None, connect: str | None = None,
-                 api_key: str | None = None, fingerprint: str | None = None) -> None:
+    def __init__(
+        self,
+        app: QApplication,
+        data_dir: Path,
+        *,
+        minimized: bool = False,
+        tray_available: bool | None = None,
+        instance: SingleInstance | None = None,
+        connect: str | None = None,
+        api_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> None:
         self.app = app
         self.data_dir = data_dir
         self.minimized = minimized
@@ -106,12 +114,16 @@ class GuiApp:
             if self.engine is not None and self.connect is None:
                 assert self.engine.services is not None
                 started = await self.engine.services.manager.auto_start()
-                log.info("StashDesk window running on %s; daemons started: %s",
-                         self.data_dir, ", ".join(started) or "none")
+                log.info(
+                    "StashDesk window running on %s; daemons started: %s",
+                    self.data_dir,
+                    ", ".join(started) or "none",
+                )
             while not self.quit_sentinel.done():
                 self.switch_to = loop.create_future()
-                await asyncio.wait({self.quit_sentinel, self.switch_to},
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {self.quit_sentinel, self.switch_to}, return_when=asyncio.FIRST_COMPLETED
+                )
                 if not self.quit_sentinel.done():
                     await self._switch(*self.switch_to.result())
         finally:
@@ -128,8 +140,7 @@ class GuiApp:
         from stashdesk.ui.window import MainWindow
 
         assert self.client is not None
-        window = MainWindow(self.client, data_dir=self.data_dir,
-                            tray_available=self.tray_available)
+        window = MainWindow(self.client, data_dir=self.data_dir, tray_available=self.tray_available)
         self.window = window
         window.quit_requested.connect(self.request_quit)
         window.switch_requested.connect(self._switch_requested)
@@ -184,10 +195,18 @@ class GuiApp:
         from stashdesk.engine_client.trust import TrustStore
 
         saved = SavedConnections(self.data_dir)
-        key = (api_key or os.environ.get("STASHDESK_API_KEY") or saved.key_for(url)
-               or _ask_api_key(url))
-        remote = RemoteClient(url, key, fingerprint=self.fingerprint if url == self.connect
-                              else None, trust=TrustStore(self.data_dir))
+        key = (
+            api_key
+            or os.environ.get("STASHDESK_API_KEY")
+            or saved.key_for(url)
+            or _ask_api_key(url)
+        )
+        remote = RemoteClient(
+            url,
+            key,
+            fingerprint=self.fingerprint if url == self.connect else None,
+            trust=TrustStore(self.data_dir),
+        )
         try:
             try:
                 await remote.start()
@@ -214,20 +233,26 @@ class GuiApp:
 
     def status(self) -> dict[str, Any]:
         window = self.window
-        return {"visible": window.isVisible(), "minimized": window.isMinimized(),
-                "title": window.windowTitle(), "tray": window.tray.available,
-                "activations": self.activations}
+        return {
+            "visible": window.isVisible(),
+            "minimized": window.isMinimized(),
+            "title": window.windowTitle(),
+            "tray": window.tray.available,
+            "activations": self.activations,
+        }
 
 
 def _ask_api_key(url: str) -> str:
     from PySide6.QtWidgets import QInputDialog, QLineEdit
 
     key, ok = QInputDialog.getText(
-        None, f"Connect to {url}", "The engine's API key (on the engine's machine, "
-        "`stashdesk api key` prints it):", QLineEdit.EchoMode.Password)
+        None,
+        f"Connect to {url}",
+        "The engine's API key (on the engine's machine, `stashdesk api key` prints it):",
+        QLineEdit.EchoMode.Password,
+    )
     if not ok or not key.strip():
-        raise ClientError(f"no API key given for {url}; pass --api-key, or set "
-                          "STASHDESK_API_KEY")
+        raise ClientError(f"no API key given for {url}; pass --api-key, or set STASHDESK_API_KEY")
     return key.strip()
 
 
@@ -242,16 +267,17 @@ def _confirm_trust(question: str) -> bool:
 def _install_exception_hooks(loop: asyncio.AbstractEventLoop, gui: GuiApp) -> None:
     def report(text: str) -> None:
         if gui.window is not None:
-            gui.window.show_message(f"Internal error: {text} (details in {LOG_FILE})",
-                                    error=True)
+            gui.window.show_message(f"Internal error: {text} (details in {LOG_FILE})", error=True)
 
-    def excepthook(kind: type[BaseException], value: BaseException,
-                   tb: TracebackType | None) -> None:
+    def excepthook(
+        kind: type[BaseException], value: BaseException, tb: TracebackType | None
+    ) -> None:
         if issubclass(kind, KeyboardInterrupt):
             gui.request_quit()
             return
-        log.critical("unhandled exception:\n%s",
-                     "".join(traceback.format_exception(kind, value, tb)))
+        log.critical(
+            "unhandled exception:\n%s", "".join(traceback.format_exception(kind, value, tb))
+        )
         report(f"{kind.__name__}: {value}")
 
     def loop_handler(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
@@ -291,12 +317,20 @@ def check_display() -> None:
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise RuntimeError(
             "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
-            "on a server run `stashdesk --headless`, or set QT_QPA_PLATFORM=offscreen")
+            "on a server run `stashdesk --headless`, or set QT_QPA_PLATFORM=offscreen"
+        )
 
 
-def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
-            tray_available: bool | None = None, connect: str | None = None,
-            api_key: str | None = None, fingerprint: str | None = None) -> int:
+def run_gui(
+    data_dir: Path,
+    minimized: bool = False,
+    verbose: bool = False,
+    *,
+    tray_available: bool | None = None,
+    connect: str | None = None,
+    api_key: str | None = None,
+    fingerprint: str | None = None,
+) -> int:
     """Run the window on ``data_dir`` until the user quits; returns the exit code.
 
     ``connect``: the URL of an engine API to attach to instead of hosting an engine
@@ -322,11 +356,16 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
     instance = SingleInstance(data_dir)
     if not instance.acquire():
         if instance.signal_running():
-            print(f"{APP_NAME} is already running for {data_dir}; its window was brought "
-                  "to the front.")
+            print(
+                f"{APP_NAME} is already running for {data_dir}; its window was brought "
+                "to the front."
+            )
             return 0
-        print(f"{APP_NAME}: another {APP_NAME} holds {data_dir / 'window.lock'} but does not "
-              "answer; if it hangs, end it and start again.", file=sys.stderr)
+        print(
+            f"{APP_NAME}: another {APP_NAME} holds {data_dir / 'window.lock'} but does not "
+            "answer; if it hangs, end it and start again.",
+            file=sys.stderr,
+        )
         return 1
 
     apply_theme(app)
@@ -334,9 +373,16 @@ def run_gui(data_dir: Path, minimized: bool = False, verbose: bool = False, *,
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    gui = GuiApp(app, data_dir, minimized=minimized, tray_available=tray_available,
-                 instance=instance, connect=connect, api_key=api_key,
-                 fingerprint=fingerprint)
+    gui = GuiApp(
+        app,
+        data_dir,
+        minimized=minimized,
+        tray_available=tray_available,
+        instance=instance,
+        connect=connect,
+        api_key=api_key,
+        fingerprint=fingerprint,
+    )
     _install_exception_hooks(loop, gui)
     keepalive = _install_signal_handlers(loop, gui)
     main = loop.create_task(gui.main(), name="stashdesk-gui")

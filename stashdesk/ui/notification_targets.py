@@ -45,29 +45,43 @@ class TargetDialog(QDialog):
 
     saved = Signal(dict)
 
-    def __init__(self, ctx: UiContext, events: list[dict[str, Any]],
-                 original: dict[str, Any] | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        ctx: UiContext,
+        events: list[dict[str, Any]],
+        original: dict[str, Any] | None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.ctx = ctx
         self.original = original
-        self.setWindowTitle("Edit notification target" if original else
-                            "Add notification target")
+        self.setWindowTitle("Edit notification target" if original else "Add notification target")
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name = QLineEdit(original["name"] if original else "")
         self.url = QLineEdit()
         self.url.setEchoMode(QLineEdit.EchoMode.Password)
         self.url.setPlaceholderText(
-            f"unchanged ({original['url']})" if original else
-            "discord://webhook_id/token, ntfy://topic, json://host/path ...")
+            f"unchanged ({original['url']})"
+            if original
+            else "discord://webhook_id/token, ntfy://topic, json://host/path ..."
+        )
         form.addRow("Name", self.name)
         form.addRow("Apprise URL", self.url)
         layout.addLayout(form)
-        layout.addWidget(muted("Any URL Apprise knows: see its wiki for Discord, ntfy, Gotify, "
-                               "Telegram, Pushover, e-mail and webhooks.", wrap=True))
+        layout.addWidget(
+            muted(
+                "Any URL Apprise knows: see its wiki for Discord, ntfy, Gotify, "
+                "Telegram, Pushover, e-mail and webhooks.",
+                wrap=True,
+            )
+        )
         layout.addWidget(section("Send these events"))
-        wanted = set(original["events"]) if original else {
-            e["name"] for e in events if e.get("level") in ("failure", "warning")}
+        wanted = (
+            set(original["events"])
+            if original
+            else {e["name"] for e in events if e.get("level") in ("failure", "warning")}
+        )
         self.event_boxes: dict[str, QCheckBox] = {}
         for event in events:
             box = QCheckBox(f"{event['name']}: {event['description']}")
@@ -77,8 +91,9 @@ class TargetDialog(QDialog):
         self.error = Banner("error")
         self.error.setVisible(False)
         layout.addWidget(self.error)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
-                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
         self.buttons = buttons
@@ -97,8 +112,8 @@ class TargetDialog(QDialog):
                     stored = await ops.add_notification_target(name, url, events)
                 else:
                     stored = await ops.edit_notification_target(
-                        self.original["name"], new_name=name or None, url=url or None,
-                        events=events)
+                        self.original["name"], new_name=name or None, url=url or None, events=events
+                    )
             except ClientError as exc:  # a URL Apprise cannot use, a name taken, no events
                 self.error.set_text(f"Not saved: {exc}")
                 self.error.setVisible(True)
@@ -132,8 +147,9 @@ class NotificationTargets(QWidget):
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 12, 0, 0)
         column.addWidget(section("Targets"))
-        column.addWidget(muted("Where events go besides the tray. Each target has its own "
-                               "events.", wrap=True))
+        column.addWidget(
+            muted("Where events go besides the tray. Each target has its own events.", wrap=True)
+        )
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -153,8 +169,7 @@ class NotificationTargets(QWidget):
         self.edit_button.clicked.connect(self.edit)
         self.remove_button.clicked.connect(self.remove)
         self.test_button.clicked.connect(self.send_test)
-        for widget in (self.add_button, self.edit_button, self.remove_button,
-                       self.test_button):
+        for widget in (self.add_button, self.edit_button, self.remove_button, self.test_button):
             row.addWidget(widget)
         row.addStretch(1)
         column.addLayout(row)
@@ -181,8 +196,12 @@ class NotificationTargets(QWidget):
         self.table.setRowCount(len(targets))
         for row, target in enumerate(targets):
             delivery = target.get("last_delivery") or "never sent"
-            cells = (target["name"], target.get("service") or "",
-                     ", ".join(target["events"]), delivery)
+            cells = (
+                target["name"],
+                target.get("service") or "",
+                ", ".join(target["events"]),
+                delivery,
+            )
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if col == 0:
@@ -201,8 +220,7 @@ class NotificationTargets(QWidget):
         chosen = self.selected() is not None
         self.edit_button.setEnabled(chosen)
         self.remove_button.setEnabled(chosen)
-        self.test_button.setText("Send test" if chosen or not self.targets else
-                                 "Send test to all")
+        self.test_button.setText("Send test" if chosen or not self.targets else "Send test to all")
         self.test_button.setEnabled(bool(self.targets))
 
     def open_dialog(self, original: dict[str, Any] | None) -> TargetDialog:
@@ -239,14 +257,16 @@ class NotificationTargets(QWidget):
 
         async def run() -> None:
             try:
-                outcomes = await ops.test_notification_targets(target["name"] if target
-                                                               else None)
+                outcomes = await ops.test_notification_targets(target["name"] if target else None)
             finally:
                 self.test_button.setEnabled(True)
-            self.report.setText("\n".join(
-                f"{'✔' if o['ok'] else '✘'} {o['name']}: "
-                f"{'delivered' if o['ok'] else o.get('error') or o.get('last_delivery')}"
-                for o in outcomes))
+            self.report.setText(
+                "\n".join(
+                    f"{'✔' if o['ok'] else '✘'} {o['name']}: "
+                    f"{'delivered' if o['ok'] else o.get('error') or o.get('last_delivery')}"
+                    for o in outcomes
+                )
+            )
             self.show_targets(await ops.list_notification_targets())
 
         self.ctx.tasks.spawn(run(), "Sending a test notification")

@@ -108,8 +108,11 @@ class OptionEditor:
                 reveal = QAction("Show", self.line)
                 reveal.setCheckable(True)
                 reveal.setToolTip("Show or hide the value")
-                reveal.toggled.connect(lambda on: self.line.setEchoMode(
-                    QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+                reveal.toggled.connect(
+                    lambda on: self.line.setEchoMode(
+                        QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password
+                    )
+                )
                 self.line.addAction(reveal, QLineEdit.ActionPosition.TrailingPosition)
             elif option.type == "list":
                 self.line.setPlaceholderText("comma-separated, or a JSON list")
@@ -207,8 +210,9 @@ class OptionForm(QWidget):
 
     edited = Signal()
 
-    def __init__(self, options: list[Option], values: dict[str, Any],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, options: list[Option], values: dict[str, Any], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.options = list(options)
         self.editors: dict[str, OptionEditor] = {}
@@ -222,8 +226,9 @@ class OptionForm(QWidget):
             editor = OptionEditor(option, lambda *_a, key=option.key: self._changed(key))
             self.editors[option.key] = editor
             label = QLabel(title_of(option) + ("  ⟳" if option.restart_required else ""))
-            label.setToolTip(option.key + ("\nTakes effect after a restart"
-                                           if option.restart_required else ""))
+            label.setToolTip(
+                option.key + ("\nTakes effect after a restart" if option.restart_required else "")
+            )
             form.addRow(label, editor.container)
         self.set_values(values)
 

@@ -51,8 +51,14 @@ class PlanRow:
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> PlanRow:
         counts = {status: n for status, n in (item.get("change_counts") or {}).items() if n}
-        return cls(int(item["id"]), item.get("name") or "", item["status"], item.get("job_id"),
-                   from_iso(item.get("created_at")) or 0.0, counts)
+        return cls(
+            int(item["id"]),
+            item.get("name") or "",
+            item["status"],
+            item.get("job_id"),
+            from_iso(item.get("created_at")) or 0.0,
+            counts,
+        )
 
 
 @dataclass(slots=True)
@@ -72,18 +78,28 @@ class ChangeRow:
     @classmethod
     def from_json(cls, item: dict[str, Any]) -> ChangeRow:
         scene_id = str(item["scene_id"])
-        return cls(int(item["id"]), scene_id, item.get("scene_title") or f"Scene {scene_id}",
-                   item.get("scene_path") or "", item["field"], item["action"],
-                   item.get("current_value"), item.get("proposed_value"),
-                   float(item.get("confidence") or 0.0), item["status"], item.get("reason"))
+        return cls(
+            int(item["id"]),
+            scene_id,
+            item.get("scene_title") or f"Scene {scene_id}",
+            item.get("scene_path") or "",
+            item["field"],
+            item["action"],
+            item.get("current_value"),
+            item.get("proposed_value"),
+            float(item.get("confidence") or 0.0),
+            item["status"],
+            item.get("reason"),
+        )
 
 
 async def load_plans(ops: Any) -> list[PlanRow]:
     return [PlanRow.from_json(item) for item in await ops.list_plans()]
 
 
-async def load_plan(ops: Any, plan_id: int) -> tuple[PlanRow, list[ChangeRow],
-                                                        list[tuple[str, str]]]:
+async def load_plan(
+    ops: Any, plan_id: int
+) -> tuple[PlanRow, list[ChangeRow], list[tuple[str, str]]]:
     """The plan, all its changes (asked for page by page) and its apply jobs (newest
     first)."""
     first = await ops.get_plan(plan_id, offset=0, limit=CHANGES_PAGE)
@@ -99,8 +115,17 @@ async def load_plan(ops: Any, plan_id: int) -> tuple[PlanRow, list[ChangeRow],
 
 
 class PlanListModel(RowsModel):
-    COLUMNS = ("#", "Name", "Status", "Changes", "Pending", "Approved", "Rejected", "Applied",
-               "Created")
+    COLUMNS = (
+        "#",
+        "Name",
+        "Status",
+        "Changes",
+        "Pending",
+        "Approved",
+        "Rejected",
+        "Applied",
+        "Created",
+    )
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -109,10 +134,17 @@ class PlanListModel(RowsModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             counts = plan.counts
-            return (str(plan.id), plan.name, plan.status, str(plan.total),
-                    str(counts.get("pending", 0)), str(counts.get("approved", 0)),
-                    str(counts.get("rejected", 0)), str(counts.get("applied", 0)),
-                    humanize.timestamp(plan.created_at))[column]
+            return (
+                str(plan.id),
+                plan.name,
+                plan.status,
+                str(plan.total),
+                str(counts.get("pending", 0)),
+                str(counts.get("approved", 0)),
+                str(counts.get("rejected", 0)),
+                str(counts.get("applied", 0)),
+                humanize.timestamp(plan.created_at),
+            )[column]
         if role == Qt.ItemDataRole.ForegroundRole and column == 2:
             return theme.STATUS_COLOURS.get(plan.status)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (0, 3, 4, 5, 6, 7):
@@ -129,9 +161,16 @@ class ChangeModel(RowsModel):
         change = self.rows[index.row()]
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            return (change.title, change.path, change.field, change.action,
-                    humanize.plan_value(change.current), humanize.plan_value(change.proposed),
-                    f"{change.confidence:.2f}", change.status)[column]
+            return (
+                change.title,
+                change.path,
+                change.field,
+                change.action,
+                humanize.plan_value(change.current),
+                humanize.plan_value(change.proposed),
+                f"{change.confidence:.2f}",
+                change.status,
+            )[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             if column in (4, 5):
                 value = change.current if column == 4 else change.proposed
@@ -187,16 +226,25 @@ class ChangesTab(QWidget):
         self.change_table = data_table(self.changes)
         self.change_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         header = self.change_table.horizontalHeader()
-        for column_index, width in ((0, 170), (1, 220), (2, 80), (3, 70), (4, 130), (5, 170),
-                                    (6, 96), (7, 84)):
+        for column_index, width in (
+            (0, 170),
+            (1, 220),
+            (2, 80),
+            (3, 70),
+            (4, 130),
+            (5, 170),
+            (6, 96),
+            (7, 84),
+        ):
             header.resizeSection(column_index, width)
         header.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.change_table.selectionModel().selectionChanged.connect(self._fill_edit)
         column.addWidget(self.change_table, 1)
 
     def selected(self) -> list[ChangeRow]:
-        return [self.changes.rows[i.row()]
-                for i in self.change_table.selectionModel().selectedRows()]
+        return [
+            self.changes.rows[i.row()] for i in self.change_table.selectionModel().selectedRows()
+        ]
 
     def set_changes(self, changes: list[ChangeRow], keep: set[int]) -> None:
         """Show ``changes``, selecting again those of ``keep`` (ids)."""
@@ -207,15 +255,15 @@ class ChangesTab(QWidget):
                 if change.id in keep:
                     selection.select(self.changes.index(row, 0), self.changes.index(row, 0))
             self.change_table.selectionModel().select(
-                selection, QItemSelectionModel.SelectionFlag.Select
-                | QItemSelectionModel.SelectionFlag.Rows)
+                selection,
+                QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows,
+            )
 
     def set_enabled(self, reviewable: bool) -> None:
         selected = self.selected()
         for widget in (self.approve_selected, self.reject_selected):
             widget.setEnabled(reviewable and bool(selected))
-        editable = reviewable and len(selected) == 1 and \
-            selected[0].status in EDITABLE_STATUSES
+        editable = reviewable and len(selected) == 1 and selected[0].status in EDITABLE_STATUSES
         self.edit_value.setEnabled(editable)
         self.save_edit_button.setEnabled(editable)
 
@@ -228,14 +276,17 @@ class ChangesTab(QWidget):
         try:
             return json.loads(text)
         except ValueError:
-            raise ValueError(f"The value is not valid JSON (this change proposes "
-                             f"{type(change.proposed).__name__} data).") from None
+            raise ValueError(
+                f"The value is not valid JSON (this change proposes "
+                f"{type(change.proposed).__name__} data)."
+            ) from None
 
     def _fill_edit(self) -> None:
         selected = self.selected()
         if len(selected) == 1:
             value = selected[0].proposed
-            self.edit_value.setText(value if isinstance(value, str)
-                                    else json.dumps(value, ensure_ascii=False))
+            self.edit_value.setText(
+                value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            )
         else:
             self.edit_value.clear()

@@ -51,8 +51,11 @@ def placeholder(text: str = "") -> QPixmap:
     if text:
         painter = QPainter(pixmap)
         painter.setPen(theme.MUTED)
-        painter.drawText(QRect(0, 0, COVER_SIZE.width(), COVER_SIZE.height()),
-                         int(Qt.AlignmentFlag.AlignCenter), text)
+        painter.drawText(
+            QRect(0, 0, COVER_SIZE.width(), COVER_SIZE.height()),
+            int(Qt.AlignmentFlag.AlignCenter),
+            text,
+        )
         painter.end()
     return pixmap
 
@@ -75,8 +78,9 @@ class CoverCache(QObject):
 
     loaded = Signal(str)
 
-    def __init__(self, ops: Any, spawn: Callable[[Any, str], None],
-                 parent: QObject | None = None) -> None:
+    def __init__(
+        self, ops: Any, spawn: Callable[[Any, str], None], parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._ops = ops
         self._spawn = spawn
@@ -108,8 +112,11 @@ class CoverCache(QObject):
         if result.get("data"):
             image = QPixmap()
             if image.loadFromData(base64.b64decode(result["data"])):
-                pixmap = image.scaled(COVER_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
-                                      Qt.TransformationMode.SmoothTransformation)
+                pixmap = image.scaled(
+                    COVER_SIZE,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             else:
                 self.errors[scene_id] = "the cover is not an image Qt can read"
         else:
@@ -134,9 +141,15 @@ class SceneCard(QFrame):
         current_tags: the line naming the tags the scene has in Stash now.
     """
 
-    def __init__(self, scene: dict[str, Any], review: Review, editable: bool,
-                 want_cover: Callable[[str], None], analyse_again: Callable[[str, str], None],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        scene: dict[str, Any],
+        review: Review,
+        editable: bool,
+        want_cover: Callable[[str], None],
+        analyse_again: Callable[[str, str], None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setProperty("card", True)
         self.scene_id = str(scene["scene_id"])
@@ -162,10 +175,8 @@ class SceneCard(QFrame):
         self.approve_scene = button("Approve scene")
         self.reject_scene = button("Reject scene", danger=True)
         what = f"scene {title}"
-        self.approve_scene.clicked.connect(
-            lambda: review(True, what, scene_ids=[self.scene_id]))
-        self.reject_scene.clicked.connect(
-            lambda: review(False, what, scene_ids=[self.scene_id]))
+        self.approve_scene.clicked.connect(lambda: review(True, what, scene_ids=[self.scene_id]))
+        self.reject_scene.clicked.connect(lambda: review(False, what, scene_ids=[self.scene_id]))
         for widget in (self.approve_scene, self.reject_scene):
             widget.setEnabled(editable and bool(scene.get("changes")))
             head.addWidget(widget)
@@ -175,14 +186,18 @@ class SceneCard(QFrame):
         head.addWidget(self.analyse_again)
         column.addLayout(head)
 
-        facts = [scene.get("studio"), humanize.duration(scene["duration"])
-                 if scene.get("duration") else None, scene.get("file")]
+        facts = [
+            scene.get("studio"),
+            humanize.duration(scene["duration"]) if scene.get("duration") else None,
+            scene.get("file"),
+        ]
         if scene.get("removed"):
             facts.insert(0, "no longer in Stash")
         column.addWidget(muted(" · ".join(str(f) for f in facts if f)))
         current = scene.get("tags") or []
-        self.current_tags = muted("Tags now: " + (", ".join(current) if current else "none"),
-                                  wrap=True)
+        self.current_tags = muted(
+            "Tags now: " + (", ".join(current) if current else "none"), wrap=True
+        )
         column.addWidget(self.current_tags)
         self.counts = muted(counts_text(scene.get("counts") or {}))
         column.addWidget(self.counts)
@@ -209,14 +224,17 @@ class SceneCard(QFrame):
             label = QLabel()
             if change.get("url") and change.get("field") == "markers":
                 # a marker's span opens the scene in Stash's web page at that time
-                label.setText(f'<a href="{html.escape(change["url"], quote=True)}">'
-                              f"{html.escape(text)}</a>")
+                label.setText(
+                    f'<a href="{html.escape(change["url"], quote=True)}">{html.escape(text)}</a>'
+                )
                 label.setOpenExternalLinks(True)
             else:
                 label.setTextFormat(Qt.TextFormat.PlainText)
                 label.setText(text)
-            label.setToolTip(f"confidence {float(change.get('confidence') or 0):.2f}"
-                             + (f"\n{change['url']}" if change.get("url") else ""))
+            label.setToolTip(
+                f"confidence {float(change.get('confidence') or 0):.2f}"
+                + (f"\n{change['url']}" if change.get("url") else "")
+            )
             status = QLabel(change["status"])
             colour = theme.STATUS_COLOURS.get(change["status"])
             if colour is not None:
@@ -227,8 +245,7 @@ class SceneCard(QFrame):
         grid.setColumnStretch(0, 1)
         column.addLayout(grid)
         if len(changes) > CHANGES_SHOWN:
-            column.addWidget(muted(f"and {len(changes) - CHANGES_SHOWN:,} more (see All "
-                                   "changes)"))
+            column.addWidget(muted(f"and {len(changes) - CHANGES_SHOWN:,} more (see All changes)"))
         for note in scene.get("notes") or []:
             column.addWidget(muted(f"Left out: {note['message']}", wrap=True))
         row.addLayout(column, 1)
@@ -237,8 +254,10 @@ class SceneCard(QFrame):
     def _tag_chip(self, name: str, review: Review, editable: bool) -> QWidget:
         chip = QFrame()
         chip.setObjectName("tagChip")
-        chip.setStyleSheet("QFrame#tagChip { background: #eef2ff; border: 1px solid #c7d2fe; "
-                           "border-radius: 10px; }")
+        chip.setStyleSheet(
+            "QFrame#tagChip { background: #eef2ff; border: 1px solid #c7d2fe; "
+            "border-radius: 10px; }"
+        )
         layout = QHBoxLayout(chip)
         layout.setContentsMargins(6, 0, 2, 0)
         layout.setSpacing(2)
@@ -248,11 +267,13 @@ class SceneCard(QFrame):
         for widget, text, verdict in ((approve, "✓", True), (reject, "✕", False)):
             widget.setText(text)
             widget.setAutoRaise(True)
-            widget.setToolTip(f"{'Approve' if verdict else 'Reject'} {name}'s changes in "
-                              "this scene")
+            widget.setToolTip(
+                f"{'Approve' if verdict else 'Reject'} {name}'s changes in this scene"
+            )
             widget.setEnabled(editable)
-            widget.clicked.connect(lambda _c=False, v=verdict: review(
-                v, what, scene_ids=[self.scene_id], tag=name))
+            widget.clicked.connect(
+                lambda _c=False, v=verdict: review(v, what, scene_ids=[self.scene_id], tag=name)
+            )
             layout.addWidget(widget)
         self.tag_buttons[name] = (approve, reject)
         return chip
@@ -271,8 +292,7 @@ class SceneCard(QFrame):
             return
         pixmap = cache.pixmaps[self.scene_id]
         self.cover.setPixmap(pixmap if pixmap is not None else placeholder("No cover"))
-        self.cover.setToolTip("" if pixmap is not None
-                              else cache.errors.get(self.scene_id, ""))
+        self.cover.setToolTip("" if pixmap is not None else cache.errors.get(self.scene_id, ""))
 
 
 class ReviewView(QWidget):
@@ -285,8 +305,13 @@ class ReviewView(QWidget):
         plan_id: the plan shown, or None.
     """
 
-    def __init__(self, ops: Any, spawn: Callable[[Any, str], None], review: Review,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        ops: Any,
+        spawn: Callable[[Any, str], None],
+        review: Review,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self._ops = ops
         self._spawn = spawn
@@ -335,10 +360,12 @@ class ReviewView(QWidget):
         layout.addWidget(self.scroll, 1)
         self._set_buttons()
         self.current: str | None = None  # the scene A/R act on, moved with J/K
-        for key, action in (("A", lambda: self._review_current(True)),
-                            ("R", lambda: self._review_current(False)),
-                            ("J", lambda: self.move_current(1)),
-                            ("K", lambda: self.move_current(-1))):
+        for key, action in (
+            ("A", lambda: self._review_current(True)),
+            ("R", lambda: self._review_current(False)),
+            ("J", lambda: self.move_current(1)),
+            ("K", lambda: self.move_current(-1)),
+        ):
             shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(action)
@@ -404,25 +431,31 @@ class ReviewView(QWidget):
             card.deleteLater()
         self.cards = {}
         for number, scene in enumerate(view["scenes"]):
-            card = SceneCard(scene, self._review, self._editable, self._card_painted,
-                             self._analyse_again)
+            card = SceneCard(
+                scene, self._review, self._editable, self._card_painted, self._analyse_again
+            )
             self.column.insertWidget(number, card)
             self.cards[card.scene_id] = card
             card.show_cover(self.covers)
-        self.set_current(self.current if self.current in self.cards  # a reload keeps
-                         else next(iter(self.cards), None), scroll=False)  # the scroll
+        self.set_current(
+            self.current
+            if self.current in self.cards  # a reload keeps
+            else next(iter(self.cards), None),
+            scroll=False,
+        )  # the scroll
         self.scene_count = int(view.get("scene_count") or 0)
         shown = len(self.cards)
         self.scene_summary.setText(
-            "" if self.plan_id is None else
-            f"{humanize.count(self.scene_count, 'scene')}" +
-            (f" · {shown:,} shown" if shown < self.scene_count else ""))
+            ""
+            if self.plan_id is None
+            else f"{humanize.count(self.scene_count, 'scene')}"
+            + (f" · {shown:,} shown" if shown < self.scene_count else "")
+        )
         self.more.setVisible(shown < self.scene_count)
         current = self.tag_filter.currentData()
         self.tag_filter.clear()
         for item in view.get("tags") or []:
-            self.tag_filter.addItem(f"{item['tag']} ({counts_text(item['counts'])})",
-                                    item["tag"])
+            self.tag_filter.addItem(f"{item['tag']} ({counts_text(item['counts'])})", item["tag"])
         index = self.tag_filter.findData(current)
         self.tag_filter.setCurrentIndex(max(index, 0))
         self._set_buttons()
@@ -433,8 +466,10 @@ class ReviewView(QWidget):
         self.reject_tag.setEnabled(usable)
 
     def _analyse_again(self, scene_id: str, title: str) -> None:
-        self._spawn(self._ops.analyse_again([scene_id], requested_by="window"),
-                    f"Asking to analyse {title} again")
+        self._spawn(
+            self._ops.analyse_again([scene_id], requested_by="window"),
+            f"Asking to analyse {title} again",
+        )
 
     def _review_tag(self, approve: bool) -> None:
         name = self.tag_filter.currentData()

@@ -111,8 +111,16 @@ class PlansPage(QWidget):
         self.plan_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.plan_table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in ((0, 50), (2, 90), (3, 80), (4, 80), (5, 84), (6, 80), (7, 80),
-                              (8, 110)):
+        for column, width in (
+            (0, 50),
+            (2, 90),
+            (3, 80),
+            (4, 80),
+            (5, 84),
+            (6, 80),
+            (7, 80),
+            (8, 110),
+        ):
             header.resizeSection(column, width)
         self.plan_table.selectionModel().selectionChanged.connect(self._plan_selected)
         splitter.addWidget(self.plan_table)
@@ -231,16 +239,16 @@ class PlansPage(QWidget):
             detail = await load_plan(ops, target) if target is not None else None
         except ClientError as exc:
             if generation == self._generation:
-                self._show_stale(f"Could not load the plans: {exc}. What is shown may be out "
-                                 "of date.")
+                self._show_stale(
+                    f"Could not load the plans: {exc}. What is shown may be out of date."
+                )
             return
         if generation != self._generation:
             return  # a newer reload is under way
         self.stale.setVisible(False)
         self.plans.set_rows(rows)
         open_count = sum(1 for r in rows if r.status in OPEN_PLAN_STATUSES)
-        self.summary.setText(f"{humanize.count(len(rows), 'plan')} · {open_count} open "
-                             "for review")
+        self.summary.setText(f"{humanize.count(len(rows), 'plan')} · {open_count} open for review")
         self._pending_select = None
         if detail is None:
             self.plan = None
@@ -288,14 +296,14 @@ class PlansPage(QWidget):
             if generation == self._generation:
                 self._show_stale(f"Could not load plan #{plan_id}: {exc}")
             return
-        if generation == self._generation and self.plan is not None \
-                and self.plan.id == plan_id:
+        if generation == self._generation and self.plan is not None and self.plan.id == plan_id:
             self.stale.setVisible(False)
             self._show_plan(*detail)
             self.changed.emit()
 
-    def _show_plan(self, plan: PlanRow, changes: list[ChangeRow],
-                   apply_jobs: list[tuple[str, str]]) -> None:
+    def _show_plan(
+        self, plan: PlanRow, changes: list[ChangeRow], apply_jobs: list[tuple[str, str]]
+    ) -> None:
         same_plan = self.plan is not None and self.plan.id == plan.id
         keep = set(self.selected_change_ids()) if same_plan else set()
         self.plan = plan
@@ -310,8 +318,9 @@ class PlansPage(QWidget):
             self.plan_title.setText("Select a plan to review its changes")
         else:
             counts = ", ".join(f"{n} {status}" for status, n in sorted(plan.counts.items()))
-            self.plan_title.setText(f"#{plan.id} {plan.name} — {plan.status}"
-                                    + (f" ({counts})" if counts else ""))
+            self.plan_title.setText(
+                f"#{plan.id} {plan.name} — {plan.status}" + (f" ({counts})" if counts else "")
+            )
         plan_id = plan.id if plan is not None else None
         if self._apply_info_plan != plan_id:
             # Another plan: show its newest apply job, if it has one.
@@ -320,8 +329,7 @@ class PlansPage(QWidget):
             if plan_id is not None and self._apply_jobs:
                 job_id, status = self._apply_jobs[0]
                 self.last_apply_job_id, self._apply_info_plan = job_id, plan_id
-                self.apply_info.set_kind("error" if status in ("failed", "interrupted")
-                                         else "info")
+                self.apply_info.set_kind("error" if status in ("failed", "interrupted") else "info")
                 self.apply_info.set_text(f"Last apply job: {job_id[:8]} ({status}).")
                 self.apply_info.setVisible(True)
         self._update_buttons()
@@ -340,11 +348,13 @@ class PlansPage(QWidget):
         for widget in (self.approve_matching, self.reject_matching):
             widget.setEnabled(open_plan)
         self.changes_tab.set_enabled(open_plan)
-        self.cancel_button.setEnabled(plan is not None and plan.status not in ("applied",
-                                                                              "cancelled"))
+        self.cancel_button.setEnabled(
+            plan is not None and plan.status not in ("applied", "cancelled")
+        )
         can_run = self._engine_can_apply()
-        self.apply_button.setEnabled(plan is not None and plan.status in OPEN_PLAN_STATUSES
-                                     and can_run)
+        self.apply_button.setEnabled(
+            plan is not None and plan.status in OPEN_PLAN_STATUSES and can_run
+        )
         if not can_run:
             self.apply_button.setToolTip("The engine has no APPLY_PLAN job type")
         elif plan is not None and plan.status not in OPEN_PLAN_STATUSES:
@@ -370,8 +380,12 @@ class PlansPage(QWidget):
             what.append(f"{field}")
         if minimum:
             what.append(f"confidence ≥ {minimum:.2f}")
-        self.review(approve, "matching " + (" and ".join(what) if what else "(every change)"),
-                    field=field, min_confidence=minimum)
+        self.review(
+            approve,
+            "matching " + (" and ".join(what) if what else "(every change)"),
+            field=field,
+            min_confidence=minimum,
+        )
 
     def review(self, approve: bool, what: str, **selectors: Any) -> None:
         """Approve or reject what ``selectors`` (``review_plan``'s: change_ids, field,
@@ -384,13 +398,15 @@ class PlansPage(QWidget):
         async def run() -> None:
             try:
                 result = await self.ctx.client.ops.review_plan(
-                    plan_id, "approve" if approve else "reject", **selectors)
+                    plan_id, "approve" if approve else "reject", **selectors
+                )
             except ClientError as exc:
                 self.message.setText(str(exc))
             else:
                 verb = "Approved" if approve else "Rejected"
-                self.message.setText(f"{verb} {humanize.count(result['count'], 'change')} "
-                                     f"({what}).")
+                self.message.setText(
+                    f"{verb} {humanize.count(result['count'], 'change')} ({what})."
+                )
             self.reload()
 
         self._spawn(run(), "Reviewing changes")
@@ -414,8 +430,9 @@ class PlansPage(QWidget):
             except ClientError as exc:
                 self.message.setText(str(exc))
             else:
-                self.message.setText(f"Change {change.id} now proposes "
-                                     f"{humanize.plan_value(value)}.")
+                self.message.setText(
+                    f"Change {change.id} now proposes {humanize.plan_value(value)}."
+                )
             self.reload()
 
         self._spawn(run(), "Editing a change")
@@ -474,8 +491,10 @@ class PlansPage(QWidget):
             return
         if event.job_id == self.last_apply_job_id:
             self.apply_info.set_kind("info" if event.status == "completed" else "error")
-            self.apply_info.set_text(f"Apply job {event.job_id[:8]} {event.status}"
-                                     + (f": {event.error}" if event.error else "."))
+            self.apply_info.set_text(
+                f"Apply job {event.job_id[:8]} {event.status}"
+                + (f": {event.error}" if event.error else ".")
+            )
         self._schedule_reload()
 
     def _on_plan_changed(self, _event: PlanChanged) -> None:
@@ -484,7 +503,6 @@ class PlansPage(QWidget):
     def _on_connection_changed(self, event: EngineConnection) -> None:
         if not event.connected:
             why = f" ({event.message})" if event.message else ""
-            self._show_stale(f"Not connected to the engine{why}: what is shown may be out "
-                             "of date.")
+            self._show_stale(f"Not connected to the engine{why}: what is shown may be out of date.")
         elif event.resynced or self.stale.isVisible():
             self._schedule_reload()

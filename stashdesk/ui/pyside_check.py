@@ -29,8 +29,10 @@ def lost_references() -> dict[str, int]:
     for i in range(PROBE_CALLS):
         probe.setObjectName(f"probe-{i}")  # returns None
         probe.ping.emit()  # returns True
-    lost = {"None": none_before - sys.getrefcount(None),
-            "True": true_before - sys.getrefcount(True)}
+    lost = {
+        "None": none_before - sys.getrefcount(None),
+        "True": true_before - sys.getrefcount(True),
+    }
     probe.deleteLater()
     return lost
 

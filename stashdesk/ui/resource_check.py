@@ -53,37 +53,43 @@ def missing_platform_plugin() -> str | None:
     so the self-check looks for the file first. None when one is there (or when
     Qt picks its default platform itself).
     """
-    wanted = [name.split(":")[0].strip() for name in
-              os.environ.get("QT_QPA_PLATFORM", "").split(";")]
+    wanted = [
+        name.split(":")[0].strip() for name in os.environ.get("QT_QPA_PLATFORM", "").split(";")
+    ]
     wanted = [name for name in wanted if name]
     if not wanted:
         return None
     folders = [Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)) / "platforms"]
-    folders += [Path(p) / "platforms"
-                for p in os.environ.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p]
-    present = {f.name.lower() for folder in folders if folder.is_dir()
-               for f in folder.iterdir()}
+    folders += [
+        Path(p) / "platforms" for p in os.environ.get("QT_PLUGIN_PATH", "").split(os.pathsep) if p
+    ]
+    present = {f.name.lower() for folder in folders if folder.is_dir() for f in folder.iterdir()}
     for name in wanted:
         stems = (f"q{name}.dll", f"libq{name}.so", f"libq{name}.dylib")
         if any(stem in present for stem in stems):
             return None
-    return (f"no Qt platform plugin for QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']} in "
-            f"{', '.join(str(f) for f in folders)} (found: {', '.join(sorted(present)) or 'none'})")
+    return (
+        f"no Qt platform plugin for QT_QPA_PLATFORM={os.environ['QT_QPA_PLATFORM']} in "
+        f"{', '.join(str(f) for f in folders)} (found: {', '.join(sorted(present)) or 'none'})"
+    )
 
 
 def check_qt_platform() -> Result:
     """The platform plugin in use, and where Qt looks for plugins."""
     app = _app()
     plugins = QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath)
-    return True, (f"Qt {qVersion()} (PySide6 {PYSIDE_VERSION}) on the {app.platformName()} "
-                  f"platform; plugins from {plugins}")
+    return True, (
+        f"Qt {qVersion()} (PySide6 {PYSIDE_VERSION}) on the {app.platformName()} "
+        f"platform; plugins from {plugins}"
+    )
 
 
 def check_image_formats() -> Result:
     _app()
     supported = {bytes(f.data()).decode().lower() for f in QImageReader.supportedImageFormats()}
-    missing = [f"{name} ({plugin})" for name, plugin in IMAGE_FORMATS.items()
-               if name not in supported]
+    missing = [
+        f"{name} ({plugin})" for name, plugin in IMAGE_FORMATS.items() if name not in supported
+    ]
     if missing:
         return False, f"Qt cannot read {', '.join(missing)}: the plugin is missing"
     return True, f"Qt reads {', '.join(IMAGE_FORMATS)} ({len(supported)} formats in all)"
@@ -119,8 +125,9 @@ def check_app_icon() -> Result:
         problems.append(svg_problem)
     if problems:
         return False, "; ".join(problems)
-    return True, (f"{len(APP_ICON_SIZES)} PNG sizes, an ICO with {ico_images} images and the "
-                  f"SVG load")
+    return True, (
+        f"{len(APP_ICON_SIZES)} PNG sizes, an ICO with {ico_images} images and the SVG load"
+    )
 
 
 def check_tray_icons() -> Result:
@@ -136,8 +143,10 @@ def check_tray_icons() -> Result:
             problems.append(svg_problem)
     if problems:
         return False, "; ".join(problems)
-    return True, f"{', '.join(TRAY_STATES)} load (PNG {'/'.join(map(str, TRAY_ICON_SIZES))} px "\
-                 f"and SVG)"
+    return (
+        True,
+        f"{', '.join(TRAY_STATES)} load (PNG {'/'.join(map(str, TRAY_ICON_SIZES))} px and SVG)",
+    )
 
 
 @contextmanager

@@ -39,9 +39,12 @@ class WindowCheck:
     detail: str
 
 
-async def check_status_reaches_card(window: MainWindow, client: EngineClient,
-                                    daemon: str | None = None,
-                                    timeout: float = STATUS_TIMEOUT) -> WindowCheck:
+async def check_status_reaches_card(
+    window: MainWindow,
+    client: EngineClient,
+    daemon: str | None = None,
+    timeout: float = STATUS_TIMEOUT,
+) -> WindowCheck:
     """Publish a status for ``daemon`` (default: the first registered) and wait for its card."""
     names = list(client.mirror.daemons)
     if daemon is None:
@@ -50,17 +53,20 @@ async def check_status_reaches_card(window: MainWindow, client: EngineClient,
         daemon = names[0]
     message = f"Self-check {time.time():.6f}"
     started = time.perf_counter()
-    client.bus.publish(DaemonStatusChanged(daemon=daemon, message=message,
-                                             phase="working"))
+    client.bus.publish(DaemonStatusChanged(daemon=daemon, message=message, phase="working"))
     card = window.card(daemon)
     while card.status_text() != message:
         if time.perf_counter() - started > timeout:
-            return WindowCheck(False, None, f"the {daemon} card did not show a published "
-                                            f"status within {timeout:g} s")
+            return WindowCheck(
+                False,
+                None,
+                f"the {daemon} card did not show a published status within {timeout:g} s",
+            )
         await asyncio.sleep(0.005)
     latency = time.perf_counter() - started
-    return WindowCheck(True, latency, f"a status reached the {daemon} card in "
-                                      f"{latency * 1000:.0f} ms")
+    return WindowCheck(
+        True, latency, f"a status reached the {daemon} card in {latency * 1000:.0f} ms"
+    )
 
 
 def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck:
@@ -95,7 +101,6 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
     try:
         return loop.run_until_complete(run())
     except Exception as exc:
-        return WindowCheck(False, None, f"the window could not start: {type(exc).__name__}: "
-                                        f"{exc}")
+        return WindowCheck(False, None, f"the window could not start: {type(exc).__name__}: {exc}")
     finally:
         loop.close()

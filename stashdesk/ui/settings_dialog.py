@@ -46,14 +46,14 @@ STEP_MARKS = {True: "✔", False: "✘", None: "–"}
 
 GROUP_INTROS = {
     "Stash": "Where your Stash server is. StashDesk reads scenes from it and writes the "
-             "changes you approve.",
+    "changes you approve.",
     "qBittorrent": "The qBittorrent Web UI the download processor watches.",
     "Downloads": "Where finished downloads go in your library.",
     "Analysis": "The AI video-tag server and how its findings become proposed changes.",
     "Notifications": "What the tray tells you about, and the targets (Discord, ntfy, "
-                     "Gotify, e-mail, webhooks...) the engine sends events to.",
+    "Gotify, e-mail, webhooks...) the engine sends events to.",
     "Engine API": "How the CLI, other tools and windows on other computers reach this "
-                  "engine: the address it listens on, TLS, and its key.",
+    "engine: the address it listens on, TLS, and its key.",
     "History": "How long StashDesk keeps what happened.",
     "Advanced": "Jobs and daemon supervision.",
 }
@@ -218,8 +218,11 @@ class SettingsDialog(QDialog):
         if errors:
             groups = sorted({group_of(k) for k in errors}, key=self.groups.index)
             self.show_group(groups[0])
-            self._say("error", f"Nothing was saved: {humanize.count(len(errors), 'value')} "
-                               f"to fix in {', '.join(groups)}. " + " ".join(errors.values()))
+            self._say(
+                "error",
+                f"Nothing was saved: {humanize.count(len(errors), 'value')} "
+                f"to fix in {', '.join(groups)}. " + " ".join(errors.values()),
+            )
             return
         if not changed:
             self._say("info", "Nothing changed.")
@@ -234,8 +237,11 @@ class SettingsDialog(QDialog):
                 return
             self._fill(await ops.list_settings())
             values = result["saved"]
-            restart = [o.title for form in self.forms.values()
-                       for o in form.restart_required(result.get("restart_required", ()))]
+            restart = [
+                o.title
+                for form in self.forms.values()
+                for o in form.restart_required(result.get("restart_required", ()))
+            ]
             text = f"Saved {humanize.count(len(values), 'setting')}."
             if restart:
                 text += f" {', '.join(restart)}: takes effect after StashDesk restarts."
@@ -260,9 +266,13 @@ class SettingsDialog(QDialog):
     def ask_to_discard(self) -> QMessageBox:
         if self._asking_to_discard is not None:
             return self._asking_to_discard
-        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved changes",
-                          "Some settings were changed but not saved.",
-                          QMessageBox.StandardButton.NoButton, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Unsaved changes",
+            "Some settings were changed but not saved.",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
         save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
         discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
         box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
@@ -274,8 +284,9 @@ class SettingsDialog(QDialog):
                 self.save()
             elif box.clickedButton() is discard:
                 for form in self.forms.values():
-                    form.set_values(dict(form.initial),
-                                    [k for k, e in form.editors.items() if e.unset])
+                    form.set_values(
+                        dict(form.initial), [k for k, e in form.editors.items() if e.unset]
+                    )
                 self.close()
 
         box.finished.connect(answered)
@@ -296,9 +307,14 @@ class SettingsDialog(QDialog):
         values, errors = self.forms[group].validate()
         test = self._test_buttons[group]
         if errors:
-            self._show_report(group, [{"name": "Check the values", "ok": False,
-                                       "detail": message} for message in errors.values()],
-                              tested=False)
+            self._show_report(
+                group,
+                [
+                    {"name": "Check the values", "ok": False, "detail": message}
+                    for message in errors.values()
+                ],
+                tested=False,
+            )
             self.check_finished.emit(group)
             return
         test.setEnabled(False)
@@ -323,9 +339,11 @@ class SettingsDialog(QDialog):
     def _show_report(self, group: str, steps: list[dict[str, Any]], *, tested: bool) -> None:
         self.reports[group] = steps
         colours = {True: "#15803d", False: "#b91c1c", None: "#64748b"}
-        lines = [f'<span style="color:{colours[s.get("ok")]}"><b>{STEP_MARKS[s.get("ok")]} '
-                 f'{escape(s["name"])}</b>: {escape(s.get("detail", ""))}</span>'
-                 for s in steps]
+        lines = [
+            f'<span style="color:{colours[s.get("ok")]}"><b>{STEP_MARKS[s.get("ok")]} '
+            f"{escape(s['name'])}</b>: {escape(s.get('detail', ''))}</span>"
+            for s in steps
+        ]
         if not tested:
             lines.insert(0, "Not tested: fix these values first.")
         elif all(s.get("ok") for s in steps):
@@ -336,5 +354,7 @@ class SettingsDialog(QDialog):
 
     def report_text(self, group: str) -> str:
         """The last test's steps as plain lines ("✔ Reach Stash: ...")."""
-        return "\n".join(f"{STEP_MARKS[s.get('ok')]} {s['name']}: {s.get('detail', '')}"
-                         for s in self.reports.get(group, []))
+        return "\n".join(
+            f"{STEP_MARKS[s.get('ok')]} {s['name']}: {s.get('detail', '')}"
+            for s in self.reports.get(group, [])
+        )

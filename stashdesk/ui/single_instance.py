@@ -57,8 +57,11 @@ class SingleInstance(QObject):
         server = QLocalServer(self)
         server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         if not server.listen(self.name):
-            log.warning("cannot listen on %s (%s): a second start will not raise this window",
-                        self.name, server.errorString())
+            log.warning(
+                "cannot listen on %s (%s): a second start will not raise this window",
+                self.name,
+                server.errorString(),
+            )
         server.newConnection.connect(self._accept)
         self.server = server
         return True

@@ -30,9 +30,9 @@ IGNORED = "(ignored)"
 
 class TagMappingEditor(QWidget):
     """Attributes:
-        mappings: the rows shown (``ai_tag``, ``stash_tag``, ``ignore``).
-        ai_tag, stash_tag: the fields a new or changed mapping is typed in.
-        report: the last outcome, as a sentence.
+    mappings: the rows shown (``ai_tag``, ``stash_tag``, ``ignore``).
+    ai_tag, stash_tag: the fields a new or changed mapping is typed in.
+    report: the last outcome, as a sentence.
     """
 
     def __init__(self, ctx: UiContext, parent: QWidget | None = None) -> None:
@@ -43,8 +43,13 @@ class TagMappingEditor(QWidget):
         column = QVBoxLayout(self)
         column.setContentsMargins(0, 12, 0, 0)
         column.addWidget(section("Tag mapping"))
-        column.addWidget(muted("With the map tag policy, an AI tag becomes the Stash tag it is "
-                               "mapped to; an ignored one is never proposed.", wrap=True))
+        column.addWidget(
+            muted(
+                "With the map tag policy, an AI tag becomes the Stash tag it is "
+                "mapped to; an ignored one is never proposed.",
+                wrap=True,
+            )
+        )
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(("AI tag", "Stash tag"))
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -69,8 +74,15 @@ class TagMappingEditor(QWidget):
         self.remove_button.clicked.connect(self.remove_tag)
         self.import_button.clicked.connect(lambda: self._choose_file(save=False))
         self.export_button.clicked.connect(lambda: self._choose_file(save=True))
-        for widget in (self.ai_tag, self.stash_tag, self.map_button, self.ignore_button,
-                       self.remove_button, self.import_button, self.export_button):
+        for widget in (
+            self.ai_tag,
+            self.stash_tag,
+            self.map_button,
+            self.ignore_button,
+            self.remove_button,
+            self.import_button,
+            self.export_button,
+        ):
             row.addWidget(widget)
         column.addLayout(row)
         self.report = QLabel()
@@ -79,24 +91,29 @@ class TagMappingEditor(QWidget):
         self.load()
 
     def load(self) -> None:
-        self.ctx.tasks.spawn(self.ctx.client.ops.list_tag_mappings(),
-                             "Loading the tag mapping", self.show_mappings)
+        self.ctx.tasks.spawn(
+            self.ctx.client.ops.list_tag_mappings(), "Loading the tag mapping", self.show_mappings
+        )
 
     def show_mappings(self, mappings: list[dict[str, Any]]) -> None:
         self.mappings = mappings
         self.table.setRowCount(len(mappings))
         for number, mapping in enumerate(mappings):
             self.table.setItem(number, 0, QTableWidgetItem(mapping["ai_tag"]))
-            self.table.setItem(number, 1, QTableWidgetItem(
-                IGNORED if mapping.get("ignore") else mapping.get("stash_tag") or ""))
+            self.table.setItem(
+                number,
+                1,
+                QTableWidgetItem(
+                    IGNORED if mapping.get("ignore") else mapping.get("stash_tag") or ""
+                ),
+            )
 
     def _picked(self) -> None:
         rows = self.table.selectionModel().selectedRows()
         if rows:
             mapping = self.mappings[rows[0].row()]
             self.ai_tag.setText(mapping["ai_tag"])
-            self.stash_tag.setText("" if mapping.get("ignore") else
-                                   mapping.get("stash_tag") or "")
+            self.stash_tag.setText("" if mapping.get("ignore") else mapping.get("stash_tag") or "")
 
     def _run(self, call: Any, done: str) -> None:
         async def run() -> None:
@@ -126,10 +143,15 @@ class TagMappingEditor(QWidget):
 
     def _choose_file(self, save: bool) -> QFileDialog:
         # open() rather than exec(): no nested event loop under the engine's tasks.
-        dialog = QFileDialog(self, "Export the tag mapping" if save else
-                             "Import a tag mapping", "", "CSV files (*.csv);;All files (*)")
-        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave if save
-                             else QFileDialog.AcceptMode.AcceptOpen)
+        dialog = QFileDialog(
+            self,
+            "Export the tag mapping" if save else "Import a tag mapping",
+            "",
+            "CSV files (*.csv);;All files (*)",
+        )
+        dialog.setAcceptMode(
+            QFileDialog.AcceptMode.AcceptSave if save else QFileDialog.AcceptMode.AcceptOpen
+        )
         dialog.fileSelected.connect(self.export_to if save else self.import_from)
         self._file_dialog = dialog
         dialog.open()

@@ -18,16 +18,20 @@ log = logging.getLogger(__name__)
 
 class TaskKeeper:
     """Attributes:
-        tasks: the tasks still running.
-        on_error: called with "<what> failed: <why>" when a task raises.
+    tasks: the tasks still running.
+    on_error: called with "<what> failed: <why>" when a task raises.
     """
 
     def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
         self.tasks: set[asyncio.Task] = set()
         self.on_error = on_error or (lambda _message: None)
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], what: str,
-              on_done: Callable[[Any], None] | None = None) -> asyncio.Task:
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        what: str,
+        on_done: Callable[[Any], None] | None = None,
+    ) -> asyncio.Task:
         """Run ``coro`` on the loop; ``on_done(result)`` runs when it succeeds."""
         task = asyncio.get_event_loop().create_task(coro, name=f"ui: {what}")
         self.tasks.add(task)

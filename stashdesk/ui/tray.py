@@ -35,20 +35,26 @@ NOTIFICATION_MS = 10000
 
 def _short(text: str, limit: int = TOOLTIP_LINE) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class TrayController(QObject):
     """Attributes:
-        available: whether there is a tray at all.
-        tray: the QSystemTrayIcon (or the injected stand-in); None without a tray.
-        menu: the context menu (rebuilt on aboutToShow).
-        mode: idle, working or error (the icon shown).
-        last_notification: the Notification shown last.
+    available: whether there is a tray at all.
+    tray: the QSystemTrayIcon (or the injected stand-in); None without a tray.
+    menu: the context menu (rebuilt on aboutToShow).
+    mode: idle, working or error (the icon shown).
+    last_notification: the Notification shown last.
     """
 
-    def __init__(self, window: MainWindow, ctx: UiContext, *, available: bool | None = None,
-                 tray_factory: Callable[[QObject], Any] | None = None) -> None:
+    def __init__(
+        self,
+        window: MainWindow,
+        ctx: UiContext,
+        *,
+        available: bool | None = None,
+        tray_factory: Callable[[QObject], Any] | None = None,
+    ) -> None:
         super().__init__(window)
         self.window = window
         self.ctx = ctx
@@ -150,12 +156,14 @@ class TrayController(QObject):
         ops = self.ctx.client.ops
         start = QAction("Start all daemons", menu)
         start.setEnabled(running < len(self.mirror.daemons))
-        start.triggered.connect(lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "start"),
-                                                             "Starting every daemon"))
+        start.triggered.connect(
+            lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "start"), "Starting every daemon")
+        )
         stop = QAction("Stop all daemons", menu)
         stop.setEnabled(running > 0)
-        stop.triggered.connect(lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "stop"),
-                                                            "Stopping every daemon"))
+        stop.triggered.connect(
+            lambda: self.ctx.tasks.spawn(ops.daemon_action(None, "stop"), "Stopping every daemon")
+        )
         menu.addAction(start)
         menu.addAction(stop)
         menu.addSeparator()
@@ -168,12 +176,15 @@ class TrayController(QObject):
         for action in self.menu.actions():
             if action.text() == text:
                 return action
-        raise LookupError(f"no tray menu action {text!r}: "
-                          f"{[a.text() for a in self.menu.actions()]}")
+        raise LookupError(
+            f"no tray menu action {text!r}: {[a.text() for a in self.menu.actions()]}"
+        )
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
-                      QSystemTrayIcon.ActivationReason.DoubleClick):
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
             self.window.toggle_visible()
 
     # --- notifications ---------------------------------------------------------------------------
@@ -181,8 +192,11 @@ class TrayController(QObject):
     def notify(self, event: Notification) -> None:
         self.last_notification = event
         if self.tray is not None:
-            icon = (QSystemTrayIcon.MessageIcon.Warning if event.failure
-                    else QSystemTrayIcon.MessageIcon.Information)
+            icon = (
+                QSystemTrayIcon.MessageIcon.Warning
+                if event.failure
+                else QSystemTrayIcon.MessageIcon.Information
+            )
             self.tray.showMessage(event.title, event.message, icon, NOTIFICATION_MS)
         else:
             self.window.show_message(f"{event.title}: {event.message}", error=event.failure)

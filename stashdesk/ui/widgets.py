@@ -44,7 +44,10 @@ class PulseDot(QWidget):
     """
 
     COLOURS: ClassVar[dict[str, QColor]] = {
-        "working": theme.GREEN, "waiting": theme.INDIGO, "sleeping": theme.SLATE}
+        "working": theme.GREEN,
+        "waiting": theme.INDIGO,
+        "sleeping": theme.SLATE,
+    }
     PERIOD = 1.4  # seconds per pulse
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -64,8 +67,13 @@ class PulseDot(QWidget):
             return
         self.mode = mode
         self.setVisible(mode is not None)
-        self.setToolTip({"working": "Working", "waiting": "Waiting for its job",
-                         "sleeping": "Sleeping until the next check"}.get(mode or "", ""))
+        self.setToolTip(
+            {
+                "working": "Working",
+                "waiting": "Waiting for its job",
+                "sleeping": "Sleeping until the next check",
+            }.get(mode or "", "")
+        )
         if mode in ("working", "waiting"):
             self._timer.start()
         else:
@@ -156,8 +164,9 @@ def section(text: str) -> QLabel:
     return label
 
 
-def button(text: str, *, primary: bool = False, danger: bool = False,
-           tooltip: str = "") -> QPushButton:
+def button(
+    text: str, *, primary: bool = False, danger: bool = False, tooltip: str = ""
+) -> QPushButton:
     result = QPushButton(text)
     if primary:
         result.setProperty("primary", True)
@@ -177,8 +186,13 @@ class Banner(QFrame):
 
     action_clicked = Signal()
 
-    def __init__(self, kind: str = "info", text: str = "", action: str | None = None,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        kind: str = "info",
+        text: str = "",
+        action: str | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setProperty("banner", kind)
         layout = QHBoxLayout(self)
@@ -208,7 +222,6 @@ class Banner(QFrame):
         self.label.setText(text)
 
 
-
 def flat_scroll(content: QWidget) -> QScrollArea:
     """A frameless scroll area that shows the dialog's background, around ``content``."""
     scroll = QScrollArea()
@@ -234,8 +247,9 @@ class ColumnsModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.COLUMNS)
 
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return self.COLUMNS[section]
         return None

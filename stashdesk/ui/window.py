@@ -41,8 +41,13 @@ if TYPE_CHECKING:
     from stashdesk.engine_client.base import EngineClient
 
 PAGES = ("daemons", "jobs", "plans", "history", "health")
-PAGE_TITLES = {"daemons": "Daemons", "jobs": "Jobs", "plans": "Plans", "history": "History",
-               "health": "Health"}
+PAGE_TITLES = {
+    "daemons": "Daemons",
+    "jobs": "Jobs",
+    "plans": "Plans",
+    "history": "History",
+    "health": "Health",
+}
 FIRST_START_REASON = (
     "StashDesk does not know where your Stash server is yet, so the daemons cannot work. "
     "Enter Stash's address (and its API key if Stash asks for a login), press Test "
@@ -86,9 +91,14 @@ class MainWindow(QMainWindow):
     quit_requested = Signal()
     switch_requested = Signal(object, str)
 
-    def __init__(self, client: EngineClient, *, data_dir: Path | None = None,
-                 tray_available: bool | None = None,
-                 tray_factory: Callable[[Any], Any] | None = None) -> None:
+    def __init__(
+        self,
+        client: EngineClient,
+        *,
+        data_dir: Path | None = None,
+        tray_available: bool | None = None,
+        tray_factory: Callable[[Any], Any] | None = None,
+    ) -> None:
         super().__init__()
         # The engine runs on the Qt loop: closing a window must never end it.
         app = QApplication.instance()
@@ -138,8 +148,7 @@ class MainWindow(QMainWindow):
             settings_row.addWidget(widget)
             side_column.addLayout(settings_row)
         self.connect_dialog: ConnectDialog | None = None
-        side.setStyleSheet("QWidget#side { background: #ffffff; "
-                           "border-right: 1px solid #e4e8ef; }")
+        side.setStyleSheet("QWidget#side { background: #ffffff; border-right: 1px solid #e4e8ef; }")
         row.addWidget(side)
 
         self.stack = QStackedWidget()
@@ -149,8 +158,10 @@ class MainWindow(QMainWindow):
         self.history_page = HistoryPage(self.ctx)
         self.health_page = HealthPage(self.ctx)
         self.pages: dict[str, QWidget] = {
-            "daemons": self.daemons_page, "jobs": self.jobs_page,
-            "plans": self.plans_page, "history": self.history_page,
+            "daemons": self.daemons_page,
+            "jobs": self.jobs_page,
+            "plans": self.plans_page,
+            "history": self.history_page,
             "health": self.health_page,
         }
         for name in PAGES:
@@ -168,28 +179,32 @@ class MainWindow(QMainWindow):
         self.connection_banner.setContentsMargins(16, 8, 16, 8)
         self.connection_banner.setStyleSheet(
             "QLabel#connectionBanner { background: #fef3c7; color: #92400e; "
-            "border-bottom: 1px solid #f59e0b; font-weight: 600; }")
+            "border-bottom: 1px solid #f59e0b; font-weight: 600; }"
+        )
         self.connection_banner.hide()
         main_column.addWidget(self.connection_banner)
         main_column.addWidget(self.stack, 1)
         row.addLayout(main_column, 1)
         self.setCentralWidget(central)
 
-        where = (f"Engine: {client.label}" if client.remote
-                 else f"Data: {data_dir}" if data_dir else "")
+        where = (
+            f"Engine: {client.label}" if client.remote else f"Data: {data_dir}" if data_dir else ""
+        )
         self.location = QLabel(where)
         self.location.setProperty("muted", True)
         self.statusBar().addPermanentWidget(self.location)
         for index, name in enumerate(PAGES, start=1):
-            QShortcut(QKeySequence(f"Ctrl+{index}"), self,
-                      activated=lambda n=name: self.show_page(n))
+            QShortcut(
+                QKeySequence(f"Ctrl+{index}"), self, activated=lambda n=name: self.show_page(n)
+            )
         QShortcut(QKeySequence("Ctrl+,"), self, activated=lambda: self.open_settings())
         QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.request_quit)
 
         self.bridge.connection_changed.connect(self._on_connection)
 
-        self.tray = TrayController(self, self.ctx, available=tray_available,
-                                   tray_factory=tray_factory)
+        self.tray = TrayController(
+            self, self.ctx, available=tray_available, tray_factory=tray_factory
+        )
         geometry = self.ui_state.get("geometry")
         if geometry:
             self.restoreGeometry(QByteArray.fromBase64(geometry.encode()))
@@ -278,7 +293,8 @@ class MainWindow(QMainWindow):
             return
         self.connection_banner.setText(
             f"{event.message}. What you see here is how things stood when the link "
-            "dropped; the controls wait until it is back.")
+            "dropped; the controls wait until it is back."
+        )
         self.connection_banner.show()
 
     def show_message(self, text: str, *, error: bool = False) -> None:
@@ -319,7 +335,10 @@ class MainWindow(QMainWindow):
                 self.tray.tray.showMessage(
                     "StashDesk is still running",
                     "The daemons keep working in the background. Open the window or quit "
-                    "from this icon.", self.tray._icons["idle"], 8000)
+                    "from this icon.",
+                    self.tray._icons["idle"],
+                    8000,
+                )
             return
         self.ask_to_quit()
 
@@ -328,11 +347,14 @@ class MainWindow(QMainWindow):
         if self._asking_to_quit is not None:
             self._asking_to_quit.raise_()
             return self._asking_to_quit
-        box = QMessageBox(QMessageBox.Icon.Question, "Quit StashDesk?",
-                          "There is no system tray to keep StashDesk in. Stop the daemons "
-                          "and quit?", QMessageBox.StandardButton.NoButton, self)
-        quit_button = box.addButton("Stop daemons and quit",
-                                    QMessageBox.ButtonRole.AcceptRole)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Quit StashDesk?",
+            "There is no system tray to keep StashDesk in. Stop the daemons and quit?",
+            QMessageBox.StandardButton.NoButton,
+            self,
+        )
+        quit_button = box.addButton("Stop daemons and quit", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(quit_button)
 

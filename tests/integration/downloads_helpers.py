@@ -23,8 +23,11 @@ def write(path: Path, data: bytes) -> Path:
 
 def make_pack(root: Path, name: str = "Pack", files: dict[str, bytes] | None = None) -> Path:
     """A multi-file content folder ``root/name``."""
-    files = files or {"movie.mkv": os.urandom(40_000), "sub/extra.nfo": b"n" * 1000,
-                      "sample.txt": b"s" * 300}
+    files = files or {
+        "movie.mkv": os.urandom(40_000),
+        "sub/extra.nfo": b"n" * 1000,
+        "sample.txt": b"s" * 300,
+    }
     pack = root / name
     for relative, data in files.items():
         write(pack / relative, data)
@@ -65,16 +68,21 @@ def tree(root: Path) -> list[str]:
 
 
 async def handled(services: Services) -> list[tuple[str, str, str, int]]:
-    rows = await services.store.read(lambda: list(
-        HandledDownload.select().order_by(HandledDownload.destination)))
+    rows = await services.store.read(
+        lambda: list(HandledDownload.select().order_by(HandledDownload.destination))
+    )
     return [(r.torrent_hash, r.destination, r.method, r.size) for r in rows]
 
 
 async def statuses(services: Services, daemon: str) -> list[tuple[str, str | None, str | None]]:
     await services.store.writer.flush_async()
-    rows = await services.store.read(lambda: list(
-        DaemonStatus.select().where(DaemonStatus.daemon == daemon).order_by(
-            DaemonStatus.at, DaemonStatus.id)))
+    rows = await services.store.read(
+        lambda: list(
+            DaemonStatus.select()
+            .where(DaemonStatus.daemon == daemon)
+            .order_by(DaemonStatus.at, DaemonStatus.id)
+        )
+    )
     return [(r.message, r.job_id, r.job_type) for r in rows]
 
 

@@ -14,17 +14,26 @@ async def start_with_stash(engines, stash_server, **settings: Any):
     return await engines.start(settings={"stash.url": stash_server.url, **settings})
 
 
-async def run_job(services, job_type: str, metadata: dict | None = None,
-                  timeout: float = 20) -> JobInfo:
+async def run_job(
+    services, job_type: str, metadata: dict | None = None, timeout: float = 20
+) -> JobInfo:
     job = await services.runner.submit(job_type, metadata or {})
     return await services.runner.wait(job.id, timeout)
 
 
 async def local_scenes(services) -> dict[str, dict[str, Any]]:
     def read() -> dict[str, dict[str, Any]]:
-        return {s.id: {"title": s.title, "updated_at": s.updated_at, "removed": s.removed,
-                       "generated": s.generated, "hash": s.content_hash}
-                for s in Scene.select()}
+        return {
+            s.id: {
+                "title": s.title,
+                "updated_at": s.updated_at,
+                "removed": s.removed,
+                "generated": s.generated,
+                "hash": s.content_hash,
+            }
+            for s in Scene.select()
+        }
+
     return await services.store.read(read)
 
 
@@ -38,15 +47,19 @@ async def job_row(services, job_id: str) -> Job:
 
 async def history(services, daemon: str) -> list[tuple[str, str | None, str | None]]:
     await services.store.writer.flush_async()
-    rows = await services.store.read(lambda: list(
-        DaemonStatus.select().where(DaemonStatus.daemon == daemon).order_by(DaemonStatus.id)))
+    rows = await services.store.read(
+        lambda: list(
+            DaemonStatus.select().where(DaemonStatus.daemon == daemon).order_by(DaemonStatus.id)
+        )
+    )
     return [(r.message, r.job_id, r.job_type) for r in rows]
 
 
 async def logs(services, daemon: str) -> list[tuple[str, str]]:
     await services.store.writer.flush_async()
-    rows = await services.store.read(lambda: list(
-        DaemonLog.select().where(DaemonLog.daemon == daemon).order_by(DaemonLog.id)))
+    rows = await services.store.read(
+        lambda: list(DaemonLog.select().where(DaemonLog.daemon == daemon).order_by(DaemonLog.id))
+    )
     return [(r.level, r.message) for r in rows]
 
 

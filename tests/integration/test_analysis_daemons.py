@@ -15,8 +15,11 @@ async def history(services, name: str) -> list[tuple[str, str | None, str | None
     the plain waiting one they return to): they come every 2 s while a job runs, so how
     many there are depends on the machine."""
     await services.store.writer.flush_async()
-    rows = await services.store.read(lambda: list(
-        DaemonStatus.select().where(DaemonStatus.daemon == name).order_by(DaemonStatus.id)))
+    rows = await services.store.read(
+        lambda: list(
+            DaemonStatus.select().where(DaemonStatus.daemon == name).order_by(DaemonStatus.id)
+        )
+    )
     kept: list[tuple[str, str | None, str | None]] = []
     for row in rows:
         item = (row.message, row.job_id, row.job_type)
@@ -27,8 +30,9 @@ async def history(services, name: str) -> list[tuple[str, str | None, str | None
 
 
 async def jobs(services, job_type: str) -> list[Job]:
-    return await services.store.read(lambda: list(
-        Job.select().where(Job.type == job_type).order_by(Job.created_at)))
+    return await services.store.read(
+        lambda: list(Job.select().where(Job.type == job_type).order_by(Job.created_at))
+    )
 
 
 def status_of(services, name: str) -> str:
@@ -41,24 +45,32 @@ def tag_names(server, scene_id) -> list[str]:
 
 
 async def start_engine(engines, stash_server, video_tag_server, **settings):
-    return await engines.start(settings={
-        "stash.url": stash_server.url, "analysis.video_server_url": video_tag_server.url,
-        **settings})
+    return await engines.start(
+        settings={
+            "stash.url": stash_server.url,
+            "analysis.video_server_url": video_tag_server.url,
+            **settings,
+        }
+    )
 
 
 # --- Auto Video Analysis ---------------------------------------------------------------------
 
 
-async def test_video_analysis_status_sequence_and_auto_apply(engines, stash_server,
-                                                             video_tag_server) -> None:
+async def test_video_analysis_status_sequence_and_auto_apply(
+    engines, stash_server, video_tag_server
+) -> None:
     scenes = [stash_server.add_scene(f"Scene {i}", tags=["AI_TagMe"]) for i in range(3)]
     services = await start_engine(engines, stash_server, video_tag_server)
     await services.store.write(lambda: mirror_standin(stash_server))
     video_tag_server.set_default({"acts": ["Kissing"]}, {"acts": {"Kissing": [(10, 12)]}})
     await services.manager.set_config("video-analysis", {"batch_size": 2})
     await services.manager.start("video-analysis")
-    await wait_until(lambda: status_of(services, "video-analysis").startswith("No scenes"), 20,
-                     "the daemon to finish")
+    await wait_until(
+        lambda: status_of(services, "video-analysis").startswith("No scenes"),
+        20,
+        "the daemon to finish",
+    )
     analyses = await jobs(services, "ANALYSIS")
     applies = await jobs(services, "APPLY_PLAN")
     assert [j.status for j in analyses + applies] == ["completed"] * 4
@@ -66,8 +78,10 @@ async def test_video_analysis_status_sequence_and_auto_apply(engines, stash_serv
     a1, a2 = (j.id for j in analyses)
     p1, p2 = plans[a1], plans[a2]
     j1, j2 = (j.id for j in applies)
-    assert [j.metadata for j in applies] == [{"plan_id": p1, "auto_approve": True},
-                                             {"plan_id": p2, "auto_approve": True}]
+    assert [j.metadata for j in applies] == [
+        {"plan_id": p1, "auto_approve": True},
+        {"plan_id": p2, "auto_approve": True},
+    ]
     assert await history(services, "video-analysis") == [
         ("Checking for scenes needing video analysis", None, None),
         ("Found 3 scenes needing analysis", None, None),
@@ -88,17 +102,31 @@ async def test_video_analysis_status_sequence_and_auto_apply(engines, stash_serv
     plan_rows = await services.store.read(lambda: list(Plan.select().order_by(Plan.id)))
     assert [p.status for p in plan_rows] == ["applied", "applied"]
     assert all(p.name.startswith("Auto Video Analysis - ") for p in plan_rows)
-    actions = await services.store.read(lambda: [
-        (a.job_id, a.action) for a in DaemonJobAction.select().where(
-            DaemonJobAction.daemon == "video-analysis").order_by(DaemonJobAction.id)])
+    actions = await services.store.read(
+        lambda: [
+            (a.job_id, a.action)
+            for a in DaemonJobAction.select()
+            .where(DaemonJobAction.daemon == "video-analysis")
+            .order_by(DaemonJobAction.id)
+        ]
+    )
     assert [a for a in actions if a[1] == "LAUNCHED"] == [
-        (a1, "LAUNCHED"), (j1, "LAUNCHED"), (a2, "LAUNCHED"), (j2, "LAUNCHED")]
+        (a1, "LAUNCHED"),
+        (j1, "LAUNCHED"),
+        (a2, "LAUNCHED"),
+        (j2, "LAUNCHED"),
+    ]
     assert {a for a in actions if a[1] == "FINISHED"} == {
-        (a1, "FINISHED"), (j1, "FINISHED"), (a2, "FINISHED"), (j2, "FINISHED")}
+        (a1, "FINISHED"),
+        (j1, "FINISHED"),
+        (a2, "FINISHED"),
+        (j2, "FINISHED"),
+    }
 
 
 async def test_video_analysis_leaves_plans_for_review_without_auto_apply(
-        engines, stash_server, video_tag_server) -> None:
+    engines, stash_server, video_tag_server
+) -> None:
     scene = stash_server.add_scene("One")
     services = await start_engine(engines, stash_server, video_tag_server)
     await services.store.write(lambda: mirror_standin(stash_server))
@@ -109,16 +137,21 @@ async def test_video_analysis_leaves_plans_for_review_without_auto_apply(
     assert await jobs(services, "APPLY_PLAN") == []
     plan = await services.store.read(lambda: Plan.get())
     assert plan.status == "draft" and tag_names(stash_server, scene) == []
-    assert not any(m.startswith("Applying") for m, _j, _t in
-                   await history(services, "video-analysis"))
+    assert not any(
+        m.startswith("Applying") for m, _j, _t in await history(services, "video-analysis")
+    )
 
 
 async def test_errored_scenes_are_retried_by_the_daemon_after_the_backoff(
-        engines, stash_server, video_tag_server) -> None:
+    engines, stash_server, video_tag_server
+) -> None:
     scene = stash_server.add_scene("One", tags=["AI_TagMe"])
-    services = await start_engine(engines, stash_server, video_tag_server,
-                                  **{"analysis.retry_after_hours": 0,
-                                     "analysis.max_attempts": 2})
+    services = await start_engine(
+        engines,
+        stash_server,
+        video_tag_server,
+        **{"analysis.retry_after_hours": 0, "analysis.max_attempts": 2},
+    )
     await services.store.write(lambda: mirror_standin(stash_server))
     video_tag_server.fail(status=500)
     await services.manager.set_config("video-analysis", {"auto_apply_plans": False})
@@ -126,38 +159,39 @@ async def test_errored_scenes_are_retried_by_the_daemon_after_the_backoff(
     # no back-off: tried again at once, and given up after analysis.max_attempts
     await wait_until(lambda: status_of(services, "video-analysis").startswith("No scenes"), 20)
     assert len([p for p in video_tag_server.request_paths if p]) == 2  # (not the pings)
-    assert [j.metadata["scene_ids"] for j in await jobs(services, "ANALYSIS")] == [
-        [scene], [scene]]
+    assert [j.metadata["scene_ids"] for j in await jobs(services, "ANALYSIS")] == [[scene], [scene]]
     await services.manager.stop("video-analysis")
 
 
 async def test_video_analysis_never_analyses_a_scene_twice_at_once(
-        engines, stash_server, video_tag_server) -> None:
+    engines, stash_server, video_tag_server
+) -> None:
     ids = [stash_server.add_scene(f"Scene {i}") for i in range(3)]
     services = await start_engine(engines, stash_server, video_tag_server)
     await services.store.write(lambda: mirror_standin(stash_server))
     video_tag_server.set_default({"acts": ["Kissing"]})
     video_tag_server.hold("/data/videos/scene-1.mp4")
-    by_hand = await services.runner.submit("ANALYSIS", {"scene_ids": ids[:2]},
-                                           created_by="cli")
+    by_hand = await services.runner.submit("ANALYSIS", {"scene_ids": ids[:2]}, created_by="cli")
     await wait_until(lambda: video_tag_server.held == 1, 10)
     await services.manager.set_config("video-analysis", {"auto_apply_plans": False})
     await services.manager.start("video-analysis")
     await wait_until(lambda: status_of(services, "video-analysis").startswith("No scenes"), 20)
-    daemon_jobs = [j for j in await jobs(services, "ANALYSIS") if j.created_by ==
-                   "video-analysis"]
+    daemon_jobs = [j for j in await jobs(services, "ANALYSIS") if j.created_by == "video-analysis"]
     assert [j.metadata["scene_ids"] for j in daemon_jobs] == [[ids[2]]]
     assert ("Found 1 scenes needing analysis", None, None) in await history(
-        services, "video-analysis")
+        services, "video-analysis"
+    )
     video_tag_server.release()
     assert (await services.runner.wait(by_hand.id, 10)).status == "completed"
 
 
 async def test_after_a_restart_the_daemon_waits_for_its_resumed_job(
-        engines, stash_server, video_tag_server) -> None:
+    engines, stash_server, video_tag_server
+) -> None:
     ids = [stash_server.add_scene(f"Scene {i}", tags=["AI_TagMe"]) for i in range(2)]
-    services = await start_engine(engines, stash_server, video_tag_server,
-                                  **{"analysis.concurrency": 1})
+    services = await start_engine(
+        engines, stash_server, video_tag_server, **{"analysis.concurrency": 1}
+    )
     await services.store.write(lambda: mirror_standin(stash_server))
     video_tag_server.set_default({"acts": ["Kissing"]})
     video_tag_server.hold("/data/videos/scene-2.mp4")
@@ -198,14 +232,20 @@ async def test_plan_applier_status_sequence_and_later_approvals(engines, stash_s
     await services.store.write(lambda: mirror_standin(stash_server))
 
     def seed() -> tuple[int, int, int]:
-        return (seed_plan("Auto Video Analysis - A", [change(scene, "A1"), change(scene, "A2"),
-                                                      change(scene, "A3", "pending")]),
-                seed_plan("Manual plan", [change(scene, "M1")]),
-                seed_plan("Other", [change(scene, "O1")]))
+        return (
+            seed_plan(
+                "Auto Video Analysis - A",
+                [change(scene, "A1"), change(scene, "A2"), change(scene, "A3", "pending")],
+            ),
+            seed_plan("Manual plan", [change(scene, "M1")]),
+            seed_plan("Other", [change(scene, "O1")]),
+        )
 
     auto, manual, other = await services.store.write(seed)
-    await services.manager.set_config("plan-applier", {
-        "plan_prefix_filter": ["Auto Video Analysis", "Manual"], "job_interval_seconds": 600})
+    await services.manager.set_config(
+        "plan-applier",
+        {"plan_prefix_filter": ["Auto Video Analysis", "Manual"], "job_interval_seconds": 600},
+    )
     await services.manager.start("plan-applier")
     await wait_until(lambda: status_of(services, "plan-applier").startswith("No plans"), 20)
     j1, j2 = (j.id for j in await jobs(services, "APPLY_PLAN"))
@@ -229,8 +269,7 @@ async def test_plan_applier_status_sequence_and_later_approvals(engines, stash_s
     ]
     assert tag_names(stash_server, scene) == ["A1", "A2", "M1"]
     # approved after the plan was first seen: applied on a later pass
-    await services.store.write(
-        lambda: approve_changes(auto, ChangeSelector(field="tags")))
+    await services.store.write(lambda: approve_changes(auto, ChangeSelector(field="tags")))
     seen = len(await history(services, "plan-applier"))
     services.manager.handle("plan-applier").instance.wake_up()
     await wait_until(lambda: tag_names(stash_server, scene) == ["A1", "A2", "A3", "M1"], 20)
@@ -241,8 +280,7 @@ async def test_plan_applier_status_sequence_and_later_approvals(engines, stash_s
     assert statuses == {auto: "applied", manual: "applied", other: "draft"}
 
 
-async def test_plan_applier_retries_a_failed_apply_after_a_backoff(engines,
-                                                                   stash_server) -> None:
+async def test_plan_applier_retries_a_failed_apply_after_a_backoff(engines, stash_server) -> None:
     scene = stash_server.add_scene("One")
     services = await engines.start(settings={"stash.url": stash_server.url})
     await services.store.write(lambda: mirror_standin(stash_server))
@@ -262,8 +300,12 @@ async def test_plan_applier_retries_a_failed_apply_after_a_backoff(engines,
     assert failure[0].endswith("retrying in 1 seconds")
     waiting = "No plans to process (1 waiting to retry after a failed apply)"
     assert (f"{waiting}, sleeping for 1 seconds", None, None) in messages
-    logs = await services.store.read(lambda: [(r.level, r.message) for r in DaemonLog.select()
-                                              .where(DaemonLog.daemon == "plan-applier")])
+    logs = await services.store.read(
+        lambda: [
+            (r.level, r.message)
+            for r in DaemonLog.select().where(DaemonLog.daemon == "plan-applier")
+        ]
+    )
     assert any(level == "WARNING" and "HTTP 502" in text for level, text in logs)
     await wait_until(lambda: status_of(services, "plan-applier").startswith("No plans"), 20)
     rows = await services.store.read(lambda: plan_changes(plan_id))
@@ -271,15 +313,21 @@ async def test_plan_applier_retries_a_failed_apply_after_a_backoff(engines,
     await services.manager.stop("plan-applier")
 
 
-async def test_plan_applier_leaves_plans_being_applied_alone(engines, stash_server,
-                                                             video_tag_server) -> None:
+async def test_plan_applier_leaves_plans_being_applied_alone(
+    engines, stash_server, video_tag_server
+) -> None:
     scene = stash_server.add_scene("One")
     services = await start_engine(engines, stash_server, video_tag_server)
 
     def seed() -> tuple[int, int]:
-        return (seed_plan("Busy", [change(scene, "B1")]),
-                seed_plan("Auto Video Analysis - X", [change(scene, "V1", "pending")],
-                          metadata={"created_by": "video-analysis"}))
+        return (
+            seed_plan("Busy", [change(scene, "B1")]),
+            seed_plan(
+                "Auto Video Analysis - X",
+                [change(scene, "V1", "pending")],
+                metadata={"created_by": "video-analysis"},
+            ),
+        )
 
     busy, owned = await services.store.write(seed)
     stash_server.slow(2.0, operation="bulkSceneUpdate", times=1)
@@ -291,19 +339,23 @@ async def test_plan_applier_leaves_plans_being_applied_alone(engines, stash_serv
     await services.manager.start("plan-applier")
     await wait_until(lambda: status_of(services, "plan-applier").startswith("No plans"), 20)
     assert ("Found 2 plans in DRAFT/REVIEWING status", None, None) in await history(
-        services, "plan-applier")
+        services, "plan-applier"
+    )
     assert (await services.runner.wait(by_hand.id, 10)).status == "completed"
     await wait_until(lambda: status_of(services, "video-analysis").startswith("No scenes"), 10)
     assert tag_names(stash_server, scene) == ["B1", "V1"]
     applies = await jobs(services, "APPLY_PLAN")
     assert [(j.created_by, j.metadata["plan_id"], j.status) for j in applies] == [
-        ("cli", busy, "completed"), ("video-analysis", owned, "completed")]
+        ("cli", busy, "completed"),
+        ("video-analysis", owned, "completed"),
+    ]
     await services.manager.stop("video-analysis")
     await services.manager.stop("plan-applier")
 
 
 async def test_an_unreachable_video_server_fails_the_pass_without_launching_jobs(
-        engines, stash_server, video_tag_server) -> None:
+    engines, stash_server, video_tag_server
+) -> None:
     stash_server.add_scene("One")
     services = await start_engine(engines, stash_server, video_tag_server)
     await services.store.write(lambda: mirror_standin(stash_server))
@@ -313,7 +365,11 @@ async def test_an_unreachable_video_server_fails_the_pass_without_launching_jobs
     status = status_of(services, "video-analysis")
     assert status.startswith(f"Video-tag server unreachable at {video_tag_server.url}")
     assert await jobs(services, "ANALYSIS") == []
-    logs = await services.store.read(lambda: [(r.level, r.message) for r in DaemonLog.select()
-                                              .where(DaemonLog.daemon == "video-analysis")])
+    logs = await services.store.read(
+        lambda: [
+            (r.level, r.message)
+            for r in DaemonLog.select().where(DaemonLog.daemon == "video-analysis")
+        ]
+    )
     assert logs and logs[0][0] == "WARNING" and "unreachable" in logs[0][1]
     await services.manager.stop("video-analysis")

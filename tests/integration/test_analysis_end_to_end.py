@@ -13,25 +13,34 @@ async def run_job(services, job_type: str, metadata: dict):
     return final
 
 
-async def test_synced_scenes_are_analysed_and_tagged_in_stash(engines, stash_server,
-                                                              video_tag_server) -> None:
+async def test_synced_scenes_are_analysed_and_tagged_in_stash(
+    engines, stash_server, video_tag_server
+) -> None:
     stash_server.add_tag("Outdoor", aliases=["Open Air"])
     stash_server.add_performer("Jane Doe")
-    first = stash_server.add_scene(None, "/data/videos/Jane Doe/open-air fun.mp4",
-                                   tags=["AI_TagMe"])
+    first = stash_server.add_scene(
+        None, "/data/videos/Jane Doe/open-air fun.mp4", tags=["AI_TagMe"]
+    )
     second = stash_server.add_scene("Indoors", "/data/videos/plain.mp4", tags=["AI_TagMe"])
-    video_tag_server.set_default({"acts": ["Kissing"]}, {"acts": {"Kissing": [(0, 3),
-                                                                              (10, 12)]}})
-    services = await engines.start(settings={
-        "stash.url": stash_server.url, "analysis.video_server_url": video_tag_server.url,
-        "analysis.path_map": ["/data=/mnt/ai"]})
+    video_tag_server.set_default({"acts": ["Kissing"]}, {"acts": {"Kissing": [(0, 3), (10, 12)]}})
+    services = await engines.start(
+        settings={
+            "stash.url": stash_server.url,
+            "analysis.video_server_url": video_tag_server.url,
+            "analysis.path_map": ["/data=/mnt/ai"],
+        }
+    )
     await run_job(services, "SYNC", {"full_resync": True})
 
     await services.manager.set_config("video-analysis", {"detectors": ["video_tags", "path"]})
     await services.manager.start("video-analysis")
     handle = services.manager.handle("video-analysis")
-    await wait_until(lambda: handle.instance is not None and (
-        handle.instance.status or "").startswith("No scenes"), 30)
+    await wait_until(
+        lambda: (
+            handle.instance is not None and (handle.instance.status or "").startswith("No scenes")
+        ),
+        30,
+    )
     await services.manager.stop("video-analysis")
 
     analysed = sorted(p for p in video_tag_server.request_paths if p)  # (not the ping)
@@ -45,12 +54,14 @@ async def test_synced_scenes_are_analysed_and_tagged_in_stash(engines, stash_ser
     assert names(second, "tag_ids", stash_server.tags) == ["AI_Tagged", "Kissing_AI"]
     for scene in (first, second):
         assert [(m.title, m.seconds) for m in stash_server.scene_markers(scene)] == [
-            ("Kissing_AI", 10.0)]
+            ("Kissing_AI", 10.0)
+        ]
     plans = await services.store.read(lambda: [p.status for p in Plan.select()])
     assert plans == ["applied"]
 
     # The next sync brings the applied changes home; analysing again proposes nothing.
     await run_job(services, "SYNC", {})
-    again = await run_job(services, "ANALYSIS", {"scene_ids": [first, second],
-                                                 "detectors": ["path"]})
+    again = await run_job(
+        services, "ANALYSIS", {"scene_ids": [first, second], "detectors": ["path"]}
+    )
     assert again.result["plan_id"] is None and again.result["analysed"] == 2

@@ -22,8 +22,7 @@ class Api:
 
     def __init__(self, data_dir: Path, engine: HeadlessProcess, url: str, key: str) -> None:
         self.data_dir, self.engine, self.url, self.key = data_dir, engine, url, key
-        self.http = httpx.Client(base_url=url + API_PREFIX, headers={"X-Api-Key": key},
-                                 timeout=10)
+        self.http = httpx.Client(base_url=url + API_PREFIX, headers={"X-Api-Key": key}, timeout=10)
 
     def get(self, path: str, **params: Any) -> Any:
         answer = self.http.get(path, params=params)
@@ -36,8 +35,9 @@ class Api:
 
 def start_engine(data_dir: Path, log: Path, port: int) -> HeadlessProcess:
     engine = HeadlessProcess(data_dir, log, "--listen", f"127.0.0.1:{port}")
-    engine.wait_for(lambda: (engine_info(data_dir) or {}).get("port") == port,
-                    what="the engine API")
+    engine.wait_for(
+        lambda: (engine_info(data_dir) or {}).get("port") == port, what="the engine API"
+    )
     return engine
 
 
@@ -78,22 +78,28 @@ def test_every_request_needs_the_key(shared_api: Api) -> None:
         for name in endpoint.path_params:
             path = path.replace("{" + name + "}", "1" if name.endswith("_id") else "x")
         for headers in ({}, {"X-Api-Key": "wrong"}, {"X-Api-Key": api.key[:-1]}):
-            answer = httpx.request(endpoint.method, api.url + API_PREFIX + path,
-                                   headers=headers, timeout=10)
+            answer = httpx.request(
+                endpoint.method, api.url + API_PREFIX + path, headers=headers, timeout=10
+            )
             assert answer.status_code == 401, (endpoint.path, answer.text)
             assert answer.json() == {"error": "unauthorized"}  # no detail
             api.get("/stats")  # (a success forgets the failures: no slowing down here)
     assert httpx.get(api.url + API_PREFIX + "/openapi.json").status_code == 401
     # The query parameter is accepted for the event stream only.
-    assert httpx.get(api.url + API_PREFIX + "/daemons",
-                     params={"api_key": api.key}).status_code == 401
+    assert (
+        httpx.get(api.url + API_PREFIX + "/daemons", params={"api_key": api.key}).status_code == 401
+    )
 
 
 def test_repeated_failures_from_one_address_are_slowed_down(api: Api) -> None:
     def wrong() -> float:
         started = time.monotonic()
-        assert httpx.get(api.url + API_PREFIX + "/stats", headers={"X-Api-Key": "no"},
-                         timeout=30).status_code == 401
+        assert (
+            httpx.get(
+                api.url + API_PREFIX + "/stats", headers={"X-Api-Key": "no"}, timeout=30
+            ).status_code
+            == 401
+        )
         return time.monotonic() - started
 
     for _ in range(3):
@@ -103,9 +109,17 @@ def test_repeated_failures_from_one_address_are_slowed_down(api: Api) -> None:
 
 
 def test_reads_answer_with_the_cli_json_fields(api: Api) -> None:
-    status = api.engine.wait_for(lambda: next((
-        d for d in api.get("/daemons") if d["name"] == "test-tick"
-        and "sleeping" in (d["current_status"] or "")), None), what="test-tick asleep")
+    status = api.engine.wait_for(
+        lambda: next(
+            (
+                d
+                for d in api.get("/daemons")
+                if d["name"] == "test-tick" and "sleeping" in (d["current_status"] or "")
+            ),
+            None,
+        ),
+        what="test-tick asleep",
+    )
     cli = json.loads(run_cli(api.data_dir, "status", "--json").stdout)
     assert {d["name"] for d in cli} == {d["name"] for d in api.get("/daemons")}
     assert set(status) >= set(next(d for d in cli if d["name"] == "test-tick"))
@@ -115,8 +129,7 @@ def test_reads_answer_with_the_cli_json_fields(api: Api) -> None:
     assert json.loads(run_cli(api.data_dir, "jobs", "list", "--json").stdout) == jobs["items"]
     history = api.get("/history", daemon="test-tick", kinds="status", limit=3)
     assert [h["kind"] for h in history["items"]] == ["status"] * 3 and history["next"]
-    older = api.get("/history", daemon="test-tick", kinds="status", limit=3,
-                    before=history["next"])
+    older = api.get("/history", daemon="test-tick", kinds="status", limit=3, before=history["next"])
     assert older["items"][0]["at"] <= history["items"][-1]["at"]
     assert api.get("/stats")["jobs"] == {"completed": 1}
     config = api.get("/daemons/test-tick/config")
@@ -127,54 +140,65 @@ def test_reads_answer_with_the_cli_json_fields(api: Api) -> None:
 
 
 def test_actions_change_the_engine(api: Api) -> None:
-    assert api.post("/daemons/test-tick/stop").json() == {"name": "test-tick",
-                                                          "state": "stopped"}
+    assert api.post("/daemons/test-tick/stop").json() == {"name": "test-tick", "state": "stopped"}
     answer = api.http.patch("/daemons/test-tick/config", json={"job_steps": 5})
     assert answer.status_code == 200 and answer.json()["config"]["job_steps"] == 5
     assert api.post("/daemons/test-tick/start").json()["state"] == "running"
-    submitted = api.post("/jobs", {"type": "TEST_STEPS", "metadata": {"steps": 100000,
-                                                                      "delay": 0.01}})
+    submitted = api.post(
+        "/jobs", {"type": "TEST_STEPS", "metadata": {"steps": 100000, "delay": 0.01}}
+    )
     assert submitted.status_code == 200, submitted.text
     job_id = submitted.json()["job_id"]
-    api.engine.wait_for(lambda: api.get(f"/jobs/{job_id}")["status"] == "running",
-                        what="running")
+    api.engine.wait_for(lambda: api.get(f"/jobs/{job_id}")["status"] == "running", what="running")
     assert api.post(f"/jobs/{job_id}/cancel").json()["status"] in ("cancelling", "cancelled")
-    api.engine.wait_for(lambda: api.get(f"/jobs/{job_id}")["status"] == "cancelled",
-                        what="cancelled")
+    api.engine.wait_for(
+        lambda: api.get(f"/jobs/{job_id}")["status"] == "cancelled", what="cancelled"
+    )
     saved = api.http.patch("/settings", json={"stash.timeout": 12, "analysis.threshold": "0.5"})
     assert saved.json()["saved"] == {"stash.timeout": "12", "analysis.threshold": "0.5"}
     assert json.loads(run_cli(api.data_dir, "config", "get", "stash.timeout").stdout) == 12
     assert api.http.delete("/settings/stash.timeout").json()["value"] == "30"
 
 
-@pytest.mark.parametrize(("method", "path", "body", "status", "reason"), [
-    ("POST", "/jobs", "{not json", 400, "malformed JSON"),
-    ("POST", "/jobs", "[1, 2]", 400, "must be a JSON object"),
-    ("POST", "/jobs", '{"type": 3}', 400, "unknown job type"),
-    ("POST", "/jobs", '{"type": "TEST_STEPS", "metadata": "x"}', 400, "metadata must be"),
-    ("POST", "/jobs", '{"typo": "SYNC"}', 400, "unknown field 'typo'"),
-    ("GET", "/jobs?limit=abc", None, 400, "limit must be a whole number"),
-    ("GET", "/jobs?limit=999999999999", None, 400, "limit must be a whole number from 1 to 1000"),
-    ("GET", "/jobs?status=sleeping", None, 400, "unknown job status"),
-    ("GET", "/jobs?sort=colour", None, 400, "cannot sort jobs by"),
-    ("GET", "/jobs/0000", None, 404, "no job with an id starting with"),
-    ("GET", "/plans/999999999999999999999", None, 404, "no plan"),
-    ("GET", "/plans/abc", None, 404, "plan_id must be a whole number"),
-    ("POST", "/plans/7/approve", '{"min_confidence": 3}', 400, "min_confidence must be"),
-    ("POST", "/plans/7/approve", '{}', 404, "no plan with id 7"),
-    ("GET", "/daemons/nope", None, 404, "unknown daemon 'nope'"),
-    ("POST", "/daemons/test-tick/explode", None, 400, "unknown daemon action"),
-    ("PATCH", "/settings", '{"stash.timeout": "soon"}', 400, "must be a number"),
-    ("PATCH", "/settings", '{"no.such": 1}', 404, "unknown setting"),
-    ("GET", "/history?before=yesterday", None, 400, "not a cursor from a previous page"),
-    ("GET", "/history?after=yesterday", None, 400, "after must be a time"),
-    ("GET", "/nowhere", None, 404, "no such endpoint"),
-])
-def test_bad_input_gets_a_one_line_reason(shared_api: Api, method: str, path: str, body: str | None,
-                                          status: int, reason: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "reason"),
+    [
+        ("POST", "/jobs", "{not json", 400, "malformed JSON"),
+        ("POST", "/jobs", "[1, 2]", 400, "must be a JSON object"),
+        ("POST", "/jobs", '{"type": 3}', 400, "unknown job type"),
+        ("POST", "/jobs", '{"type": "TEST_STEPS", "metadata": "x"}', 400, "metadata must be"),
+        ("POST", "/jobs", '{"typo": "SYNC"}', 400, "unknown field 'typo'"),
+        ("GET", "/jobs?limit=abc", None, 400, "limit must be a whole number"),
+        (
+            "GET",
+            "/jobs?limit=999999999999",
+            None,
+            400,
+            "limit must be a whole number from 1 to 1000",
+        ),
+        ("GET", "/jobs?status=sleeping", None, 400, "unknown job status"),
+        ("GET", "/jobs?sort=colour", None, 400, "cannot sort jobs by"),
+        ("GET", "/jobs/0000", None, 404, "no job with an id starting with"),
+        ("GET", "/plans/999999999999999999999", None, 404, "no plan"),
+        ("GET", "/plans/abc", None, 404, "plan_id must be a whole number"),
+        ("POST", "/plans/7/approve", '{"min_confidence": 3}', 400, "min_confidence must be"),
+        ("POST", "/plans/7/approve", "{}", 404, "no plan with id 7"),
+        ("GET", "/daemons/nope", None, 404, "unknown daemon 'nope'"),
+        ("POST", "/daemons/test-tick/explode", None, 400, "unknown daemon action"),
+        ("PATCH", "/settings", '{"stash.timeout": "soon"}', 400, "must be a number"),
+        ("PATCH", "/settings", '{"no.such": 1}', 404, "unknown setting"),
+        ("GET", "/history?before=yesterday", None, 400, "not a cursor from a previous page"),
+        ("GET", "/history?after=yesterday", None, 400, "after must be a time"),
+        ("GET", "/nowhere", None, 404, "no such endpoint"),
+    ],
+)
+def test_bad_input_gets_a_one_line_reason(
+    shared_api: Api, method: str, path: str, body: str | None, status: int, reason: str
+) -> None:
     api = shared_api
-    answer = api.http.request(method, path, content=body,
-                              headers={"Content-Type": "application/json"})
+    answer = api.http.request(
+        method, path, content=body, headers={"Content-Type": "application/json"}
+    )
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
     assert reason in error and "\n" not in error and "Traceback" not in error
@@ -183,15 +207,19 @@ def test_bad_input_gets_a_one_line_reason(shared_api: Api, method: str, path: st
 
 def test_a_body_over_the_limit_is_413(shared_api: Api) -> None:
     api = shared_api
-    answer = api.http.patch("/settings", content=b'{"x": "' + b"a" * (1024 * 1024) + b'"}',
-                            headers={"Content-Type": "application/json"})
+    answer = api.http.patch(
+        "/settings",
+        content=b'{"x": "' + b"a" * (1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
     assert answer.status_code == 413 and "over" in answer.json()["error"]
 
 
 def test_no_secret_in_any_answer(api: Api) -> None:
     secrets = [*SECRETS.values(), api.key]
-    answers = [api.http.get(e.path).text for e in ENDPOINTS
-               if e.method == "GET" and not e.path_params]
+    answers = [
+        api.http.get(e.path).text for e in ENDPOINTS if e.method == "GET" and not e.path_params
+    ]
     answers += [api.http.get(f"/settings/{key}").text for key in (*SECRETS, "api.key")]
     assert "********" in api.http.get("/settings/stash.api_key").text
     answers += [api.http.post("/settings/test", json={"group": "Stash"}).text]
@@ -210,8 +238,12 @@ def test_an_idle_or_slow_client_is_disconnected(tmp_path: Path) -> None:
     from stashdesk.events import EventBus
 
     async def main() -> float:
-        server = ApiServer(None, EventLog(EventBus()), lambda: "k" * 43,  # type: ignore[arg-type]
-                           idle_timeout=0.5)
+        server = ApiServer(
+            None,
+            EventLog(EventBus()),
+            lambda: "k" * 43,  # type: ignore[arg-type]
+            idle_timeout=0.5,
+        )
         await server.start()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -229,8 +261,7 @@ def test_an_idle_or_slow_client_is_disconnected(tmp_path: Path) -> None:
     assert asyncio.run(main()) < 5
 
 
-def test_a_leftover_engine_file_answered_by_another_process_gets_no_key(
-        tmp_path: Path) -> None:
+def test_a_leftover_engine_file_answered_by_another_process_gets_no_key(tmp_path: Path) -> None:
     """engine.json left by a killed engine; another program now answers on its port."""
     import http.server
     import os
@@ -259,10 +290,19 @@ def test_a_leftover_engine_file_answered_by_another_process_gets_no_key(
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Impostor)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    (data_dir / "engine.json").write_text(json.dumps({
-        "pid": os.getpid(), "port": port, "host": "127.0.0.1", "tls": False,
-        "url": f"http://127.0.0.1:{port}", "local_url": f"http://127.0.0.1:{port}",
-        "instance": "x"}))
+    (data_dir / "engine.json").write_text(
+        json.dumps(
+            {
+                "pid": os.getpid(),
+                "port": port,
+                "host": "127.0.0.1",
+                "tls": False,
+                "url": f"http://127.0.0.1:{port}",
+                "local_url": f"http://127.0.0.1:{port}",
+                "instance": "x",
+            }
+        )
+    )
     try:
         done = run_cli(data_dir, "daemons", "start", "test-tick")
         status = run_cli(data_dir, "status", "--json")
@@ -280,7 +320,8 @@ def test_a_leftover_engine_file_answered_by_another_process_gets_no_key(
 
 
 def test_the_event_stream_resumes_across_a_drop_and_says_reset_after_a_restart(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     import asyncio
 
     import aiohttp
@@ -311,8 +352,9 @@ def test_the_event_stream_resumes_across_a_drop_and_says_reset_after_a_restart(
             # disconnected: the engine goes on publishing; reconnect from the last seen
             last = seen[-1]["seq"]
             await asyncio.sleep(1.0)
-            async with session.ws_connect(url, params={
-                    "api_key": key, "since": str(last), "instance": hello["instance"]}) as ws:
+            async with session.ws_connect(
+                url, params={"api_key": key, "since": str(last), "instance": hello["instance"]}
+            ) as ws:
                 again = await ws.receive_json()
                 assert again["type"] == "hello" and again["seq"] > last
                 replayed = await read_until(ws, again["seq"] - last)
@@ -325,8 +367,12 @@ def test_the_event_stream_resumes_across_a_drop_and_says_reset_after_a_restart(
     engine = start_engine(data_dir, tmp_path / "second.log", port)
 
     async def after_restart() -> dict:
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-                url, params={"api_key": key, "since": str(last), "instance": instance}) as ws:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(
+                url, params={"api_key": key, "since": str(last), "instance": instance}
+            ) as ws,
+        ):
             return await ws.receive_json()
 
     try:
@@ -350,8 +396,9 @@ def test_the_cli_drives_a_remote_engine_over_tls(tmp_path: Path) -> None:
         url = f"https://127.0.0.1:{port}"
 
         def remote(*args: str, **env: str) -> Any:
-            return run_cli(client_dir, "--engine", url, *args,
-                           STASHDESK_API_KEY=env.pop("key", key), **env)
+            return run_cli(
+                client_dir, "--engine", url, *args, STASHDESK_API_KEY=env.pop("key", key), **env
+            )
 
         unknown = remote("status")
         assert unknown.returncode == 1 and fingerprint in unknown.stderr
@@ -359,8 +406,10 @@ def test_the_cli_drives_a_remote_engine_over_tls(tmp_path: Path) -> None:
         pinned = remote("status", "--json", "--fingerprint", fingerprint.replace(":", ""))
         assert pinned.returncode == 0, pinned.stderr
         assert any(d["name"] == "test-tick" for d in json.loads(pinned.stdout))
-        assert remote("daemons", "stop", "test-tick", "--fingerprint",
-                      fingerprint).stdout.strip() == "test-tick: stopped"
+        assert (
+            remote("daemons", "stop", "test-tick", "--fingerprint", fingerprint).stdout.strip()
+            == "test-tick: stopped"
+        )
         wrong_key = remote("status", "--fingerprint", fingerprint, key="nope" * 8)
         assert wrong_key.returncode == 1 and "refused the API key" in wrong_key.stderr
         changed = remote("status", "--fingerprint", "AB" * 32)

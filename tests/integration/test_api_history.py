@@ -24,9 +24,17 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 def _asleep(api: Api) -> dict:
     """test-tick after its first pass: one job run, then asleep for 60 seconds."""
-    return api.engine.wait_for(lambda: next((
-        d for d in api.get("/daemons") if d["name"] == "test-tick"
-        and "sleeping" in (d["current_status"] or "")), None), what="test-tick asleep")
+    return api.engine.wait_for(
+        lambda: next(
+            (
+                d
+                for d in api.get("/daemons")
+                if d["name"] == "test-tick" and "sleeping" in (d["current_status"] or "")
+            ),
+            None,
+        ),
+        what="test-tick asleep",
+    )
 
 
 def _walk(api: Api, path: str, limit: int) -> list[dict]:
@@ -43,13 +51,13 @@ def _walk(api: Api, path: str, limit: int) -> list[dict]:
 def test_a_daemons_statuses_and_job_actions_page_newest_first(api: Api) -> None:
     _asleep(api)
     statuses = _walk(api, "/daemons/test-tick/statuses", 2)
-    cli = json.loads(run_cli(api.data_dir, "history", "--daemon", "test-tick",
-                             "--json").stdout)
+    cli = json.loads(run_cli(api.data_dir, "history", "--daemon", "test-tick", "--json").stdout)
     assert [s["message"] for s in statuses] == [c["message"] for c in reversed(cli)]
     assert statuses[0]["message"] == "No test work, sleeping for 60 seconds"
     assert statuses[0]["phase"] == "sleeping"
     assert from_iso(statuses[0]["wake_at"]) == pytest.approx(
-        from_iso(statuses[0]["at"]) + 60, abs=1)
+        from_iso(statuses[0]["at"]) + 60, abs=1
+    )
     times = [from_iso(s["at"]) for s in statuses]
     assert times == sorted(times, reverse=True)
     waiting = next(s for s in statuses if s["message"].startswith("Waiting for test steps"))
@@ -74,10 +82,11 @@ def test_the_timeline_folds_idle_rows_unless_asked_to_show_them(api: Api) -> Non
     # Four more passes that found nothing, written as the engine writes them.
     now = time.time()
     with sqlite3.connect(api.data_dir / DB_FILENAME, timeout=10) as db:
-        db.executemany("INSERT INTO daemon_status (daemon, message, at, phase, wake_at) "
-                       "VALUES ('test-tick', ?, ?, 'sleeping', ?)",
-                       [("No test work, sleeping for 60 seconds", now + i, now + i + 60)
-                        for i in range(1, 5)])
+        db.executemany(
+            "INSERT INTO daemon_status (daemon, message, at, phase, wake_at) "
+            "VALUES ('test-tick', ?, ?, 'sleeping', ?)",
+            [("No test work, sleeping for 60 seconds", now + i, now + i + 60) for i in range(1, 5)],
+        )
     folded = api.get("/history", daemon="test-tick", kinds="status")["items"]
     newest = folded[0]
     assert newest["repeated"] == 5 and newest["idle"]
@@ -90,5 +99,4 @@ def test_the_timeline_folds_idle_rows_unless_asked_to_show_them(api: Api) -> Non
     assert all(s["idle"] for s in shown[:5]) and shown[5]["message"] == "Test steps completed"
     assert len(shown) == len(folded) + 4
     answer = api.http.get("/history", params={"idle": "hide"})
-    assert answer.status_code == 400 and "idle must be one of fold, show" in \
-        answer.json()["error"]
+    assert answer.status_code == 400 and "idle must be one of fold, show" in answer.json()["error"]

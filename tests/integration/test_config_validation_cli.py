@@ -17,20 +17,24 @@ def stored_settings(data_dir: Path) -> dict[str, str]:
     return dict(query(data_dir, "SELECT key, value FROM setting"))
 
 
-@pytest.mark.parametrize(("key", "value", "why"), [
-    ("stash.url", "http://[::1", "an IPv6 address must be written as [address]"),
-    ("stash.url", "http://nas:99999", "the port must be a number from 1 to 65535"),
-    ("stash.url", "http://nas\n:9999", "without spaces or control characters"),
-    ("qbittorrent.url", "ftp://nas", "must be an http:// or https:// address"),
-    ("downloads.destination", "library", "must be an absolute path"),
-    ("qbittorrent.processed_tag", "", "cannot be empty"),
-    ("qbittorrent.processed_tag", "done,ok", "cannot contain a comma"),
-    ("qbittorrent.category", "a//b", "qBittorrent does not accept"),
-    ("stash.stalled_job_minutes", "1e308", "must be at most"),
-    ("analysis.server_timeout", "1e308", "must be at most"),
-])
-def test_config_set_refuses_bad_values_with_exit_2(data_dir: Path, key: str, value: str,
-                                                   why: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "value", "why"),
+    [
+        ("stash.url", "http://[::1", "an IPv6 address must be written as [address]"),
+        ("stash.url", "http://nas:99999", "the port must be a number from 1 to 65535"),
+        ("stash.url", "http://nas\n:9999", "without spaces or control characters"),
+        ("qbittorrent.url", "ftp://nas", "must be an http:// or https:// address"),
+        ("downloads.destination", "library", "must be an absolute path"),
+        ("qbittorrent.processed_tag", "", "cannot be empty"),
+        ("qbittorrent.processed_tag", "done,ok", "cannot contain a comma"),
+        ("qbittorrent.category", "a//b", "qBittorrent does not accept"),
+        ("stash.stalled_job_minutes", "1e308", "must be at most"),
+        ("analysis.server_timeout", "1e308", "must be at most"),
+    ],
+)
+def test_config_set_refuses_bad_values_with_exit_2(
+    data_dir: Path, key: str, value: str, why: str
+) -> None:
     done = run_cli(data_dir, "config", "set", key, value)
     assert done.returncode == 2, done
     assert "Traceback" not in done.stderr
@@ -40,8 +44,10 @@ def test_config_set_refuses_bad_values_with_exit_2(data_dir: Path, key: str, val
     assert key not in stored_settings(data_dir)
 
 
-@pytest.mark.parametrize("daemon", ["stash-sync", "stash-generation", "download-processor",
-                                    "plan-applier", "video-analysis"])
+@pytest.mark.parametrize(
+    "daemon",
+    ["stash-sync", "stash-generation", "download-processor", "plan-applier", "video-analysis"],
+)
 def test_daemons_set_refuses_an_endless_interval(data_dir: Path, daemon: str) -> None:
     done = run_cli(data_dir, "daemons", "set", daemon, "job_interval_seconds", "1e308")
     assert done.returncode == 2, done
@@ -56,8 +62,7 @@ def test_url_credentials_are_masked_in_everything_the_cli_prints(data_dir: Path)
     assert done.returncode == 0, done.stderr
     outputs.append(done.stdout + done.stderr)
     assert done.stdout.strip() == "stash.url = http://alice:***@nas:9999"
-    for args in (("config", "get", "stash.url"), ("config", "list"),
-                 ("config", "list", "--json")):
+    for args in (("config", "get", "stash.url"), ("config", "list"), ("config", "list", "--json")):
         done = run_cli(data_dir, *args)
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout + done.stderr)
@@ -73,5 +78,6 @@ def test_url_credentials_are_masked_in_everything_the_cli_prints(data_dir: Path)
     # written back as shown, the password stays
     done = run_cli(data_dir, "config", "set", "stash.url", "http://alice:***@nas2:9999")
     assert done.returncode == 0, done.stderr
-    assert json.loads(stored_settings(data_dir)["secret:stash.url"]) == \
-        {"value": f"alice:{PASSWORD}"}
+    assert json.loads(stored_settings(data_dir)["secret:stash.url"]) == {
+        "value": f"alice:{PASSWORD}"
+    }

@@ -29,8 +29,7 @@ async def health_of(engines, name: str) -> dict[str, Any]:
     return next(r for r in rows if r["name"] == name)
 
 
-async def wait_for_health(engines, name: str, health: str, timeout: float = 15.0
-                          ) -> dict[str, Any]:
+async def wait_for_health(engines, name: str, health: str, timeout: float = 15.0) -> dict[str, Any]:
     row: dict[str, Any] = {}
 
     async def check() -> bool:
@@ -53,7 +52,8 @@ def record_health(services) -> list[tuple[str, str]]:
 
 
 async def test_a_rejected_key_is_retrying_then_ok_within_seconds_of_the_fix(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     stash_server.api_key = "the-right-key"
     services = await start_with_stash(engines, stash_server, **{"stash.api_key": "wrong"})
     seen = record_health(services)
@@ -70,8 +70,7 @@ async def test_a_rejected_key_is_retrying_then_ok_within_seconds_of_the_fix(
     assert seen[:3] == [(SYNC, "ok"), (SYNC, "retrying"), (SYNC, "ok")]
 
 
-async def test_stash_down_is_retrying_and_recovers_when_it_is_back(engines,
-                                                                   stash_server) -> None:
+async def test_stash_down_is_retrying_and_recovers_when_it_is_back(engines, stash_server) -> None:
     services = await start_with_stash(engines, stash_server)
     await services.manager.set_config(SYNC, {"job_interval_seconds": 1})
     stash_server.stop()
@@ -85,9 +84,12 @@ async def test_stash_down_is_retrying_and_recovers_when_it_is_back(engines,
 async def test_qbittorrent_down_points_at_its_address(engines, tmp_path) -> None:
     from tests.cli_helpers import free_port
 
-    services = await engines.start(settings={
-        "qbittorrent.url": f"http://127.0.0.1:{free_port()}",
-        "downloads.destination": str(tmp_path / "library")})
+    services = await engines.start(
+        settings={
+            "qbittorrent.url": f"http://127.0.0.1:{free_port()}",
+            "downloads.destination": str(tmp_path / "library"),
+        }
+    )
     await services.manager.start("download-processor")
     row = await wait_for_health(engines, "download-processor", "retrying")
     assert row["health_setting"] == "qbittorrent.url"
@@ -109,17 +111,23 @@ async def test_a_crash_is_error_until_a_pass_succeeds(engines) -> None:
 
 
 async def test_a_stash_job_that_stops_progressing_is_stalled(engines, stash_server) -> None:
-    services = await start_with_stash(engines, stash_server,
-                                      **{"stash.stalled_job_minutes": 0.01})
+    services = await start_with_stash(engines, stash_server, **{"stash.stalled_job_minutes": 0.01})
     await synced(services, stash_server, 1)
-    await services.manager.set_config("stash-generation", {"job_interval_seconds": 60,
-                                                           "scan_check_seconds": 0.05})
+    await services.manager.set_config(
+        "stash-generation", {"job_interval_seconds": 60, "scan_check_seconds": 0.05}
+    )
     await services.manager.start("stash-generation")
     handle = services.manager.handle("stash-generation")
-    await wait_until(lambda: handle.instance and handle.instance.job_id
-                     and services.runner.snapshot(handle.instance.job_id) is not None
-                     and services.runner.snapshot(handle.instance.job_id).metadata.get(
-                         "stalled"), timeout=10, message="the stalled warning")
+    await wait_until(
+        lambda: (
+            handle.instance
+            and handle.instance.job_id
+            and services.runner.snapshot(handle.instance.job_id) is not None
+            and services.runner.snapshot(handle.instance.job_id).metadata.get("stalled")
+        ),
+        timeout=10,
+        message="the stalled warning",
+    )
     services.manager.check_stalled(handle)  # the watchdog's look, without its 15 s wait
     row = await health_of(engines, "stash-generation")
     assert row["health"] == "stalled" and "no progress" in row["health_reason"]
@@ -130,12 +138,14 @@ async def test_a_stash_job_that_stops_progressing_is_stalled(engines, stash_serv
 
 async def test_a_daemon_silent_while_waiting_is_stalled(engines) -> None:
     services = await engines.start()
-    await services.manager.set_config("test-tick", {"job_steps": 100000,
-                                                    "heartbeat_interval": 1})
+    await services.manager.set_config("test-tick", {"job_steps": 100000, "heartbeat_interval": 1})
     await services.manager.start("test-tick")
     handle = services.manager.handle("test-tick")
-    await wait_until(lambda: handle.instance and handle.instance.phase == "waiting",
-                     timeout=10, message="waiting on its job")
+    await wait_until(
+        lambda: handle.instance and handle.instance.phase == "waiting",
+        timeout=10,
+        message="waiting on its job",
+    )
     later = max(handle.instance.status_at, handle.instance.heartbeat_at) + 120
     services.manager.check_stalled(handle, now=later)
     row = await health_of(engines, "test-tick")

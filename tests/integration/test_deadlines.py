@@ -40,12 +40,14 @@ async def test_a_dribbling_stash_fails_the_request_at_its_deadline(stash_server)
     assert 1.9 < took < 4, took
     assert str(caught.value) == (
         f"Stash at {stash_server.url} did not answer within 2 s - check that Stash is "
-        f"running and not overloaded, or raise stash.timeout")
+        f"running and not overloaded, or raise stash.timeout"
+    )
     assert len(stash_server.requests) == 1  # not retried: the request had its time
 
 
-async def test_the_sync_daemon_reports_a_dribbling_stash_and_recovers(engines,
-                                                                      stash_server) -> None:
+async def test_the_sync_daemon_reports_a_dribbling_stash_and_recovers(
+    engines, stash_server
+) -> None:
     stash_server.add_scene("One")
     services = await start_with_stash(engines, stash_server, **{"stash.timeout": 2})
     await services.manager.set_config("stash-sync", {"job_interval_seconds": 1})
@@ -57,24 +59,30 @@ async def test_the_sync_daemon_reports_a_dribbling_stash_and_recovers(engines,
         daemon = services.manager.handle("stash-sync").instance
         return (daemon.status or "") if daemon is not None else ""
 
-    failure = await wait_until(lambda: "did not answer" in status() and status(), timeout=10,
-                               message="the failure in the status")
+    failure = await wait_until(
+        lambda: "did not answer" in status() and status(),
+        timeout=10,
+        message="the failure in the status",
+    )
     assert time.monotonic() - started < 2 + 3
-    assert failure.startswith(f"Stash at {stash_server.url} did not answer within 2 s - check "
-                              f"that Stash is running and not overloaded, or raise "
-                              f"stash.timeout - retrying in ")
+    assert failure.startswith(
+        f"Stash at {stash_server.url} did not answer within 2 s - check "
+        f"that Stash is running and not overloaded, or raise "
+        f"stash.timeout - retrying in "
+    )
 
     stash_server.clear_faults()
-    await wait_until(lambda: status().startswith("No pending scenes"), timeout=30,
-                     message="recovery")
+    await wait_until(
+        lambda: status().startswith("No pending scenes"), timeout=30, message="recovery"
+    )
     await services.store.writer.flush_async()
-    warned = await services.store.read(lambda: [
-        r.message for r in DaemonLog.select().where(DaemonLog.daemon == "stash-sync")])
+    warned = await services.store.read(
+        lambda: [r.message for r in DaemonLog.select().where(DaemonLog.daemon == "stash-sync")]
+    )
     assert any("did not answer within 2 s" in m for m in warned)
 
 
-async def test_a_dribbling_video_tag_server_is_a_timeout_of_that_video(
-        video_tag_server) -> None:
+async def test_a_dribbling_video_tag_server_is_a_timeout_of_that_video(video_tag_server) -> None:
     video_tag_server.set_result("/data/a.mp4", video_tags={"actions": ["kissing"]})
     video_tag_server.dribble(BYTE_EVERY)
     client = VideoTagClient(video_tag_server.url, timeout=1.5)
@@ -93,17 +101,24 @@ async def test_a_dribbling_video_tag_server_is_a_timeout_of_that_video(
 
 @pytest.fixture
 def dribbling_webui():
-    server = DribblingHTTPServer({
-        "/api/v2/auth/login": (200, b"Ok.", "text/plain",
-                               {"Set-Cookie": "SID=abc; HttpOnly; path=/"}),
-        "/api/v2/app/version": (200, b"v5.0.0", "text/plain", {}),
-    })
+    server = DribblingHTTPServer(
+        {
+            "/api/v2/auth/login": (
+                200,
+                b"Ok.",
+                "text/plain",
+                {"Set-Cookie": "SID=abc; HttpOnly; path=/"},
+            ),
+            "/api/v2/app/version": (200, b"v5.0.0", "text/plain", {}),
+        }
+    )
     yield server
     server.stop()
 
 
 async def test_a_dribbling_qbittorrent_is_cut_at_the_deadline_and_frees_the_worker(
-        dribbling_webui) -> None:
+    dribbling_webui,
+) -> None:
     dribbling_webui.interval = BYTE_EVERY
     client = QBittorrentClient(dribbling_webui.url, "admin", "pw", timeout=1.5)
     try:
@@ -114,7 +129,8 @@ async def test_a_dribbling_qbittorrent_is_cut_at_the_deadline_and_frees_the_work
         assert 1.4 < took < 3, took
         assert str(caught.value) == (
             f"qBittorrent at {dribbling_webui.url} did not answer within 1.5 s - check that "
-            f"it is running and not overloaded, or raise qbittorrent.timeout")
+            f"it is running and not overloaded, or raise qbittorrent.timeout"
+        )
         # the server is well again: the next call is not stuck behind the cut one
         dribbling_webui.interval = None
         started = time.monotonic()

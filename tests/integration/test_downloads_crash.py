@@ -43,8 +43,11 @@ def spawn():
 
 
 def statuses(data_dir: Path) -> list[tuple]:
-    return query(data_dir, "SELECT message, job_id, job_type FROM daemon_status "
-                 "WHERE daemon=? ORDER BY at, id", (DAEMON,))
+    return query(
+        data_dir,
+        "SELECT message, job_id, job_type FROM daemon_status WHERE daemon=? ORDER BY at, id",
+        (DAEMON,),
+    )
 
 
 def configure(data_dir: Path, settings: dict) -> None:
@@ -62,43 +65,68 @@ def configure(data_dir: Path, settings: dict) -> None:
 
 
 def test_kill_9_during_a_multi_file_copy_then_restart(
-        qbittorrent: QBittorrentProcess, stash_server, spawn, tmp_path: Path,
-        data_dir: Path) -> None:
+    qbittorrent: QBittorrentProcess, stash_server, spawn, tmp_path: Path, data_dir: Path
+) -> None:
     stash_server.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
     downloads = tmp_path / "dl" / "save"
     library = tmp_path / "library"
     library.mkdir()
-    files = {"part1.mkv": os.urandom(3 * MiB + 11), "part2.mkv": os.urandom(3 * MiB + 22),
-             "part3.mkv": os.urandom(3 * MiB + 33)}
+    files = {
+        "part1.mkv": os.urandom(3 * MiB + 11),
+        "part2.mkv": os.urandom(3 * MiB + 22),
+        "part3.mkv": os.urandom(3 * MiB + 33),
+    }
     pack = make_pack(downloads, "Pack", files)
     torrent = qbittorrent.add_completed_torrent(pack)
     untouched = {name: (pack / name).stat().st_mtime_ns for name in files}
 
-    configure(data_dir, settings_for(qbittorrent, library, **{
-        "stash.url": stash_server.url, "downloads.stash_path": "/stash/library"}))
+    configure(
+        data_dir,
+        settings_for(
+            qbittorrent,
+            library,
+            **{"stash.url": stash_server.url, "downloads.stash_path": "/stash/library"},
+        ),
+    )
 
     gate = tmp_path / "gate"
     gate.mkdir()
-    env = {"STASHDESK_PLUGINS": "tests.fake_plugins,tests.downloads_plugin",
-           "STASHDESK_TEST_FORCE_EXDEV": "1"}
-    first = spawn(data_dir, tmp_path / "first.log", **env,
-                            STASHDESK_TEST_COPY_GATE=str(gate), STASHDESK_TEST_PAUSE_AT_COPY="2")
-    temp = Path(first.wait_for(lambda: (gate / "paused").exists()
-                               and (gate / "paused").read_text(), 60, "the paused copy"))
+    env = {
+        "STASHDESK_PLUGINS": "tests.fake_plugins,tests.downloads_plugin",
+        "STASHDESK_TEST_FORCE_EXDEV": "1",
+    }
+    first = spawn(
+        data_dir,
+        tmp_path / "first.log",
+        **env,
+        STASHDESK_TEST_COPY_GATE=str(gate),
+        STASHDESK_TEST_PAUSE_AT_COPY="2",
+    )
+    temp = Path(
+        first.wait_for(
+            lambda: (gate / "paused").exists() and (gate / "paused").read_text(),
+            60,
+            "the paused copy",
+        )
+    )
     # Mid-copy: one file complete, the second half-written under its temporary name.
     assert temp.parent == library / "Pack" and temp.name == ".part2.mkv.stashdesk-part"
     assert 0 < temp.stat().st_size < len(files["part2.mkv"])
     assert tree(library) == ["Pack", "Pack/.part2.mkv.stashdesk-part", "Pack/part1.mkv"]
     assert query(data_dir, "SELECT torrent_hash, destination FROM download_journal") == [
-        (torrent, str(library / "Pack"))]
+        (torrent, str(library / "Pack"))
+    ]
     assert tags(qbittorrent, torrent) == []
     [(first_job,)] = query(data_dir, "SELECT id FROM job WHERE status='running'")
     first.kill9()
 
     second = spawn(data_dir, tmp_path / "second.log", **env)
     second.wait_for(lambda: tags(qbittorrent, torrent) == ["synced"], 60, "the synced tag")
-    second.wait_for(lambda: (statuses(data_dir) or [("",)])[-1][0].startswith(
-        "No new downloads"), 30, "the daemon to go idle")
+    second.wait_for(
+        lambda: (statuses(data_dir) or [("",)])[-1][0].startswith("No new downloads"),
+        30,
+        "the daemon to go idle",
+    )
 
     # Every file complete, no temporary or partial file, the source untouched.
     assert tree(library) == ["Pack", "Pack/part1.mkv", "Pack/part2.mkv", "Pack/part3.mkv"]
@@ -107,15 +135,17 @@ def test_kill_9_during_a_multi_file_copy_then_restart(
         assert (pack / name).stat().st_mtime_ns == untouched[name]
         assert (pack / name).stat().st_nlink == 1
     assert tags(qbittorrent, torrent) == ["synced"]  # once, and never the error tag
-    assert query(data_dir, "SELECT destination, method, size FROM handled_download "
-                 "ORDER BY destination") == [
-        (str(library / "Pack" / name), "copied", len(data)) for name, data in files.items()]
+    assert query(
+        data_dir, "SELECT destination, method, size FROM handled_download ORDER BY destination"
+    ) == [(str(library / "Pack" / name), "copied", len(data)) for name, data in files.items()]
     assert query(data_dir, "SELECT COUNT(*) FROM download_journal") == [(0,)]
 
     jobs = query(data_dir, "SELECT id, type, status, result FROM job ORDER BY created_at")
-    assert [j[1:3] for j in jobs] == [("PROCESS_DOWNLOADS", "interrupted"),
-                                       ("PROCESS_DOWNLOADS", "completed"),
-                                       ("STASH_SCAN", "completed")]
+    assert [j[1:3] for j in jobs] == [
+        ("PROCESS_DOWNLOADS", "interrupted"),
+        ("PROCESS_DOWNLOADS", "completed"),
+        ("STASH_SCAN", "completed"),
+    ]
     assert jobs[0][0] == first_job
     second_job, scan_job = jobs[1][0], jobs[2][0]
     result = json.loads(jobs[1][3])
@@ -144,5 +174,6 @@ def test_kill_9_during_a_multi_file_copy_then_restart(
     ]
     # One scan, of the folder just filled, as Stash sees it.
     assert [(j.kind, j.input) for j in stash_server.jobs.values()] == [
-        ("scan", {"paths": ["/stash/library/Pack"]})]
+        ("scan", {"paths": ["/stash/library/Pack"]})
+    ]
     assert second.terminate() == 0

@@ -27,20 +27,24 @@ async def checks(services) -> dict[str, health.CheckResult]:
 
 
 async def set_settings(services, **values) -> None:
-    await services.store.write(lambda: [services.settings.set(k.replace("__", "."), v)
-                                        for k, v in values.items()])
+    await services.store.write(
+        lambda: [services.settings.set(k.replace("__", "."), v) for k, v in values.items()]
+    )
 
 
 async def test_stash_checks(engines, stash_server, tmp_path: Path) -> None:
-    services = await engines.start(settings={"stash.url": stash_server.url,
-                                             "downloads.destination": "/data/new"})
+    services = await engines.start(
+        settings={"stash.url": stash_server.url, "downloads.destination": "/data/new"}
+    )
     found = await checks(services)
-    assert [found[c].ok for c in ("stash_reachable", "stash_key", "stash_version",
-                                  "stash_library")] == [True, True, True, True]
+    assert [
+        found[c].ok for c in ("stash_reachable", "stash_key", "stash_version", "stash_library")
+    ] == [True, True, True, True]
     assert "v0.28.1" in found["stash_version"].message
 
-    stash_server.configuration["general"]["stashes"] = [{"path": "/media/other",
-                                                        "excludeVideo": False}]
+    stash_server.configuration["general"]["stashes"] = [
+        {"path": "/media/other", "excludeVideo": False}
+    ]
     library = (await checks(services))["stash_library"]
     assert library.ok is False and library.setting == "downloads.stash_path"
     assert "/media/other" in library.message and "/data/new" in library.message
@@ -59,8 +63,7 @@ async def test_stash_checks(engines, stash_server, tmp_path: Path) -> None:
 
     stash_server.stop()
     found = await checks(services)
-    assert found["stash_reachable"].ok is False and found["stash_reachable"].setting == \
-        "stash.url"
+    assert found["stash_reachable"].ok is False and found["stash_reachable"].setting == "stash.url"
 
 
 async def test_qbittorrent_checks(engines, qbittorrent, tmp_path: Path) -> None:
@@ -71,13 +74,15 @@ async def test_qbittorrent_checks(engines, qbittorrent, tmp_path: Path) -> None:
     assert found["qbittorrent_reachable"].ok and found["qbittorrent_login"].ok
     category = found["qbittorrent_category"]
     assert category.ok is False and category.setting == "qbittorrent.category"
-    await services.qbittorrent()._call(services.qbittorrent()._api.torrents_create_category,
-                                       name="stash", save_path=str(tmp_path / "downloads"))
+    await services.qbittorrent()._call(
+        services.qbittorrent()._api.torrents_create_category,
+        name="stash",
+        save_path=str(tmp_path / "downloads"),
+    )
     (tmp_path / "downloads").mkdir()
     found = await checks(services)
     assert found["qbittorrent_category"].ok is True
-    assert found["same_filesystem"].ok is True and "hard-linked" in \
-        found["same_filesystem"].message
+    assert found["same_filesystem"].ok is True and "hard-linked" in found["same_filesystem"].message
 
     await set_settings(services, qbittorrent__password="wrong")
     login = (await checks(services))["qbittorrent_login"]
@@ -104,21 +109,24 @@ def test_folders_on_two_filesystems_are_reported(tmp_path: Path) -> None:
 
 
 async def test_video_tag_server_check(engines, video_tag_server) -> None:
-    services = await engines.start(settings={"analysis.video_server_url":
-                                             video_tag_server.url})
+    services = await engines.start(settings={"analysis.video_server_url": video_tag_server.url})
     assert (await checks(services))["video_tag_server"].ok is True
     await set_settings(services, analysis__video_server_url=f"http://127.0.0.1:{free_port()}")
     failing = (await checks(services))["video_tag_server"]
     assert failing.ok is False and failing.setting == "analysis.video_server_url"
 
 
-async def test_destination_space_path_maps_ffprobe_and_keyring(engines, tmp_path: Path,
-                                                               monkeypatch) -> None:
-    services = await engines.start(settings={
-        "downloads.destination": str(tmp_path / "missing"),
-        "analysis.video_server_url": "http://127.0.0.1:9",
-        "analysis.path_map": [f"/data={tmp_path / 'media'}", "/gone=/nowhere"],
-        "downloads.min_duration_seconds": 60})
+async def test_destination_space_path_maps_ffprobe_and_keyring(
+    engines, tmp_path: Path, monkeypatch
+) -> None:
+    services = await engines.start(
+        settings={
+            "downloads.destination": str(tmp_path / "missing"),
+            "analysis.video_server_url": "http://127.0.0.1:9",
+            "analysis.path_map": [f"/data={tmp_path / 'media'}", "/gone=/nowhere"],
+            "downloads.min_duration_seconds": 60,
+        }
+    )
     found = await checks(services)
     assert found["destination_writable"].ok is False
     assert found["destination_writable"].setting == "downloads.destination"
@@ -129,9 +137,12 @@ async def test_destination_space_path_maps_ffprobe_and_keyring(engines, tmp_path
     low = (await checks(services))["free_space"]
     assert low.ok is False and "under 1e+06 GB" in low.message
 
-    await services.store.write(lambda: (
-        Scene.create(id="1", title="One"),
-        SceneFile.create(id="f1", scene="1", path="/data/videos/one.mp4")))
+    await services.store.write(
+        lambda: (
+            Scene.create(id="1", title="One"),
+            SceneFile.create(id="f1", scene="1", path="/data/videos/one.mp4"),
+        )
+    )
     (tmp_path / "media" / "videos").mkdir(parents=True)
     (tmp_path / "media" / "videos" / "one.mp4").write_bytes(b"x")
     found = await checks(services)
@@ -146,8 +157,7 @@ async def test_destination_space_path_maps_ffprobe_and_keyring(engines, tmp_path
     assert found["keyring"].ok is True
 
 
-async def test_the_monitor_tells_of_a_new_failure_and_its_recovery(engines,
-                                                                   stash_server) -> None:
+async def test_the_monitor_tells_of_a_new_failure_and_its_recovery(engines, stash_server) -> None:
     services = await engines.start(settings={"stash.url": stash_server.url})
     heard: list[Notification] = []
     services.bus.listen(heard.append, Notification)

@@ -45,13 +45,15 @@ async def add(services, receiver: WebhookReceiver, name: str, events: str) -> di
     return await services.notifications.add_target(name, receiver.target_url(name), events)
 
 
-def finished(job_type: str, status: str = "completed", job_id: str = "job-1", **kwargs
-             ) -> JobFinished:
+def finished(
+    job_type: str, status: str = "completed", job_id: str = "job-1", **kwargs
+) -> JobFinished:
     return JobFinished(job_id=job_id, job_type=job_type, status=status, **kwargs)
 
 
 async def test_each_event_reaches_the_targets_that_asked_for_it_and_no_other(
-        webhook_receiver: WebhookReceiver, services) -> None:
+    webhook_receiver: WebhookReceiver, services
+) -> None:
     fast(services)
     center = services.notifications
     await add(services, webhook_receiver, "failures", "job_failed,daemon_crashed")
@@ -59,8 +61,9 @@ async def test_each_event_reaches_the_targets_that_asked_for_it_and_no_other(
     await add(services, webhook_receiver, "everything", "all")
     await services.store.write(lambda: services.settings.set("stash.url", "http://nas:9999"))
 
-    failing = await services.runner.submit("TEST_STEPS", {"steps": 1, "fail": "disk full - "
-                                                          "free some space"})
+    failing = await services.runner.submit(
+        "TEST_STEPS", {"steps": 1, "fail": "disk full - free some space"}
+    )
     await wait_until(lambda: webhook_receiver.received("everything"), message="job_failed")
     await center.wait_idle()
     sent = webhook_receiver.received("failures")
@@ -71,34 +74,57 @@ async def test_each_event_reaches_the_targets_that_asked_for_it_and_no_other(
     assert webhook_receiver.received("library") == []
 
     scene_plan = await services.store.write(lambda: _plan_with_one_scene("Auto Video Analysis"))
-    services.bus.publish(finished("APPLY_PLAN", job_id="apply-1", result={
-        "plan_id": scene_plan, "applied": 3, "skipped": 1, "failed": 0}))
-    services.bus.publish(finished("PROCESS_DOWNLOADS", job_id="dl-1", result={
-        "files_linked": 2, "files_copied": 1, "torrents_processed": 2, "failures": [],
-        "torrents": [{"name": "Movie One", "status": "processed", "linked": 2, "copied": 0},
-                     {"name": "Movie Two", "status": "processed", "linked": 0, "copied": 1}]}))
+    services.bus.publish(
+        finished(
+            "APPLY_PLAN",
+            job_id="apply-1",
+            result={"plan_id": scene_plan, "applied": 3, "skipped": 1, "failed": 0},
+        )
+    )
+    services.bus.publish(
+        finished(
+            "PROCESS_DOWNLOADS",
+            job_id="dl-1",
+            result={
+                "files_linked": 2,
+                "files_copied": 1,
+                "torrents_processed": 2,
+                "failures": [],
+                "torrents": [
+                    {"name": "Movie One", "status": "processed", "linked": 2, "copied": 0},
+                    {"name": "Movie Two", "status": "processed", "linked": 0, "copied": 1},
+                ],
+            },
+        )
+    )
     await wait_until(lambda: len(webhook_receiver.received("library")) == 2)
     await center.wait_idle()
     library = {r.title: r.message for r in webhook_receiver.received("library")}
     assert library["Plan applied"].startswith(
-        f'Plan {scene_plan} "Auto Video Analysis": 3 change(s) applied, 1 skipped, 0 failed.')
+        f'Plan {scene_plan} "Auto Video Analysis": 3 change(s) applied, 1 skipped, 0 failed.'
+    )
     assert "Scene: http://nas:9999/scenes/77" in library["Plan applied"]
     assert "Job: apply-1" in library["Plan applied"]
     assert library["Downloads placed in the library"].startswith(
-        "3 files from 2 downloads: Movie One, Movie Two.")
+        "3 files from 2 downloads: Movie One, Movie Two."
+    )
     assert len(webhook_receiver.received("failures")) == 1  # still only its own event
 
     everything = [r.title for r in webhook_receiver.received("everything")]
-    assert sorted(everything) == ["Downloads placed in the library", "Plan applied",
-                                  "Test steps failed"]
+    assert sorted(everything) == [
+        "Downloads placed in the library",
+        "Plan applied",
+        "Test steps failed",
+    ]
 
 
 def _plan_with_one_scene(name: str) -> int:
     now = time.time()
     plan = Plan.create(name=name, status="applied", created_at=now, updated_at=now)
     for field in ("tags", "markers"):
-        PlanChange.create(plan=plan, scene_id="77", field=field, action="add",
-                          proposed_value="x", created_at=now)
+        PlanChange.create(
+            plan=plan, scene_id="77", field=field, action="add", proposed_value="x", created_at=now
+        )
     return plan.id
 
 
@@ -107,15 +133,33 @@ async def test_every_event_kind_has_its_message(webhook_receiver, services) -> N
     center = services.notifications
     await add(services, webhook_receiver, "all", "all")
     # job_failures: the keys issue 11 adds to job results
-    services.bus.publish(finished("SYNC", job_id="sync-9", result={
-        "failures": 2, "failure_summary": "2 scenes could not be read from Stash"}))
+    services.bus.publish(
+        finished(
+            "SYNC",
+            job_id="sync-9",
+            result={"failures": 2, "failure_summary": "2 scenes could not be read from Stash"},
+        )
+    )
     # plan_ready: an analysis plan left for review (nobody applies it by itself)
     plan_id = await services.store.write(lambda: _plan_with_one_scene("Review me"))
-    services.bus.publish(finished("ANALYSIS", job_id="an-1", created_by=None, result={
-        "plan_id": plan_id, "plan_status": "draft", "changes": 5, "analysed": 1,
-        "errored": 0}))
-    assert center.report_health("Stash", False, "Stash is unreachable",
-                                "check stash.url") == "health_failed"
+    services.bus.publish(
+        finished(
+            "ANALYSIS",
+            job_id="an-1",
+            created_by=None,
+            result={
+                "plan_id": plan_id,
+                "plan_status": "draft",
+                "changes": 5,
+                "analysed": 1,
+                "errored": 0,
+            },
+        )
+    )
+    assert (
+        center.report_health("Stash", False, "Stash is unreachable", "check stash.url")
+        == "health_failed"
+    )
     assert center.report_health("Stash", False, "Stash is unreachable") is None  # no repeat
     assert center.report_health("Stash", True) == "health_recovered"
     await wait_until(lambda: len(webhook_receiver.received("all")) == 4)
@@ -123,19 +167,20 @@ async def test_every_event_kind_has_its_message(webhook_receiver, services) -> N
     got = {r.title: r for r in webhook_receiver.received("all")}
     failures = got["Stash sync finished with 2 failures"]
     assert failures.payload["type"] == "warning"
-    assert failures.message.startswith("2 scenes could not be read from Stash. The job's "
-                                       "details give each reason.")
+    assert failures.message.startswith(
+        "2 scenes could not be read from Stash. The job's details give each reason."
+    )
     assert "Job: sync-9" in failures.message
     ready = got["Analysis plan ready for review"].message
-    assert ready.startswith(f'Plan {plan_id} "Review me" proposes 5 changes for 1 scene. '
-                            f"Review it on the Plans page")
+    assert ready.startswith(
+        f'Plan {plan_id} "Review me" proposes 5 changes for 1 scene. Review it on the Plans page'
+    )
     assert "/scenes/77" in ready
     assert got["Health check failing: Stash"].message == "Stash is unreachable - check stash.url"
     assert got["Health check passes again: Stash"].payload["type"] == "success"
 
 
-async def test_crash_recovery_start_and_stop_reach_their_targets(
-        webhook_receiver, engines) -> None:
+async def test_crash_recovery_start_and_stop_reach_their_targets(webhook_receiver, engines) -> None:
     services = await engines.start(settings={"daemons.restart_backoff_initial": 1})
     fast(services)
     await add(services, webhook_receiver, "daemons", "daemon_crashed,daemon_recovered")
@@ -147,7 +192,8 @@ async def test_crash_recovery_start_and_stop_reach_their_targets(
     titles = [r.title for r in webhook_receiver.received("daemons")]
     assert titles == ["Test Crash crashed", "Test Crash recovered"]
     assert webhook_receiver.received("daemons")[0].message.startswith(
-        "RuntimeError: crash number 1. StashDesk restarts it in 1 seconds")
+        "RuntimeError: crash number 1. StashDesk restarts it in 1 seconds"
+    )
     assert webhook_receiver.received("lifecycle") == []  # it started before the target existed
 
     await engines.engine.stop()  # waits for the "stopped" delivery
@@ -159,7 +205,8 @@ async def test_crash_recovery_start_and_stop_reach_their_targets(
 
 
 async def test_a_failing_target_is_retried_then_reported_without_delaying_a_daemon(
-        webhook_receiver, services, caplog) -> None:
+    webhook_receiver, services, caplog
+) -> None:
     fast(services)
     center = services.notifications
     webhook_receiver.answer("broken", 500, delay=0.3)
@@ -177,8 +224,11 @@ async def test_a_failing_target_is_retried_then_reported_without_delaying_a_daem
     await wait_until(lambda: webhook_receiver.received("broken"), message="the first attempt")
     passes = handle.instance.passes
     # while the broken target keeps a sending thread busy, the daemon goes on
-    await wait_until(lambda: handle.instance.passes >= passes + 5, timeout=2,
-                     message="the daemon's passes during the delivery")
+    await wait_until(
+        lambda: handle.instance.passes >= passes + 5,
+        timeout=2,
+        message="the daemon's passes during the delivery",
+    )
     assert len(webhook_receiver.received("broken")) < 4  # the delivery is still under way
     await center.wait_idle()
 
@@ -186,29 +236,35 @@ async def test_a_failing_target_is_retried_then_reported_without_delaying_a_daem
     assert len(webhook_receiver.received("denied")) == 1  # a refused token is not retried
     assert len(webhook_receiver.received("fine")) == 1
     listing = {t["name"]: t for t in center.list_targets()}
-    assert listing["broken"]["last_delivery"] == ("last delivery failed: HTTP 500 - the service "
-                                                  "had an error")
+    assert listing["broken"]["last_delivery"] == (
+        "last delivery failed: HTTP 500 - the service had an error"
+    )
     assert listing["broken"]["last_delivery_ok"] is False
     assert listing["denied"]["last_delivery"] == "last delivery failed: HTTP 403 - check the token"
     assert listing["fine"]["last_delivery"] == "last delivery succeeded"
     assert listing["fine"]["last_delivery_ok"] is True
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert ("notification target 'broken': job_failed not delivered after 4 attempts: "
-            "HTTP 500 - the service had an error") in warnings
+    assert (
+        "notification target 'broken': job_failed not delivered after 4 attempts: "
+        "HTTP 500 - the service had an error"
+    ) in warnings
     # the outcome is kept for the next start too
     await services.store.writer.flush_async()
-    row = await services.store.read(lambda: NotificationTarget.get(
-        NotificationTarget.name == "denied"))
+    row = await services.store.read(
+        lambda: NotificationTarget.get(NotificationTarget.name == "denied")
+    )
     assert (row.last_error, row.last_event) == ("HTTP 403 - check the token", "job_failed")
 
     webhook_receiver.answer("broken", 200)
-    assert await center.test_targets("broken") == [{
-        "name": "broken", "ok": True, "error": None, "last_delivery": "last delivery succeeded"}]
+    assert await center.test_targets("broken") == [
+        {"name": "broken", "ok": True, "error": None, "last_delivery": "last delivery succeeded"}
+    ]
     assert webhook_receiver.received("broken")[-1].title == "StashDesk test notification"
 
 
 async def test_urls_are_masked_in_listings_logs_statuses_and_history(
-        webhook_receiver, services, caplog) -> None:
+    webhook_receiver, services, caplog
+) -> None:
     caplog.set_level(logging.DEBUG)  # Apprise logs the URLs it posts to at DEBUG
     fast(services)
     center = services.notifications
@@ -228,15 +284,20 @@ async def test_urls_are_masked_in_listings_logs_statuses_and_history(
     daemon.log("WARNING", f"the hook {TOKEN} answered")
     assert daemon.status == f"Talking to {MASK}"
     await services.store.writer.flush_async()
-    stored = await services.store.read(lambda: [r.message for r in DaemonStatus.select()] + [
-        r.message for r in DaemonLog.select()] + [
-        str(r.__data__) for r in NotificationTarget.select()])
+    stored = await services.store.read(
+        lambda: (
+            [r.message for r in DaemonStatus.select()]
+            + [r.message for r in DaemonLog.select()]
+            + [str(r.__data__) for r in NotificationTarget.select()]
+        )
+    )
     assert stored and not any(TOKEN in text for text in stored)
     logged = [r.getMessage() for r in caplog.records]
     assert any("JSON POST URL" in line for line in logged)  # Apprise's own line, masked
     assert not [line for line in logged if TOKEN in line]
-    assert center.list_targets()[0]["last_delivery"] == ("last delivery failed: HTTP 404 - "
-                                                         "check the address")
+    assert center.list_targets()[0]["last_delivery"] == (
+        "last delivery failed: HTTP 404 - check the address"
+    )
 
     with pytest.raises(NotificationSetupError) as refused:
         await center.add_target("bad", f"nosuchservice://{TOKEN}", "job_failed")
@@ -250,13 +311,18 @@ async def test_identical_messages_are_folded_into_one(webhook_receiver, services
     center = services.notifications
     await add(services, webhook_receiver, "alerts", "job_failed")
     for n in range(4):
-        services.bus.publish(finished("SYNC", "failed", job_id=f"sync-{n}",
-                                      error="Stash rejected the API key (HTTP 401)"))
+        services.bus.publish(
+            finished(
+                "SYNC", "failed", job_id=f"sync-{n}", error="Stash rejected the API key (HTTP 401)"
+            )
+        )
     services.bus.publish(finished("SYNC", "failed", job_id="sync-x", error="Another reason"))
     await wait_until(lambda: len(webhook_receiver.received("alerts")) == 2)
     first = webhook_receiver.received("alerts")
     assert sorted(r.message.split("\n")[0] for r in first) == [
-        "Another reason", "Stash rejected the API key (HTTP 401)"]
+        "Another reason",
+        "Stash rejected the API key (HTTP 401)",
+    ]
     # when the window ends, the three held back arrive as one
     await wait_until(lambda: len(webhook_receiver.received("alerts")) == 3, timeout=3)
     folded = webhook_receiver.received("alerts")[-1]
@@ -282,14 +348,16 @@ async def test_the_tray_keeps_its_own_switches(services) -> None:
     center.send(Message("plan_ready", "ready", "review it"))
     center.send(Message("started", "StashDesk started", "..."))  # muted by default
     assert [n.kind for n in shown] == ["job_failed", "plan_ready"]
-    await services.store.write(lambda: services.settings.set(
-        "notifications.tray_muted", ["job_failed"]))
+    await services.store.write(
+        lambda: services.settings.set("notifications.tray_muted", ["job_failed"])
+    )
     center.send(Message("job_failed", "failed", "why"))
     center.send(Message("started", "StashDesk started", "..."))
     assert [n.kind for n in shown] == ["job_failed", "plan_ready", "started"]
     with pytest.raises(OptionError, match="unknown event 'job_fail'"):
-        await services.store.write(lambda: services.settings.set(
-            "notifications.tray_muted", ["job_fail"]))
+        await services.store.write(
+            lambda: services.settings.set("notifications.tray_muted", ["job_fail"])
+        )
     await services.store.write(lambda: services.settings.set("notifications.tray_muted", ["all"]))
     center.send(Message("job_failed", "failed", "why"))
     assert len(shown) == 3
@@ -306,8 +374,7 @@ async def test_targets_are_added_edited_and_removed(webhook_receiver, services) 
     await center.add_target("Phone", webhook_receiver.target_url("phone"), "job_failed")
     with pytest.raises(NotificationSetupError, match="already is a notification target"):
         await center.add_target("phone", webhook_receiver.target_url("p2"), "all")
-    edited = await center.edit_target("phone", new_name="My phone", events="all",
-                                      enabled=False)
+    edited = await center.edit_target("phone", new_name="My phone", events="all", enabled=False)
     assert (edited["name"], edited["events"], edited["enabled"]) == ("My phone", ["all"], False)
     center.send(Message("job_failed", "t", "b"))
     await center.wait_idle()
@@ -318,13 +385,13 @@ async def test_targets_are_added_edited_and_removed(webhook_receiver, services) 
     assert center.list_targets() == []
     with pytest.raises(NotificationSetupError, match="no notification target named 'ghost'"):
         await center.test_targets("ghost")
-    secrets = await services.store.read(lambda: [
-        r.key for r in Setting.select() if r.key.startswith("secret:notification_target.")])
+    secrets = await services.store.read(
+        lambda: [r.key for r in Setting.select() if r.key.startswith("secret:notification_target.")]
+    )
     assert secrets == []  # its URL went with it
 
 
-async def test_a_target_that_does_not_answer_is_cut_off_in_time(webhook_receiver, services
-                                                                ) -> None:
+async def test_a_target_that_does_not_answer_is_cut_off_in_time(webhook_receiver, services) -> None:
     fast(services)
     center = services.notifications
     center.send_timeout = 0.5
@@ -336,12 +403,12 @@ async def test_a_target_that_does_not_answer_is_cut_off_in_time(webhook_receiver
     await center.wait_idle()
     assert time.monotonic() - started < 2.5
     listing = center.list_targets()[0]
-    assert listing["last_delivery"].startswith("last delivery failed: no answer within 0.5 "
-                                               "seconds")
+    assert listing["last_delivery"].startswith("last delivery failed: no answer within 0.5 seconds")
 
 
 async def test_stopping_does_not_wait_out_the_retries_of_a_failing_target(
-        webhook_receiver, engines) -> None:
+    webhook_receiver, engines
+) -> None:
     services = await engines.start()
     services.notifications.retry_delays = (30.0, 30.0)
     webhook_receiver.answer("down", 503)
@@ -356,7 +423,8 @@ async def test_stopping_does_not_wait_out_the_retries_of_a_failing_target(
 
 
 async def test_targets_can_be_listed_and_tested_without_a_running_engine(
-        webhook_receiver, engines, data_dir) -> None:
+    webhook_receiver, engines, data_dir
+) -> None:
     import asyncio
 
     from stashdesk.app import Services

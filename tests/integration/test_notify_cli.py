@@ -33,8 +33,10 @@ def test_notification_targets_from_the_command_line(tmp_path: Path, webhook_rece
     try:
         engine.wait_for(lambda: "engine running" in engine.log(), what="start-up")
         assert run_cli(data_dir, "notify", "test").returncode == 0
-        engine.wait_for(lambda: len(webhook_receiver.received("/hook-SECRET-9f9f")) == 2,
-                        what="the second test message")
+        engine.wait_for(
+            lambda: len(webhook_receiver.received("/hook-SECRET-9f9f")) == 2,
+            what="the second test message",
+        )
         run = run_cli(data_dir, "daemons", "run", "test-tick")
         assert run.returncode == 0 and "test-tick" in run.stdout
         assert run_cli(data_dir, "notify", "remove", "Hook").returncode == 0

@@ -47,8 +47,9 @@ def database(tmp_path: Path):
 
 def hold(path: Path, mode: str, seconds: float, tmp_path: Path) -> subprocess.Popen:
     ready = tmp_path / f"ready-{mode}-{time.monotonic_ns()}"
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path), mode, str(seconds),
-                             str(ready)], cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path), mode, str(seconds), str(ready)], cwd=REPO
+    )
     deadline = time.monotonic() + 30
     while not ready.exists():
         assert proc.poll() is None, "the holder process died"
@@ -71,8 +72,9 @@ def test_a_write_waits_for_another_process_lock_and_then_lands(database, tmp_pat
     holder = hold(path, "write", 2.5, tmp_path)
     waits: list[float] = []
     started = time.monotonic()
-    write_transaction(db, set_value("stash.url", "http://after:9999"), deadline=30,
-                      on_busy=waits.append)
+    write_transaction(
+        db, set_value("stash.url", "http://after:9999"), deadline=30, on_busy=waits.append
+    )
     took = time.monotonic() - started
     assert holder.wait(30) == 0
     assert 1.5 < took < 20, took  # it really waited for the other process
@@ -82,7 +84,8 @@ def test_a_write_waits_for_another_process_lock_and_then_lands(database, tmp_pat
 
 
 def test_a_lock_held_past_the_deadline_is_one_clear_error_and_changes_nothing(
-        database, tmp_path) -> None:
+    database, tmp_path
+) -> None:
     path, db = database
     holder = hold(path, "write", 6, tmp_path)
     started = time.monotonic()
@@ -92,8 +95,10 @@ def test_a_lock_held_past_the_deadline_is_one_clear_error_and_changes_nothing(
     assert 1.4 < took < 5, took
     message = str(caught.value)
     assert "\n" not in message
-    assert f"the database {path} stayed locked by another process for 2 s" in message \
+    assert (
+        f"the database {path} stayed locked by another process for 2 s" in message
         or f"the database {path} stayed locked by another process for 1 s" in message
+    )
     assert "nothing was changed - try again in a moment" in message
     assert caught.value.attempts >= 1
     holder.wait(30)

@@ -28,8 +28,13 @@ def asked(server) -> list[str]:
 
 async def idle_passes(services) -> int:
     await services.store.writer.flush_async()
-    return await services.store.read(lambda: DaemonStatus.select().where(
-        (DaemonStatus.daemon == DAEMON) & DaemonStatus.message.startswith(IDLE)).count())
+    return await services.store.read(
+        lambda: (
+            DaemonStatus.select()
+            .where((DaemonStatus.daemon == DAEMON) & DaemonStatus.message.startswith(IDLE))
+            .count()
+        )
+    )
 
 
 async def next_idle_pass(services, *, wake: bool = True, timeout: float = 20) -> None:
@@ -47,8 +52,7 @@ async def next_idle_pass(services, *, wake: bool = True, timeout: float = 20) ->
 def due(services, server) -> list[str]:
     """Scenes the daemon would take now (blocking: through Store.read)."""
     current = load_current_producer(services.settings, [server.url])
-    return scenes_needing_analysis(["video_tags"], retry_after=0, max_attempts=3,
-                                   current=current)
+    return scenes_needing_analysis(["video_tags"], retry_after=0, max_attempts=3, current=current)
 
 
 async def set_setting(services, key, value) -> None:
@@ -56,14 +60,16 @@ async def set_setting(services, key, value) -> None:
 
 
 async def start(engines, video_tag_server, **settings):
-    services = await engines.start(settings={
-        "analysis.video_server_url": video_tag_server.url, **settings})
+    services = await engines.start(
+        settings={"analysis.video_server_url": video_tag_server.url, **settings}
+    )
     await services.manager.set_config(DAEMON, {"auto_apply_plans": False})
     return services
 
 
 async def test_scenes_are_analysed_again_only_after_a_model_or_setting_change(
-        engines, video_tag_server) -> None:
+    engines, video_tag_server
+) -> None:
     video_tag_server.set_model(DEFAULT_MODELS)
     video_tag_server.set_default({"acts": ["Kissing"]}, {"acts": {"Kissing": [(10, 12)]}})
     services = await start(engines, video_tag_server)
@@ -75,7 +81,11 @@ async def test_scenes_are_analysed_again_only_after_a_model_or_setting_change(
     rows = await analysis_rows(services)
     row = rows[("1", "video_tags")]
     assert (row.frame_interval, row.threshold, row.vr_video, row.server_url) == (
-        2.0, 0.3, False, video_tag_server.url)
+        2.0,
+        0.3,
+        False,
+        video_tag_server.url,
+    )
     assert [m["name"] for m in row.models] == ["actions_vit_b", "scenes_vit_b"]
     seen = await services.store.read(server_models)
     assert row.model_key == seen[video_tag_server.url]["key"] and row.model_key
@@ -106,8 +116,7 @@ async def test_scenes_are_analysed_again_only_after_a_model_or_setting_change(
 
     # "Analyse again": only that scene, whatever the option
     outcome = await analyse_again(services, ["2", "404"], requested_by="window")
-    assert (outcome["requested"], outcome["unknown"], outcome["daemon"]) == (["2"], ["404"],
-                                                                             True)
+    assert (outcome["requested"], outcome["unknown"], outcome["daemon"]) == (["2"], ["404"], True)
     await next_idle_pass(services, wake=False)
     assert asked(video_tag_server) == sorted(paths * 3 + paths[1:])
     await next_idle_pass(services)
@@ -130,7 +139,8 @@ async def test_the_model_reported_in_answers_alone_is_enough(engines, video_tag_
 
 
 async def test_tagged_mode_takes_only_ai_tagme_scenes_and_still_redoes_changed_ones(
-        engines, video_tag_server) -> None:
+    engines, video_tag_server
+) -> None:
     video_tag_server.set_default({"acts": ["Kissing"]})
     services = await start(engines, video_tag_server)
 
@@ -144,8 +154,11 @@ async def test_tagged_mode_takes_only_ai_tagme_scenes_and_still_redoes_changed_o
     await set_setting(services, "analysis.select", "tagged")
     await services.manager.start(DAEMON)
     await next_idle_pass(services, wake=False)
-    assert asked(video_tag_server) == ["/data/videos/scene-1.mp4", "/data/videos/scene-2.mp4",
-                                       "/data/videos/scene-3.mp4"]
+    assert asked(video_tag_server) == [
+        "/data/videos/scene-1.mp4",
+        "/data/videos/scene-2.mp4",
+        "/data/videos/scene-3.mp4",
+    ]
     await services.store.write(lambda: seed_scene("4"))  # synced later, no AI_TagMe
     await next_idle_pass(services)
     assert "/data/videos/scene-4.mp4" not in asked(video_tag_server)
@@ -162,8 +175,9 @@ async def test_vr_scenes_are_sent_with_vr_video(engines, stash_server, video_tag
     vr = stash_server.add_scene("Headset", "/data/videos/vr.mp4", tags=["vr"])
     flat = stash_server.add_scene("Flat", "/data/videos/flat.mp4", tags=["Other"])
     video_tag_server.set_default({"acts": ["Kissing"]})
-    services = await engines.start(settings={
-        "stash.url": stash_server.url, "analysis.video_server_url": video_tag_server.url})
+    services = await engines.start(
+        settings={"stash.url": stash_server.url, "analysis.video_server_url": video_tag_server.url}
+    )
     sync = await services.runner.submit("SYNC", {"full_resync": True})
     synced = await services.runner.wait(sync.id, 20)
     assert synced.status == JobStatus.COMPLETED and synced.result["vr_tag"] == "VR"
@@ -171,8 +185,7 @@ async def test_vr_scenes_are_sent_with_vr_video(engines, stash_server, video_tag
     sent = {r.body["path"]: r.body["vr_video"] for r in video_tag_server.requests}
     assert sent == {"/data/videos/vr.mp4": True, "/data/videos/flat.mp4": False}
     rows = await analysis_rows(services)
-    assert (rows[(vr, "video_tags")].vr_video, rows[(flat, "video_tags")].vr_video) == (
-        True, False)
+    assert (rows[(vr, "video_tags")].vr_video, rows[(flat, "video_tags")].vr_video) == (True, False)
 
     # the VR tag comes off in Stash: after the next sync that scene is due again
     stash_server.edit_scene(vr, tags=[])

@@ -30,15 +30,23 @@ def test_a_busy_engine_stays_flat(tmp_path: Path, qbittorrent: QBittorrentProces
         assert run.stop() == 0, run.engine.log()[-4000:] if run.engine else ""
     measured = [s for s in samples if s.at >= WARM_UP]
     window = measured[-1].at - measured[0].at
-    table = "\n".join(f"{s.at:6.0f} s  rss {s.rss_kb / 1024:6.1f} MB  fds {s.fds:3d}  "
-                      f"threads {s.threads:2d}  db {s.db_bytes / 1e6:5.2f} MB  "
-                      f"status {s.status_rows}  log {s.log_rows}  jobs {s.jobs}"
-                      for s in samples)
+    table = "\n".join(
+        f"{s.at:6.0f} s  rss {s.rss_kb / 1024:6.1f} MB  fds {s.fds:3d}  "
+        f"threads {s.threads:2d}  db {s.db_bytes / 1e6:5.2f} MB  "
+        f"status {s.status_rows}  log {s.log_rows}  jobs {s.jobs}"
+        for s in samples
+    )
 
     # every daemon really worked, and nothing failed
     done = {job_type for (job_type, status) in jobs if status == "completed"}
-    assert {"SYNC", "ANALYSIS", "APPLY_PLAN", "PROCESS_DOWNLOADS", "STASH_SCAN",
-            "STASH_GENERATE"} <= done, jobs
+    assert {
+        "SYNC",
+        "ANALYSIS",
+        "APPLY_PLAN",
+        "PROCESS_DOWNLOADS",
+        "STASH_SCAN",
+        "STASH_GENERATE",
+    } <= done, jobs
     assert not [k for k in jobs if k[1] == "failed"], jobs
     assert run.fed["scenes"] > 30 and run.fed["torrents"] >= 5, run.fed
 

@@ -30,18 +30,22 @@ def test_stash_commands_start_jobs_in_the_running_engine(tmp_path: Path, stash_s
         assert status == "completed"
         assert query(data_dir, "SELECT count(*) FROM scene") == [(3,)]
         assert query(data_dir, "SELECT metadata FROM job WHERE id=?", (sync["job_id"],)) == [
-            ('{"full_resync":true}',)]
+            ('{"full_resync":true}',)
+        ]
 
         scan = run_cli(data_dir, "stash", "scan", "/data/new")
         assert scan.returncode == 0 and scan.stdout.startswith("Started STASH_SCAN job ")
         scan_id = scan.stdout.split()[-1]
         assert engine.wait_for(lambda: finished(scan_id), what="the scan")[0] == "completed"
         assert stash_server.requests_for("metadataScan")[0].variables["input"] == {
-            "paths": ["/data/new"]}
+            "paths": ["/data/new"]
+        }
 
         generate = cli_json(data_dir, "stash", "generate", "--scene", "1", "--json")
-        assert engine.wait_for(lambda: finished(generate["job_id"]), what="generation")[0] == \
-            "completed"
+        assert (
+            engine.wait_for(lambda: finished(generate["job_id"]), what="generation")[0]
+            == "completed"
+        )
         assert query(data_dir, "SELECT id FROM scene WHERE generated") == [("1",)]
     finally:
         assert engine.terminate() == 0

@@ -38,24 +38,30 @@ def instance(services, name: str):
 async def start_daemon(services, name: str, **config) -> None:
     await services.manager.set_config(name, config)
     seen = STATUSES.setdefault(id(services), {}).setdefault(name, [])
-    services.bus.listen(lambda e: e.daemon == name and e.message and seen.append(e.message),
-                        DaemonStatusChanged)
+    services.bus.listen(
+        lambda e: e.daemon == name and e.message and seen.append(e.message), DaemonStatusChanged
+    )
     await services.manager.start(name)
 
 
 async def wait_for_status(services, name: str, predicate, timeout: float = 10.0) -> str:
     def check():
         daemon = instance(services, name)
-        return daemon is not None and daemon.status and predicate(daemon.status) and \
-            daemon.status
+        return daemon is not None and daemon.status and predicate(daemon.status) and daemon.status
+
     return await wait_until(check, timeout=timeout, message=f"{name} status")
 
 
 async def actions(services, daemon: str) -> list[tuple[str, str]]:
     await services.store.writer.flush_async()
-    return await services.store.read(lambda: [
-        (a.job_id, a.action) for a in DaemonJobAction.select().where(
-            DaemonJobAction.daemon == daemon).order_by(DaemonJobAction.id)])
+    return await services.store.read(
+        lambda: [
+            (a.job_id, a.action)
+            for a in DaemonJobAction.select()
+            .where(DaemonJobAction.daemon == daemon)
+            .order_by(DaemonJobAction.id)
+        ]
+    )
 
 
 # --- Auto Stash Sync ---------------------------------------------------------------------
@@ -96,8 +102,12 @@ async def test_sync_daemon_full_status_sequence(engines, stash_server) -> None:
     instance(services, SYNC).wake_up()
     await wait_until(lambda: asleep_after_syncs(services, 2), timeout=10)
     messages = [m for m, _j, _t in await history(services, SYNC)]
-    assert messages[-6:-2] == ["Found 1 scenes needing sync", "Syncing 1 scenes from Stash",
-                               "Waiting for sync to complete", "Sync completed for 1 scenes"]
+    assert messages[-6:-2] == [
+        "Found 1 scenes needing sync",
+        "Syncing 1 scenes from Stash",
+        "Waiting for sync to complete",
+        "Sync completed for 1 scenes",
+    ]
 
 
 def asleep_after_syncs(services, count: int) -> bool:
@@ -123,7 +133,7 @@ async def test_sync_daemon_after_a_restart_waits_for_its_own_sync(engines, stash
     await services.manager.start(SYNC)
     await wait_for_status(services, SYNC, lambda s: s.startswith("No pending scenes"))
     rows = await history(services, SYNC)
-    after = rows[rows.index(("Syncing 4 scenes from Stash", job_id, "SYNC")) + 2:]
+    after = rows[rows.index(("Syncing 4 scenes from Stash", job_id, "SYNC")) + 2 :]
     assert after == [
         ("Checking for scenes to sync from Stash", None, None),
         ("Waiting for sync to complete", job_id, "SYNC"),
@@ -142,14 +152,17 @@ async def test_a_failing_sync_job_is_reported_and_retried(engines, stash_server)
     stash_server.fail_http(500, operation="FindScenes")
     await start_daemon(services, SYNC, job_interval_seconds=0.5)
     status = await wait_for_status(services, SYNC, lambda s: s.startswith("Sync failed"))
-    assert status == (f"Sync failed: Stash at {stash_server.url} answered HTTP 500: Internal "
-                      f"Server Error - retrying in 0.5 seconds")
-    failed = await services.store.read(
-        lambda: Job.select().where(Job.status == "failed").get())
+    assert status == (
+        f"Sync failed: Stash at {stash_server.url} answered HTTP 500: Internal "
+        f"Server Error - retrying in 0.5 seconds"
+    )
+    failed = await services.store.read(lambda: Job.select().where(Job.status == "failed").get())
     assert "answered HTTP 500" in failed.error  # the job records the error
     assert (failed.id, "FAILED") in await actions(services, SYNC)
-    assert any(level == "WARNING" and "Sync failed" in message
-               for level, message in await logs(services, SYNC))
+    assert any(
+        level == "WARNING" and "Sync failed" in message
+        for level, message in await logs(services, SYNC)
+    )
     stash_server.clear_faults()
     await wait_for_status(services, SYNC, lambda s: s.startswith("No pending scenes"), 15)
     assert "Sync completed for 3 scenes" in [m for m, _j, _t in await history(services, SYNC)]
@@ -201,13 +214,15 @@ async def test_generation_daemon_waits_while_jobs_run(engines, stash_server) -> 
     ]
     # a job of StashDesk's own counts too, and its Stash job is not counted twice
     scan = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
-    await wait_until(lambda: (services.runner.snapshot(scan.id) or scan).metadata.get(
-        "stash_job_id"))
+    await wait_until(
+        lambda: (services.runner.snapshot(scan.id) or scan).metadata.get("stash_job_id")
+    )
     await wait_for_status(services, GENERATION, lambda s: s.startswith("Found 2 running jobs"))
     stash_server.set_job(external, status="FINISHED")
     await services.runner.cancel(scan.id)
-    await wait_for_status(services, GENERATION,
-                          lambda s: s.startswith("Generating metadata for scenes"))
+    await wait_for_status(
+        services, GENERATION, lambda s: s.startswith("Generating metadata for scenes")
+    )
     await wait_until(lambda: stash_server.requests_for("metadataGenerate"))
 
 
@@ -215,17 +230,19 @@ async def test_generation_is_cancelled_when_a_scan_appears(engines, stash_server
     services = await start_with_stash(engines, stash_server)
     await synced(services, stash_server, 2)
     await start_daemon(services, GENERATION, job_interval_seconds=0.3, scan_check_seconds=0.05)
-    await wait_for_status(services, GENERATION,
-                          lambda s: s.startswith("Generating metadata for scenes"))
+    await wait_for_status(
+        services, GENERATION, lambda s: s.startswith("Generating metadata for scenes")
+    )
     generation = instance(services, GENERATION).job_id
     stash_id = await wait_until(
-        lambda: (services.runner.snapshot(generation) or {}).metadata.get("stash_job_id"))
+        lambda: (services.runner.snapshot(generation) or {}).metadata.get("stash_job_id")
+    )
     stash_server.set_job(stash_id, status="RUNNING", progress=0.1)
     stash_server.add_external_job("Scanning...", status="READY")  # a library scan in Stash
     await wait_for_status(services, GENERATION, lambda s: s.startswith("Found 1 running jobs"))
     rows = await history(services, GENERATION)
     start = rows.index(("Generating metadata for scenes", generation, "STASH_GENERATE"))
-    assert rows[start + 1:start + 4] == [
+    assert rows[start + 1 : start + 4] == [
         ("Cancelling generation due to 1 scan jobs", generation, "STASH_GENERATE"),
         ("Checking for running jobs", None, None),
         ("Found 1 running jobs, sleeping for 0.3 seconds", None, None),
@@ -242,33 +259,41 @@ async def test_a_local_scan_job_cancels_the_generation_too(engines, stash_server
     services = await start_with_stash(engines, stash_server)
     await synced(services, stash_server, 1)
     await start_daemon(services, GENERATION, job_interval_seconds=60, scan_check_seconds=0.05)
-    await wait_for_status(services, GENERATION,
-                          lambda s: s.startswith("Generating metadata for scenes"))
+    await wait_for_status(
+        services, GENERATION, lambda s: s.startswith("Generating metadata for scenes")
+    )
     generation = instance(services, GENERATION).job_id
     await services.runner.submit("STASH_SCAN", {"paths": ["/data/new"]})
     await wait_for_status(services, GENERATION, lambda s: s.startswith("Found 1 running jobs"))
-    assert ("Cancelling generation due to 1 scan jobs", generation, "STASH_GENERATE") in \
-        await history(services, GENERATION)
+    assert (
+        "Cancelling generation due to 1 scan jobs",
+        generation,
+        "STASH_GENERATE",
+    ) in await history(services, GENERATION)
     assert (await services.runner.get(generation)).status == "cancelled"
 
 
 async def test_generation_daemon_after_a_restart_monitors_its_generation(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     services = await start_with_stash(engines, stash_server)
     await synced(services, stash_server, 2)
     await start_daemon(services, GENERATION, job_interval_seconds=60, scan_check_seconds=0.05)
-    await wait_for_status(services, GENERATION,
-                          lambda s: s.startswith("Generating metadata for scenes"))
+    await wait_for_status(
+        services, GENERATION, lambda s: s.startswith("Generating metadata for scenes")
+    )
     generation = instance(services, GENERATION).job_id
     stash_id = await wait_until(
-        lambda: (services.runner.snapshot(generation) or {}).metadata.get("stash_job_id"))
+        lambda: (services.runner.snapshot(generation) or {}).metadata.get("stash_job_id")
+    )
     stash_server.set_job(stash_id, status="RUNNING", progress=0.5)
     await engines.engine.stop()
 
     services = await engines.start()
     await services.manager.start(GENERATION)
-    await wait_for_status(services, GENERATION,
-                          lambda s: s.startswith("Generating metadata for scenes"))
+    await wait_for_status(
+        services, GENERATION, lambda s: s.startswith("Generating metadata for scenes")
+    )
     assert instance(services, GENERATION).job_id == generation
     stash_server.set_job(stash_id, status="FINISHED", progress=1.0)
     await wait_for_status(services, GENERATION, lambda s: s.startswith("All scenes generated"))
@@ -276,8 +301,7 @@ async def test_generation_daemon_after_a_restart_monitors_its_generation(
 
 
 async def test_a_stalled_generation_shows_in_the_daemon_status(engines, stash_server) -> None:
-    services = await start_with_stash(engines, stash_server,
-                                      **{"stash.stalled_job_minutes": 0.01})
+    services = await start_with_stash(engines, stash_server, **{"stash.stalled_job_minutes": 0.01})
     await synced(services, stash_server, 1)
     await start_daemon(services, GENERATION, job_interval_seconds=60, scan_check_seconds=0.05)
     status = await wait_for_status(services, GENERATION, lambda s: "no progress" in s)
@@ -291,12 +315,12 @@ async def test_a_stalled_generation_shows_in_the_daemon_status(engines, stash_se
 async def test_wait_for_job_shows_a_stalled_stash_job(engines, stash_server) -> None:
     """Any daemon waiting with BaseDaemon.wait_for_job (e.g. the download processor on its
     STASH_SCAN) shows a stalled Stash job in its status."""
-    services = await start_with_stash(engines, stash_server,
-                                      **{"stash.stalled_job_minutes": 0.01})
+    services = await start_with_stash(engines, stash_server, **{"stash.stalled_job_minutes": 0.01})
     daemon = TickDaemon(services, {"heartbeat_interval": 1})
     scan = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
     waiting = asyncio.ensure_future(
-        daemon.wait_for_job(scan, "Waiting for metadata scan to complete"))
+        daemon.wait_for_job(scan, "Waiting for metadata scan to complete")
+    )
     await wait_until(lambda: daemon.status and "no progress" in daemon.status, timeout=5)
     assert daemon.status.startswith("Waiting for metadata scan to complete - Stash job ")
     assert daemon.job_id == scan.id and daemon.job_type == "STASH_SCAN"
@@ -345,10 +369,12 @@ MODES = ["unreachable", "401", "500", "slow", "malformed", "graphql"]
 
 @pytest.mark.parametrize("daemon", [SYNC, GENERATION])
 @pytest.mark.parametrize("mode", MODES)
-async def test_daemons_survive_every_kind_of_stash_trouble(engines, stash_server, daemon: str,
-                                                           mode: str) -> None:
-    services = await start_with_stash(engines, stash_server, **{
-        "stash.api_key": "a-wrong-key", "stash.timeout": 1})
+async def test_daemons_survive_every_kind_of_stash_trouble(
+    engines, stash_server, daemon: str, mode: str
+) -> None:
+    services = await start_with_stash(
+        engines, stash_server, **{"stash.api_key": "a-wrong-key", "stash.timeout": 1}
+    )
     if daemon == GENERATION:
         await synced(services, stash_server, 1)
         stash_server.job_script = [("FINISHED", 1.0)]
@@ -363,8 +389,10 @@ async def test_daemons_survive_every_kind_of_stash_trouble(engines, stash_server
     assert expected in status, status
     assert status.endswith("- retrying in 0.5 seconds")
     assert services.manager.handle(daemon).state == "running"  # never crashed
-    assert any(level == "WARNING" and expected.split(" - retrying")[0] in message
-               for level, message in await logs(services, daemon))
+    assert any(
+        level == "WARNING" and expected.split(" - retrying")[0] in message
+        for level, message in await logs(services, daemon)
+    )
     messages = [m for m, _j, _t in await history(services, daemon)]
     idle = ("No pending scenes", "All scenes generated")
     assert not any(m.startswith(idle) for m in messages)  # never "nothing to do"

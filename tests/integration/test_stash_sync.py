@@ -28,8 +28,9 @@ from tests.integration.stash_helpers import (
 )
 
 
-def seed(stash_server, count: int, start: str = "2026-03-01T10:00:00", step: float = 1.0,
-         **fields) -> list[str]:
+def seed(
+    stash_server, count: int, start: str = "2026-03-01T10:00:00", step: float = 1.0, **fields
+) -> list[str]:
     """``count`` scenes, each updated ``step`` seconds after the previous one."""
     stash_server.freeze_time(start)
     ids = []
@@ -44,14 +45,24 @@ def stash_titles(stash_server) -> dict[str, str | None]:
 
 
 async def test_sync_stores_scenes_with_files_tags_performers_studio_and_markers(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     stash_server.freeze_time("2026-03-01T10:00:00")
     first = stash_server.add_scene(
-        "First", path=["/data/a.mp4", "/data/a-alt.mkv"], details="Details", date="2025-12-31",
-        rating100=80, organized=True, tags=["Outdoor", "HD"], performers=["Ann", "Bea"],
-        studio="Acme", markers=[("Intro", 12.5, "Outdoor"),
-                                {"title": "Later", "seconds": 60, "primary_tag": "HD",
-                                 "end_seconds": 90}])
+        "First",
+        path=["/data/a.mp4", "/data/a-alt.mkv"],
+        details="Details",
+        date="2025-12-31",
+        rating100=80,
+        organized=True,
+        tags=["Outdoor", "HD"],
+        performers=["Ann", "Bea"],
+        studio="Acme",
+        markers=[
+            ("Intro", 12.5, "Outdoor"),
+            {"title": "Later", "seconds": 60, "primary_tag": "HD", "end_seconds": 90},
+        ],
+    )
     stash_server.advance(5)
     second = stash_server.add_scene("Second", size=123, duration=42.0, width=640, height=360)
     stash_server.add_tag("Unused tag", aliases=["spare"])
@@ -60,40 +71,73 @@ async def test_sync_stores_scenes_with_files_tags_performers_studio_and_markers(
     outcome = await run_job(services, "SYNC")
     assert outcome.status == "completed", outcome.error
     result = outcome.result
-    assert (result["created"], result["updated"], result["unchanged"], result["removed"],
-            result["failed"], result["synced"]) == (2, 0, 0, 0, 0, 2)
+    assert (
+        result["created"],
+        result["updated"],
+        result["unchanged"],
+        result["removed"],
+        result["failed"],
+        result["synced"],
+    ) == (2, 0, 0, 0, 0, 2)
     assert result["duration"] >= 0 and result["full_resync"] is False
 
     def read():
         scene = Scene.get_by_id(first)
         return {
-            "scene": (scene.title, scene.details, scene.date, scene.rating100, scene.organized,
-                      scene.created_at, scene.updated_at, scene.removed, scene.generated),
+            "scene": (
+                scene.title,
+                scene.details,
+                scene.date,
+                scene.rating100,
+                scene.organized,
+                scene.created_at,
+                scene.updated_at,
+                scene.removed,
+                scene.generated,
+            ),
             "epoch": scene.updated_at_epoch,
             "studio": Studio.get_by_id(scene.studio_id).name,
-            "files": [(f.path, f.size, f.duration, f.width, f.height)
-                      for f in SceneFile.select().where(SceneFile.scene == first)
-                      .order_by(SceneFile.path)],
-            "tags": sorted(Tag.get_by_id(t.tag_id).name
-                           for t in SceneTag.select().where(SceneTag.scene == first)),
-            "performers": sorted(Performer.get_by_id(p.performer_id).name for p in
-                                 ScenePerformer.select().where(ScenePerformer.scene == first)),
-            "markers": sorted((m.title, m.seconds, m.end_seconds,
-                               Tag.get_by_id(m.primary_tag_id).name)
-                              for m in SceneMarker.select().where(SceneMarker.scene == first)),
-            "second_file": [(f.size, f.duration, f.width, f.height)
-                            for f in SceneFile.select().where(SceneFile.scene == second)],
+            "files": [
+                (f.path, f.size, f.duration, f.width, f.height)
+                for f in SceneFile.select().where(SceneFile.scene == first).order_by(SceneFile.path)
+            ],
+            "tags": sorted(
+                Tag.get_by_id(t.tag_id).name
+                for t in SceneTag.select().where(SceneTag.scene == first)
+            ),
+            "performers": sorted(
+                Performer.get_by_id(p.performer_id).name
+                for p in ScenePerformer.select().where(ScenePerformer.scene == first)
+            ),
+            "markers": sorted(
+                (m.title, m.seconds, m.end_seconds, Tag.get_by_id(m.primary_tag_id).name)
+                for m in SceneMarker.select().where(SceneMarker.scene == first)
+            ),
+            "second_file": [
+                (f.size, f.duration, f.width, f.height)
+                for f in SceneFile.select().where(SceneFile.scene == second)
+            ],
             "all_tags": {t.name: t.aliases for t in Tag.select()},
         }
 
     stored = await services.store.read(read)
-    assert stored["scene"] == ("First", "Details", "2025-12-31", 80, True,
-                               "2026-03-01T10:00:00+05:30", "2026-03-01T10:00:00+05:30",
-                               False, False)
+    assert stored["scene"] == (
+        "First",
+        "Details",
+        "2025-12-31",
+        80,
+        True,
+        "2026-03-01T10:00:00+05:30",
+        "2026-03-01T10:00:00+05:30",
+        False,
+        False,
+    )
     assert stored["epoch"] == datetime(2026, 3, 1, 4, 30, tzinfo=UTC).timestamp()
     assert stored["studio"] == "Acme"
-    assert stored["files"] == [("/data/a-alt.mkv", 1_000_000_000, 1800.0, 1920, 1080),
-                               ("/data/a.mp4", 1_000_000_000, 1800.0, 1920, 1080)]
+    assert stored["files"] == [
+        ("/data/a-alt.mkv", 1_000_000_000, 1800.0, 1920, 1080),
+        ("/data/a.mp4", 1_000_000_000, 1800.0, 1920, 1080),
+    ]
     assert stored["tags"] == ["HD", "Outdoor"] and stored["performers"] == ["Ann", "Bea"]
     assert stored["markers"] == [("Intro", 12.5, None, "Outdoor"), ("Later", 60.0, 90.0, "HD")]
     assert stored["second_file"] == [(123, 42.0, 640, 360)]
@@ -115,8 +159,12 @@ async def test_a_second_sync_is_idempotent_and_reports_progress(engines, stash_s
         seen.add((round(snapshot.progress, 1), snapshot.message))
         await asyncio.sleep(0.005)
     second = await services.runner.wait(job.id, 10)
-    assert (second.result["created"], second.result["updated"], second.result["unchanged"],
-            second.result["synced"]) == (0, 0, 7, 0)
+    assert (
+        second.result["created"],
+        second.result["updated"],
+        second.result["unchanged"],
+        second.result["synced"],
+    ) == (0, 0, 7, 0)
     assert second.message == "Checked 7 scenes: 0 new, 0 changed"  # how it ended
     assert (28.6, "Synced 2/7 scenes") in seen  # page 1 up to its last second
     assert (57.1, "Synced 4/7 scenes") in seen
@@ -144,18 +192,17 @@ async def test_edits_during_a_sync_are_not_skipped(engines, stash_server) -> Non
     assert outcome.status == "completed", outcome.error
     local = await local_scenes(services)
     titles = {i: s["title"] for i, s in local.items()}
-    assert {i: t for i, t in titles.items() if i in stash_server.scenes} == \
-        stash_titles(stash_server)
+    assert {i: t for i, t in titles.items() if i in stash_server.scenes} == stash_titles(
+        stash_server
+    )
     assert set(stash_server.scenes) <= set(local)
     # nothing is left for the next sync to find, and no request used offsets
     assert await count_pending_scenes(services) == 0
-    assert all(r.variables["filter"]["page"] == 1
-               for r in stash_server.requests_for("FindScenes"))
+    assert all(r.variables["filter"]["page"] == 1 for r in stash_server.requests_for("FindScenes"))
     assert len(sent) >= 4
 
 
-async def test_an_edit_in_the_same_second_as_the_watermark_is_synced(
-        engines, stash_server) -> None:
+async def test_an_edit_in_the_same_second_as_the_watermark_is_synced(engines, stash_server) -> None:
     ids = seed(stash_server, 3)
     stash_server.advance(-1)  # the clock stays in the second of the newest scene
     services = await start_with_stash(engines, stash_server)
@@ -170,13 +217,17 @@ async def test_an_edit_in_the_same_second_as_the_watermark_is_synced(
     assert await count_pending_scenes(services) == 2
     before = len(stash_server.requests)
     outcome = await run_job(services, "SYNC")
-    assert (outcome.result["created"], outcome.result["updated"],
-            outcome.result["unchanged"]) == (1, 1, 0)
+    assert (outcome.result["created"], outcome.result["updated"], outcome.result["unchanged"]) == (
+        1,
+        1,
+        0,
+    )
     assert (await local_scenes(services))[ids[2]]["title"] == "Edited in the same second"
     assert await count_pending_scenes(services) == 0
     # the first page asked for the watermark's second too: > W OR = W
-    first_filter = next(r for r in stash_server.requests[before:]
-                        if r.operation_name == "FindScenes").variables["scene_filter"]
+    first_filter = next(
+        r for r in stash_server.requests[before:] if r.operation_name == "FindScenes"
+    ).variables["scene_filter"]
     assert first_filter["updated_at"] == {"value": mark, "modifier": "GREATER_THAN"}
     assert first_filter["OR"]["updated_at"] == {"value": mark, "modifier": "EQUALS"}
 
@@ -192,8 +243,9 @@ async def test_many_scenes_in_one_second_are_paged_by_id(engines, stash_server) 
     assert set(await local_scenes(services)) == {*ids, later}
 
 
-@pytest.mark.parametrize("zone", ["+05:30", "-03:00", "UTC", "Asia/Kolkata",
-                                  "America/New_York", "Europe/Berlin"])
+@pytest.mark.parametrize(
+    "zone", ["+05:30", "-03:00", "UTC", "Asia/Kolkata", "America/New_York", "Europe/Berlin"]
+)
 async def test_incremental_sync_in_any_server_zone(engines, stash_server, zone: str) -> None:
     stash_server.tz = zone
     ids = seed(stash_server, 4, start="2026-07-01T23:59:58")  # crosses midnight local time
@@ -227,8 +279,7 @@ async def test_dst_spring_forward_loses_nothing(engines, stash_server) -> None:
     assert (await local_scenes(services))[first]["title"] == "After the change"
 
 
-async def test_dst_fall_back_edits_in_the_repeated_hour_are_not_lost(
-        engines, stash_server) -> None:
+async def test_dst_fall_back_edits_in_the_repeated_hour_are_not_lost(engines, stash_server) -> None:
     """After the clocks go back, an hour of local wall time repeats: an edit in that hour
     sorts *before* a watermark written just before the change. The next sync (triggered
     by any later edit) sees the smaller offset and reads that hour again."""
@@ -262,7 +313,8 @@ def test_shift_stash_time_keeps_the_offset_and_style() -> None:
 
 
 async def test_full_resync_marks_scenes_stash_no_longer_has_as_removed(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     ids = seed(stash_server, 5)
     services = await start_with_stash(engines, stash_server)
     await run_job(services, "SYNC", {"page_size": 2})
@@ -283,7 +335,8 @@ async def test_full_resync_marks_scenes_stash_no_longer_has_as_removed(
 
 
 async def test_a_sync_is_cancellable_between_pages_and_keeps_what_it_stored(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     ids = seed(stash_server, 10)
     services = await start_with_stash(engines, stash_server)
     job = {}
@@ -310,7 +363,8 @@ async def test_a_sync_is_cancellable_between_pages_and_keeps_what_it_stored(
 
 
 async def test_stash_failing_mid_sync_fails_the_job_and_the_next_sync_resumes(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     ids = seed(stash_server, 8)
     services = await start_with_stash(engines, stash_server)
 
@@ -354,7 +408,8 @@ async def test_the_watermark_never_comes_from_the_local_clock(engines, stash_ser
 
 
 async def test_an_idle_check_after_a_bulk_import_costs_one_small_request(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     """Once the watermark's second is over on Stash's clock (its Date header) and was read
     whole, nothing new can land in it: checks are one count, and syncs start after it."""
     stash_server.freeze_time("2026-03-01T10:00:00")

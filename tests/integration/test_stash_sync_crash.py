@@ -41,8 +41,11 @@ def test_kill_9_during_a_sync_then_restart(stash_server, tmp_path: Path) -> None
     stash_server.freeze_time("2026-03-01T10:00:00")
     ids = []
     for i in range(1500):
-        ids.append(stash_server.add_scene(f"Scene {i}", tags=[f"Tag {i % 7}"],
-                                          performers=[f"Performer {i % 5}"]))
+        ids.append(
+            stash_server.add_scene(
+                f"Scene {i}", tags=[f"Tag {i % 7}"], performers=[f"Performer {i % 5}"]
+            )
+        )
         if i % 2:
             stash_server.advance(1)
     stash_server.slow(0.25, operation="FindScenes")  # each page takes a while
@@ -51,8 +54,9 @@ def test_kill_9_during_a_sync_then_restart(stash_server, tmp_path: Path) -> None
 
     first = HeadlessProcess(data_dir, tmp_path / "first.log")
     try:
-        first.wait_for(lambda: stored(data_dir)[0] >= 500, timeout=60,
-                       what="part of the library stored")
+        first.wait_for(
+            lambda: stored(data_dir)[0] >= 500, timeout=60, what="part of the library stored"
+        )
     finally:
         first.kill9()
     count, newest, mark = stored(data_dir)
@@ -65,10 +69,14 @@ def test_kill_9_during_a_sync_then_restart(stash_server, tmp_path: Path) -> None
     stash_server.clear_faults()
     second = HeadlessProcess(data_dir, tmp_path / "second.log")
     try:
-        second.wait_for(lambda: stored(data_dir)[0] == 1500, timeout=60,
-                        what="the rest of the library")
-        second.wait_for(lambda: query(data_dir, "SELECT count(*) FROM scene_tag")[0][0] == 1500,
-                        timeout=30, what="every scene's tags")
+        second.wait_for(
+            lambda: stored(data_dir)[0] == 1500, timeout=60, what="the rest of the library"
+        )
+        second.wait_for(
+            lambda: query(data_dir, "SELECT count(*) FROM scene_tag")[0][0] == 1500,
+            timeout=30,
+            what="every scene's tags",
+        )
     finally:
         assert second.terminate() == 0
     assert {row[0] for row in query(data_dir, "SELECT id FROM scene")} == set(ids)

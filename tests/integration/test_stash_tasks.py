@@ -25,16 +25,19 @@ def stash_job_of(services, job_id: str) -> str | None:
 
 
 async def started_stash_job(services, stash_server, job_id: str) -> str:
-    stash_id = await wait_until(lambda: stash_job_of(services, job_id), timeout=5,
-                                message="the Stash job id in the job's metadata")
+    stash_id = await wait_until(
+        lambda: stash_job_of(services, job_id),
+        timeout=5,
+        message="the Stash job id in the job's metadata",
+    )
     assert stash_id in stash_server.jobs
     return stash_id
 
 
-async def test_scan_follows_stash_from_ready_to_running_to_finished(
-        engines, stash_server) -> None:
-    services = await start_with_stash(engines, stash_server,
-                                      **{"downloads.stash_path": "/data/incoming"})
+async def test_scan_follows_stash_from_ready_to_running_to_finished(engines, stash_server) -> None:
+    services = await start_with_stash(
+        engines, stash_server, **{"downloads.stash_path": "/data/incoming"}
+    )
     client = services.stash()
     original_find_job = client.find_job
     metadata_at_first_poll = []
@@ -52,14 +55,20 @@ async def test_scan_follows_stash_from_ready_to_running_to_finished(
     await wait_until(lambda: metadata_at_first_poll)
     assert metadata_at_first_poll[0]["stash_job_id"] == stash_id
     assert stash_server.jobs[stash_id].input == {"paths": ["/data/incoming"]}
-    await wait_until(lambda: "waiting in Stash's queue" in (
-        services.runner.snapshot(job.id).message or ""), message="READY mirrored")
+    await wait_until(
+        lambda: "waiting in Stash's queue" in (services.runner.snapshot(job.id).message or ""),
+        message="READY mirrored",
+    )
 
-    stash_server.set_job(stash_id, status="RUNNING", progress=0.25,
-                         description="Scanning...", sub_tasks=["Scanning /data/incoming/a.mp4"])
+    stash_server.set_job(
+        stash_id,
+        status="RUNNING",
+        progress=0.25,
+        description="Scanning...",
+        sub_tasks=["Scanning /data/incoming/a.mp4"],
+    )
     await wait_until(lambda: services.runner.snapshot(job.id).progress == 25.0)
-    assert services.runner.snapshot(job.id).message == \
-        "Scanning... - Scanning /data/incoming/a.mp4"
+    assert services.runner.snapshot(job.id).message == "Scanning... - Scanning /data/incoming/a.mp4"
     stash_server.set_job(stash_id, progress=0.5, sub_tasks=None)
     await wait_until(lambda: services.runner.snapshot(job.id).progress == 50.0)
     stash_server.set_job(stash_id, status="FINISHED", progress=1.0)
@@ -71,10 +80,12 @@ async def test_scan_follows_stash_from_ready_to_running_to_finished(
 
 
 async def test_scan_path_falls_back_to_the_destination_and_can_be_given(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     stash_server.job_script = [("FINISHED", 1.0)]
-    services = await start_with_stash(engines, stash_server,
-                                      **{"downloads.destination": "/srv/library"})
+    services = await start_with_stash(
+        engines, stash_server, **{"downloads.destination": "/srv/library"}
+    )
     assert (await run_job(services, "STASH_SCAN")).status == "completed"
     assert (await run_job(services, "STASH_SCAN", {"paths": ["/x", "/y"]})).status == "completed"
     inputs = [r.variables["input"] for r in stash_server.requests_for("metadataScan")]
@@ -97,13 +108,15 @@ async def test_a_failed_stash_job_fails_with_stashs_error(engines, stash_server)
     stash_server.set_job(stash_id, status="FAILED", error="open /data/x.mp4: permission denied")
     outcome = await services.runner.wait(job.id, 5)
     assert outcome.status == "failed"
-    assert outcome.error == (f"Stash's metadata scan (job {stash_id}) failed: "
-                             f"open /data/x.mp4: permission denied")
+    assert outcome.error == (
+        f"Stash's metadata scan (job {stash_id}) failed: open /data/x.mp4: permission denied"
+    )
     assert (await job_row(services, job.id)).error == outcome.error
 
 
 async def test_cancelling_a_running_job_sends_stop_job_and_waits_for_stash(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     stash_server.stopping_observations = 3  # Stash takes a while to stop
     services = await start_with_stash(engines, stash_server)
     job = await services.runner.submit("STASH_GENERATE")
@@ -119,8 +132,7 @@ async def test_cancelling_a_running_job_sends_stop_job_and_waits_for_stash(
     stops = stash_server.requests_for("stopJob")
     assert [r.variables for r in stops] == [{"job_id": stash_id}]
     # it kept polling until Stash said CANCELLED
-    polls_after_stop = [r for r in stash_server.requests_for("findJob")
-                        if r.time >= stops[0].time]
+    polls_after_stop = [r for r in stash_server.requests_for("findJob") if r.time >= stops[0].time]
     assert len(polls_after_stop) >= 4
 
 
@@ -168,8 +180,7 @@ async def test_a_restart_reattaches_to_the_running_stash_job(engines, stash_serv
     assert stash_server.operations().count("metadataScan") == 1  # no second scan
 
 
-async def test_a_stash_job_forgotten_during_a_restart_fails_clearly(
-        engines, stash_server) -> None:
+async def test_a_stash_job_forgotten_during_a_restart_fails_clearly(engines, stash_server) -> None:
     services = await start_with_stash(engines, stash_server)
     job = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
     stash_id = await started_stash_job(services, stash_server, job.id)
@@ -184,33 +195,43 @@ async def test_a_stash_job_forgotten_during_a_restart_fails_clearly(
 
 
 async def test_a_stalled_stash_job_is_reported_and_cleared_when_it_moves(
-        engines, stash_server, caplog) -> None:
-    services = await start_with_stash(engines, stash_server,
-                                      **{"stash.stalled_job_minutes": 0.01})  # 0.6 s
+    engines, stash_server, caplog
+) -> None:
+    services = await start_with_stash(
+        engines, stash_server, **{"stash.stalled_job_minutes": 0.01}
+    )  # 0.6 s
     job = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
     stash_id = await started_stash_job(services, stash_server, job.id)
     stash_server.set_job(stash_id, status="RUNNING", progress=0.4)
     with caplog.at_level(logging.WARNING):
         stalled = await wait_until(
-            lambda: services.runner.snapshot(job.id).metadata.get("stalled"), timeout=5)
+            lambda: services.runner.snapshot(job.id).metadata.get("stalled"), timeout=5
+        )
     assert stalled.startswith(f"Stash job {stash_id} (metadata scan) has made no progress for")
     assert "(RUNNING at 40%: Scanning...)" in stalled and "check Stash's task queue" in stalled
     assert services.runner.snapshot(job.id).message == stalled
-    assert any(r.levelno == logging.WARNING and "has made no progress" in r.getMessage()
-               for r in caplog.records)
+    assert any(
+        r.levelno == logging.WARNING and "has made no progress" in r.getMessage()
+        for r in caplog.records
+    )
     row = await job_row(services, job.id)
     assert row.metadata["stalled"] == stalled  # persisted: a restarted daemon sees it too
 
     stash_server.set_job(stash_id, progress=0.5)
     # One look at both: with a 0.6 s limit the job may count as stalled again a poll later.
-    await wait_until(lambda: not services.runner.snapshot(job.id).metadata.get("stalled")
-                     and services.runner.snapshot(job.id).message == "Scanning...")
+    await wait_until(
+        lambda: (
+            not services.runner.snapshot(job.id).metadata.get("stalled")
+            and services.runner.snapshot(job.id).message == "Scanning..."
+        )
+    )
     stash_server.set_job(stash_id, status="FINISHED", progress=1.0)
     assert (await services.runner.wait(job.id, 5)).status == "completed"
 
 
 async def test_generate_sends_sensible_defaults_and_marks_its_scenes_generated(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     ids = [stash_server.add_scene(f"S{i}") for i in range(3)]
     stash_server.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
     services = await start_with_stash(engines, stash_server)
@@ -227,7 +248,8 @@ async def test_generate_sends_sensible_defaults_and_marks_its_scenes_generated(
 
 
 async def test_generate_without_ids_covers_scenes_synced_before_it_started(
-        engines, stash_server) -> None:
+    engines, stash_server
+) -> None:
     stash_server.freeze_time("2026-03-01T10:00:00")
     before = [stash_server.add_scene(f"S{i}") for i in range(2)]
     services = await start_with_stash(engines, stash_server)

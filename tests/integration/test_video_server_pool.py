@@ -25,9 +25,14 @@ def servers():
 
 
 def pool_setting(servers, concurrency=2, **extra) -> dict:
-    return {"analysis.video_servers": [
-        {"url": s.url, "concurrency": concurrency, "path_map": [f"/data=/srv{n}"]}
-        for n, s in enumerate(servers)], "analysis.server_retry_seconds": 0.3, **extra}
+    return {
+        "analysis.video_servers": [
+            {"url": s.url, "concurrency": concurrency, "path_map": [f"/data=/srv{n}"]}
+            for n, s in enumerate(servers)
+        ],
+        "analysis.server_retry_seconds": 0.3,
+        **extra,
+    }
 
 
 def answered(server) -> Counter:
@@ -52,9 +57,14 @@ async def test_three_servers_one_failing_one_slow_every_scene_once(engines, serv
 
     # every scene got exactly one answer, from a server that works, with its own path map
     done = answered(good) + answered(slow) + answered(failing)
-    assert done == Counter({f"/srv{n}/videos/scene-{i}.mp4": 1
-                            for i in ids for n in (0, 2)
-                            if f"/srv{n}/videos/scene-{i}.mp4" in done})
+    assert done == Counter(
+        {
+            f"/srv{n}/videos/scene-{i}.mp4": 1
+            for i in ids
+            for n in (0, 2)
+            if f"/srv{n}/videos/scene-{i}.mp4" in done
+        }
+    )
     assert sorted(p.rsplit("-", 1)[1] for p in done) == sorted(f"{i}.mp4" for i in ids)
     assert sum(answered(slow).values()) >= 1  # slow, but used
     assert sum(answered(good).values()) > sum(answered(slow).values())
@@ -65,23 +75,31 @@ async def test_three_servers_one_failing_one_slow_every_scene_once(engines, serv
         assert server.max_in_flight <= 2
     rows = await analysis_rows(services)
     assert {r.server_url for r in rows.values()} <= {good.url, slow.url}
-    assert final.result["servers"] == {url: n for url, n in (
-        (good.url, sum(answered(good).values())), (slow.url, sum(answered(slow).values())))}
+    assert final.result["servers"] == {
+        url: n
+        for url, n in (
+            (good.url, sum(answered(good).values())),
+            (slow.url, sum(answered(slow).values())),
+        )
+    }
     state = {s["url"]: s for s in pool_for(services).status()["servers"]}
     assert state[failing.url]["failures"] >= 1 and "HTTP 503" in state[failing.url]["reason"]
     assert state[good.url]["failures"] == 0
 
 
-async def test_a_server_that_does_not_answer_in_time_is_set_aside(engines, servers,
-                                                                  monkeypatch) -> None:
+async def test_a_server_that_does_not_answer_in_time_is_set_aside(
+    engines, servers, monkeypatch
+) -> None:
     fast, stuck, _spare = servers
     fast.set_default({"acts": ["Kissing"]})
     stuck.set_default({"acts": ["Kissing"]})
     stuck.delay(5.0)
     services = await engines.start(settings=pool_setting([fast, stuck], concurrency=1))
     # analysis.server_timeout is at least 10 s in the product; short clients keep this fast
-    clients = {s.url: VideoTagClient(s.url, timeout=0.5, setting="analysis.video_servers")
-               for s in (fast, stuck)}
+    clients = {
+        s.url: VideoTagClient(s.url, timeout=0.5, setting="analysis.video_servers")
+        for s in (fast, stuck)
+    }
     monkeypatch.setattr(services, "video_tags", lambda url=None, setting=None: clients[url])
     try:
         ids = [str(i) for i in range(1, 7)]
@@ -136,8 +154,10 @@ async def test_the_status_says_which_servers_are_busy(engines, servers) -> None:
     handle = services.manager.handle("video-analysis")
     await wait_until(lambda: first.held == 2 and second.held == 2, 20, "4 scenes in flight")
     labels = [s.url.removeprefix("http://") for s in (first, second)]
-    wanted = (f"Waiting for video analysis to complete - analysing 4 scenes on 2 servers "
-              f"({labels[0]}: 2, {labels[1]}: 2)")
+    wanted = (
+        f"Waiting for video analysis to complete - analysing 4 scenes on 2 servers "
+        f"({labels[0]}: 2, {labels[1]}: 2)"
+    )
     await wait_until(lambda: handle.instance.status == wanted, 10, "the busy servers")
     assert handle.instance.job_type == "ANALYSIS"
     for server in (first, second):

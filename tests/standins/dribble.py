@@ -11,25 +11,28 @@ from http.client import responses
 from typing import BinaryIO
 
 
-def http_answer_bytes(status: int, body: bytes, content_type: str,
-                      headers: dict[str, str] | None = None) -> bytes:
+def http_answer_bytes(
+    status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+) -> bytes:
     """The whole answer (status line, headers, body) as it goes on the wire."""
-    lines = [f"HTTP/1.1 {status} {responses.get(status, 'Unknown')}",
-             f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
-             "Connection: close"]
+    lines = [
+        f"HTTP/1.1 {status} {responses.get(status, 'Unknown')}",
+        f"Content-Type: {content_type}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-def dribble(out: BinaryIO, data: bytes, interval: float,
-            stopped: Callable[[float], bool]) -> bool:
+def dribble(out: BinaryIO, data: bytes, interval: float, stopped: Callable[[float], bool]) -> bool:
     """Write ``data`` one byte every ``interval`` seconds; False when ``stopped(timeout)``
     (an Event's ``wait``) turned true first or the client went away, True when sent."""
     for index in range(len(data)):
         if index and stopped(interval):
             return False
         try:
-            out.write(data[index:index + 1])
+            out.write(data[index : index + 1])
             out.flush()
         except OSError:
             return False
@@ -72,7 +75,8 @@ class DribblingHTTPServer:
                 path = self.path.split("?", 1)[0]
                 owner.requests.append(path)
                 status, body, kind, headers = owner.routes.get(
-                    path, (404, b"Not Found", "text/plain", {}))
+                    path, (404, b"Not Found", "text/plain", {})
+                )
                 self.close_connection = True
                 data = http_answer_bytes(status, body, kind, headers)
                 interval = owner.interval
@@ -91,8 +95,9 @@ class DribblingHTTPServer:
 
         self._server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:

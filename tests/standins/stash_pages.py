@@ -55,17 +55,23 @@ class PrebuiltScenePages:
     # --- building -------------------------------------------------------------------------
 
     @staticmethod
-    def _render(standin: StashStandin, document: str, ids: list[str],
-                batch: int = 1000) -> list[tuple[str, int, bytes]]:
+    def _render(
+        standin: StashStandin, document: str, ids: list[str], batch: int = 1000
+    ) -> list[tuple[str, int, bytes]]:
         entries = []
         for start in range(0, len(ids), batch):
-            chunk = ids[start:start + batch]
+            chunk = ids[start : start + batch]
             status, body = standin.execute(document, {"ids": chunk})
             if status != 200 or body.get("errors"):
                 raise RuntimeError(f"stand-in could not render scenes: {body.get('errors')}")
             for scene in body["data"]["findScenes"]["scenes"]:
-                entries.append((scene["updated_at"], int(scene["id"]),
-                                json.dumps(scene, separators=(",", ":")).encode()))
+                entries.append(
+                    (
+                        scene["updated_at"],
+                        int(scene["id"]),
+                        json.dumps(scene, separators=(",", ":")).encode(),
+                    )
+                )
         return entries
 
     @classmethod
@@ -76,17 +82,27 @@ class PrebuiltScenePages:
     def refresh(self, standin: StashStandin, scene_ids: Iterable[str]) -> None:
         """Render these scenes again (after an edit), keeping the order right."""
         ids = {int(i) for i in scene_ids}
-        keep = [(t, i, j) for t, i, j in zip(self._texts, self._ids, self._json, strict=True)
-                if i not in ids]
-        fresh = self._render(standin, self.document, [str(i) for i in sorted(ids)
-                                                      if str(i) in standin.scenes])
+        keep = [
+            (t, i, j)
+            for t, i, j in zip(self._texts, self._ids, self._json, strict=True)
+            if i not in ids
+        ]
+        fresh = self._render(
+            standin, self.document, [str(i) for i in sorted(ids) if str(i) in standin.scenes]
+        )
         self.__init__(self.document, keep + fresh)  # type: ignore[misc]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as out:
-            pickle.dump((_CACHE_FORMAT, self.document,
-                         list(zip(self._texts, self._ids, self._json, strict=True))), out)
+            pickle.dump(
+                (
+                    _CACHE_FORMAT,
+                    self.document,
+                    list(zip(self._texts, self._ids, self._json, strict=True)),
+                ),
+                out,
+            )
 
     @classmethod
     def load(cls, path: Path, document: str) -> PrebuiltScenePages | None:
@@ -111,24 +127,31 @@ class PrebuiltScenePages:
         text = updated.get("value")
         if not isinstance(text, str) or updated.get("value2") is not None:
             return None
-        if keys == {"updated_at"} and updated.get("modifier") == "GREATER_THAN" \
-                and sort == "updated_at":
+        if (
+            keys == {"updated_at"}
+            and updated.get("modifier") == "GREATER_THAN"
+            and sort == "updated_at"
+        ):
             return bisect.bisect_right(self._texts, text), len(self._texts)
-        if keys == {"updated_at", "OR"} and updated.get("modifier") == "GREATER_THAN" \
-                and scene_filter["OR"] == {"updated_at": {"value": text, "modifier": "EQUALS"}} \
-                and sort == "updated_at":
+        if (
+            keys == {"updated_at", "OR"}
+            and updated.get("modifier") == "GREATER_THAN"
+            and scene_filter["OR"] == {"updated_at": {"value": text, "modifier": "EQUALS"}}
+            and sort == "updated_at"
+        ):
             return bisect.bisect_left(self._texts, text), len(self._texts)
         if updated.get("modifier") == "EQUALS" and keys <= {"updated_at", "id"}:
             low = bisect.bisect_left(self._texts, text)
             high = bisect.bisect_right(self._texts, text)
-            after = (scene_filter.get("id") or {"value": 0, "modifier": "GREATER_THAN"})
+            after = scene_filter.get("id") or {"value": 0, "modifier": "GREATER_THAN"}
             if after.get("modifier") != "GREATER_THAN" or sort not in ("id", "updated_at"):
                 return None
             return bisect.bisect_right(self._ids, int(after["value"]), low, high), high
         return None
 
-    def answer(self, operation: str | None, query: str | None,
-               variables: dict[str, Any] | None) -> bytes | None:
+    def answer(
+        self, operation: str | None, query: str | None, variables: dict[str, Any] | None
+    ) -> bytes | None:
         """The JSON body for a request the pages can answer, else None."""
         variables = variables or {}
         if operation == "FindScenes" and query == self.document:
@@ -145,8 +168,11 @@ class PrebuiltScenePages:
             per_page = 25 if per_page is None else per_page
             stop = end if per_page < 0 else min(end, start + per_page)
             self.served += 1
-            return (b'{"data":{"findScenes":{"count":%d,"scenes":[' % (end - start)
-                    + b",".join(self._json[start:stop]) + b"]}}}")
+            return (
+                b'{"data":{"findScenes":{"count":%d,"scenes":[' % (end - start)
+                + b",".join(self._json[start:stop])
+                + b"]}}}"
+            )
         if operation == "CountScenes":
             found = self._range(variables.get("scene_filter"), "updated_at")
             if found is None:

@@ -333,7 +333,9 @@ def match_string(values: Iterable[str | None], crit: dict[str, Any]) -> bool:
         "MATCHES_REGEX": lambda v: _regex(wanted).search(v) is not None,
     }
     negations = {
-        "NOT_EQUALS": "EQUALS", "EXCLUDES": "INCLUDES", "NOT_MATCHES_REGEX": "MATCHES_REGEX",
+        "NOT_EQUALS": "EQUALS",
+        "EXCLUDES": "INCLUDES",
+        "NOT_MATCHES_REGEX": "MATCHES_REGEX",
     }
     if mod in tests:
         return any(tests[mod](v) for v in present)
@@ -416,8 +418,9 @@ def match_filter(filter_: dict[str, Any] | None, obj: Any, criteria: dict[str, C
     """Stash semantics: own fields ANDed, then combined with the AND/OR/NOT sub-filter."""
     if not filter_:
         return True
-    own = [check(obj, filter_[key])
-           for key, check in criteria.items() if filter_.get(key) is not None]
+    own = [
+        check(obj, filter_[key]) for key, check in criteria.items() if filter_.get(key) is not None
+    ]
     op = next((op for op in ("AND", "OR", "NOT") if filter_.get(op) is not None), None)
     if op is None:
         return all(own)
@@ -481,8 +484,11 @@ class _Handler(BaseHTTPRequestHandler):
     def date_time_string(self, timestamp: float | None = None) -> str:
         """The ``Date`` header from the stand-in's clock, as Go's server writes it from
         the same clock Stash stamps ``updated_at`` with."""
-        when = self.server.standin.clock() if timestamp is None else \
-            datetime.fromtimestamp(timestamp, UTC)
+        when = (
+            self.server.standin.clock()
+            if timestamp is None
+            else datetime.fromtimestamp(timestamp, UTC)
+        )
         return email.utils.format_datetime(when.astimezone(UTC), usegmt=True)
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -546,18 +552,26 @@ class StashStandin:
         self.library_map: dict[str, Path] = {}
         self.identify_defaults: dict[str, Any] | None = None
         self.version_info = {
-            "version": "v0.28.1", "hash": "cf3489e", "build_time": "2026-01-11 00:00:00",
+            "version": "v0.28.1",
+            "hash": "cf3489e",
+            "build_time": "2026-01-11 00:00:00",
         }
         # What `configuration` answers besides the stash-boxes and identify defaults below
         # (only what StashDesk reads; set to change): the library folders, the UI settings.
         self.configuration: dict[str, Any] = {
-            "general": {"stashes": [{"path": "/data", "excludeVideo": False,
-                                     "excludeImage": False}]},
+            "general": {
+                "stashes": [{"path": "/data", "excludeVideo": False, "excludeImage": False}]
+            },
         }
         self.system_status = {
-            "databaseSchema": 75, "databasePath": "/root/.stash/stash-go.sqlite",
-            "configPath": "/root/.stash/config.yml", "appSchema": 75, "status": "OK",
-            "os": "linux", "workingDir": "/root", "homeDir": "/root",
+            "databaseSchema": 75,
+            "databasePath": "/root/.stash/stash-go.sqlite",
+            "configPath": "/root/.stash/config.yml",
+            "appSchema": 75,
+            "status": "OK",
+            "os": "linux",
+            "workingDir": "/root",
+            "homeDir": "/root",
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -595,12 +609,15 @@ class StashStandin:
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-            name=f"stash-standin-{self.port}", daemon=True,
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"stash-standin-{self.port}",
+            daemon=True,
         )
         self._thread.start()
-        self._ticker = threading.Thread(target=self._tick_jobs, name=f"stash-jobs-{self.port}",
-                                        daemon=True)
+        self._ticker = threading.Thread(
+            target=self._tick_jobs, name=f"stash-jobs-{self.port}", daemon=True
+        )
         self._ticker.start()
         return self
 
@@ -679,8 +696,9 @@ class StashStandin:
         folded = name.casefold()
         return next((e for e in table.values() if e.name.casefold() == folded), None)
 
-    def _add_entity(self, table: dict[str, Entity], kind: str, name: str, aliases: Iterable[str],
-                    **extra: Any) -> str:
+    def _add_entity(
+        self, table: dict[str, Entity], kind: str, name: str, aliases: Iterable[str], **extra: Any
+    ) -> str:
         """Create a tag/performer/studio; names are unique (case-insensitive) as in Stash."""
         with self._lock:
             folded = name.casefold()
@@ -696,14 +714,17 @@ class StashStandin:
             table[entity.id] = entity
             return entity.id
 
-    def add_tag(self, name: str, aliases: Iterable[str] = (),
-                description: str | None = None) -> str:
+    def add_tag(
+        self, name: str, aliases: Iterable[str] = (), description: str | None = None
+    ) -> str:
         return self._add_entity(self.tags, "tag", name, aliases, description=description)
 
-    def add_performer(self, name: str, aliases: Iterable[str] = (),
-                      disambiguation: str | None = None) -> str:
-        return self._add_entity(self.performers, "performer", name, aliases,
-                                disambiguation=disambiguation)
+    def add_performer(
+        self, name: str, aliases: Iterable[str] = (), disambiguation: str | None = None
+    ) -> str:
+        return self._add_entity(
+            self.performers, "performer", name, aliases, disambiguation=disambiguation
+        )
 
     def add_studio(self, name: str, aliases: Iterable[str] = (), details: str | None = None) -> str:
         return self._add_entity(self.studios, "studio", name, aliases, details=details)
@@ -717,12 +738,24 @@ class StashStandin:
         return found.id if found else None
 
     def add_scene(
-        self, title: str | None = None, path: str | Sequence[str] | None = None, *,
-        size: int = 1_000_000_000, duration: float = 1800.0, width: int = 1920, height: int = 1080,
-        details: str | None = None, date: str | None = None, rating100: int | None = None,
-        organized: bool = False, tags: Iterable[str] = (), performers: Iterable[str] = (),
-        studio: str | None = None, markers: Iterable[dict[str, Any] | tuple] = (),
-        created_at: datetime | str | None = None, updated_at: datetime | str | None = None,
+        self,
+        title: str | None = None,
+        path: str | Sequence[str] | None = None,
+        *,
+        size: int = 1_000_000_000,
+        duration: float = 1800.0,
+        width: int = 1920,
+        height: int = 1080,
+        details: str | None = None,
+        date: str | None = None,
+        rating100: int | None = None,
+        organized: bool = False,
+        tags: Iterable[str] = (),
+        performers: Iterable[str] = (),
+        studio: str | None = None,
+        markers: Iterable[dict[str, Any] | tuple] = (),
+        created_at: datetime | str | None = None,
+        updated_at: datetime | str | None = None,
     ) -> str:
         """Create a scene; tags/performers/studio are names, created when missing.
 
@@ -740,8 +773,15 @@ class StashStandin:
                 for p in paths
             ]
             scene = Scene(
-                scene_id, created, self._stored(updated_at or created), title, details, date,
-                rating100, organized, files,
+                scene_id,
+                created,
+                self._stored(updated_at or created),
+                title,
+                details,
+                date,
+                rating100,
+                organized,
+                files,
                 [self._ensure(self.tags, "tag", n) for n in tags],
                 [self._ensure(self.performers, "performer", n) for n in performers],
                 self._ensure(self.studios, "studio", studio) if studio else None,
@@ -754,16 +794,29 @@ class StashStandin:
             return scene_id
 
     def add_marker(
-        self, scene_id: str, title: str, seconds: float, primary_tag: str, *,
-        end_seconds: float | None = None, tags: Iterable[str] = (), touch: bool = True,
+        self,
+        scene_id: str,
+        title: str,
+        seconds: float,
+        primary_tag: str,
+        *,
+        end_seconds: float | None = None,
+        tags: Iterable[str] = (),
+        touch: bool = True,
     ) -> str:
         """Add a marker (tags by name); ``touch`` bumps the scene's updated_at."""
         with self._lock:
             scene = self.scenes[scene_id]
             now = self.stamp()
             marker = Marker(
-                self._next("marker"), scene_id, title, seconds,
-                self._ensure(self.tags, "tag", primary_tag), now, now, end_seconds,
+                self._next("marker"),
+                scene_id,
+                title,
+                seconds,
+                self._ensure(self.tags, "tag", primary_tag),
+                now,
+                now,
+                end_seconds,
                 [self._ensure(self.tags, "tag", n) for n in tags],
             )
             self.markers[marker.id] = marker
@@ -835,6 +888,7 @@ class StashStandin:
                 for job in list(self.jobs.values()):
                     if job.script and job.status not in FINISHED_JOB_STATES:
                         self._observe(job, poll=True)
+
     def _apply_status(self, job: Job, status: str) -> None:
         if status not in JOB_STATES:
             raise ValueError(f"unknown job status {status!r}; use one of {JOB_STATES}")
@@ -844,14 +898,19 @@ class StashStandin:
         if status in FINISHED_JOB_STATES and job.status not in FINISHED_JOB_STATES:
             job.end_time = job.end_time or now
             job.sub_tasks = None
-            self._graveyard = [*self._graveyard, job.id][-self.graveyard_size:]
+            self._graveyard = [*self._graveyard, job.id][-self.graveyard_size :]
             if status == "FINISHED" and job.kind == "scan":
                 self._scan_into_scenes((job.input or {}).get("paths"))
         job.status = status
 
     def set_job(
-        self, job_id: str, *, status: str | None = None, progress: float | None = _UNSET,
-        description: str | None = None, error: str | None = _UNSET,
+        self,
+        job_id: str,
+        *,
+        status: str | None = None,
+        progress: float | None = _UNSET,
+        description: str | None = None,
+        error: str | None = _UNSET,
         sub_tasks: list[str] | None = _UNSET,
     ) -> Job:
         """Move a job as Stash would (RUNNING sets startTime, FINISHED/FAILED/CANCELLED endTime)."""
@@ -880,7 +939,7 @@ class StashStandin:
             for scanned in paths or [prefix]:
                 if scanned != prefix and not scanned.startswith(prefix.rstrip("/") + "/"):
                     continue
-                local = Path(folder) / scanned[len(prefix):].lstrip("/")
+                local = Path(folder) / scanned[len(prefix) :].lstrip("/")
                 found = sorted(local.rglob("*")) if local.is_dir() else [local]
                 for path in found:
                     if not path.is_file() or path.suffix.lower() not in VIDEO_SUFFIXES:
@@ -897,8 +956,12 @@ class StashStandin:
             self.jobs[job_id].script = list(steps)
 
     def add_external_job(
-        self, description: str, status: str = "RUNNING", progress: float | None = None,
-        sub_tasks: list[str] | None = None, kind: str = "external",
+        self,
+        description: str,
+        status: str = "RUNNING",
+        progress: float | None = None,
+        sub_tasks: list[str] | None = None,
+        kind: str = "external",
     ) -> str:
         """A job someone started in Stash's own UI (e.g. a library scan)."""
         with self._lock:
@@ -922,7 +985,7 @@ class StashStandin:
     def _stop_job(self, job: Job) -> None:
         if job.status == "READY":
             job.status = "CANCELLED"  # never started: no endTime, as in Stash
-            self._graveyard = [*self._graveyard, job.id][-self.graveyard_size:]
+            self._graveyard = [*self._graveyard, job.id][-self.graveyard_size :]
             self._publish_job(job)
         elif job.status == "RUNNING":
             job.cancel_pending, job.stopping_left = True, self.stopping_observations
@@ -936,31 +999,45 @@ class StashStandin:
             self.faults.append(fault)
         return fault
 
-    def fail_http(self, status: int = 500, *, times: int | None = None,
-                  operation: str | None = None, body: str = "Internal Server Error") -> Fault:
+    def fail_http(
+        self,
+        status: int = 500,
+        *,
+        times: int | None = None,
+        operation: str | None = None,
+        body: str = "Internal Server Error",
+    ) -> Fault:
         """Answer HTTP ``status`` with a plain-text body."""
         return self._add_fault(Fault("http", operation, times, status=status, body=body))
 
-    def fail_graphql(self, message: str = "stand-in: injected error", *, times: int | None = None,
-                     operation: str | None = None) -> Fault:
+    def fail_graphql(
+        self,
+        message: str = "stand-in: injected error",
+        *,
+        times: int | None = None,
+        operation: str | None = None,
+    ) -> Fault:
         """Answer HTTP 200 ``{"errors": [{"message": ...}], "data": null}``."""
         return self._add_fault(Fault("graphql_error", operation, times, message=message))
 
-    def malformed(self, mode: str = "not_json", *, times: int | None = None,
-                  operation: str | None = None) -> Fault:
+    def malformed(
+        self, mode: str = "not_json", *, times: int | None = None, operation: str | None = None
+    ) -> Fault:
         """HTTP 200 with a broken body: ``not_json`` (an HTML page), ``truncated`` JSON,
         or ``no_data`` (valid JSON with neither data nor errors)."""
         if mode not in ("not_json", "truncated", "no_data"):
             raise ValueError(mode)
         return self._add_fault(Fault(mode, operation, times))
 
-    def slow(self, delay: float, *, times: int | None = None,
-             operation: str | None = None) -> Fault:
+    def slow(
+        self, delay: float, *, times: int | None = None, operation: str | None = None
+    ) -> Fault:
         """Wait ``delay`` seconds before answering (normally, or with another fault)."""
         return self._add_fault(Fault("slow", operation, times, delay=delay))
 
-    def dribble(self, interval: float, *, times: int | None = None,
-                operation: str | None = None) -> Fault:
+    def dribble(
+        self, interval: float, *, times: int | None = None, operation: str | None = None
+    ) -> Fault:
         """Send the answer (status line, headers and body) one byte every ``interval``
         seconds: each read gets a byte in time, only a total deadline ends the wait."""
         return self._add_fault(Fault("dribble", operation, times, delay=interval))
@@ -980,8 +1057,9 @@ class StashStandin:
     def _dribble_for(self, request: RecordedRequest) -> float | None:
         """The byte interval of the oldest matching ``dribble`` fault (used up), or None."""
         with self._lock:
-            fault = next((f for f in self.faults if f.kind == "dribble" and f.matches(request)),
-                         None)
+            fault = next(
+                (f for f in self.faults if f.kind == "dribble" and f.matches(request)), None
+            )
             if fault is None:
                 return None
             fault.hits += 1
@@ -990,8 +1068,14 @@ class StashStandin:
     def _failure_for(self, request: RecordedRequest) -> Fault | None:
         """The oldest matching fault that changes the answer, used up by this request."""
         with self._lock:
-            fault = next((f for f in self.faults if f.kind not in ("slow", "dribble")
-                          and f.matches(request)), None)
+            fault = next(
+                (
+                    f
+                    for f in self.faults
+                    if f.kind not in ("slow", "dribble") and f.matches(request)
+                ),
+                None,
+            )
             if fault is not None:
                 fault.hits += 1
             return fault
@@ -1038,8 +1122,14 @@ class StashStandin:
         return len(sessions)
 
     def _serve_websocket(self, handler: _Handler) -> None:
-        request = RecordedRequest(self.now(), "GET", handler.path,
-                                  dict(handler.headers.items()), b"", operation_name="websocket")
+        request = RecordedRequest(
+            self.now(),
+            "GET",
+            handler.path,
+            dict(handler.headers.items()),
+            b"",
+            operation_name="websocket",
+        )
         with self._lock:
             self.requests.append(request)
         handler.close_connection = True
@@ -1061,14 +1151,16 @@ class StashStandin:
         handler.send_response(101, "Switching Protocols")
         handler.send_header("Upgrade", "websocket")
         handler.send_header("Connection", "Upgrade")
-        handler.send_header("Sec-WebSocket-Accept",
-                            accept_key(request.header("Sec-WebSocket-Key") or ""))
+        handler.send_header(
+            "Sec-WebSocket-Accept", accept_key(request.header("Sec-WebSocket-Key") or "")
+        )
         if subprotocol:
             handler.send_header("Sec-WebSocket-Protocol", subprotocol)
         handler.end_headers()
         handler.wfile.flush()
-        session = WebSocketSession(self, handler.connection, handler.rfile,
-                                   subprotocol or "graphql-ws")
+        session = WebSocketSession(
+            self, handler.connection, handler.rfile, subprotocol or "graphql-ws"
+        )
         with self._lock:
             self.websockets.append(session)
         try:
@@ -1096,8 +1188,9 @@ class StashStandin:
     def _serve_request(self, handler: _Handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
-        request = RecordedRequest(self.now(), handler.command, handler.path,
-                                  dict(handler.headers.items()), body)
+        request = RecordedRequest(
+            self.now(), handler.command, handler.path, dict(handler.headers.items()), body
+        )
         with self._lock:
             self.requests.append(request)
         status, payload, content_type, headers = self._answer(request)
@@ -1108,8 +1201,12 @@ class StashStandin:
         interval = self._dribble_for(request)
         if interval is not None:
             handler.close_connection = True
-            dribble(handler.wfile, http_answer_bytes(status, payload, content_type, headers),
-                    interval, self._stopping.wait)
+            dribble(
+                handler.wfile,
+                http_answer_bytes(status, payload, content_type, headers),
+                interval,
+                self._stopping.wait,
+            )
             return
         _send(handler, status, payload, content_type, headers)
 
@@ -1137,8 +1234,9 @@ class StashStandin:
             return parse_error
         if self.prebuilt is not None:
             with self._lock:
-                body = self.prebuilt.answer(request.operation_name, request.query,
-                                            request.variables)
+                body = self.prebuilt.answer(
+                    request.operation_name, request.query, request.variables
+                )
             if body is not None:
                 return 200, body, "application/json", {}
         status, result = self.execute(document, request.variables, request.operation_name)
@@ -1186,13 +1284,21 @@ class StashStandin:
         except GraphQLError as exc:
             return None, _json_answer(422, [_coded(exc.formatted, "GRAPHQL_PARSE_FAILED")])
         wanted = request.operation_name
-        op = next((d for d in document.definitions if isinstance(d, OperationDefinitionNode)
-                   and (wanted is None or (d.name is not None and d.name.value == wanted))), None)
+        op = next(
+            (
+                d
+                for d in document.definitions
+                if isinstance(d, OperationDefinitionNode)
+                and (wanted is None or (d.name is not None and d.name.value == wanted))
+            ),
+            None,
+        )
         if op is not None:
             request.operation_type = op.operation.value
             request.operation_name = wanted or (op.name.value if op.name else None)
-            request.root_fields = [sel.name.value for sel in op.selection_set.selections
-                                   if isinstance(sel, FieldNode)]
+            request.root_fields = [
+                sel.name.value for sel in op.selection_set.selections if isinstance(sel, FieldNode)
+            ]
         return document, None
 
     def _fault_answer(self, fault: Fault, request: RecordedRequest) -> _Answer:
@@ -1211,8 +1317,12 @@ class StashStandin:
 
     # ------------------------------------------------------------------ GraphQL
 
-    def execute(self, document: DocumentNode | str, variables: dict[str, Any] | None = None,
-                operation_name: str | None = None) -> tuple[int, dict[str, Any]]:
+    def execute(
+        self,
+        document: DocumentNode | str,
+        variables: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         """Validate and run a document in-process; returns (HTTP status, JSON body)."""
         if isinstance(document, str):
             document = parse(document)
@@ -1221,8 +1331,13 @@ class StashStandin:
         if errors:
             return 422, _validation_failure(errors)
         with self._lock:
-            result = execute_sync(schema, document, context_value=self, variable_values=variables,
-                                  operation_name=operation_name)
+            result = execute_sync(
+                schema,
+                document,
+                context_value=self,
+                variable_values=variables,
+                operation_name=operation_name,
+            )
         for error in result.errors or ():
             original = error.original_error
             if original is not None and not isinstance(original, (StashError, GraphQLError)):
@@ -1270,15 +1385,24 @@ class StashStandin:
             "scenes": lambda m, c: match_multi([m.scene_id], c),
             "created_at": lambda m, c: _compare(m.created_at, c, now_plus_day),
             "updated_at": lambda m, c: _compare(m.updated_at, c, now_plus_day),
-            "scene_updated_at":
-                lambda m, c: _compare(self.scenes[m.scene_id].updated_at, c, now_plus_day),
+            "scene_updated_at": lambda m, c: _compare(
+                self.scenes[m.scene_id].updated_at, c, now_plus_day
+            ),
         }
 
-    def _find(self, table: dict[str, Any], kind: str, *, ids: list[str] | None,
-             filter_: dict[str, Any] | None, find_filter: dict[str, Any] | None,
-             criteria: dict[str, Callable], search: Callable[[Any], list],
-             sorts: dict[str, Callable[[Any], Any]], default_sort: str,
-             ) -> tuple[int, list[Any], list[Any]]:
+    def _find(
+        self,
+        table: dict[str, Any],
+        kind: str,
+        *,
+        ids: list[str] | None,
+        filter_: dict[str, Any] | None,
+        find_filter: dict[str, Any] | None,
+        criteria: dict[str, Callable],
+        search: Callable[[Any], list],
+        sorts: dict[str, Callable[[Any], Any]],
+        default_sort: str,
+    ) -> tuple[int, list[Any], list[Any]]:
         """Filter, sort and page; returns (count, all matches, the requested page).
 
         As in Stash, a non-empty ``ids`` bypasses filter, search, sort and paging:
@@ -1293,7 +1417,8 @@ class StashStandin:
         check_filter_combination(filter_)
         ff = find_filter or {}
         matches = [
-            item for item in table.values()
+            item
+            for item in table.values()
             if match_search(ff.get("q"), search(item)) and match_filter(filter_, item, criteria)
         ]
         sort = ff.get("sort") or default_sort
@@ -1306,7 +1431,7 @@ class StashStandin:
         per_page = 25 if per_page is None else per_page
         if per_page < 0:
             return len(ordered), ordered, ordered
-        return len(ordered), ordered, ordered[(page - 1) * per_page: page * per_page]
+        return len(ordered), ordered, ordered[(page - 1) * per_page : page * per_page]
 
     def _scene_sorts(self) -> dict[str, Callable[[Scene], Any]]:
         first = lambda s: s.files[0] if s.files else None  # noqa: E731
@@ -1322,14 +1447,23 @@ class StashStandin:
             "filesize": lambda s: first(s).size if first(s) else 0,
         }
 
-    def _find_entities(self, table: dict[str, Entity], args: dict[str, Any], filter_key: str,
-                       key: str) -> dict[str, Any]:
+    def _find_entities(
+        self, table: dict[str, Entity], args: dict[str, Any], filter_key: str, key: str
+    ) -> dict[str, Any]:
         count, _, page = self._find(
-            table, key[:-1], ids=args.get("ids"), filter_=args.get(filter_key),
-            find_filter=args.get("filter"), criteria=self._entity_criteria(),
+            table,
+            key[:-1],
+            ids=args.get("ids"),
+            filter_=args.get(filter_key),
+            find_filter=args.get("filter"),
+            criteria=self._entity_criteria(),
             search=lambda e: [e.name, e.disambiguation, *e.aliases],
-            sorts={"id": lambda e: int(e.id), "name": lambda e: e.name.casefold(),
-                   "created_at": lambda e: e.created_at, "updated_at": lambda e: e.updated_at},
+            sorts={
+                "id": lambda e: int(e.id),
+                "name": lambda e: e.name.casefold(),
+                "created_at": lambda e: e.created_at,
+                "updated_at": lambda e: e.updated_at,
+            },
             default_sort="name",
         )
         return {"count": count, key: page}
@@ -1366,8 +1500,9 @@ class StashStandin:
         if values.get("tag_ids") is not None:
             scene.tag_ids = self._existing(self.tags, "tag", values["tag_ids"])
         if values.get("performer_ids") is not None:
-            scene.performer_ids = self._existing(self.performers, "performer",
-                                                 values["performer_ids"])
+            scene.performer_ids = self._existing(
+                self.performers, "performer", values["performer_ids"]
+            )
         scene.updated_at = self.stamp()
         return scene
 
@@ -1399,8 +1534,17 @@ class StashStandin:
         primary = self._existing(self.tags, "tag", [values["primary_tag_id"]])[0]
         now = self.stamp()
         tag_ids = self._existing(self.tags, "tag", values.get("tag_ids") or [])
-        marker = Marker(self._next("marker"), scene_id, values["title"], values["seconds"],
-                        primary, now, now, values.get("end_seconds"), tag_ids)
+        marker = Marker(
+            self._next("marker"),
+            scene_id,
+            values["title"],
+            values["seconds"],
+            primary,
+            now,
+            now,
+            values.get("end_seconds"),
+            tag_ids,
+        )
         self.markers[marker.id] = marker
         self.scenes[scene_id].updated_at = now
         return marker
@@ -1429,8 +1573,7 @@ def default_cover(scene_id: str, size: int = 8) -> bytes:
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
     header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw)
-            + chunk(b"IEND", b""))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 def _int_id(value: Any) -> int:
@@ -1457,8 +1600,13 @@ def _json_answer(status: int, errors: list[dict[str, Any]]) -> _Answer:
     return status, json.dumps({"errors": errors, "data": None}).encode(), "application/json", {}
 
 
-def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
-          headers: dict[str, str] | None = None) -> None:
+def _send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes,
+    content_type: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))
@@ -1470,6 +1618,7 @@ def _send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_typ
 
 # ----------------------------------------------------------------------------- resolvers
 
+
 def _ctx(info: Any) -> StashStandin:
     return info.context
 
@@ -1478,25 +1627,41 @@ def _query_resolvers() -> dict[str, Callable]:
     def find_scenes(_: Any, info: Any, **args: Any) -> dict[str, Any]:
         server = _ctx(info)
         count, matches, page = server._find(
-            server.scenes, "scene", ids=args.get("ids"), filter_=args.get("scene_filter"),
-            find_filter=args.get("filter"), criteria=server._scene_criteria(),
+            server.scenes,
+            "scene",
+            ids=args.get("ids"),
+            filter_=args.get("scene_filter"),
+            find_filter=args.get("filter"),
+            criteria=server._scene_criteria(),
             search=lambda s: [s.title, s.details, *(f.path for f in s.files)],
-            sorts=server._scene_sorts(), default_sort="title",
+            sorts=server._scene_sorts(),
+            default_sort="title",
         )
         primary = [s.files[0] for s in matches if s.files]
-        return {"count": count, "scenes": page, "duration": float(sum(f.duration for f in primary)),
-                "filesize": float(sum(f.size for f in primary))}
+        return {
+            "count": count,
+            "scenes": page,
+            "duration": float(sum(f.duration for f in primary)),
+            "filesize": float(sum(f.size for f in primary)),
+        }
 
     def find_markers(_: Any, info: Any, **args: Any) -> dict[str, Any]:
         server = _ctx(info)
         count, _, page = server._find(
-            server.markers, "scene marker", ids=args.get("ids"),
+            server.markers,
+            "scene marker",
+            ids=args.get("ids"),
             filter_=args.get("scene_marker_filter"),
-            find_filter=args.get("filter"), criteria=server._marker_criteria(),
+            find_filter=args.get("filter"),
+            criteria=server._marker_criteria(),
             search=lambda m: [m.title, server.scenes[m.scene_id].title],
-            sorts={"id": lambda m: int(m.id), "title": lambda m: m.title.casefold(),
-                   "seconds": lambda m: m.seconds,
-                   "created_at": lambda m: m.created_at, "updated_at": lambda m: m.updated_at},
+            sorts={
+                "id": lambda m: int(m.id),
+                "title": lambda m: m.title.casefold(),
+                "seconds": lambda m: m.seconds,
+                "created_at": lambda m: m.created_at,
+                "updated_at": lambda m: m.updated_at,
+            },
             default_sort="title",
         )
         return {"count": count, "scene_markers": page}
@@ -1518,28 +1683,36 @@ def _query_resolvers() -> dict[str, Callable]:
     def by_id(table: str) -> Callable:
         def resolve(_: Any, info: Any, id: str | None = None) -> Any:
             return None if id is None else getattr(_ctx(info), table).get(str(_int_id(id)))
+
         return resolve
 
     def entities(table: str, filter_key: str, key: str) -> Callable:
         def resolve(_: Any, info: Any, **args: Any) -> dict[str, Any]:
             server = _ctx(info)
             return server._find_entities(getattr(server, table), args, filter_key, key)
+
         return resolve
 
     return {
-        "findScene": by_id("scenes"), "findScenes": find_scenes, "findSceneMarkers": find_markers,
-        "findTag": by_id("tags"), "findTags": entities("tags", "tag_filter", "tags"),
+        "findScene": by_id("scenes"),
+        "findScenes": find_scenes,
+        "findSceneMarkers": find_markers,
+        "findTag": by_id("tags"),
+        "findTags": entities("tags", "tag_filter", "tags"),
         "findPerformer": by_id("performers"),
         "findPerformers": entities("performers", "performer_filter", "performers"),
         "findStudio": by_id("studios"),
         "findStudios": entities("studios", "studio_filter", "studios"),
         "systemStatus": lambda _, info: _ctx(info).system_status,
         "version": lambda _, info: _ctx(info).version_info,
-        "jobQueue": job_queue, "findJob": find_job,
+        "jobQueue": job_queue,
+        "findJob": find_job,
         "configuration": lambda _, info: {
             **_ctx(info).configuration,
-            "general": {**_ctx(info).configuration["general"],
-                        "stashBoxes": _ctx(info).stash_boxes},
+            "general": {
+                **_ctx(info).configuration["general"],
+                "stashBoxes": _ctx(info).stash_boxes,
+            },
             "ui": dict(_ctx(info).ui_config),
             "defaults": {"identify": _ctx(info).identify_defaults},
         },
@@ -1553,26 +1726,37 @@ def _mutation_resolvers() -> dict[str, Callable]:
             job = server._create_job(description, kind, dict(input))
             job.script = list(server.job_script or [])
             return job.id
+
         return start
 
     def create(table: str, kind: str, alias_key: str, extra: str) -> Callable:
         def resolve(_: Any, info: Any, input: dict[str, Any]) -> Entity:
             server = _ctx(info)
             entities = getattr(server, table)
-            entity_id = server._add_entity(entities, kind, input["name"],
-                                           input.get(alias_key) or (), **{extra: input.get(extra)})
+            entity_id = server._add_entity(
+                entities,
+                kind,
+                input["name"],
+                input.get(alias_key) or (),
+                **{extra: input.get(extra)},
+            )
             return entities[entity_id]
+
         return resolve
 
     def create_tag(_: Any, info: Any, input: dict[str, Any]) -> Entity:
         server = _ctx(info)
         parents = [str(_int_id(p)) for p in input.get("parent_ids") or []]
         server._existing(server.tags, "tag", parents)
-        tag_id = server._add_entity(server.tags, "tag", input["name"],
-                                    input.get("aliases") or (),
-                                    description=input.get("description"),
-                                    ignore_auto_tag=bool(input.get("ignore_auto_tag")),
-                                    parent_ids=parents)
+        tag_id = server._add_entity(
+            server.tags,
+            "tag",
+            input["name"],
+            input.get("aliases") or (),
+            description=input.get("description"),
+            ignore_auto_tag=bool(input.get("ignore_auto_tag")),
+            parent_ids=parents,
+        )
         return server.tags[tag_id]
 
     def stop_job(_: Any, info: Any, job_id: str) -> bool:
@@ -1605,6 +1789,7 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
     def scene_count(ids_of: Callable[[Scene], list[str | None]]) -> Callable:
         def count(entity: Entity, info: Any, depth: int | None = None) -> int:
             return sum(entity.id in ids_of(scene) for scene in _ctx(info).scenes.values())
+
         return count
 
     return {
@@ -1616,7 +1801,8 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
             "paths": lambda s, info: {
                 "screenshot": _ctx(info).screenshot_url(s),
                 "preview": f"{_ctx(info).url}/scene/{s.id}/preview",
-                "stream": f"{_ctx(info).url}/scene/{s.id}/stream"},
+                "stream": f"{_ctx(info).url}/scene/{s.id}/stream",
+            },
         },
         "SceneMarker": {
             "scene": lambda m, info: _ctx(info).scenes[m.scene_id],
@@ -1625,18 +1811,26 @@ def _object_resolvers() -> dict[str, dict[str, Callable]]:
         },
         "VideoFile": {
             "fingerprint": lambda f, info, type: next(
-                (p["value"] for p in f.fingerprints if p["type"] == type), None),
+                (p["value"] for p in f.fingerprints if p["type"] == type), None
+            ),
         },
-        "Tag": {"scene_count": scene_count(lambda s: s.tag_ids),
-                "parents": lambda t, info: [_ctx(info).tags[i] for i in t.parent_ids],
-                "children": lambda t, info: [c for c in _ctx(info).tags.values()
-                                             if t.id in c.parent_ids]},
+        "Tag": {
+            "scene_count": scene_count(lambda s: s.tag_ids),
+            "parents": lambda t, info: [_ctx(info).tags[i] for i in t.parent_ids],
+            "children": lambda t, info: [
+                c for c in _ctx(info).tags.values() if t.id in c.parent_ids
+            ],
+        },
         "Performer": {"scene_count": scene_count(lambda s: s.performer_ids)},
         "Studio": {"scene_count": scene_count(lambda s: [s.studio_id])},
         "Job": {
             name: _attribute_resolver(attr)
-            for name, attr in (("subTasks", "sub_tasks"), ("startTime", "start_time"),
-                               ("endTime", "end_time"), ("addTime", "add_time"))
+            for name, attr in (
+                ("subTasks", "sub_tasks"),
+                ("startTime", "start_time"),
+                ("endTime", "end_time"),
+                ("addTime", "add_time"),
+            )
         },
     }
 
@@ -1646,7 +1840,9 @@ def stash_schema() -> GraphQLSchema:
     """The stand-in schema (``stash_schema.graphql``) with resolvers attached."""
     schema = build_schema(SCHEMA_PATH.read_text(encoding="utf-8"))
     resolvers = {
-        "Query": _query_resolvers(), "Mutation": _mutation_resolvers(), **_object_resolvers(),
+        "Query": _query_resolvers(),
+        "Mutation": _mutation_resolvers(),
+        **_object_resolvers(),
     }
     for type_name, fields in resolvers.items():
         graphql_type = schema.get_type(type_name)
@@ -1656,4 +1852,3 @@ def stash_schema() -> GraphQLSchema:
     jobs_subscribe.subscribe = lambda _, info: _ctx(info).job_events.stream()
     jobs_subscribe.resolve = lambda event, info: event
     return schema
-

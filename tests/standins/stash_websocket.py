@@ -80,8 +80,9 @@ def choose_subprotocol(offered: str | None) -> str | None:
 class WebSocketSession:
     """One upgraded connection: frames, the two protocols, and the subscriptions."""
 
-    def __init__(self, standin: StashStandin, sock: socket.socket, reader: Any,
-                 subprotocol: str) -> None:
+    def __init__(
+        self, standin: StashStandin, sock: socket.socket, reader: Any, subprotocol: str
+    ) -> None:
         self.standin = standin
         self.sock = sock
         self.reader = reader
@@ -205,7 +206,8 @@ class WebSocketSession:
             self.send({"type": "pong"})
         elif kind in ("subscribe", "start") and op_id is not None:
             self.operations[op_id] = asyncio.ensure_future(
-                self._run_operation(str(op_id), message.get("payload") or {}))
+                self._run_operation(str(op_id), message.get("payload") or {})
+            )
         elif kind in ("complete", "stop") and op_id in self.operations:
             self.operations.pop(op_id).cancel()
             if not new:
@@ -225,12 +227,15 @@ class WebSocketSession:
             errors = [exc]
         if errors:
             formatted = [e.formatted for e in errors]
-            self.send({"type": "error", "id": op_id,
-                       "payload": formatted if new else formatted[0]})
+            self.send({"type": "error", "id": op_id, "payload": formatted if new else formatted[0]})
             return
-        stream = subscribe(stash_schema(), document, context_value=self.standin,
-                           variable_values=payload.get("variables"),
-                           operation_name=payload.get("operationName"))
+        stream = subscribe(
+            stash_schema(),
+            document,
+            context_value=self.standin,
+            variable_values=payload.get("variables"),
+            operation_name=payload.get("operationName"),
+        )
         if asyncio.iscoroutine(stream):
             stream = await stream
         if not hasattr(stream, "__aiter__"):  # an ExecutionResult: a query, or an error

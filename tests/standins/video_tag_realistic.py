@@ -21,10 +21,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 DEFAULT_MODELS: list[dict[str, Any]] = [
-    {"name": "actions_vit_b", "identifier": 2021, "version": 2.0,
-     "categories": ["actions"], "type": "tagging"},
-    {"name": "scenes_vit_b", "identifier": 2022, "version": 2.0,
-     "categories": ["locations", "shots"], "type": "tagging"},
+    {
+        "name": "actions_vit_b",
+        "identifier": 2021,
+        "version": 2.0,
+        "categories": ["actions"],
+        "type": "tagging",
+    },
+    {
+        "name": "scenes_vit_b",
+        "identifier": 2022,
+        "version": 2.0,
+        "categories": ["locations", "shots"],
+        "type": "tagging",
+    },
 ]
 
 VOCABULARY: dict[str, list[str]] = {
@@ -36,17 +46,28 @@ VOCABULARY: dict[str, list[str]] = {
 REQUIRED_SECONDS = 20.0  # the server's default RequiredDuration for a scene tag
 
 
-def server_record(models: Sequence[Mapping[str, Any]], *, duration: float,
-                  frame_interval: float, threshold: float) -> str:
+def server_record(
+    models: Sequence[Mapping[str, Any]], *, duration: float, frame_interval: float, threshold: float
+) -> str:
     """The server's ``json_result`` text: schema 1, ``metadata.models`` by category."""
     by_category = {
-        category: {"frame_interval": frame_interval, "threshold": threshold,
-                   "version": model.get("version"), "ai_model_id": model.get("identifier"),
-                   "file_name": model.get("name")}
-        for model in models for category in model.get("categories") or []}
-    return json.dumps({"schema_version": 1,
-                       "metadata": {"duration": duration, "models": by_category},
-                       "timespans": {}})
+        category: {
+            "frame_interval": frame_interval,
+            "threshold": threshold,
+            "version": model.get("version"),
+            "ai_model_id": model.get("identifier"),
+            "file_name": model.get("name"),
+        }
+        for model in models
+        for category in model.get("categories") or []
+    }
+    return json.dumps(
+        {
+            "schema_version": 1,
+            "metadata": {"duration": duration, "models": by_category},
+            "timespans": {},
+        }
+    )
 
 
 def _rng(path: str, seed: int) -> random.Random:
@@ -54,8 +75,9 @@ def _rng(path: str, seed: int) -> random.Random:
     return random.Random(int.from_bytes(digest[:8], "big"))
 
 
-def _spans(rng: random.Random, frames: int, frame_interval: float,
-           threshold: float) -> list[dict[str, float]]:
+def _spans(
+    rng: random.Random, frames: int, frame_interval: float, threshold: float
+) -> list[dict[str, float]]:
     """A few runs of confident frames, as the server would join them."""
     spans: list[dict[str, float]] = []
     frame = rng.randrange(0, max(1, frames // 3))
@@ -63,18 +85,28 @@ def _spans(rng: random.Random, frames: int, frame_interval: float,
         length = rng.randint(1, max(1, frames // 8))
         run = [max(threshold, min(1.0, rng.gauss(0.72, 0.12))) for _ in range(length)]
         last = min(frames - 1, frame + length - 1)
-        run = run[:last - frame + 1]
-        spans.append({"start": round(frame * frame_interval, 3),
-                      "end": round(last * frame_interval, 3),
-                      "totalConfidence": round(sum(run) * frame_interval, 4)})
+        run = run[: last - frame + 1]
+        spans.append(
+            {
+                "start": round(frame * frame_interval, 3),
+                "end": round(last * frame_interval, 3),
+                "totalConfidence": round(sum(run) * frame_interval, 4),
+            }
+        )
         frame = last + 1 + rng.randint(2, max(3, frames // 4))
     return spans
 
 
-def realistic_answer(path: str, *, frame_interval: float = 2.0, threshold: float = 0.3,
-                     duration: float = 600.0, seed: int = 0,
-                     models: Sequence[Mapping[str, Any]] | None = DEFAULT_MODELS,
-                     vocabulary: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def realistic_answer(
+    path: str,
+    *,
+    frame_interval: float = 2.0,
+    threshold: float = 0.3,
+    duration: float = 600.0,
+    seed: int = 0,
+    models: Sequence[Mapping[str, Any]] | None = DEFAULT_MODELS,
+    vocabulary: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
     """A 200 answer body for one video (see the module docstring)."""
     rng = _rng(path, seed)
     frames = max(1, int(duration // frame_interval))
@@ -92,11 +124,16 @@ def realistic_answer(path: str, *, frame_interval: float = 2.0, threshold: float
             totals[category][tag] = round(seconds, 3)
             if seconds >= REQUIRED_SECONDS:
                 video_tags[category].append(tag)
-    result: dict[str, Any] = {"video_tag_info": {
-        "video_duration": duration, "video_tags": video_tags, "tag_totals": totals,
-        "tag_timespans": timespans}}
+    result: dict[str, Any] = {
+        "video_tag_info": {
+            "video_duration": duration,
+            "video_tags": video_tags,
+            "tag_totals": totals,
+            "tag_timespans": timespans,
+        }
+    }
     if models:
-        result["json_result"] = server_record(models, duration=duration,
-                                              frame_interval=frame_interval,
-                                              threshold=threshold)
+        result["json_result"] = server_record(
+            models, duration=duration, frame_interval=frame_interval, threshold=threshold
+        )
     return {"result": result}

@@ -104,8 +104,11 @@ def _tag_name_conf(spec: TagSpec) -> tuple[str, float]:
 
 def _span(spec: SpanSpec) -> dict[str, float]:
     if isinstance(spec, Mapping):
-        extra = {k: float(v) for k, v in spec.items()
-                 if k in ("confidence", "totalConfidence") and v is not None}
+        extra = {
+            k: float(v)
+            for k, v in spec.items()
+            if k in ("confidence", "totalConfidence") and v is not None
+        }
         return {"start": float(spec["start"]), "end": float(spec["end"]), **extra}
     start, end = spec  # type: ignore[misc]
     return {"start": float(start), "end": float(end)}
@@ -482,8 +485,12 @@ class VideoTagServer:
             self._state.default = _Structured(body)
         return body
 
-    def set_realistic_default(self, duration: float = 600.0, seed: int = 0,
-                              vocabulary: Mapping[str, Sequence[str]] | None = None) -> None:
+    def set_realistic_default(
+        self,
+        duration: float = 600.0,
+        seed: int = 0,
+        vocabulary: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
         """Answer every path without its own result like the real server: tags, spans
         and totals drawn per path (the same path, settings and seed: the same answer)."""
         with self._cond:
@@ -704,20 +711,33 @@ class VideoTagServer:
         threshold = float(request.get("threshold") or 0.3)
         models = self._state.models
         if isinstance(result, _Realistic):
-            return _encode(200, realistic_answer(
-                str(request.get("path")), frame_interval=frame_interval, threshold=threshold,
-                duration=result.duration, seed=result.seed, models=models,
-                vocabulary=result.vocabulary))
+            return _encode(
+                200,
+                realistic_answer(
+                    str(request.get("path")),
+                    frame_interval=frame_interval,
+                    threshold=threshold,
+                    duration=result.duration,
+                    seed=result.seed,
+                    models=models,
+                    vocabulary=result.vocabulary,
+                ),
+            )
         if isinstance(result, _Structured):
             if not models:
                 return _encode(200, result.body)
             body = copy.deepcopy(result.body)
             info = body["result"]["video_tag_info"]
-            ends = [span["end"] for per_tag in info.get("tag_timespans", {}).values()
-                    for spans in per_tag.values() for span in spans]
+            ends = [
+                span["end"]
+                for per_tag in info.get("tag_timespans", {}).values()
+                for spans in per_tag.values()
+                for span in spans
+            ]
             duration = float(info.setdefault("video_duration", max(ends, default=0.0)))
             body["result"]["json_result"] = server_record(
-                models, duration=duration, frame_interval=frame_interval, threshold=threshold)
+                models, duration=duration, frame_interval=frame_interval, threshold=threshold
+            )
             return _encode(200, body)
         return result
 
@@ -785,9 +805,12 @@ class VideoTagServer:
             rec.answered_at = time.monotonic()
             if interval:
                 handler.close_connection = True
-                if not dribble(handler.wfile, http_answer_bytes(
-                        answer.status, answer.payload, answer.content_type), interval,
-                        self._wait_for_stop):
+                if not dribble(
+                    handler.wfile,
+                    http_answer_bytes(answer.status, answer.payload, answer.content_type),
+                    interval,
+                    self._wait_for_stop,
+                ):
                     rec.aborted = True
                 return
             try:

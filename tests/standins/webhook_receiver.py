@@ -35,8 +35,8 @@ class Received:
 
 class WebhookReceiver:
     """Attributes:
-        url: ``http://127.0.0.1:PORT``.
-        port: the port it listens on.
+    url: ``http://127.0.0.1:PORT``.
+    port: the port it listens on.
     """
 
     def __init__(self) -> None:
@@ -76,8 +76,9 @@ class WebhookReceiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="webhook-receiver", daemon=True
+        )
 
     def start(self) -> WebhookReceiver:
         self._thread.start()

@@ -92,8 +92,13 @@ async def make_gui(engines, data_dir: Path, qapp):
     made: list = []
     clients: list = []
 
-    async def make(*, tray: bool = False, settings: dict | None = None, show: bool = True,
-                   configs: dict | None = None) -> Gui:
+    async def make(
+        *,
+        tray: bool = False,
+        settings: dict | None = None,
+        show: bool = True,
+        configs: dict | None = None,
+    ) -> Gui:
         services = await engines.start(settings=settings)
         for name, config in (configs or {}).items():
             await services.manager.set_config(name, config)
@@ -107,8 +112,9 @@ async def make_gui(engines, data_dir: Path, qapp):
         client = LocalClient.of(engines.engine)
         await client.start()
         clients.append(client)
-        window = MainWindow(client, data_dir=data_dir, tray_available=tray,
-                            tray_factory=factory if tray else None)
+        window = MainWindow(
+            client, data_dir=data_dir, tray_available=tray, tray_factory=factory if tray else None
+        )
         made.append(window)
         if show:
             window.show()
@@ -125,5 +131,3 @@ async def make_gui(engines, data_dir: Path, qapp):
 @pytest.fixture
 async def gui(make_gui) -> Gui:
     return await make_gui()
-
-

@@ -46,6 +46,5 @@ class FakeTray(QObject):
     def isVisible(self) -> bool:
         return self.visible
 
-    def showMessage(self, title: str, message: str, icon: Any = None,
-                    msecs: int = 10000) -> None:
+    def showMessage(self, title: str, message: str, icon: Any = None, msecs: int = 10000) -> None:
         self.messages.append((title, message, icon))

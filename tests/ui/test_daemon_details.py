@@ -36,8 +36,9 @@ async def test_config_form_is_built_from_the_declared_options(gui):
     for option in options:
         editor = form.editors[option.key]
         assert isinstance(editor.widget, QLineEdit)  # typed fields, not a JSON blob
-        assert option.description in [w.text() for w in editor.container.findChildren(
-            type(editor.error))]
+        assert option.description in [
+            w.text() for w in editor.container.findChildren(type(editor.error))
+        ]
     assert form.editors["job_interval_seconds"].line.text() == "0.2"
     assert dialog.tabs.currentIndex() == dialog.TABS.index("config")
 
@@ -103,8 +104,9 @@ def restart_daemon_type():
         display_name = "Test Restart Option"
         config_options: ClassVar[list[Option]] = [
             Option("job_interval_seconds", "float", 30.0, "Pause between passes.", minimum=1),
-            Option("workers", "int", 1, "Worker threads.", minimum=1, maximum=8,
-                   restart_required=True),
+            Option(
+                "workers", "int", 1, "Worker threads.", minimum=1, maximum=8, restart_required=True
+            ),
         ]
 
         async def run_pass(self) -> Rest:
@@ -127,8 +129,9 @@ async def test_a_change_that_needs_a_restart_says_so(make_gui, restart_daemon_ty
     assert "after the daemon restarts" in dialog.config_message.label.text()
     first = gui.manager.handle(name).instance
     dialog.config_message.button.click()  # "Restart now"
-    await wait_until(lambda: gui.manager.handle(name).instance not in (None, first),
-                     message="the restart")
+    await wait_until(
+        lambda: gui.manager.handle(name).instance not in (None, first), message="the restart"
+    )
     assert gui.manager.handle(name).instance.config["workers"] == 4
 
 
@@ -137,9 +140,13 @@ async def test_live_log_filters_pauses_without_dropping_and_exports(gui, tmp_pat
     log = dialog.log_view
     bus = gui.services.bus
     now = time.time()
-    for level, message in (("DEBUG", "debug detail"), ("INFO", "checked 3 scenes"),
-                           ("WARNING", "Stash slow to answer"), ("ERROR", "Stash unreachable"),
-                           ("INFO", "other daemon line")):
+    for level, message in (
+        ("DEBUG", "debug detail"),
+        ("INFO", "checked 3 scenes"),
+        ("WARNING", "Stash slow to answer"),
+        ("ERROR", "Stash unreachable"),
+        ("INFO", "other daemon line"),
+    ):
         daemon = "test-crash" if message.startswith("other") else "test-tick"
         bus.publish(DaemonLogged(daemon=daemon, level=level, message=message, at=now))
     await wait_until(lambda: "Stash unreachable" in log.text.toPlainText(), message="the log")
@@ -178,8 +185,10 @@ async def test_status_history_and_job_actions_link_to_jobs(gui):
     await gui.manager.set_config("test-tick", {"job_steps": 2, "job_interval_seconds": 30})
     await gui.manager.start("test-tick")
     handle = gui.manager.handle("test-tick")
-    await wait_until(lambda: handle.instance and handle.instance.status
-                     and "sleeping" in handle.instance.status, message="one pass")
+    await wait_until(
+        lambda: handle.instance and handle.instance.status and "sleeping" in handle.instance.status,
+        message="one pass",
+    )
     await gui.services.store.writer.flush_async()
     dialog = gui.window.open_daemon_details("test-tick", "status")
     table = dialog.status_table
@@ -201,16 +210,17 @@ async def test_status_history_and_job_actions_link_to_jobs(gui):
     assert job_id in gui.window.job_dialogs
 
 
-
 async def test_the_log_opens_with_the_lines_the_engine_kept(gui):
     base = time.time() - 60
 
     def write() -> None:
         DaemonLog.insert_many(
-            [{"daemon": "test-tick", "level": "INFO", "message": f"kept {i}", "at": base + i}
-             for i in range(5)]
-            + [{"daemon": "test-crash", "level": "ERROR", "message": "not mine",
-                "at": base + 2.5}]).execute()
+            [
+                {"daemon": "test-tick", "level": "INFO", "message": f"kept {i}", "at": base + i}
+                for i in range(5)
+            ]
+            + [{"daemon": "test-crash", "level": "ERROR", "message": "not mine", "at": base + 2.5}]
+        ).execute()
 
     await gui.services.store.write(write)
     dialog = gui.window.open_daemon_details("test-tick")
@@ -230,8 +240,10 @@ async def test_the_dialog_works_on_a_remote_engine(engines, qapp):
     await manager.set_config("test-tick", {"job_steps": 2, "job_interval_seconds": 30})
     await manager.start("test-tick")
     handle = manager.handle("test-tick")
-    await wait_until(lambda: handle.instance and handle.instance.status
-                     and "sleeping" in handle.instance.status, message="one pass")
+    await wait_until(
+        lambda: handle.instance and handle.instance.status and "sleeping" in handle.instance.status,
+        message="one pass",
+    )
     await services.store.writer.flush_async()
     client = await remote_client(engines)
     ctx, nav = remote_context(client)
@@ -244,8 +256,10 @@ async def test_the_dialog_works_on_a_remote_engine(engines, qapp):
         assert dialog.status_line.text() == "No test work, sleeping for 30 seconds"
 
         handle.instance.log("WARNING", "Stash slow over HTTP")  # through the event stream
-        await wait_until(lambda: "Stash slow over HTTP" in dialog.log_view.text.toPlainText(),
-                         message="the live line")
+        await wait_until(
+            lambda: "Stash slow over HTTP" in dialog.log_view.text.toPlainText(),
+            message="the live line",
+        )
 
         dialog.show_tab("status")
         table = dialog.status_table
@@ -263,16 +277,20 @@ async def test_the_dialog_works_on_a_remote_engine(engines, qapp):
         await wait_until(lambda: handle.config["job_steps"] == 5, message="the remote save")
         await wait_until(lambda: "Saved 1 value" in dialog.config_message.label.text())
         await manager.set_config("test-tick", {"fail_passes": 1})  # saved elsewhere
-        await wait_until(lambda: dialog.config_form.editors["fail_passes"].line.text() == "1",
-                         message="the change made elsewhere")
+        await wait_until(
+            lambda: dialog.config_form.editors["fail_passes"].line.text() == "1",
+            message="the change made elsewhere",
+        )
 
         await engines.engine.api.stop()  # the engine goes out of reach
         await wait_until(lambda: dialog.notice.isVisibleTo(dialog), message="the notice")
         assert "how things stood then" in dialog.notice.label.text()
         dialog.config_form.editors["job_steps"].set_text("6")
         dialog.save_config()
-        await wait_until(lambda: "Nothing was saved" in dialog.config_message.label.text(),
-                         message="the refused save")
+        await wait_until(
+            lambda: "Nothing was saved" in dialog.config_message.label.text(),
+            message="the refused save",
+        )
         assert "Traceback" not in dialog.config_message.label.text()
         assert handle.config["job_steps"] == 5
     finally:

@@ -18,15 +18,18 @@ def fast_polling(monkeypatch) -> None:
 
 
 async def test_a_rejected_key_shows_on_card_header_and_tray_until_fixed(
-        make_gui, all_daemons, stash_server) -> None:
+    make_gui, all_daemons, stash_server
+) -> None:
     stash_server.api_key = "the-right-key"
-    gui = await make_gui(tray=True, settings={"stash.url": stash_server.url,
-                                              "stash.api_key": "wrong"})
+    gui = await make_gui(
+        tray=True, settings={"stash.url": stash_server.url, "stash.api_key": "wrong"}
+    )
     await gui.services.manager.set_config(SYNC, {"job_interval_seconds": 3600})
     await gui.services.manager.start(SYNC)
     card = gui.window.card(SYNC)
-    await wait_until(lambda: card.badge_text() == "retrying", timeout=15,
-                     message="the card to say retrying")
+    await wait_until(
+        lambda: card.badge_text() == "retrying", timeout=15, message="the card to say retrying"
+    )
     assert card.property("health") == "warning"  # the amber accent
     assert card.health_banner.isVisibleTo(card)
     assert "rejected the API key" in card.health_banner.label.text()
@@ -45,8 +48,11 @@ async def test_a_rejected_key_shows_on_card_header_and_tray_until_fixed(
     await dialog.loading
     dialog.editor("stash.api_key").set_text("the-right-key")
     dialog.save()
-    await wait_until(lambda: card.badge_text() == "running", timeout=10,
-                     message="the card back to running once the key is fixed")
+    await wait_until(
+        lambda: card.badge_text() == "running",
+        timeout=10,
+        message="the card back to running once the key is fixed",
+    )
     assert card.property("health") == ""
     assert not card.health_banner.isVisibleTo(card)
     assert "attention" not in gui.window.daemons_page.summary.text()
@@ -69,5 +75,6 @@ async def test_run_now_asks_the_engine_to_check_at_once(make_gui) -> None:
     first_wake = card.wake_at
     assert card.run_now_button.isEnabled()
     card.run_now_button.click()
-    await wait_until(lambda: card.wake_at != first_wake, timeout=10,
-                     message="a new pass after Run now")
+    await wait_until(
+        lambda: card.wake_at != first_wake, timeout=10, message="a new pass after Run now"
+    )

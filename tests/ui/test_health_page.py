@@ -8,16 +8,19 @@ from tests.ui.addresses import closed_port_url
 
 
 async def test_failing_checks_come_first_with_a_fix_and_recover_on_check_now(
-        make_gui, stash_server, tmp_path) -> None:
+    make_gui, stash_server, tmp_path
+) -> None:
     destination = tmp_path / "library"
     destination.mkdir()
-    gui = await make_gui(settings={"stash.url": closed_port_url(),
-                                   "downloads.destination": str(destination)})
+    gui = await make_gui(
+        settings={"stash.url": closed_port_url(), "downloads.destination": str(destination)}
+    )
     gui.window.show_page("health")
     page = gui.window.health_page
     page.refresh()
-    await wait_until(lambda: "stash_reachable" in page.rows, timeout=20,
-                     message="the health checks on the page")
+    await wait_until(
+        lambda: "stash_reachable" in page.rows, timeout=20, message="the health checks on the page"
+    )
     first = page.checks[0]
     assert first["check"] == "stash_reachable" and first["ok"] is False
     assert "failing" in page.summary.text()
@@ -33,7 +36,9 @@ async def test_failing_checks_come_first_with_a_fix_and_recover_on_check_now(
 
     await gui.client.ops.set_settings({"stash.url": stash_server.url})
     page.refresh()
-    await wait_until(lambda: "stash_reachable" in page.rows
-                     and "✔" in page.row_text("stash_reachable"), timeout=20,
-                     message="Stash reachable once its address is right")
+    await wait_until(
+        lambda: "stash_reachable" in page.rows and "✔" in page.row_text("stash_reachable"),
+        timeout=20,
+        message="Stash reachable once its address is right",
+    )
     assert [c["ok"] for c in page.checks if c["check"] == "stash_reachable"] == [True]

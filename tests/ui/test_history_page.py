@@ -18,23 +18,54 @@ async def _seed(services, base: float) -> str:
 
     def write() -> None:
         Job.insert(id=job_id, type="TEST_STEPS", status="completed", created_at=base).execute()
-        DaemonStatus.insert_many([
-            {"daemon": "test-tick", "message": "Checking for test work", "at": base + 1},
-            {"daemon": "test-tick", "message": "Running 3 test steps", "job_id": job_id,
-             "job_type": "TEST_STEPS", "at": base + 2},
-            {"daemon": "test-crash", "message": "Starting", "at": base + 3},
-        ]).execute()
-        DaemonJobAction.insert_many([
-            {"daemon": "test-tick", "job_id": job_id, "action": "LAUNCHED",
-             "reason": "Running 3 test steps", "at": base + 2.5},
-            {"daemon": "test-tick", "job_id": job_id, "action": "FINISHED",
-             "reason": "steps=3", "at": base + 4},
-        ]).execute()
-        DaemonLog.insert_many([
-            {"daemon": "test-crash", "level": "ERROR", "message": "Crashed: boom", "at": base + 5},
-            {"daemon": "test-tick", "level": "INFO", "message": "just chatter", "at": base + 6},
-            {"daemon": "test-tick", "level": "WARNING", "message": "Stash slow", "at": base + 7},
-        ]).execute()
+        DaemonStatus.insert_many(
+            [
+                {"daemon": "test-tick", "message": "Checking for test work", "at": base + 1},
+                {
+                    "daemon": "test-tick",
+                    "message": "Running 3 test steps",
+                    "job_id": job_id,
+                    "job_type": "TEST_STEPS",
+                    "at": base + 2,
+                },
+                {"daemon": "test-crash", "message": "Starting", "at": base + 3},
+            ]
+        ).execute()
+        DaemonJobAction.insert_many(
+            [
+                {
+                    "daemon": "test-tick",
+                    "job_id": job_id,
+                    "action": "LAUNCHED",
+                    "reason": "Running 3 test steps",
+                    "at": base + 2.5,
+                },
+                {
+                    "daemon": "test-tick",
+                    "job_id": job_id,
+                    "action": "FINISHED",
+                    "reason": "steps=3",
+                    "at": base + 4,
+                },
+            ]
+        ).execute()
+        DaemonLog.insert_many(
+            [
+                {
+                    "daemon": "test-crash",
+                    "level": "ERROR",
+                    "message": "Crashed: boom",
+                    "at": base + 5,
+                },
+                {"daemon": "test-tick", "level": "INFO", "message": "just chatter", "at": base + 6},
+                {
+                    "daemon": "test-tick",
+                    "level": "WARNING",
+                    "message": "Stash slow",
+                    "at": base + 7,
+                },
+            ]
+        ).execute()
 
     await services.store.write(write)
     return job_id
@@ -47,9 +78,15 @@ async def test_timeline_merges_statuses_job_actions_and_errors_newest_first(gui)
     model = gui.window.history_page.model
     await wait_until(lambda: model.loaded_once and model.rowCount() == 7, message="the events")
     texts = [e.text for e in model.events]
-    assert texts == ["Stash slow", "Crashed: boom", "Finished job: steps=3", "Starting",
-                     "Launched job: Running 3 test steps", "Running 3 test steps",
-                     "Checking for test work"]
+    assert texts == [
+        "Stash slow",
+        "Crashed: boom",
+        "Finished job: steps=3",
+        "Starting",
+        "Launched job: Running 3 test steps",
+        "Running 3 test steps",
+        "Checking for test work",
+    ]
     assert "just chatter" not in texts  # INFO log lines are not errors
     assert model.data(model.index(1, 2)) == "Error"
     assert model.data(model.index(0, 2)) == "Warning"
@@ -73,14 +110,16 @@ async def test_filters_by_daemon_and_kind(gui):
     page.kind_filter.setCurrentIndex(1 + KINDS.index("job"))
     await wait_until(lambda: model.rowCount() == 2 and {e.kind for e in model.events} == {"job"})
     page.kind_filter.setCurrentIndex(1 + KINDS.index("error"))
-    await wait_until(lambda: {e.kind for e in model.events} == {"error"}
-                     and model.rowCount() == 2)
+    await wait_until(lambda: {e.kind for e in model.events} == {"error"} and model.rowCount() == 2)
 
 
 async def test_the_time_filter_leaves_out_older_events(gui):
     await _seed(gui.services, time.time() - 100)
-    await gui.services.store.write(lambda: DaemonStatus.insert(
-        daemon="test-tick", message="Three days ago", at=time.time() - 3 * 86400).execute())
+    await gui.services.store.write(
+        lambda: DaemonStatus.insert(
+            daemon="test-tick", message="Three days ago", at=time.time() - 3 * 86400
+        ).execute()
+    )
     gui.window.show_page("history")
     page = gui.window.history_page
     model = page.model
@@ -98,11 +137,20 @@ async def test_older_events_load_a_page_at_a_time_without_gaps(gui):
     base = time.time() - 10_000
 
     def write() -> None:
-        DaemonStatus.insert_many([{"daemon": "test-tick", "message": f"status {i}",
-                                   "at": base + i} for i in range(120)]).execute()
-        DaemonLog.insert_many([{"daemon": "test-tick", "level": "ERROR",
-                                "message": f"error {i}", "at": base + i + 0.5}
-                               for i in range(30)]).execute()
+        DaemonStatus.insert_many(
+            [{"daemon": "test-tick", "message": f"status {i}", "at": base + i} for i in range(120)]
+        ).execute()
+        DaemonLog.insert_many(
+            [
+                {
+                    "daemon": "test-tick",
+                    "level": "ERROR",
+                    "message": f"error {i}",
+                    "at": base + i + 0.5,
+                }
+                for i in range(30)
+            ]
+        ).execute()
 
     await gui.services.store.write(write)
     page = gui.window.history_page
@@ -127,20 +175,38 @@ async def test_the_timeline_follows_new_events_while_at_the_top(gui):
     model = gui.window.history_page.model
     await wait_until(lambda: model.loaded_once)
     await gui.manager.start("test-tick")
-    await wait_until(lambda: any("sleeping for 30 seconds" in e.text for e in model.events),
-                     timeout=6, message="the new status in the timeline")
+    await wait_until(
+        lambda: any("sleeping for 30 seconds" in e.text for e in model.events),
+        timeout=6,
+        message="the new status in the timeline",
+    )
 
 
 async def _seed_idle_night(services, base: float) -> None:
     """test-tick checked, then found nothing twelve times an hour apart (newest: sleeping
     until base + 12 h); test-crash did one thing in between."""
+
     def write() -> None:
         DaemonStatus.insert_many(
-            [{"daemon": "test-tick", "message": "Checking for test work", "at": base,
-              "phase": "working", "wake_at": None}]  # (the first row names the columns)
-            + [{"daemon": "test-tick", "message": "No test work, sleeping for 3600 seconds",
-                "at": base + i * 3600, "phase": "sleeping", "wake_at": base + (i + 1) * 3600}
-               for i in range(12)]
+            [
+                {
+                    "daemon": "test-tick",
+                    "message": "Checking for test work",
+                    "at": base,
+                    "phase": "working",
+                    "wake_at": None,
+                }
+            ]  # (the first row names the columns)
+            + [
+                {
+                    "daemon": "test-tick",
+                    "message": "No test work, sleeping for 3600 seconds",
+                    "at": base + i * 3600,
+                    "phase": "sleeping",
+                    "wake_at": base + (i + 1) * 3600,
+                }
+                for i in range(12)
+            ]
             + [{"daemon": "test-crash", "message": "Starting", "at": base + 5 * 3600 + 1}]
         ).execute()
 
@@ -148,8 +214,9 @@ async def _seed_idle_night(services, base: float) -> None:
 
 
 def _hm(ts: float) -> str:
-    return datetime.fromtimestamp(ts).strftime("%H:%M" if datetime.fromtimestamp(ts).date()
-                                               == datetime.now().date() else "%m-%d %H:%M")
+    return datetime.fromtimestamp(ts).strftime(
+        "%H:%M" if datetime.fromtimestamp(ts).date() == datetime.now().date() else "%m-%d %H:%M"
+    )
 
 
 async def test_idle_rows_fold_into_one_until_show_idle_rows_is_ticked(gui):
@@ -162,7 +229,8 @@ async def test_idle_rows_fold_into_one_until_show_idle_rows_is_ticked(gui):
     folded = model.events[0]
     assert folded.repeated == 12 and folded.daemon == "test-tick"
     assert model.data(model.index(0, 3)) == (
-        f"Sleeping until {_hm(base + 12 * 3600)} (x12, {_hm(base)}-{_hm(base + 11 * 3600)})")
+        f"Sleeping until {_hm(base + 12 * 3600)} (x12, {_hm(base)}-{_hm(base + 11 * 3600)})"
+    )
     assert [e.text for e in model.events[1:]] == ["Starting", "Checking for test work"]
 
     page.show_idle.setChecked(True)
@@ -173,8 +241,7 @@ async def test_idle_rows_fold_into_one_until_show_idle_rows_is_ticked(gui):
     await wait_until(lambda: model.rowCount() == 3, message="folded again")
 
 
-async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_off(
-        engines, qapp):
+async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_off(engines, qapp):
     services = await engines.start()
     job_id = await _seed(services, time.time() - 100)
     client = await remote_client(engines)
@@ -191,8 +258,10 @@ async def test_the_page_shows_a_remote_engines_history_and_says_when_it_is_cut_o
         assert nav.jobs == [job_id]
         assert page.daemon_filter.findData("test-tick") > 0
         page.daemon_filter.setCurrentIndex(page.daemon_filter.findData("test-crash"))
-        await wait_until(lambda: model.rowCount() == 2 and {e.daemon for e in model.events}
-                         == {"test-crash"}, message="the filter through HTTP")
+        await wait_until(
+            lambda: model.rowCount() == 2 and {e.daemon for e in model.events} == {"test-crash"},
+            message="the filter through HTTP",
+        )
 
         await engines.engine.api.stop()  # the engine goes out of reach
         await wait_until(lambda: page.notice.isVisibleTo(page), message="the notice")

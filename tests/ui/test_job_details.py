@@ -15,8 +15,9 @@ from tests.engine_fixtures import wait_until
 
 
 async def test_job_details_show_metadata_result_error_and_the_daemon(gui):
-    good = await gui.services.runner.submit("TEST_STEPS", {"steps": 2, "delay": 0.01},
-                                            created_by="test-tick")
+    good = await gui.services.runner.submit(
+        "TEST_STEPS", {"steps": 2, "delay": 0.01}, created_by="test-tick"
+    )
     bad = await gui.services.runner.submit("TEST_STEPS", {"steps": 1, "fail": "disk full"})
     await gui.services.runner.wait(good.id)
     await gui.services.runner.wait(bad.id)
@@ -44,11 +45,23 @@ async def test_an_analysis_job_links_to_its_plan(gui):
     now = time.time()
 
     def write() -> int:
-        Job.insert(id=job_id, type="ANALYSIS", status="completed", progress=100.0,
-                   created_at=now, started_at=now, finished_at=now + 1,
-                   result={"scenes": 3}).execute()
-        return Plan.insert(name="Auto Video Analysis - 2024-05-01", status="draft",
-                           job_id=job_id, created_at=now, updated_at=now).execute()
+        Job.insert(
+            id=job_id,
+            type="ANALYSIS",
+            status="completed",
+            progress=100.0,
+            created_at=now,
+            started_at=now,
+            finished_at=now + 1,
+            result={"scenes": 3},
+        ).execute()
+        return Plan.insert(
+            name="Auto Video Analysis - 2024-05-01",
+            status="draft",
+            job_id=job_id,
+            created_at=now,
+            updated_at=now,
+        ).execute()
 
     plan_id = await gui.services.store.write(write)
     dialog = gui.window.open_job(job_id)
@@ -69,26 +82,42 @@ def _shown(label: QLabel) -> str:
 
 def _texts(dialog) -> list[str]:
     """Every text the dialog shows (as read on screen): its labels and the failed items."""
-    texts = [_shown(label) for label in dialog.findChildren(QLabel)
-             if label.isVisibleTo(dialog)]
+    texts = [_shown(label) for label in dialog.findChildren(QLabel) if label.isVisibleTo(dialog)]
     return texts + [dialog.failed.item(i).text() for i in range(dialog.failed.count())]
 
 
 async def test_a_jobs_details_are_readable_rows_not_a_json_dump(gui):
     job_id = str(uuid.uuid4())
     now = time.time()
-    metadata = {"download_dir": "/downloads/done", "dry_run": False,
-                "hashes": ["abc1", "def2"], "options": {"move": True, "keep_days": 3}}
-    result = {"torrents_processed": 3, "failed": 1, "duration": 75.0,
-              "failures": [{"hash": "def2", "name": "Some.Torrent", "reason": "disk full"}],
-              "finished_at": now + 75}
+    metadata = {
+        "download_dir": "/downloads/done",
+        "dry_run": False,
+        "hashes": ["abc1", "def2"],
+        "options": {"move": True, "keep_days": 3},
+    }
+    result = {
+        "torrents_processed": 3,
+        "failed": 1,
+        "duration": 75.0,
+        "failures": [{"hash": "def2", "name": "Some.Torrent", "reason": "disk full"}],
+        "finished_at": now + 75,
+    }
 
     def write() -> None:
-        Job.insert(id=job_id, type="TEST_STEPS", status="failed", progress=60.0,
-                   message="3 torrents processed, 1 failed", created_by="test-tick",
-                   created_at=now, started_at=now, finished_at=now + 75,
-                   metadata=metadata, result=result, error="1 torrent could not be moved"
-                   ).execute()
+        Job.insert(
+            id=job_id,
+            type="TEST_STEPS",
+            status="failed",
+            progress=60.0,
+            message="3 torrents processed, 1 failed",
+            created_by="test-tick",
+            created_at=now,
+            started_at=now,
+            finished_at=now + 75,
+            metadata=metadata,
+            result=result,
+            error="1 torrent could not be moved",
+        ).execute()
 
     await gui.services.store.write(write)
     dialog = gui.window.open_job(job_id[:8])  # a unique prefix is enough
@@ -106,15 +135,22 @@ async def test_a_jobs_details_are_readable_rows_not_a_json_dump(gui):
     assert dialog.error.isVisibleTo(dialog)
     assert f["started"].text() and f["finished"].text() != "not yet"
     assert dialog.metadata_lines == [
-        "Download dir: /downloads/done", "Dry run: No", "Hashes: abc1, def2",
-        "Options: Keep days: 3; Move: Yes"]  # (the engine keeps the keys sorted)
+        "Download dir: /downloads/done",
+        "Dry run: No",
+        "Hashes: abc1, def2",
+        "Options: Keep days: 3; Move: Yes",
+    ]  # (the engine keeps the keys sorted)
     assert dialog.result_lines[:3] == [
-        "Duration: 1 min 15 s", "Failed: 1", "Failures: 1 item (listed below)"]
+        "Duration: 1 min 15 s",
+        "Failed: 1",
+        "Failures: 1 item (listed below)",
+    ]
     assert dialog.result_lines[3].startswith("Finished at: 20")  # a date, not a number
     assert dialog.result_lines[4] == "Torrents processed: 3"
     assert dialog.failed.isVisibleTo(dialog)
     assert [dialog.failed.item(i).text() for i in range(dialog.failed.count())] == [
-        "Some.Torrent (Hash def2): disk full"]
+        "Some.Torrent (Hash def2): disk full"
+    ]
     # The rows are on screen as labels (not only computed), and nothing shown is JSON.
     shown = _texts(dialog)
     assert "Torrents processed:" in shown and "3" in shown and "Options:" in shown
@@ -123,18 +159,20 @@ async def test_a_jobs_details_are_readable_rows_not_a_json_dump(gui):
     # The JSON stays one click away, behind "Raw".
     assert not dialog.raw.isVisibleTo(dialog)
     dialog.raw_button.click()
-    assert dialog.raw.isVisibleTo(dialog) and '"torrents_processed": 3' in \
-        dialog.raw.toPlainText()
+    assert dialog.raw.isVisibleTo(dialog) and '"torrents_processed": 3' in dialog.raw.toPlainText()
 
 
 async def test_cancel_is_offered_only_while_the_job_is_active(gui):
     info = await gui.services.runner.submit("TEST_STEPS", {"steps": 2000, "delay": 0.01})
     dialog = gui.window.open_job(info.id)
-    await wait_until(lambda: dialog.job is not None and dialog.cancel_button.isVisibleTo(dialog),
-                     message="Cancel offered")
+    await wait_until(
+        lambda: dialog.job is not None and dialog.cancel_button.isVisibleTo(dialog),
+        message="Cancel offered",
+    )
     assert dialog.result_lines == [] and "nothing yet" in _texts(dialog)
-    await wait_until(lambda: dialog.fields["progress"].text() not in ("0 %", ""),
-                     message="live progress")
+    await wait_until(
+        lambda: dialog.fields["progress"].text() not in ("0 %", ""), message="live progress"
+    )
     assert dialog.fields["message"].text().startswith("Step ")
     dialog.cancel_button.click()
     await wait_until(lambda: dialog.job["status"] == "cancelled", message="cancelled")

@@ -19,17 +19,34 @@ from stashdesk.ui.tasks import TaskKeeper
 from tests.engine_fixtures import wait_until
 
 
-async def _insert_jobs(services, n: int, *, job_type: str = "TEST_STEPS",
-                       status: str = "completed", start: float | None = None) -> list[str]:
+async def _insert_jobs(
+    services,
+    n: int,
+    *,
+    job_type: str = "TEST_STEPS",
+    status: str = "completed",
+    start: float | None = None,
+) -> list[str]:
     start = start if start is not None else time.time() - n
-    rows = [{"id": str(uuid.uuid4()), "type": job_type, "status": status, "progress": 100.0,
-             "message": f"Job number {i}", "metadata": {"i": i}, "created_by": "test-tick",
-             "created_at": start + i, "started_at": start + i, "finished_at": start + i + 0.5}
-            for i in range(n)]
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "type": job_type,
+            "status": status,
+            "progress": 100.0,
+            "message": f"Job number {i}",
+            "metadata": {"i": i},
+            "created_by": "test-tick",
+            "created_at": start + i,
+            "started_at": start + i,
+            "finished_at": start + i + 0.5,
+        }
+        for i in range(n)
+    ]
 
     def write() -> None:
         for first in range(0, n, 500):
-            Job.insert_many(rows[first:first + 500]).execute()
+            Job.insert_many(rows[first : first + 500]).execute()
 
     await services.store.write(write)
     return [r["id"] for r in rows]
@@ -50,7 +67,7 @@ async def test_a_hundred_thousand_jobs_load_a_page_at_a_time(gui):
 
     page.table.scrollToBottom()
     await wait_until(lambda: model.rowCount() >= 2 * PAGE_SIZE, message="the next page")
-    assert [model.row_at(r).id for r in range(2 * PAGE_SIZE)] == ids[::-1][:2 * PAGE_SIZE]
+    assert [model.row_at(r).id for r in range(2 * PAGE_SIZE)] == ids[::-1][: 2 * PAGE_SIZE]
     for _ in range(3):
         shown = model.rowCount()
         page.table.scrollToBottom()
@@ -65,8 +82,9 @@ async def test_new_jobs_appear_on_top_with_live_progress(gui):
     gui.window.show_page("jobs")
     model = gui.window.jobs_page.model
     await wait_until(lambda: model.loaded_once and model.rowCount() == 5)
-    info = await gui.services.runner.submit("TEST_STEPS", {"steps": 20, "delay": 0.03},
-                                            created_by="test-tick")
+    info = await gui.services.runner.submit(
+        "TEST_STEPS", {"steps": 20, "delay": 0.03}, created_by="test-tick"
+    )
     await wait_until(lambda: model.row_of(info.id) == 0, message="the new job on top")
     seen: list[float] = []
 
@@ -112,13 +130,19 @@ async def test_cancel_a_running_job_from_the_page(gui):
     model = page.model
     await wait_until(lambda: model.loaded_once)
     info = await gui.services.runner.submit("TEST_STEPS", {"steps": 2000, "delay": 0.01})
-    await wait_until(lambda: model.row_of(info.id) is not None
-                     and model.row_at(model.row_of(info.id)).status == "running")
+    await wait_until(
+        lambda: (
+            model.row_of(info.id) is not None
+            and model.row_at(model.row_of(info.id)).status == "running"
+        )
+    )
     assert page.select_job(info.id)
     assert page.cancel.isEnabled()
     page.cancel.click()
-    await wait_until(lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
-                     message="the job cancelled")
+    await wait_until(
+        lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
+        message="the job cancelled",
+    )
     assert not page.cancel.isEnabled()
     assert (await gui.services.runner.get(info.id)).status == "cancelled"
 
@@ -132,14 +156,17 @@ async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
     await wait_until(lambda: model.loaded_once and model.rowCount() == PAGE_SIZE)
 
     page.sort_by(0, Qt.SortOrder.AscendingOrder)  # Type, A to Z
-    await wait_until(lambda: model.sort == "type" and not model.loading
-                     and model.row_at(0).type == "TEST_EXCLUSIVE", message="sorted by type")
+    await wait_until(
+        lambda: (
+            model.sort == "type" and not model.loading and model.row_at(0).type == "TEST_EXCLUSIVE"
+        ),
+        message="sorted by type",
+    )
     page.table.scrollToBottom()
     await wait_until(lambda: model.rowCount() == 300, message="the second page")
     rows = [model.row_at(r) for r in range(300)]
     assert [r.type for r in rows] == ["TEST_EXCLUSIVE"] * 150 + ["TEST_STEPS"] * 150
-    assert {r.id for r in rows[:150]} == set(exclusive) and {r.id for r in rows[150:]} == set(
-        steps)
+    assert {r.id for r in rows[:150]} == set(exclusive) and {r.id for r in rows[150:]} == set(steps)
 
     page.sort_by(3, Qt.SortOrder.AscendingOrder)  # Message: the engine cannot sort on it
     assert model.sort == "type"
@@ -152,8 +179,10 @@ async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
     assert "1 new job: Refresh to show" in page.summary.text()
 
     page.sort_by(5, Qt.SortOrder.AscendingOrder)  # Created, oldest first
-    await wait_until(lambda: model.sort == "created_at" and not model.loading
-                     and model.row_at(0).id == steps[0], message="oldest first")
+    await wait_until(
+        lambda: model.sort == "created_at" and not model.loading and model.row_at(0).id == steps[0],
+        message="oldest first",
+    )
     assert model.unseen == 0 and model.total == 301
 
 
@@ -175,14 +204,18 @@ async def test_a_dropped_link_marks_the_page_and_a_resync_reloads_it(gui):
     missed = await _insert_jobs(gui.services, 2, start=time.time() + 10)
 
     gui.client.bus.publish(EngineConnection(connected=True, resynced=True, message="back"))
-    await wait_until(lambda: model.rowCount() == 6 and model.row_at(0).id == missed[-1],
-                     message="the page reloaded")
+    await wait_until(
+        lambda: model.rowCount() == 6 and model.row_at(0).id == missed[-1],
+        message="the page reloaded",
+    )
     assert model.total == 6
     assert "not current" not in page.summary.text()
     assert page.select_job(info.id) and page.cancel.isEnabled()  # live again
     page.cancel.click()
-    await wait_until(lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
-                     message="the job cancelled")
+    await wait_until(
+        lambda: model.row_at(model.row_of(info.id)).status == "cancelled",
+        message="the job cancelled",
+    )
 
 
 class _Navigator:
@@ -232,10 +265,13 @@ async def test_the_jobs_page_through_a_remote_client(engines, qapp):
         await wait_until(lambda: model.rowCount() == PAGE_SIZE + 50, message="the next page")
         assert [model.row_at(r).id for r in range(model.rowCount())] == ids[::-1]
 
-        info = await services.runner.submit("TEST_STEPS", {"steps": 2000, "delay": 0.01},
-                                            created_by="test-tick")
-        await wait_until(lambda: model.row_of(info.id) == 0 and model.row_at(0).progress > 0,
-                         message="the new job on top, progressing, from the event stream")
+        info = await services.runner.submit(
+            "TEST_STEPS", {"steps": 2000, "delay": 0.01}, created_by="test-tick"
+        )
+        await wait_until(
+            lambda: model.row_of(info.id) == 0 and model.row_at(0).progress > 0,
+            message="the new job on top, progressing, from the event stream",
+        )
         assert model.data(model.index(0, 4)) == "Test Tick"
         assert page.select_job(info.id) and page.cancel.isEnabled()
         page.cancel.click()
@@ -269,20 +305,37 @@ async def test_the_jobs_page_through_a_remote_client(engines, qapp):
 
 async def test_a_job_with_failed_items_reads_amber_not_green(gui):
     now = time.time()
-    result = {"files_linked": 1, "files_copied": 0, "torrents_processed": 1, "failed": 1,
-              "torrents": [{"name": "A"}, {"name": "B"}],
-              "failures": [{"hash": "h", "name": "B", "reason": "content missing"}]}
+    result = {
+        "files_linked": 1,
+        "files_copied": 0,
+        "torrents_processed": 1,
+        "failed": 1,
+        "torrents": [{"name": "A"}, {"name": "B"}],
+        "failures": [{"hash": "h", "name": "B", "reason": "content missing"}],
+    }
 
     def write() -> None:
-        Job.insert(id=str(uuid.uuid4()), type="PROCESS_DOWNLOADS", status="completed",
-                   progress=100.0, message="done", metadata={}, result=result,
-                   created_at=now, started_at=now, finished_at=now + 1).execute()
+        Job.insert(
+            id=str(uuid.uuid4()),
+            type="PROCESS_DOWNLOADS",
+            status="completed",
+            progress=100.0,
+            message="done",
+            metadata={},
+            result=result,
+            created_at=now,
+            started_at=now,
+            finished_at=now + 1,
+        ).execute()
 
     await gui.services.store.write(write)
     gui.window.show_page("jobs")
     model = gui.window.jobs_page.model
-    await wait_until(lambda: model.loaded_once and model.rowCount() == 1, timeout=10,
-                     message="the job in the table")
+    await wait_until(
+        lambda: model.loaded_once and model.rowCount() == 1,
+        timeout=10,
+        message="the job in the table",
+    )
     status = model.index(0, 1)
     assert model.data(status) == "completed - 1 of 2 failed"
     assert model.data(status, Qt.ItemDataRole.ForegroundRole).name() == "#b45309"  # amber

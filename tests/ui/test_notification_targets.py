@@ -28,10 +28,16 @@ async def test_add_test_and_remove_a_target_from_the_settings(gui, webhook_recei
 
     targets.table.selectRow(0)
     targets.send_test()
-    await wait_until(lambda: webhook_receiver.received("ops-room"), timeout=15,
-                     message="the test message at the receiver")
-    await wait_until(lambda: targets.report.text().startswith("✔ ops-room: delivered"),
-                     timeout=10, message="the outcome shown")
+    await wait_until(
+        lambda: webhook_receiver.received("ops-room"),
+        timeout=15,
+        message="the test message at the receiver",
+    )
+    await wait_until(
+        lambda: targets.report.text().startswith("✔ ops-room: delivered"),
+        timeout=10,
+        message="the outcome shown",
+    )
 
     bad = targets.open_dialog(None)
     bad.name.setText("broken")

@@ -53,8 +53,9 @@ class Library:
 @pytest.fixture
 async def library(make_gui, stash_server) -> Library:
     stash_server.api_key = API_KEY
-    first = stash_server.add_scene("Breakfast", "/data/videos/breakfast.mp4", duration=600,
-                                   studio="Acme", tags=["Morning"])
+    first = stash_server.add_scene(
+        "Breakfast", "/data/videos/breakfast.mp4", duration=600, studio="Acme", tags=["Morning"]
+    )
     second = stash_server.add_scene("Swim", "/data/videos/swim.mp4", duration=300)
     gui = await make_gui(settings={"stash.url": stash_server.url, "stash.api_key": API_KEY})
     gui.window.resize(1400, 1500)  # every card on screen (the lazy test makes it small)
@@ -64,19 +65,42 @@ async def library(make_gui, stash_server) -> Library:
     def write() -> int:
         seed_scene(GONE, title="Gone from Stash")
         marker = {"seconds": 10.0, "end_seconds": 20.0}
-        return seed_plan("Review me", [
-            {"scene_id": first, "field": "tags", "proposed_value": "Kitchen_AI",
-             "confidence": 0.9},
-            {"scene_id": first, "field": "markers", "confidence": 0.9,
-             "proposed_value": {"title": "Kitchen_AI", **marker}},
-            {"scene_id": first, "field": "tags", "proposed_value": "Pool_AI",
-             "confidence": 0.7},
-            {"scene_id": second, "field": "tags", "proposed_value": "Pool_AI",
-             "confidence": 0.8},
-            {"scene_id": second, "field": "markers", "confidence": 0.8,
-             "proposed_value": {"title": "Pool_AI", "seconds": 30.0, "end_seconds": 70.0}},
-            {"scene_id": GONE, "field": "tags", "proposed_value": "Kitchen_AI"},
-        ])
+        return seed_plan(
+            "Review me",
+            [
+                {
+                    "scene_id": first,
+                    "field": "tags",
+                    "proposed_value": "Kitchen_AI",
+                    "confidence": 0.9,
+                },
+                {
+                    "scene_id": first,
+                    "field": "markers",
+                    "confidence": 0.9,
+                    "proposed_value": {"title": "Kitchen_AI", **marker},
+                },
+                {
+                    "scene_id": first,
+                    "field": "tags",
+                    "proposed_value": "Pool_AI",
+                    "confidence": 0.7,
+                },
+                {
+                    "scene_id": second,
+                    "field": "tags",
+                    "proposed_value": "Pool_AI",
+                    "confidence": 0.8,
+                },
+                {
+                    "scene_id": second,
+                    "field": "markers",
+                    "confidence": 0.8,
+                    "proposed_value": {"title": "Pool_AI", "seconds": 30.0, "end_seconds": 70.0},
+                },
+                {"scene_id": GONE, "field": "tags", "proposed_value": "Kitchen_AI"},
+            ],
+        )
 
     plan_id = await gui.services.store.write(write)
     return Library(gui, plan_id, first, second)
@@ -87,8 +111,10 @@ async def open_review(library: Library):
     window.open_plan(library.plan_id)
     page = window.plans_page
     view = page.review_view
-    await wait_until(lambda: not page.busy and view.plan_id == library.plan_id
-                     and len(view.cards) == 3, message="the scene cards")
+    await wait_until(
+        lambda: not page.busy and view.plan_id == library.plan_id and len(view.cards) == 3,
+        message="the scene cards",
+    )
     return page, view
 
 
@@ -99,8 +125,9 @@ async def test_scenes_show_title_facts_changes_and_their_cover(library, stash_se
     assert list(view.cards) == [library.first, library.second, GONE]
     assert first.title_label.text() == "Breakfast" and second.title_label.text() == "Swim"
     # (a marker's span is a link: compare the text it shows)
-    texts = [re.sub(r"<[^>]+>", "", label.text())
-             for label in first.findChildren(type(first.counts))]
+    texts = [
+        re.sub(r"<[^>]+>", "", label.text()) for label in first.findChildren(type(first.counts))
+    ]
     assert "Acme · 10 min · /data/videos/breakfast.mp4" in texts
     assert first.counts.text() == "3 pending"
     assert first.current_tags.text() == "Tags now: Morning"  # what Stash has already
@@ -108,11 +135,18 @@ async def test_scenes_show_title_facts_changes_and_their_cover(library, stash_se
     assert set(first.tag_buttons) == {"Kitchen_AI", "Pool_AI"}
     assert view.scene_summary.text() == "3 scenes"
     assert [view.tag_filter.itemData(i) for i in range(view.tag_filter.count())] == [
-        "Kitchen_AI", "Pool_AI"]
+        "Kitchen_AI",
+        "Pool_AI",
+    ]
 
-    await wait_until(lambda: library.second in view.covers.pixmaps
-                     and library.first in view.covers.pixmaps and GONE in view.covers.pixmaps,
-                     message="the covers")
+    await wait_until(
+        lambda: (
+            library.second in view.covers.pixmaps
+            and library.first in view.covers.pixmaps
+            and GONE in view.covers.pixmaps
+        ),
+        message="the covers",
+    )
     assert centre_colour(first) == cover_colour(library.first)
     assert centre_colour(second) == cover_colour(library.second)
     assert centre_colour(first) != centre_colour(second)
@@ -151,8 +185,10 @@ async def test_covers_are_asked_for_only_when_their_card_is_on_screen(library):
     bottom = bar.value()
     assert bottom > 0
     view.cards[GONE].approve_scene.click()
-    await wait_until(lambda: not page.busy and view.cards[GONE].counts.text() == "1 approved",
-                     message="the scene approved")
+    await wait_until(
+        lambda: not page.busy and view.cards[GONE].counts.text() == "1 approved",
+        message="the scene approved",
+    )
     await wait_until(lambda: bar.value() == bottom, message="the scroll position kept")
 
 
@@ -162,31 +198,47 @@ async def test_approve_a_scene_reject_a_tag_in_a_scene_and_a_tag_in_the_plan(lib
 
     async def settled(expected: dict, what: str) -> None:
         await wait_until(lambda: library.statuses() == expected, message=f"{what} (stored)")
-        await wait_until(lambda: not page.busy and len(view.cards) == 3
-                         and all(view.cards[s].counts.text() == counts_of(expected, s)
-                                 for s in view.cards), message=f"{what} (shown)")
+        await wait_until(
+            lambda: (
+                not page.busy
+                and len(view.cards) == 3
+                and all(view.cards[s].counts.text() == counts_of(expected, s) for s in view.cards)
+            ),
+            message=f"{what} (shown)",
+        )
 
     view.cards[first].approve_scene.click()
-    expected = {(first, "tags:Kitchen_AI"): "approved", (first, "markers:Kitchen_AI"): "approved",
-                (first, "tags:Pool_AI"): "approved",
-                (library.second, "tags:Pool_AI"): "pending",
-                (library.second, "markers:Pool_AI"): "pending",
-                (GONE, "tags:Kitchen_AI"): "pending"}
+    expected = {
+        (first, "tags:Kitchen_AI"): "approved",
+        (first, "markers:Kitchen_AI"): "approved",
+        (first, "tags:Pool_AI"): "approved",
+        (library.second, "tags:Pool_AI"): "pending",
+        (library.second, "markers:Pool_AI"): "pending",
+        (GONE, "tags:Kitchen_AI"): "pending",
+    }
     await settled(expected, "the scene approved")
     assert view.cards[first].counts.text() == "3 approved"
     assert "Approved 3 changes (scene Breakfast)" in page.message.text()
 
     _approve, reject = view.cards[library.second].tag_buttons["Pool_AI"]
     reject.click()  # the tag and its marker in Swim; Breakfast's Pool_AI stays approved
-    expected.update({(library.second, "tags:Pool_AI"): "rejected",
-                     (library.second, "markers:Pool_AI"): "rejected"})
+    expected.update(
+        {
+            (library.second, "tags:Pool_AI"): "rejected",
+            (library.second, "markers:Pool_AI"): "rejected",
+        }
+    )
     await settled(expected, "a tag in a scene rejected")
 
     view.tag_filter.setCurrentIndex(view.tag_filter.findData("Kitchen_AI"))
     view.reject_tag.click()  # Kitchen_AI wherever it is proposed
-    expected.update({(first, "tags:Kitchen_AI"): "rejected",
-                     (first, "markers:Kitchen_AI"): "rejected",
-                     (GONE, "tags:Kitchen_AI"): "rejected"})
+    expected.update(
+        {
+            (first, "tags:Kitchen_AI"): "rejected",
+            (first, "markers:Kitchen_AI"): "rejected",
+            (GONE, "tags:Kitchen_AI"): "rejected",
+        }
+    )
     await settled(expected, "a tag in the plan rejected")
     assert view.tag_filter.currentData() == "Kitchen_AI"  # the reload kept the choice
     assert "Rejected 3 changes (tag Kitchen_AI)" in page.message.text()
@@ -199,8 +251,13 @@ def counts_of(expected: dict, scene_id: str) -> str:
 
 
 async def test_an_applied_plan_shows_its_scenes_without_review_buttons(library):
-    await library.gui.services.store.write(lambda: __import__(
-        "stashdesk.store.models", fromlist=["Plan"]).Plan.update(status="applied").execute())
+    await library.gui.services.store.write(
+        lambda: (
+            __import__("stashdesk.store.models", fromlist=["Plan"])
+            .Plan.update(status="applied")
+            .execute()
+        )
+    )
     page, view = await open_review(library)
     card = view.cards[library.first]
     assert not card.approve_scene.isEnabled() and not card.reject_scene.isEnabled()
@@ -236,16 +293,21 @@ async def test_keyboard_review_and_a_marker_links_to_its_time_in_stash(library):
     QTest.keyClick(view, Qt.Key.Key_K)
     QTest.keyClick(view, Qt.Key.Key_J)
     QTest.keyClick(view, Qt.Key.Key_R)  # Swim rejected
-    await wait_until(lambda: library.statuses()[(second, "tags:Pool_AI")] == "rejected",
-                     message="R stored")
+    await wait_until(
+        lambda: library.statuses()[(second, "tags:Pool_AI")] == "rejected", message="R stored"
+    )
     await wait_until(lambda: not page.busy and second in view.cards, message="reloaded")
     assert view.current == second  # the reload keeps the place
     QTest.keyClick(view, Qt.Key.Key_K)
     QTest.keyClick(view, Qt.Key.Key_A)  # Breakfast approved
-    await wait_until(lambda: library.statuses()[(first, "tags:Kitchen_AI")] == "approved",
-                     message="A stored")
+    await wait_until(
+        lambda: library.statuses()[(first, "tags:Kitchen_AI")] == "approved", message="A stored"
+    )
     await wait_until(lambda: not page.busy and first in view.cards, message="reloaded")
-    links = [label.text() for label in view.cards[first].findChildren(QLabel)
-             if label.text().startswith("<a href=")]
+    links = [
+        label.text()
+        for label in view.cards[first].findChildren(QLabel)
+        if label.text().startswith("<a href=")
+    ]
     assert len(links) == 1 and "Kitchen_AI @ 0:10" in links[0]
     assert f"/scenes/{first}?t=10" in links[0]

@@ -29,7 +29,8 @@ def engine_dir(tmp_path: Path) -> Path:
 
 
 async def test_the_window_shows_and_drives_a_remote_engine_and_survives_its_restart(
-        tmp_path, engine_dir, qapp) -> None:
+    tmp_path, engine_dir, qapp
+) -> None:
     from stashdesk.ui.window import MainWindow
 
     port = free_port()
@@ -48,19 +49,28 @@ async def test_the_window_shows_and_drives_a_remote_engine_and_survives_its_rest
         assert card.badge_text() == "stopped"
 
         card.start_button.click()  # over HTTP; the status comes back on the event stream
-        await wait_until(lambda: card.status_text().startswith("No test work"), timeout=15,
-                         message="the remote daemon's status on its card")
+        await wait_until(
+            lambda: card.status_text().startswith("No test work"),
+            timeout=15,
+            message="the remote daemon's status on its card",
+        )
         assert card.badge_text() == "running"
         assert window.daemons_page.summary.text().startswith("1 of ")
 
         assert engine.terminate() == 0
-        await wait_until(lambda: window.connection_banner.isVisibleTo(window), timeout=15,
-                         message="the banner saying the link dropped")
+        await wait_until(
+            lambda: window.connection_banner.isVisibleTo(window),
+            timeout=15,
+            message="the banner saying the link dropped",
+        )
         assert "Disconnected from 127.0.0.1" in window.connection_banner.text()
 
         engine = start_engine(engine_dir, tmp_path / "engine2.log", port)
-        await wait_until(lambda: not window.connection_banner.isVisibleTo(window),
-                         timeout=30, message="the window to reconnect")
+        await wait_until(
+            lambda: not window.connection_banner.isVisibleTo(window),
+            timeout=30,
+            message="the window to reconnect",
+        )
         # A new engine: the window reloaded its picture (the daemon is not started by a
         # restart of the engine unless set to auto-start).
         await wait_until(lambda: card.badge_text() in ("running", "stopped"), timeout=10)
@@ -75,19 +85,35 @@ async def test_the_window_shows_and_drives_a_remote_engine_and_survives_its_rest
 
 @pytest.mark.slow
 def test_stashdesk_connect_attaches_and_quitting_leaves_the_engine_running(
-        tmp_path, engine_dir) -> None:
+    tmp_path, engine_dir
+) -> None:
     port = free_port()
     engine = start_engine(engine_dir, tmp_path / "engine.log", port)
     desktop = tmp_path / "desktop"
     try:
         env = cli_env(QT_QPA_PLATFORM="offscreen", STASHDESK_API_KEY=api_key(engine_dir))
         window = subprocess.Popen(
-            [sys.executable, "-m", "stashdesk", "--data-dir", str(desktop), "--connect",
-             f"http://127.0.0.1:{port}"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "-m",
+                "stashdesk",
+                "--data-dir",
+                str(desktop),
+                "--connect",
+                f"http://127.0.0.1:{port}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         log = desktop / "stashdesk.log"
-        engine.wait_for(lambda: log.exists() and "attached to the engine" in log.read_text(),
-                        timeout=30, what="the window to attach")
+        engine.wait_for(
+            lambda: log.exists() and "attached to the engine" in log.read_text(),
+            timeout=30,
+            what="the window to attach",
+        )
         window.send_signal(signal.SIGTERM)
         output, _ = window.communicate(timeout=30)
         assert window.returncode == 0, output
@@ -103,17 +129,30 @@ def test_connect_with_a_wrong_key_says_so_and_exits_1(tmp_path, engine_dir) -> N
     try:
         env = cli_env(QT_QPA_PLATFORM="offscreen")
         done = subprocess.run(
-            [sys.executable, "-m", "stashdesk", "--data-dir", str(tmp_path / "desktop"),
-             "--connect", f"http://127.0.0.1:{port}", "--api-key", "wrong"],
-            cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                "-m",
+                "stashdesk",
+                "--data-dir",
+                str(tmp_path / "desktop"),
+                "--connect",
+                f"http://127.0.0.1:{port}",
+                "--api-key",
+                "wrong",
+            ],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 1, done.stderr
         assert "refused the API key" in done.stderr or "API key" in done.stderr
     finally:
         assert engine.terminate() == 0
 
 
-async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_dir,
-                                                                qapp) -> None:
+async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_dir, qapp) -> None:
     """The status plan's "several tabs", for desktops: a change made from one window
     reaches the other at once."""
     from stashdesk.ui.window import MainWindow
@@ -127,19 +166,24 @@ async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_
         for index, client in enumerate(clients):
             await client.start()
             (tmp_path / f"desk-{index}").mkdir()
-            window = MainWindow(client, data_dir=tmp_path / f"desk-{index}",
-                                tray_available=False)
+            window = MainWindow(client, data_dir=tmp_path / f"desk-{index}", tray_available=False)
             window.show()
             windows.append(window)
         windows[0].card(TICK).start_button.click()
         for window in windows:
             card = window.card(TICK)
-            await wait_until(lambda c=card: c.status_text().startswith("No test work"), timeout=15,
-                             message="the status in both windows")
+            await wait_until(
+                lambda c=card: c.status_text().startswith("No test work"),
+                timeout=15,
+                message="the status in both windows",
+            )
             assert card.badge_text() == "running"
         windows[1].card(TICK).stop_button.click()
-        await wait_until(lambda: windows[0].card(TICK).badge_text() == "stopped", timeout=15,
-                         message="a stop from the second window in the first")
+        await wait_until(
+            lambda: windows[0].card(TICK).badge_text() == "stopped",
+            timeout=15,
+            message="a stop from the second window in the first",
+        )
     finally:
         for window in windows:
             window.shutdown()
@@ -150,7 +194,8 @@ async def test_two_windows_on_one_engine_both_see_every_change(tmp_path, engine_
 
 
 async def test_a_tls_engine_is_trusted_once_pinned_and_refused_when_it_changes(
-        tmp_path, engine_dir, qapp) -> None:
+    tmp_path, engine_dir, qapp
+) -> None:
     from stashdesk.engine_client.errors import UntrustedEngine
     from stashdesk.engine_client.trust import TrustStore
     from stashdesk.ui.window import MainWindow
@@ -159,8 +204,7 @@ async def test_a_tls_engine_is_trusted_once_pinned_and_refused_when_it_changes(
     port = free_port()
     engine = start_engine(engine_dir, tmp_path / "engine.log", port)
     url, key = f"https://127.0.0.1:{port}", api_key(engine_dir)
-    fingerprint = json.loads(run_cli(engine_dir, "api", "info", "--json").stdout)[
-        "fingerprint"]
+    fingerprint = json.loads(run_cli(engine_dir, "api", "info", "--json").stdout)["fingerprint"]
     trust = TrustStore(tmp_path / "desktop")
     client = RemoteClient(url, key, trust=trust)
     window = None
@@ -196,9 +240,8 @@ async def test_a_tls_engine_is_trusted_once_pinned_and_refused_when_it_changes(
         assert engine.terminate() == 0
 
 
-async def test_connect_to_engine_switches_the_window_and_back(tmp_path, engine_dir,
-                                                               qapp) -> None:
-    """"Connect to engine..." in the running window: to a remote engine and back to this
+async def test_connect_to_engine_switches_the_window_and_back(tmp_path, engine_dir, qapp) -> None:
+    """ "Connect to engine..." in the running window: to a remote engine and back to this
     computer's, whose daemons kept running meanwhile; a failed connection keeps the
     window where it was."""
     from stashdesk.ui.main import GuiApp
@@ -214,8 +257,9 @@ async def test_connect_to_engine_switches_the_window_and_back(tmp_path, engine_d
         await gui.engine.services.manager.start(TICK)
 
         await gui._switch(f"http://127.0.0.1:{free_port()}", key)  # nothing listens there
-        assert not gui.client.remote and "Could not connect" in \
-            gui.window.statusBar().currentMessage()
+        assert (
+            not gui.client.remote and "Could not connect" in gui.window.statusBar().currentMessage()
+        )
 
         await gui._switch(url, key)
         assert gui.client.remote and gui.window.client is gui.client
@@ -223,7 +267,9 @@ async def test_connect_to_engine_switches_the_window_and_back(tmp_path, engine_d
         assert gui.engine.services.manager.handle(TICK).running  # the local one runs on
         dialog = gui.window.open_connect()
         assert [dialog.saved.item(i).text() for i in range(dialog.saved.count())] == [
-            "This computer", f"{url}  (shown now)"]  # remembered for next time
+            "This computer",
+            f"{url}  (shown now)",
+        ]  # remembered for next time
         dialog.close()
 
         await gui._switch(None, "")

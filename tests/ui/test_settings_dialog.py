@@ -19,8 +19,16 @@ async def opened(gui, group: str | None = None):
 
 async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
     dialog = await opened(gui)
-    assert dialog.groups == ["Stash", "qBittorrent", "Downloads", "Analysis", "Notifications",
-                             "Engine API", "History", "Advanced"]
+    assert dialog.groups == [
+        "Stash",
+        "qBittorrent",
+        "Downloads",
+        "Analysis",
+        "Notifications",
+        "Engine API",
+        "History",
+        "Advanced",
+    ]
     for option in SETTINGS:
         editor = dialog.forms[group_of(option.key)].editors[option.key]
         if option.type == "bool":
@@ -28,7 +36,8 @@ async def test_settings_are_grouped_and_secrets_are_password_fields(gui):
         elif option.choices:  # analysis.select, analysis.tag_policy
             assert isinstance(editor.widget, QComboBox)
             assert [editor.widget.itemText(i) for i in range(editor.widget.count())] == list(
-                option.choices)
+                option.choices
+            )
         else:
             assert isinstance(editor.widget, QLineEdit)
             echo = editor.widget.echoMode()
@@ -78,8 +87,7 @@ async def test_nothing_is_saved_while_any_value_is_invalid(gui):
     dialog.editor("stash.timeout").set_text("12.5")
     dialog.editor("stash.api_key").set_text("s3cret-key")
     dialog.save_button.click()
-    await wait_until(lambda: "Saved 4 settings" in dialog.message.label.text(),
-                     message="saving")
+    await wait_until(lambda: "Saved 4 settings" in dialog.message.label.text(), message="saving")
     assert settings.get("history.retention_days") == 45
     assert settings.get("stash.url") == "http://stash.lan:9999"  # normalised by the option
     assert settings.get("stash.timeout") == 12.5
@@ -162,13 +170,18 @@ async def test_video_tag_connection_test(gui, video_tag_server):
     dialog.editor("analysis.video_server_url").set_text(video_tag_server.url)
     lines = (await _test(dialog, "Analysis")).splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"✔ Reach the video-tag server: {video_tag_server.url} "
-                               "answered (HTTP")
+    assert lines[0].startswith(
+        f"✔ Reach the video-tag server: {video_tag_server.url} answered (HTTP"
+    )
     closed = closed_port_url()
     dialog.editor("analysis.video_server_url").set_text(closed)
     lines = (await _test(dialog, "Analysis")).splitlines()
-    assert lines == [(f"✘ Reach the video-tag server: Video-tag server unreachable at {closed}: "
-                      "connection refused")]
+    assert lines == [
+        (
+            f"✘ Reach the video-tag server: Video-tag server unreachable at {closed}: "
+            "connection refused"
+        )
+    ]
 
 
 async def test_qbittorrent_connection_test(gui, qbittorrent):
@@ -190,6 +203,5 @@ async def test_qbittorrent_connection_test(gui, qbittorrent):
     closed = closed_port_url()
     dialog.editor("qbittorrent.url").set_text(closed)
     lines = (await _test(dialog, "qBittorrent")).splitlines()
-    assert lines[0].startswith(f"✘ Reach qBittorrent's Web UI: qBittorrent unreachable at "
-                               f"{closed}")
+    assert lines[0].startswith(f"✘ Reach qBittorrent's Web UI: qBittorrent unreachable at {closed}")
     assert lines[1:] == ["– Log in: not tried", "– Read qBittorrent's version: not tried"]

@@ -50,8 +50,9 @@ def _status(data_dir: Path, key: str) -> dict | None:
     if info is None or not info.get("local_url"):
         return None
     try:
-        answer = httpx.get(f"{info['local_url']}/api/v1/window", headers={KEY_HEADER: key},
-                           timeout=5)
+        answer = httpx.get(
+            f"{info['local_url']}/api/v1/window", headers={KEY_HEADER: key}, timeout=5
+        )
     except httpx.TransportError:
         return None
     return answer.json() if answer.status_code == 200 else None
@@ -70,27 +71,39 @@ def _wait(predicate, timeout: float, what: str):
 @pytest.mark.slow
 def test_a_second_stashdesk_raises_the_running_window_and_exits(tmp_path):
     data_dir = tmp_path / "data"
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "STASHDESK_NO_KEYRING": "1",
-           "STASHDESK_PLUGINS": "tests.fake_plugins", "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "STASHDESK_NO_KEYRING": "1",
+        "STASHDESK_PLUGINS": "tests.fake_plugins",
+        "PYTHONPATH": str(REPO),
+    }
     command = [sys.executable, "-m", "stashdesk", "--data-dir", str(data_dir)]
     log = (tmp_path / "first.log").open("wb")
-    first = subprocess.Popen(command + ["--minimized"], cwd=REPO, env=env, stdout=log,
-                             stderr=subprocess.STDOUT)
+    first = subprocess.Popen(
+        command + ["--minimized"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
     try:
-        _wait(lambda: first.poll() is None and read_engine_file(data_dir), 30,
-              "the first window's engine to run")
+        _wait(
+            lambda: first.poll() is None and read_engine_file(data_dir),
+            30,
+            "the first window's engine to run",
+        )
         key = api_key(data_dir)
         status = _wait(lambda: _status(data_dir, key), 30, "the first window to run")
         assert status["title"] == "StashDesk"
         assert status["minimized"] and status["activations"] == 0
 
-        second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
-                                check=False,
-                                timeout=60)
+        second = subprocess.run(
+            command, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=60
+        )
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
-        status = _wait(lambda: (s := _status(data_dir, key)) and s["activations"] == 1 and s, 10,
-                       "the first window to be raised")
+        status = _wait(
+            lambda: (s := _status(data_dir, key)) and s["activations"] == 1 and s,
+            10,
+            "the first window to be raised",
+        )
         assert status["visible"] and not status["minimized"]
         assert first.poll() is None  # the first one still runs
 

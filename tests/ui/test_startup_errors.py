@@ -6,11 +6,15 @@ from __future__ import annotations
 from stashdesk.ui import main as ui_main
 
 
-def test_a_data_folder_that_is_a_file_is_refused_with_exit_2(tmp_path, qapp, capsys,
-                                                             monkeypatch) -> None:
+def test_a_data_folder_that_is_a_file_is_refused_with_exit_2(
+    tmp_path, qapp, capsys, monkeypatch
+) -> None:
     shown: list[str] = []
-    monkeypatch.setattr(ui_main.QMessageBox, "critical",
-                        staticmethod(lambda _parent, _title, text: shown.append(text)))
+    monkeypatch.setattr(
+        ui_main.QMessageBox,
+        "critical",
+        staticmethod(lambda _parent, _title, text: shown.append(text)),
+    )
     monkeypatch.setattr(ui_main.QApplication, "platformName", staticmethod(lambda: "xcb"))
     blocker = tmp_path / "data"
     blocker.write_text("not a folder")

@@ -55,7 +55,9 @@ def test_humanize():
     assert humanize.duration(0.45) == "0.5 s"
     assert humanize.duration(3725) == "1 h 02 min"
     assert humanize.plan_value(["a_AI", "b_AI"]) == "a_AI, b_AI"
-    assert humanize.plan_value({"title": "Beach_AI", "seconds": 62, "end_seconds": 75.5}) \
+    assert (
+        humanize.plan_value({"title": "Beach_AI", "seconds": 62, "end_seconds": 75.5})
         == "Beach_AI @ 1:02–1:15"
+    )
     assert humanize.plan_value(None) == "—"
     assert humanize.count(100_000, "job") == "100,000 jobs"

@@ -18,9 +18,9 @@ async def test_map_ignore_remove_and_a_csv_round_trip(gui, tmp_path) -> None:
     editor.ai_tag.setText("Blurry")
     editor.ignore_tag()
     await wait_until(lambda: editor.table.rowCount() == 2, message="the ignored tag")
-    assert [(m["ai_tag"], m["stash_tag"], m["ignore"]) for m in
-            await gui.client.ops.list_tag_mappings()] == [
-        ("Blurry", None, True), ("Kitchen", "Kitchen (room)", False)]
+    assert [
+        (m["ai_tag"], m["stash_tag"], m["ignore"]) for m in await gui.client.ops.list_tag_mappings()
+    ] == [("Blurry", None, True), ("Kitchen", "Kitchen (room)", False)]
     assert editor.table.item(0, 1).text() == "(ignored)"
 
     target = tmp_path / "mapping.csv"
@@ -39,5 +39,7 @@ async def test_map_ignore_remove_and_a_csv_round_trip(gui, tmp_path) -> None:
 
     editor.ai_tag.setText("")
     editor.map_tag()
-    await wait_until(lambda: editor.report.text().startswith("Not changed: "),
-                     message="an empty tag refused with the engine's reason")
+    await wait_until(
+        lambda: editor.report.text().startswith("Not changed: "),
+        message="an empty tag refused with the engine's reason",
+    )

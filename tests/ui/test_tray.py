@@ -9,8 +9,9 @@ from tests.engine_fixtures import wait_until
 
 
 async def test_icon_tells_idle_working_and_error_apart(make_gui):
-    gui = await make_gui(tray=True, configs={"test-tick": {"job_steps": 200},
-                                             "test-crash": {"crashes": 100}})
+    gui = await make_gui(
+        tray=True, configs={"test-tick": {"job_steps": 200}, "test-crash": {"crashes": 100}}
+    )
     tray = gui.window.tray
     fake = gui.fake_tray
     assert tray.mode == "idle" and fake.visible
@@ -29,24 +30,37 @@ async def test_icon_tells_idle_working_and_error_apart(make_gui):
 
 
 async def test_tooltip_lists_each_running_daemons_status(make_gui):
-    gui = await make_gui(tray=True, configs={"test-tick": {"job_interval_seconds": 30},
-                                             "test-crash": {"crashes": 0,
-                                                            "job_interval_seconds": 30}})
+    gui = await make_gui(
+        tray=True,
+        configs={
+            "test-tick": {"job_interval_seconds": 30},
+            "test-crash": {"crashes": 0, "job_interval_seconds": 30},
+        },
+    )
     fake = gui.fake_tray
     assert fake.tooltip.startswith("StashDesk — 0 of 2 daemons running")
     await gui.manager.start_all()
-    await wait_until(lambda: "Test Tick: No test work, sleeping for 30 seconds" in fake.tooltip
-                     and "Test Crash: Nothing to crash on, sleeping for 30 seconds"
-                     in fake.tooltip, timeout=4, message="both statuses in the tooltip")
+    await wait_until(
+        lambda: (
+            "Test Tick: No test work, sleeping for 30 seconds" in fake.tooltip
+            and "Test Crash: Nothing to crash on, sleeping for 30 seconds" in fake.tooltip
+        ),
+        timeout=4,
+        message="both statuses in the tooltip",
+    )
     assert fake.tooltip.startswith("StashDesk — 2 of 2 daemons running")
     await gui.manager.stop("test-crash")
     await wait_until(lambda: "Test Crash" not in fake.tooltip, timeout=4)
 
 
 async def test_menu_is_rebuilt_when_it_opens_and_its_actions_work(make_gui):
-    gui = await make_gui(tray=True, configs={"test-tick": {"job_interval_seconds": 30},
-                                             "test-crash": {"crashes": 0,
-                                                            "job_interval_seconds": 30}})
+    gui = await make_gui(
+        tray=True,
+        configs={
+            "test-tick": {"job_interval_seconds": 30},
+            "test-crash": {"crashes": 0, "job_interval_seconds": 30},
+        },
+    )
     tray = gui.window.tray
     window = gui.window
     tray.menu.aboutToShow.emit()
@@ -55,13 +69,17 @@ async def test_menu_is_rebuilt_when_it_opens_and_its_actions_work(make_gui):
     assert not tray.action("Stop all daemons").isEnabled()  # nothing runs yet
 
     tray.action("Start all daemons").trigger()
-    await wait_until(lambda: all(h.running for h in gui.manager.handles.values()),
-                     message="all started from the tray")
+    await wait_until(
+        lambda: all(h.running for h in gui.manager.handles.values()),
+        message="all started from the tray",
+    )
     tray.menu.aboutToShow.emit()
     assert not tray.action("Start all daemons").isEnabled()
     tray.action("Stop all daemons").trigger()
-    await wait_until(lambda: not any(h.running for h in gui.manager.handles.values()),
-                     message="all stopped from the tray")
+    await wait_until(
+        lambda: not any(h.running for h in gui.manager.handles.values()),
+        message="all stopped from the tray",
+    )
 
     tray.action("Hide window").trigger()
     assert not window.isVisible()
@@ -102,13 +120,15 @@ async def test_success_notifications_follow_their_setting(make_gui):
     gui = await make_gui(tray=True)
     fake = gui.fake_tray
     services = gui.services
-    services.notify("plan_applied", "Plan applied", "3 change(s) applied", failure=False,
-                    job_id="job-1")
+    services.notify(
+        "plan_applied", "Plan applied", "3 change(s) applied", failure=False, job_id="job-1"
+    )
     await wait_until(lambda: gui.window.tray.last_notification is None)  # off by default
     assert fake.messages == []
     await services.store.write(lambda: services.settings.set("notifications.on_success", True))
-    services.notify("plan_applied", "Plan applied", "3 change(s) applied", failure=False,
-                    job_id="job-1")
+    services.notify(
+        "plan_applied", "Plan applied", "3 change(s) applied", failure=False, job_id="job-1"
+    )
     await wait_until(lambda: fake.messages, message="the success notification")
     assert fake.messages[-1][:2] == ("Plan applied", "3 change(s) applied")
     assert fake.messages[-1][2] == QSystemTrayIcon.MessageIcon.Information
@@ -121,8 +141,11 @@ async def test_success_notifications_follow_their_setting(make_gui):
 async def test_a_notification_without_a_job_brings_the_window_back(make_gui):
     gui = await make_gui(tray=True)
     gui.window.hide()
-    gui.services.bus.publish(Notification(kind="daemon_crashed", title="Test Crash crashed",
-                                          message="boom", failure=True))
+    gui.services.bus.publish(
+        Notification(
+            kind="daemon_crashed", title="Test Crash crashed", message="boom", failure=True
+        )
+    )
     await wait_until(lambda: gui.fake_tray.messages)
     gui.fake_tray.messageClicked.emit()
     assert gui.window.isVisible()
@@ -130,8 +153,9 @@ async def test_a_notification_without_a_job_brings_the_window_back(make_gui):
 
 async def test_without_a_tray_notifications_go_to_the_status_bar(gui):
     gui.services.notify("job_failed", "SYNC job failed", "Stash unreachable", failure=True)
-    await wait_until(lambda: "SYNC job failed: Stash unreachable"
-                     in gui.window.statusBar().currentMessage())
+    await wait_until(
+        lambda: "SYNC job failed: Stash unreachable" in gui.window.statusBar().currentMessage()
+    )
 
 
 async def test_closing_hides_to_the_tray_and_says_so_the_first_time(make_gui):

@@ -10,8 +10,14 @@ from stashdesk.store import db as store_db
 from stashdesk.store.models import SceneAnalysis, TagRule
 
 NEW_TABLES = ("analysis_request", "plan_note", "tag_mapping", "tag_rule")
-NEW_ANALYSIS_COLUMNS = ("server_url", "model_key", "models", "frame_interval", "threshold",
-                        "vr_video")
+NEW_ANALYSIS_COLUMNS = (
+    "server_url",
+    "model_key",
+    "models",
+    "frame_interval",
+    "threshold",
+    "vr_video",
+)
 
 
 def _as_before_the_migration(path: Path) -> int:
@@ -31,9 +37,11 @@ def _as_before_the_migration(path: Path) -> int:
 
 def test_an_older_database_gains_the_tables_and_columns(tmp_path: Path) -> None:
     store = Store(tmp_path)
-    store.writer.submit(lambda: SceneAnalysis.create(
-        scene_id="1", analyzer="video_tags", status="analysed", attempts=1,
-        last_attempt_at=1.0)).result()
+    store.writer.submit(
+        lambda: SceneAnalysis.create(
+            scene_id="1", analyzer="video_tags", status="analysed", attempts=1, last_attempt_at=1.0
+        )
+    ).result()
     store.close()
     old = _as_before_the_migration(tmp_path / "stashdesk.db")
 
@@ -41,12 +49,10 @@ def test_an_older_database_gains_the_tables_and_columns(tmp_path: Path) -> None:
     try:
         assert store_db.read_schema_version(store.path) == store_db.SCHEMA_VERSION
         assert list(tmp_path.glob(f"stashdesk.db.v{old}-*.bak"))
-        row = store.writer.submit(lambda: SceneAnalysis.get(SceneAnalysis.scene_id == "1")
-                                  ).result()
+        row = store.writer.submit(lambda: SceneAnalysis.get(SceneAnalysis.scene_id == "1")).result()
         # analysed before the record of what produced it existed: unknown, not stale
         assert (row.status, row.frame_interval, row.model_key) == ("analysed", None, None)
-        store.writer.submit(lambda: TagRule.create(key="*", ai_tag="*", updated_at=1.0)
-                            ).result()
+        store.writer.submit(lambda: TagRule.create(key="*", ai_tag="*", updated_at=1.0)).result()
         columns = {c.name for c in store.db.get_columns("scene")}
         assert "screenshot" in columns
     finally:

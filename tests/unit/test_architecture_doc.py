@@ -18,19 +18,30 @@ def block(kind: str) -> list[tuple[str, str]]:
     pairs = []
     for line in match.group(1).splitlines():
         source, target = (part.strip() for part in line.split("->"))
-        pairs.append((f"stashdesk.{source.removesuffix('.py')}",
-                      f"stashdesk.{target.removesuffix('.py')}"))
+        pairs.append(
+            (f"stashdesk.{source.removesuffix('.py')}", f"stashdesk.{target.removesuffix('.py')}")
+        )
     return pairs
 
 
 def imports_between(graph: dict[str, set[str]], source: str, target: str) -> list[str]:
-    return [f"{module} imports {name}" for module, imported in graph.items()
-            if in_package(module, source) for name in imported if in_package(name, target)]
+    return [
+        f"{module} imports {name}"
+        for module, imported in graph.items()
+        if in_package(module, source)
+        for name in imported
+        if in_package(name, target)
+    ]
 
 
 def test_every_file_the_doc_names_exists() -> None:
-    named = set(re.findall(r"`(stashdesk/[\w/]+\.py|stashdesk/[\w/]+/|benchmarks/\w+\.py|"
-                           r"tests/[\w/]+\.py)`", DOC.read_text(encoding="utf-8")))
+    named = set(
+        re.findall(
+            r"`(stashdesk/[\w/]+\.py|stashdesk/[\w/]+/|benchmarks/\w+\.py|"
+            r"tests/[\w/]+\.py)`",
+            DOC.read_text(encoding="utf-8"),
+        )
+    )
     assert len(named) > 10
     missing = [path for path in sorted(named) if not (PACKAGE.parent / path).exists()]
     assert missing == []

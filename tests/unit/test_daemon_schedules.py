@@ -23,22 +23,31 @@ TUESDAY_1AM = datetime(2025, 1, 7, 1, 0).timestamp()
 
 async def history(services, name: str = "test-tick") -> list[str]:
     await services.store.writer.flush_async()
-    return await services.store.read(lambda: [
-        r.message for r in DaemonStatus.select().where(DaemonStatus.daemon == name)
-        .order_by(DaemonStatus.id)])
+    return await services.store.read(
+        lambda: [
+            r.message
+            for r in DaemonStatus.select()
+            .where(DaemonStatus.daemon == name)
+            .order_by(DaemonStatus.id)
+        ]
+    )
 
 
 async def jobs_of(services, name: str = "test-tick") -> list[Job]:
     await services.store.writer.flush_async()
-    return await services.store.read(lambda: list(
-        Job.select().where(Job.created_by == name).order_by(Job.created_at)))
+    return await services.store.read(
+        lambda: list(Job.select().where(Job.created_by == name).order_by(Job.created_at))
+    )
 
 
 def outside_window(status: str | None, opens_at: str, seconds: int) -> bool:
     """The status a daemon outside its windows shows (the seconds give or take one:
     real time passes between setting the clock and the status)."""
-    match = re.fullmatch(rf"Outside the processing window, next window at {opens_at}, "
-                         rf"sleeping for ([\d,]+) seconds", status or "")
+    match = re.fullmatch(
+        rf"Outside the processing window, next window at {opens_at}, "
+        rf"sleeping for ([\d,]+) seconds",
+        status or "",
+    )
     return bool(match) and abs(int(match.group(1).replace(",", "")) - seconds) <= 1
 
 
@@ -50,11 +59,13 @@ async def start_tick(services, clock: ManualClock, **config) -> object:
 
 
 async def test_outside_its_window_a_daemon_launches_nothing_and_says_when_it_resumes(
-        services) -> None:
+    services,
+) -> None:
     clock = ManualClock(MONDAY_NOON)
     handle = await start_tick(services, clock, processing_windows="Mon-Fri 01:00-07:00")
-    await wait_until(lambda: handle.instance and outside_window(handle.instance.status,
-                                                                "01:00", 46_800))
+    await wait_until(
+        lambda: handle.instance and outside_window(handle.instance.status, "01:00", 46_800)
+    )
     expected = handle.instance.status
     assert handle.instance.phase == "sleeping"
     assert handle.instance.wake_at == TUESDAY_1AM
@@ -67,7 +78,10 @@ async def test_outside_its_window_a_daemon_launches_nothing_and_says_when_it_res
     # what status --json shows comes from the row the writer keeps current
     row = await services.store.read(lambda: Daemon.get_by_id("test-tick"))
     assert (row.current_status, row.current_phase, row.wake_at) == (
-        expected, "sleeping", TUESDAY_1AM)
+        expected,
+        "sleeping",
+        TUESDAY_1AM,
+    )
 
     # a job elsewhere finishing wakes it, but the window still holds it: no new history row
     before = await history(services)
@@ -78,8 +92,13 @@ async def test_outside_its_window_a_daemon_launches_nothing_and_says_when_it_res
 
     # the window opens (here: the clock reaches it) - it checks and launches at once
     clock.set(TUESDAY_1AM + 1)
-    await wait_until(lambda: handle.instance.passes >= 1 and handle.instance.phase
-                     == "sleeping" and handle.instance.status.startswith("No test work"))
+    await wait_until(
+        lambda: (
+            handle.instance.passes >= 1
+            and handle.instance.phase == "sleeping"
+            and handle.instance.status.startswith("No test work")
+        )
+    )
     assert [j.status for j in await jobs_of(services)] == ["completed"]
 
 
@@ -88,13 +107,21 @@ async def test_run_now_runs_outside_the_window_and_only_that_pass(services) -> N
     handle = await start_tick(services, clock, processing_windows="Mon-Fri 01:00-07:00")
     await wait_until(lambda: handle.instance and handle.instance.waiting_for_window)
     answer = services.manager.run_now("test-tick")
-    assert answer == {"name": "test-tick", "accepted": True, "busy": False,
-                      "message": "Test Tick checks now, ignoring its processing windows for "
-                                 "that pass"}
+    assert answer == {
+        "name": "test-tick",
+        "accepted": True,
+        "busy": False,
+        "message": "Test Tick checks now, ignoring its processing windows for that pass",
+    }
     await wait_until(lambda: handle.instance.passes == 1)
     # after its Run now pass (and its short rest) it is back to waiting for the window
-    await wait_until(lambda: handle.instance.waiting_for_window and handle.instance.passes == 1
-                     and handle.instance.status.startswith("Outside the processing window"))
+    await wait_until(
+        lambda: (
+            handle.instance.waiting_for_window
+            and handle.instance.passes == 1
+            and handle.instance.status.startswith("Outside the processing window")
+        )
+    )
     jobs = await jobs_of(services)
     assert [j.status for j in jobs] == ["completed"]
     messages = await history(services)
@@ -105,8 +132,9 @@ async def test_run_now_runs_outside_the_window_and_only_that_pass(services) -> N
 async def test_a_job_running_when_the_window_closes_finishes(services) -> None:
     monday_6am = datetime(2025, 1, 6, 6, 0).timestamp()
     clock = ManualClock(monday_6am)
-    handle = await start_tick(services, clock, processing_windows="Mon-Fri 01:00-07:00",
-                              job_steps=15)
+    handle = await start_tick(
+        services, clock, processing_windows="Mon-Fri 01:00-07:00", job_steps=15
+    )
     await wait_until(lambda: handle.instance and handle.instance.phase == "waiting")
     clock.set(datetime(2025, 1, 6, 8, 0).timestamp())  # the window closes meanwhile
     await wait_until(lambda: handle.instance.waiting_for_window, timeout=10)
@@ -115,8 +143,7 @@ async def test_a_job_running_when_the_window_closes_finishes(services) -> None:
     assert outside_window(handle.instance.status, "01:00", 61_200)
 
 
-async def test_run_now_cuts_a_sleep_short_and_a_busy_daemon_checks_after_its_pass(
-        services) -> None:
+async def test_run_now_cuts_a_sleep_short_and_a_busy_daemon_checks_after_its_pass(services) -> None:
     handle = await start_tick(services, ManualClock(), job_interval_seconds=3600, job_steps=0)
     await wait_until(lambda: handle.instance and handle.instance.phase == "sleeping")
     assert abs(services.manager.next_check_at("test-tick") - (time.time() + 3600)) < 5
@@ -165,8 +192,9 @@ async def test_after_a_suspend_a_daemon_whose_check_is_past_checks_at_once(servi
     messages = await history(services)
     assert "Resumed after 7 h 12 min asleep" in messages
     assert messages.index("Resumed after 7 h 12 min asleep") < len(messages) - 1
-    assert messages[messages.index("Resumed after 7 h 12 min asleep") + 1] == \
-        "Checking for test work"
+    assert (
+        messages[messages.index("Resumed after 7 h 12 min asleep") + 1] == "Checking for test work"
+    )
 
 
 async def test_a_clock_set_back_does_not_stretch_a_sleep(services) -> None:
@@ -194,6 +222,7 @@ async def test_a_crashed_daemon_checks_next_when_it_restarts(engines) -> None:
     assert (row.state, row.wake_at) == ("error", next_check)
     with pytest.raises(DaemonNotRunning, match="restarting after a crash"):
         services.manager.run_now("test-crash")
-    await wait_until(lambda: handle.state == "running" and handle.instance.phase == "sleeping",
-                     timeout=5)
+    await wait_until(
+        lambda: handle.state == "running" and handle.instance.phase == "sleeping", timeout=5
+    )
     assert services.manager.next_check_at("test-crash") == handle.instance.wake_at

@@ -21,8 +21,11 @@ async def daemon_row(services, name: str) -> Daemon:
 
 async def history(services, name: str) -> list[tuple[str, str | None, str | None]]:
     await services.store.writer.flush_async()
-    rows = await services.store.read(lambda: list(
-        DaemonStatus.select().where(DaemonStatus.daemon == name).order_by(DaemonStatus.id)))
+    rows = await services.store.read(
+        lambda: list(
+            DaemonStatus.select().where(DaemonStatus.daemon == name).order_by(DaemonStatus.id)
+        )
+    )
     return [(r.message, r.job_id, r.job_type) for r in rows]
 
 
@@ -53,9 +56,14 @@ async def test_status_without_job_clears_job_fields_and_is_persisted(services) -
     await daemon.update_status("Without job")
     row = await daemon_row(services, daemon.name)
     assert (row.current_status, row.current_job_id, row.current_job_type) == (
-        "Without job", None, None)
-    assert await history(services, daemon.name) == [("With job", "j1", "SYNC"),
-                                                    ("Without job", None, None)]
+        "Without job",
+        None,
+        None,
+    )
+    assert await history(services, daemon.name) == [
+        ("With job", "j1", "SYNC"),
+        ("Without job", None, None),
+    ]
 
 
 async def test_first_status_within_100_ms_of_start(services) -> None:
@@ -72,8 +80,9 @@ async def test_status_clears_immediately_on_stop(services) -> None:
     await services.manager.start("test-tick")
     handle = services.manager.handle("test-tick")
     await wait_until(lambda: handle.instance and handle.instance.phase == "sleeping")
-    assert (await daemon_row(services, "test-tick")).current_status == \
-        "No test work, sleeping for 60 seconds"
+    assert (
+        await daemon_row(services, "test-tick")
+    ).current_status == "No test work, sleeping for 60 seconds"
     started = time.monotonic()
     await services.manager.stop("test-tick")
     assert time.monotonic() - started < 1  # the 60 s sleep was cut short
@@ -96,16 +105,20 @@ async def test_sequence_with_job_is_recorded_in_order(services) -> None:
         ("Test steps completed", None, None),
         ("No test work, sleeping for 60 seconds", None, None),
     ]
-    actions = await services.store.read(lambda: [
-        (a.job_id, a.action, a.reason)
-        for a in DaemonJobAction.select().order_by(DaemonJobAction.id)])
+    actions = await services.store.read(
+        lambda: [
+            (a.job_id, a.action, a.reason)
+            for a in DaemonJobAction.select().order_by(DaemonJobAction.id)
+        ]
+    )
     assert [a[:2] for a in actions] == [(job_id, "LAUNCHED"), (job_id, "FINISHED")]
     assert actions[1][2] == "Test steps finished"  # words, not the result's key=value
 
 
 async def test_wait_for_job_keeps_heartbeat_fresh(services) -> None:
-    await services.manager.set_config("test-tick", {"job_steps": 80, "heartbeat_interval": 1,
-                                                    "job_interval_seconds": 60})
+    await services.manager.set_config(
+        "test-tick", {"job_steps": 80, "heartbeat_interval": 1, "job_interval_seconds": 60}
+    )
     await services.manager.start("test-tick")
     handle = services.manager.handle("test-tick")
     await wait_until(lambda: handle.instance and handle.instance.phase == "waiting")
@@ -116,8 +129,7 @@ async def test_wait_for_job_keeps_heartbeat_fresh(services) -> None:
 
 
 async def test_a_failing_pass_is_reported_and_the_loop_goes_on(services) -> None:
-    await services.manager.set_config("test-tick", {"fail_passes": 2,
-                                                    "job_interval_seconds": 0.05})
+    await services.manager.set_config("test-tick", {"fail_passes": 2, "job_interval_seconds": 0.05})
     await services.manager.start("test-tick")
     handle = services.manager.handle("test-tick")
     await wait_until(lambda: handle.instance and handle.instance.passes >= 3)
@@ -137,14 +149,23 @@ async def test_a_crashing_daemon_goes_to_error_and_comes_back(engines) -> None:
     services.bus.listen(notes.append, Notification)
     started = time.monotonic()
     await services.manager.start("test-crash")
-    await wait_until(lambda: CrashingDaemon.starts >= 3 and services.manager.handle(
-        "test-crash").instance.status == "Nothing to crash on, sleeping for 0.1 seconds",
-        timeout=10)
+    await wait_until(
+        lambda: (
+            CrashingDaemon.starts >= 3
+            and services.manager.handle("test-crash").instance.status
+            == "Nothing to crash on, sleeping for 0.1 seconds"
+        ),
+        timeout=10,
+    )
     # back-off: 1 s after the first crash, 2 s after the second
     assert time.monotonic() - started >= 2.9
-    assert states == [("running", None), ("error", "RuntimeError: crash number 1"),
-                      ("running", None), ("error", "RuntimeError: crash number 2"),
-                      ("running", None)]
+    assert states == [
+        ("running", None),
+        ("error", "RuntimeError: crash number 1"),
+        ("running", None),
+        ("error", "RuntimeError: crash number 2"),
+        ("running", None),
+    ]
     row = await daemon_row(services, "test-crash")
     assert row.state == "running" and row.last_error == "RuntimeError: crash number 2"
     assert [n.kind for n in notes] == ["daemon_crashed", "daemon_crashed", "daemon_recovered"]
@@ -152,9 +173,18 @@ async def test_a_crashing_daemon_goes_to_error_and_comes_back(engines) -> None:
 
 async def test_manager_repairs_rows_left_running_by_a_hard_kill(engines) -> None:
     services = await engines.start()
-    await services.store.write(lambda: Daemon.update(
-        state="running", current_status="Waiting for sync to complete", current_job_id="x",
-        current_job_type="SYNC").where(Daemon.name == "test-tick").execute())
+    await services.store.write(
+        lambda: (
+            Daemon.update(
+                state="running",
+                current_status="Waiting for sync to complete",
+                current_job_id="x",
+                current_job_type="SYNC",
+            )
+            .where(Daemon.name == "test-tick")
+            .execute()
+        )
+    )
     await engines.engine.stop()
     services = await engines.start()
     row = await daemon_row(services, "test-tick")

@@ -25,8 +25,10 @@ from stashdesk.store import db as store_db
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int]]:
     """Every file of the folder: content hash and mtime (ns)."""
-    return {p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(folder.iterdir())}
+    return {
+        p.name: (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+        for p in sorted(folder.iterdir())
+    }
 
 
 def stashdesk_database(folder: Path, rows: int = 2000) -> Path:
@@ -34,13 +36,20 @@ def stashdesk_database(folder: Path, rows: int = 2000) -> Path:
     store = Store(folder)
     from stashdesk.store.models import DaemonStatus
 
-    store.writer.submit(lambda: DaemonStatus.insert_many(
-        [{"daemon": "d", "message": f"status number {i} " + "x" * 80, "at": i}
-         for i in range(rows)]).execute()).result()
+    store.writer.submit(
+        lambda: DaemonStatus.insert_many(
+            [
+                {"daemon": "d", "message": f"status number {i} " + "x" * 80, "at": i}
+                for i in range(rows)
+            ]
+        ).execute()
+    ).result()
     store.close()
     path = folder / store_db.DB_FILENAME
-    assert sorted(p.name for p in folder.iterdir()) == [store_db.DB_FILENAME,
-                                                        store_db.CLEAN_CLOSE_MARKER]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        store_db.DB_FILENAME,
+        store_db.CLEAN_CLOSE_MARKER,
+    ]
     return path
 
 
@@ -90,7 +99,7 @@ def test_a_damaged_page_fails_quick_check(tmp_path: Path) -> None:
     pages = len(data) // page
     # garbage over the middle of the history table's pages, header page intact
     middle = pages // 2
-    data[middle * page: (middle + 2) * page] = os.urandom(2 * page)
+    data[middle * page : (middle + 2) * page] = os.urandom(2 * page)
     path.write_bytes(bytes(data))
     assert "is damaged (SQLite" in refuse(tmp_path, DatabaseCorruptError)
 
@@ -103,7 +112,7 @@ def test_a_bad_page_header_is_reported_by_quick_check(tmp_path: Path) -> None:
     # a table leaf page (0x0D) around the middle: the history table's
     leaf = next(n for n in range(pages // 2, pages) if data[n * page] == 0x0D)
     # its "start of cell content" now points into the page header
-    data[leaf * page + 5: leaf * page + 7] = (10).to_bytes(2, "big")
+    data[leaf * page + 5 : leaf * page + 7] = (10).to_bytes(2, "big")
     path.write_bytes(bytes(data))
     message = refuse(tmp_path, DatabaseCorruptError)
     assert "is damaged (SQLite's check found: " in message
@@ -136,7 +145,8 @@ def test_another_programs_database_is_not_switched_to_wal(tmp_path: Path) -> Non
     path = another_programs_file(
         tmp_path / store_db.DB_FILENAME,
         "CREATE TABLE moz_places (id INTEGER PRIMARY KEY, url TEXT)",
-        "INSERT INTO moz_places (url) VALUES ('https://example.org')")
+        "INSERT INTO moz_places (url) VALUES ('https://example.org')",
+    )
     message = refuse(tmp_path, ForeignDatabaseError)
     assert "another program's SQLite database (tables moz_places)" in message
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -145,9 +155,11 @@ def test_another_programs_database_is_not_switched_to_wal(tmp_path: Path) -> Non
 
 
 def test_another_program_using_user_version_too(tmp_path: Path) -> None:
-    another_programs_file(tmp_path / store_db.DB_FILENAME,
-                          "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
-                          "PRAGMA user_version = 1")
+    another_programs_file(
+        tmp_path / store_db.DB_FILENAME,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)",
+        "PRAGMA user_version = 1",
+    )
     message = refuse(tmp_path, ForeignDatabaseError)
     assert "schema version 1, tables notes" in message
 
@@ -193,15 +205,21 @@ def test_a_database_left_by_a_killed_engine_still_opens(tmp_path: Path) -> None:
         "s.writer.submit(lambda: Setting.create(key='k', value='survives')).result()\n"
         "os._exit(0)\n"  # no close, no checkpoint: the row lives in the -wal only
     )
-    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True, timeout=60,
-                   cwd=Path(__file__).resolve().parents[2])
+    subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        check=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     assert (tmp_path / "stashdesk.db-wal").exists()
     store = Store(tmp_path)
     try:
         from stashdesk.store.models import Setting
 
-        assert store.writer.submit(lambda: Setting.get(Setting.key == "k").value).result() \
+        assert (
+            store.writer.submit(lambda: Setting.get(Setting.key == "k").value).result()
             == "survives"
+        )
     finally:
         store.close()
 
@@ -210,8 +228,7 @@ def test_an_empty_file_becomes_a_new_database(tmp_path: Path) -> None:
     (tmp_path / store_db.DB_FILENAME).touch()
     store = Store(tmp_path)
     store.close()
-    assert store_db.read_schema_version(tmp_path / store_db.DB_FILENAME) == \
-        store_db.SCHEMA_VERSION
+    assert store_db.read_schema_version(tmp_path / store_db.DB_FILENAME) == store_db.SCHEMA_VERSION
 
 
 def test_an_existing_readable_database_is_tightened_to_owner_only(tmp_path: Path) -> None:
@@ -223,7 +240,8 @@ def test_an_existing_readable_database_is_tightened_to_owner_only(tmp_path: Path
 
 
 def test_a_large_file_is_checked_page_by_page_only_after_an_unclean_close(
-        tmp_path: Path, monkeypatch) -> None:
+    tmp_path: Path, monkeypatch
+) -> None:
     """The whole-file check costs seconds on a large library: it runs when StashDesk did
     not close the file cleanly (a crash), always on small files."""
     monkeypatch.setattr(store_db, "QUICK_CHECK_ALWAYS_BELOW", 0)  # every file is "large"
@@ -237,7 +255,7 @@ def test_a_large_file_is_checked_page_by_page_only_after_an_unclean_close(
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     middle = len(data) // page // 2
-    data[middle * page: (middle + 2) * page] = os.urandom(2 * page)
+    data[middle * page : (middle + 2) * page] = os.urandom(2 * page)
     path.write_bytes(bytes(data))
     marker.unlink()  # as after a crash
     assert "is damaged (SQLite" in refuse(tmp_path, DatabaseCorruptError)

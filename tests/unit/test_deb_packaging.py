@@ -75,18 +75,34 @@ def test_the_unit_runs_the_headless_engine_on_its_data_folder_as_its_own_user(se
 
 def test_the_unit_is_hardened(service):
     expected = {
-        "NoNewPrivileges": "yes", "ProtectSystem": "strict", "PrivateTmp": "yes",
-        "PrivateDevices": "yes", "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
-        "ProtectKernelLogs": "yes", "ProtectControlGroups": "yes", "ProtectClock": "yes",
-        "ProtectHostname": "yes", "ProtectProc": "invisible", "RestrictNamespaces": "yes",
-        "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes", "LockPersonality": "yes",
-        "RemoveIPC": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
+        "NoNewPrivileges": "yes",
+        "ProtectSystem": "strict",
+        "PrivateTmp": "yes",
+        "PrivateDevices": "yes",
+        "ProtectKernelTunables": "yes",
+        "ProtectKernelModules": "yes",
+        "ProtectKernelLogs": "yes",
+        "ProtectControlGroups": "yes",
+        "ProtectClock": "yes",
+        "ProtectHostname": "yes",
+        "ProtectProc": "invisible",
+        "RestrictNamespaces": "yes",
+        "RestrictRealtime": "yes",
+        "RestrictSUIDSGID": "yes",
+        "LockPersonality": "yes",
+        "RemoveIPC": "yes",
+        "CapabilityBoundingSet": "",
+        "AmbientCapabilities": "",
         "SystemCallArchitectures": "native",
     }
     assert {key: service.get(key, [None])[-1] for key in expected} == expected
     assert service["SystemCallFilter"] == ["@system-service", "~@privileged"]
     assert set(service["RestrictAddressFamilies"][-1].split()) == {
-        "AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
+        "AF_UNIX",
+        "AF_INET",
+        "AF_INET6",
+        "AF_NETLINK",
+    }
     # Nothing may make the rest of the file system writable behind ProtectSystem's back.
     assert "ReadWritePaths" not in service and "ProtectSystem" in service
 
@@ -109,14 +125,23 @@ def test_systemd_analyze_verifies_the_unit_and_rates_it(tmp_path):
     program.write_text("#!/bin/sh\n", encoding="utf-8")
     program.chmod(0o755)
     unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace(
-        "ExecStart=/usr/bin/stashdesk ", f"ExecStart={program} "), encoding="utf-8")
-    done = subprocess.run([systemd_analyze, "verify", str(unit)], capture_output=True,
-                          text=True, timeout=60)
+    unit.write_text(
+        UNIT.read_text(encoding="utf-8").replace(
+            "ExecStart=/usr/bin/stashdesk ", f"ExecStart={program} "
+        ),
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [systemd_analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == ""
-    done = subprocess.run([systemd_analyze, "security", "--offline=yes", str(unit)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [systemd_analyze, "security", "--offline=yes", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     verdict = re.search(r"Overall exposure level for \S+: ([\d.]+) (\w+)", done.stdout)
     assert verdict, done.stdout + done.stderr
     print(f"systemd-analyze security: exposure {verdict[1]} {verdict[2]}")
@@ -138,19 +163,22 @@ def test_the_maintainer_scripts_make_the_engines_user_and_data_folder():
 
 
 def test_the_desktop_entry_is_valid():
-    done = subprocess.run([tool("desktop-file-validate"), str(DESKTOP)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [tool("desktop-file-validate"), str(DESKTOP)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout
     assert done.stdout.strip() == "", done.stdout  # no error, warning or hint
 
 
 def render_metainfo(screenshots_url: str | None) -> str:
     """The metainfo as build_deb.sh writes it."""
-    text = METAINFO.read_text(encoding="utf-8").replace(
-        "@VERSION@", stashdesk.__version__).replace("@DATE@", "2025-12-02")
+    text = (
+        METAINFO.read_text(encoding="utf-8")
+        .replace("@VERSION@", stashdesk.__version__)
+        .replace("@DATE@", "2025-12-02")
+    )
     if screenshots_url is None:
-        return re.sub(r"^[ \t]*<screenshots>.*?</screenshots>[ \t]*\n", "", text,
-                      flags=re.S | re.M)
+        return re.sub(r"^[ \t]*<screenshots>.*?</screenshots>[ \t]*\n", "", text, flags=re.S | re.M)
     return text.replace("@SCREENSHOTS_URL@", screenshots_url)
 
 
@@ -160,22 +188,29 @@ def test_the_metainfo_is_valid(tmp_path, screenshots_url):
     metainfo = tmp_path / "org.stashdesk.StashDesk.metainfo.xml"
     metainfo.write_text(render_metainfo(screenshots_url), encoding="utf-8")
     assert "@" not in re.sub(r"<!--.*?-->", "", metainfo.read_text(), flags=re.S)
-    done = subprocess.run([appstreamcli, "validate", "--no-net", str(metainfo)],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [appstreamcli, "validate", "--no-net", str(metainfo)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert ("<screenshot" in metainfo.read_text()) == (screenshots_url is not None)
 
 
 def test_the_metainfo_shows_every_screenshot_at_its_size_and_launches_the_entry():
     text = METAINFO.read_text(encoding="utf-8")
-    images = re.findall(r'<image type="source" width="(\d+)" height="(\d+)">'
-                        r"@SCREENSHOTS_URL@/([\w-]+\.png)</image>", text)
+    images = re.findall(
+        r'<image type="source" width="(\d+)" height="(\d+)">'
+        r"@SCREENSHOTS_URL@/([\w-]+\.png)</image>",
+        text,
+    )
     shots = REPO / "docs" / "screenshots"
     assert sorted(name for _w, _h, name in images) == sorted(p.name for p in shots.glob("*.png"))
     for width, height, name in images:
         header = (shots / name).read_bytes()[:24]
         assert struct.unpack(">II", header[16:24]) == (int(width), int(height)), name
-    assert f"<launchable type=\"desktop-id\">{DESKTOP.name}</launchable>" in text
+    assert f'<launchable type="desktop-id">{DESKTOP.name}</launchable>' in text
     assert '<release version="@VERSION@"' in text
 
 

@@ -51,7 +51,8 @@ async def test_publish_threadsafe_reaches_the_loop() -> None:
     bus = EventBus()
     bus.bind_loop(asyncio.get_running_loop())
     sub = bus.subscribe()
-    await asyncio.to_thread(bus.publish_threadsafe, Notification(kind="k", title="t",
-                                                                 message="from a thread"))
+    await asyncio.to_thread(
+        bus.publish_threadsafe, Notification(kind="k", title="t", message="from a thread")
+    )
     event = await asyncio.wait_for(sub.__anext__(), 1)
     assert event.message == "from a thread"

@@ -55,8 +55,12 @@ def icu_folder(tmp_path: Path, qt_lib: Path, data_library: Path) -> Path:
 
 def check(folder: Path) -> subprocess.CompletedProcess:
     # A fresh process: this one has PySide6's ICU loaded, which would answer instead.
-    return subprocess.run([sys.executable, str(SCRIPT), "check", str(folder)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "check", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_package_format_round_trips_byte_for_byte(wheel_package):
@@ -70,13 +74,37 @@ def test_the_package_format_round_trips_byte_for_byte(wheel_package):
 
 
 def test_what_is_dropped_and_what_stays():
-    kept = ["coll/root.res", "coll/de.res", "coll/ucadata.icu", "root.res", "pool.res",
-            "res_index.res", "supplementalData.res", "zoneinfo64.res", "metaZones.res",
-            "likelySubtags.res", "cnvalias.icu", "nfkc.nrm", "icudt73l/coll/sv.res"]
-    dropped = ["brkitr/char.brk", "lang/de.res", "region/fr.res", "curr/en.res",
-               "unit/ja.res", "zone/de.res", "translit/root.res", "rbnf/en.res", "de.res",
-               "en_US_POSIX.res", "sr_Latn.res", "ibm-1047_P100-1995.cnv", "rfc3491.spp",
-               "icudt73l/de_CH.res"]
+    kept = [
+        "coll/root.res",
+        "coll/de.res",
+        "coll/ucadata.icu",
+        "root.res",
+        "pool.res",
+        "res_index.res",
+        "supplementalData.res",
+        "zoneinfo64.res",
+        "metaZones.res",
+        "likelySubtags.res",
+        "cnvalias.icu",
+        "nfkc.nrm",
+        "icudt73l/coll/sv.res",
+    ]
+    dropped = [
+        "brkitr/char.brk",
+        "lang/de.res",
+        "region/fr.res",
+        "curr/en.res",
+        "unit/ja.res",
+        "zone/de.res",
+        "translit/root.res",
+        "rbnf/en.res",
+        "de.res",
+        "en_US_POSIX.res",
+        "sr_Latn.res",
+        "ibm-1047_P100-1995.cnv",
+        "rfc3491.spp",
+        "icudt73l/de_CH.res",
+    ]
     assert [name for name in kept if icu_data.dropped_because(name)] == []
     assert [name for name in dropped if not icu_data.dropped_because(name)] == []
 
@@ -85,8 +113,10 @@ def test_the_slim_library_keeps_what_qt_reaches(tmp_path, qt_lib, wheel_package)
     library, symbol, blob = wheel_package
     slim = tmp_path / "slim" / library.name
     result = icu_data.slim_library(library, slim)
-    print(f"ICU data {result.before / 1e6:.1f} MB -> {result.after / 1e6:.1f} MB, "
-          f"{result.kept} items kept, {result.dropped} dropped")
+    print(
+        f"ICU data {result.before / 1e6:.1f} MB -> {result.after / 1e6:.1f} MB, "
+        f"{result.kept} items kept, {result.dropped} dropped"
+    )
     assert result.before == len(blob)
     assert result.after < result.before / 4
     assert icu_data.soname(slim) == icu_data.soname(library)

@@ -33,32 +33,41 @@ class Recorder:
             if result is not None:
                 return result(call)
             return call
+
         return record
 
 
 def fake_analysis(call, extra_binaries=()):
-    binaries = [(dest, f"/nonexistent/{dest}", kind) for dest, kind in (
-        ("libpython3.11.so.1.0", "BINARY"),
-        ("PySide6/QtWidgets.abi3.so", "EXTENSION"),
-        ("PySide6/Qt/plugins/platforms/libqxcb.so", "BINARY"),
-        ("PySide6/Qt/plugins/platforms/libqeglfs.so", "BINARY"),
-        ("PySide6/Qt/plugins/imageformats/libqpdf.so", "BINARY"),
-    )] + list(extra_binaries)
-    datas = [(str(Path(folder, Path(src).name)), src, "DATA")
-             for src, folder in call.kwargs["datas"]] + [
-        ("PySide6/Qt/translations/qtbase_de.qm", "/nonexistent/qtbase_de.qm", "DATA")]
+    binaries = [
+        (dest, f"/nonexistent/{dest}", kind)
+        for dest, kind in (
+            ("libpython3.11.so.1.0", "BINARY"),
+            ("PySide6/QtWidgets.abi3.so", "EXTENSION"),
+            ("PySide6/Qt/plugins/platforms/libqxcb.so", "BINARY"),
+            ("PySide6/Qt/plugins/platforms/libqeglfs.so", "BINARY"),
+            ("PySide6/Qt/plugins/imageformats/libqpdf.so", "BINARY"),
+        )
+    ] + list(extra_binaries)
+    datas = [
+        (str(Path(folder, Path(src).name)), src, "DATA") for src, folder in call.kwargs["datas"]
+    ] + [("PySide6/Qt/translations/qtbase_de.qm", "/nonexistent/qtbase_de.qm", "DATA")]
     return SimpleNamespace(binaries=binaries, datas=datas, pure=["pure"], scripts=["script"])
 
 
-def run_spec(monkeypatch, platform: str = "linux", workpath: str = "/nonexistent/build",
-             extra_binaries=()) -> tuple[dict, Recorder]:
+def run_spec(
+    monkeypatch, platform: str = "linux", workpath: str = "/nonexistent/build", extra_binaries=()
+) -> tuple[dict, Recorder]:
     monkeypatch.setattr(sys, "platform", platform)
     recorder = Recorder()
     namespace = {
-        "__name__": "__main__", "SPECPATH": str(REPO), "SPEC": str(SPEC), "workpath": workpath,
+        "__name__": "__main__",
+        "SPECPATH": str(REPO),
+        "SPEC": str(SPEC),
+        "workpath": workpath,
         "Analysis": recorder.step("Analysis", lambda call: fake_analysis(call, extra_binaries)),
         "PYZ": recorder.step("PYZ"),
-        "EXE": recorder.step("EXE"), "COLLECT": recorder.step("COLLECT"),
+        "EXE": recorder.step("EXE"),
+        "COLLECT": recorder.step("COLLECT"),
         "BUNDLE": recorder.step("BUNDLE"),
     }
     exec(compile(SPEC.read_text(encoding="utf-8"), str(SPEC), "exec"), namespace)
@@ -83,6 +92,7 @@ def spec(monkeypatch, hooks_cache):
             if key not in hooks_cache:
                 hooks_cache[key] = _real(arg)
             return hooks_cache[key]
+
         monkeypatch.setattr(hooks, name, cached)
     return lambda platform="linux", **kwargs: run_spec(monkeypatch, platform, **kwargs)
 
@@ -92,17 +102,30 @@ def test_analysis_gets_the_launcher_every_resource_and_the_dynamic_imports(spec)
     [analysis] = recorder.calls["Analysis"]
     assert [Path(p) for p in analysis.args[0]] == [REPO / "scripts/stashdesk_launcher.py"]
     assert Path(analysis.args[0][0]).is_file()
-    datas = {(Path(src).relative_to(REPO / "resources").as_posix(), dest)
-             for src, dest in analysis.kwargs["datas"] if "resources" in Path(src).parts}
+    datas = {
+        (Path(src).relative_to(REPO / "resources").as_posix(), dest)
+        for src, dest in analysis.kwargs["datas"]
+        if "resources" in Path(src).parts
+    }
     for name in REQUIRED_RESOURCES:
         assert (name, str(Path("resources", name).parent)) in datas
-    assert any(dest.startswith("keyring-") and dest.endswith(".dist-info")
-               for _src, dest in analysis.kwargs["datas"])
+    assert any(
+        dest.startswith("keyring-") and dest.endswith(".dist-info")
+        for _src, dest in analysis.kwargs["datas"]
+    )
     hidden = set(analysis.kwargs["hiddenimports"])
-    assert {"stashdesk.daemons.video_analysis", "stashdesk.jobs.sync", "stashdesk.selfcheck",
-            "stashdesk.ui.main", "stashdesk.ui.resource_check", "qasync",
-            "keyring.backends.SecretService", "keyring.backends.Windows",
-            "keyring.backends.macOS", "keyring.backends.kwallet"} <= hidden
+    assert {
+        "stashdesk.daemons.video_analysis",
+        "stashdesk.jobs.sync",
+        "stashdesk.selfcheck",
+        "stashdesk.ui.main",
+        "stashdesk.ui.resource_check",
+        "qasync",
+        "keyring.backends.SecretService",
+        "keyring.backends.Windows",
+        "keyring.backends.macOS",
+        "keyring.backends.kwallet",
+    } <= hidden
     assert not any(name.startswith("tests") for name in hidden)
     excludes = set(analysis.kwargs["excludes"])
     assert {"tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "tests"} <= excludes
@@ -119,8 +142,11 @@ def test_linux_one_console_executable_named_stashdesk(spec):
     assert "BUNDLE" not in recorder.calls
     # The fake analysis' unwanted plugins and translations are gone.
     binaries = {dest for dest, _src, _kind in namespace["a"].binaries}
-    assert binaries == {"libpython3.11.so.1.0", "PySide6/QtWidgets.abi3.so",
-                        "PySide6/Qt/plugins/platforms/libqxcb.so"}
+    assert binaries == {
+        "libpython3.11.so.1.0",
+        "PySide6/QtWidgets.abi3.so",
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+    }
     assert not any("translations" in dest for dest, _src, _kind in namespace["a"].datas)
 
 
@@ -145,33 +171,37 @@ def test_macos_windowed_app_bundle(spec):
 def test_qt_plugins_kept_and_dropped(spec):
     namespace, _recorder = spec()
     wanted = namespace["plugin_wanted"]
-    for dest in ("PySide6/Qt/plugins/platforms/libqxcb.so",
-                 "PySide6/Qt/plugins/platforms/libqoffscreen.so",
-                 "PySide6/Qt/plugins/platforms/libqwayland.so",
-                 "PySide6/plugins/platforms/qwindows.dll",
-                 "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
-                 "PySide6/Qt/plugins/imageformats/libqsvg.so",
-                 "PySide6/Qt/plugins/imageformats/libqico.so",
-                 "PySide6/plugins/imageformats/qico.dll",
-                 "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
-                 "PySide6/plugins/styles/qmodernwindowsstyle.dll",
-                 "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
-                 "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
-                 "PySide6/Qt/plugins/wayland-decoration-client/libadwaita.so",
-                 "PySide6/Qt/plugins/somenewtype/libqnew.so",
-                 "libQt6Core.so.6"):
+    for dest in (
+        "PySide6/Qt/plugins/platforms/libqxcb.so",
+        "PySide6/Qt/plugins/platforms/libqoffscreen.so",
+        "PySide6/Qt/plugins/platforms/libqwayland.so",
+        "PySide6/plugins/platforms/qwindows.dll",
+        "PySide6/Qt/plugins/platforms/libqcocoa.dylib",
+        "PySide6/Qt/plugins/imageformats/libqsvg.so",
+        "PySide6/Qt/plugins/imageformats/libqico.so",
+        "PySide6/plugins/imageformats/qico.dll",
+        "PySide6/Qt/plugins/iconengines/libqsvgicon.so",
+        "PySide6/plugins/styles/qmodernwindowsstyle.dll",
+        "PySide6/Qt/plugins/xcbglintegrations/libqxcb-glx-integration.so",
+        "PySide6/Qt/plugins/wayland-shell-integration/libxdg-shell.so",
+        "PySide6/Qt/plugins/wayland-decoration-client/libadwaita.so",
+        "PySide6/Qt/plugins/somenewtype/libqnew.so",
+        "libQt6Core.so.6",
+    ):
         assert wanted(dest), dest
-    for dest in ("PySide6/Qt/plugins/platforms/libqeglfs.so",
-                 "PySide6/Qt/plugins/platforms/libqminimalegl.so",
-                 "PySide6/Qt/plugins/platforms/libqvnc.so",
-                 "PySide6/Qt/plugins/imageformats/libqpdf.so",
-                 "PySide6/Qt/plugins/imageformats/libqjpeg.so",
-                 "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
-                 "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
-                 "PySide6/Qt/plugins/tls/libqopensslbackend.so",
-                 "PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
-                 "PySide6/Qt/plugins/wayland-shell-integration/libwl-shell-plugin.so",
-                 "PySide6/plugins/generic/qtuiotouchplugin.dll"):
+    for dest in (
+        "PySide6/Qt/plugins/platforms/libqeglfs.so",
+        "PySide6/Qt/plugins/platforms/libqminimalegl.so",
+        "PySide6/Qt/plugins/platforms/libqvnc.so",
+        "PySide6/Qt/plugins/imageformats/libqpdf.so",
+        "PySide6/Qt/plugins/imageformats/libqjpeg.so",
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+        "PySide6/Qt/plugins/platforminputcontexts/libqtvirtualkeyboardplugin.so",
+        "PySide6/Qt/plugins/tls/libqopensslbackend.so",
+        "PySide6/Qt/plugins/wayland-shell-integration/libivi-shell.so",
+        "PySide6/Qt/plugins/wayland-shell-integration/libwl-shell-plugin.so",
+        "PySide6/plugins/generic/qtuiotouchplugin.dll",
+    ):
         assert not wanted(dest), dest
 
 
@@ -188,9 +218,15 @@ def test_the_installed_qt_has_the_plugins_the_spec_keeps(spec):
         if plugin and namespace["plugin_wanted"](dest):
             kept.add(plugin)
     native = {"linux": "qxcb", "win32": "qwindows", "darwin": "qcocoa"}[
-        "linux" if sys.platform.startswith("linux") else sys.platform]
-    assert {("platforms", native), ("platforms", "qoffscreen"), ("imageformats", "qsvg"),
-            ("imageformats", "qico"), ("iconengines", "qsvgicon")} <= kept
+        "linux" if sys.platform.startswith("linux") else sys.platform
+    ]
+    assert {
+        ("platforms", native),
+        ("platforms", "qoffscreen"),
+        ("imageformats", "qsvg"),
+        ("imageformats", "qico"),
+        ("iconengines", "qsvgicon"),
+    } <= kept
 
 
 def test_libraries_only_dropped_plugins_need_go_with_them(spec):
@@ -202,26 +238,35 @@ def test_libraries_only_dropped_plugins_need_go_with_them(spec):
         "/py/QtCore.abi3.so": ["/qt/lib/libQt6Core.so.6"],
     }
     binaries = [
-        ("PySide6/Qt/plugins/platformthemes/libqgtk3.so",
-         "/qt/plugins/platformthemes/libqgtk3.so", "BINARY"),
+        (
+            "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+            "/qt/plugins/platformthemes/libqgtk3.so",
+            "BINARY",
+        ),
         ("libgtk-3.so.0", "/sys/libgtk-3.so.0", "BINARY"),
         ("libcairo.so.2", "/sys/libcairo.so.2", "BINARY"),
         ("libglib.so", "/sys/libglib.so", "BINARY"),
         ("PySide6/Qt/lib/libQt6Core.so.6", "/qt/lib/libQt6Core.so.6", "BINARY"),
         ("PySide6/QtCore.abi3.so", "/py/QtCore.abi3.so", "EXTENSION"),
     ]
-    datas = [("libgtk-3.so.0.link", "libgtk-3.so.0", "SYMLINK"),
-             ("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
-             ("PySide6/Qt/translations/qtbase_de.qm", "/qt/translations/qtbase_de.qm", "DATA"),
-             ("resources/style.qss", "/repo/resources/style.qss", "DATA")]
-    kept, kept_datas, removed = namespace["slim"](binaries, datas,
-                                                  lambda path: links.get(path, []))
+    datas = [
+        ("libgtk-3.so.0.link", "libgtk-3.so.0", "SYMLINK"),
+        ("libQt6Core.so.6", "PySide6/Qt/lib/libQt6Core.so.6", "SYMLINK"),
+        ("PySide6/Qt/translations/qtbase_de.qm", "/qt/translations/qtbase_de.qm", "DATA"),
+        ("resources/style.qss", "/repo/resources/style.qss", "DATA"),
+    ]
+    kept, kept_datas, removed = namespace["slim"](binaries, datas, lambda path: links.get(path, []))
     assert [dest for dest, _src, _kind in kept] == [
-        "libglib.so", "PySide6/Qt/lib/libQt6Core.so.6", "PySide6/QtCore.abi3.so"]
-    assert removed == ["PySide6/Qt/plugins/platformthemes/libqgtk3.so", "libcairo.so.2",
-                       "libgtk-3.so.0"]
-    assert [dest for dest, _src, _kind in kept_datas] == ["libQt6Core.so.6",
-                                                          "resources/style.qss"]
+        "libglib.so",
+        "PySide6/Qt/lib/libQt6Core.so.6",
+        "PySide6/QtCore.abi3.so",
+    ]
+    assert removed == [
+        "PySide6/Qt/plugins/platformthemes/libqgtk3.so",
+        "libcairo.so.2",
+        "libgtk-3.so.0",
+    ]
+    assert [dest for dest, _src, _kind in kept_datas] == ["libQt6Core.so.6", "resources/style.qss"]
 
 
 def test_pyside6s_icu_data_is_swapped_for_a_slim_copy(spec, tmp_path):
@@ -232,14 +277,19 @@ def test_pyside6s_icu_data_is_swapped_for_a_slim_copy(spec, tmp_path):
         calls.append((src, dest))
         return SimpleNamespace(before=32.0e6, after=5.2e6, dropped=3720)
 
-    binaries = [("PySide6/Qt/lib/libicudata.so.73", "/wheel/libicudata.so.73", "BINARY"),
-                ("PySide6/Qt/lib/libicuuc.so.73", "/wheel/libicuuc.so.73", "BINARY"),
-                ("libicudata.so.72", "/usr/lib/libicudata.so.72", "BINARY")]  # not PySide6's
+    binaries = [
+        ("PySide6/Qt/lib/libicudata.so.73", "/wheel/libicudata.so.73", "BINARY"),
+        ("PySide6/Qt/lib/libicuuc.so.73", "/wheel/libicuuc.so.73", "BINARY"),
+        ("libicudata.so.72", "/usr/lib/libicudata.so.72", "BINARY"),
+    ]  # not PySide6's
     kept, note = namespace["slim_icu"](binaries, str(tmp_path), slim_library)
     slim_copy = tmp_path / "icu" / "libicudata.so.73"
     assert calls == [(Path("/wheel/libicudata.so.73"), slim_copy)]
-    assert kept == [("PySide6/Qt/lib/libicudata.so.73", str(slim_copy), "BINARY"),
-                    binaries[1], binaries[2]]
+    assert kept == [
+        ("PySide6/Qt/lib/libicudata.so.73", str(slim_copy), "BINARY"),
+        binaries[1],
+        binaries[2],
+    ]
     assert note == "ICU data 32.0 MB -> 5.2 MB (3720 items dropped)"
     assert namespace["slim_icu"](binaries[1:], str(tmp_path), slim_library) == (binaries[1:], "")
 
@@ -256,8 +306,9 @@ def test_the_linux_build_ships_the_slim_icu_data_made_in_the_work_folder(spec, t
     qt_lib = Path(QLibraryInfo.path(QLibraryInfo.LibraryPath.LibrariesPath))
     [icu] = qt_lib.glob("libicudata.so.*")
     dest = f"PySide6/Qt/lib/{icu.name}"
-    namespace, _recorder = spec("linux", workpath=str(tmp_path),
-                                extra_binaries=[(dest, str(icu), "BINARY")])
+    namespace, _recorder = spec(
+        "linux", workpath=str(tmp_path), extra_binaries=[(dest, str(icu), "BINARY")]
+    )
     [src] = [src for d, src, _kind in namespace["a"].binaries if d == dest]
     assert Path(src) == tmp_path / "icu" / icu.name
     assert Path(src).stat().st_size < icu.stat().st_size / 4

@@ -34,8 +34,11 @@ async def test_a_job_is_a_row_before_it_is_a_task(services) -> None:
     final = await services.runner.wait(info.id, timeout=5)
     assert final.status == JobStatus.COMPLETED
     stored = await row(services, info.id)
-    assert (stored.status, stored.progress, stored.result) == ("completed", 100.0,
-                                                               {"steps": 2, "resumed": False})
+    assert (stored.status, stored.progress, stored.result) == (
+        "completed",
+        100.0,
+        {"steps": 2, "resumed": False},
+    )
     assert stored.created_by == "tester" and stored.started_at and stored.finished_at
 
 
@@ -57,26 +60,28 @@ async def test_a_jobs_warnings_reach_the_log_of_the_daemon_that_launched_it(serv
 
     lines: list[DaemonLogged] = []
     services.bus.listen(lines.append, DaemonLogged)
-    info = await services.runner.submit("TEST_STEPS", {"steps": 1, "warn": "file 3 unreadable"},
-                                        created_by="test-tick")
+    info = await services.runner.submit(
+        "TEST_STEPS", {"steps": 1, "warn": "file 3 unreadable"}, created_by="test-tick"
+    )
     await services.runner.wait(info.id, timeout=5)
     assert [(e.daemon, e.level, e.message) for e in lines] == [
-        ("test-tick", "WARNING", "Test steps: file 3 unreadable")]
+        ("test-tick", "WARNING", "Test steps: file 3 unreadable")
+    ]
     await services.store.writer.flush_async()
     stored = await services.store.read(lambda: history_store.log_page("test-tick", None, None, 10))
     assert [row[4] for row in stored] == ["Test steps: file 3 unreadable"]
     # A job nobody's daemon launched keeps its warnings in the engine's own log only.
     lines.clear()
-    other = await services.runner.submit("TEST_STEPS", {"steps": 1, "warn": "x"},
-                                         created_by="cli")
+    other = await services.runner.submit("TEST_STEPS", {"steps": 1, "warn": "x"}, created_by="cli")
     await services.runner.wait(other.id, timeout=5)
     assert lines == []
 
 
 async def test_concurrency_limit_and_exclusive_types(engines) -> None:
     services = await engines.start(settings={"jobs.max_concurrent": 2})
-    plain = [await services.runner.submit("TEST_STEPS", {"steps": 5, "delay": 0.05})
-             for _ in range(3)]
+    plain = [
+        await services.runner.submit("TEST_STEPS", {"steps": 5, "delay": 0.05}) for _ in range(3)
+    ]
     running = [j for j in services.runner.active_jobs() if j.status == "running"]
     assert len(running) == 2  # the third waits for a slot
     await asyncio.gather(*(services.runner.wait(j.id, 10) for j in plain))
@@ -138,14 +143,31 @@ async def test_startup_requeues_pending_interrupts_running_and_resumes_resumable
     now = time.time()
 
     def leave_rows_like_a_killed_process() -> None:
-        Job.create(id="left-pending", type="TEST_STEPS", status="pending", created_at=now,
-                   metadata={"steps": 1})
-        Job.create(id="left-running", type="TEST_STEPS", status="running", created_at=now,
-                   started_at=now)
-        Job.create(id="left-resumable", type="TEST_RESUMABLE", status="running",
-                   created_at=now, started_at=now, metadata={"external_id": "ext-1"})
-        Job.create(id="left-cancelling", type="TEST_STEPS", status="cancelling",
-                   created_at=now, started_at=now)
+        Job.create(
+            id="left-pending",
+            type="TEST_STEPS",
+            status="pending",
+            created_at=now,
+            metadata={"steps": 1},
+        )
+        Job.create(
+            id="left-running", type="TEST_STEPS", status="running", created_at=now, started_at=now
+        )
+        Job.create(
+            id="left-resumable",
+            type="TEST_RESUMABLE",
+            status="running",
+            created_at=now,
+            started_at=now,
+            metadata={"external_id": "ext-1"},
+        )
+        Job.create(
+            id="left-cancelling",
+            type="TEST_STEPS",
+            status="cancelling",
+            created_at=now,
+            started_at=now,
+        )
 
     await services.store.write(leave_rows_like_a_killed_process)
     await engines.engine.stop()
@@ -158,24 +180,34 @@ async def test_startup_requeues_pending_interrupts_running_and_resumes_resumable
     for job_id in ("left-running", "left-cancelling"):
         stored = await row(services, job_id)
         assert stored.status == "interrupted" and "stopped while" in stored.error
-    assert await services.store.read(
-        lambda: Job.select().where(Job.status.in_(["running", "pending"])).count()) == 0
+    assert (
+        await services.store.read(
+            lambda: Job.select().where(Job.status.in_(["running", "pending"])).count()
+        )
+        == 0
+    )
 
 
 async def test_shutdown_interrupts_running_jobs_and_hands_resumable_ones_over(engines) -> None:
     services = await engines.start()
     plain = await services.runner.submit("TEST_STEPS", {"steps": 10_000, "delay": 0.01})
     resumable = await services.runner.submit("TEST_RESUMABLE")
-    await wait_until(lambda: services.runner.snapshot(resumable.id) is not None
-                     and services.runner.snapshot(resumable.id).metadata.get("external_id"))
+    await wait_until(
+        lambda: (
+            services.runner.snapshot(resumable.id) is not None
+            and services.runner.snapshot(resumable.id).metadata.get("external_id")
+        )
+    )
     await engines.engine.stop()
 
     services = await engines.start(control=False)
     stored_plain = await row(services, plain.id)
     assert stored_plain.status == "interrupted"
     resumed = await services.runner.wait(resumable.id, 5)
-    assert resumed.status == "completed" and resumed.result == {"resumed": True,
-                                                                "external_id": "ext-1"}
+    assert resumed.status == "completed" and resumed.result == {
+        "resumed": True,
+        "external_id": "ext-1",
+    }
 
 
 async def test_progress_reaches_subscribers_about_ten_times_a_second(services) -> None:
@@ -195,4 +227,7 @@ async def test_the_final_progress_and_message_are_always_published(services) -> 
     last_progress = [e for e in events if isinstance(e, JobProgressed)][-1]
     assert isinstance(events[-1], JobFinished)
     assert (last_progress.status, last_progress.progress, last_progress.message) == (
-        "completed", 100.0, "Test steps finished")
+        "completed",
+        100.0,
+        "Test steps finished",
+    )

@@ -48,27 +48,37 @@ def test_the_graph_is_found() -> None:
 def test_no_engine_package_imports_the_cli_or_the_window() -> None:
     problems = []
     for module, imported in modules().items():
-        for target, allowed in (("stashdesk.cli", ("stashdesk.cli", "stashdesk.__main__")),
-                                ("stashdesk.ui", ("stashdesk.ui", "stashdesk.cli",
-                                                  "stashdesk.selfcheck"))):
+        for target, allowed in (
+            ("stashdesk.cli", ("stashdesk.cli", "stashdesk.__main__")),
+            ("stashdesk.ui", ("stashdesk.ui", "stashdesk.cli", "stashdesk.selfcheck")),
+        ):
             if any(in_package(module, a) for a in allowed):
                 continue
-            problems += [f"{module} imports {name}" for name in imported
-                         if in_package(name, target)]
+            problems += [
+                f"{module} imports {name}" for name in imported if in_package(name, target)
+            ]
     assert problems == []
 
 
 def test_nothing_but_the_window_imports_qt() -> None:
-    problems = [f"{module} imports {name}" for module, imported in modules().items()
-                if not in_package(module, "stashdesk.ui") for name in imported
-                if name.split(".")[0] in ("PySide6", "qasync")]
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        if not in_package(module, "stashdesk.ui")
+        for name in imported
+        if name.split(".")[0] in ("PySide6", "qasync")
+    ]
     assert problems == []
 
 
 def test_the_client_interface_knows_no_window_and_no_command() -> None:
-    problems = [f"{module} imports {name}" for module, imported in modules().items()
-                if in_package(module, "stashdesk.engine_client") for name in imported
-                if in_package(name, "stashdesk.ui") or in_package(name, "stashdesk.cli")]
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        if in_package(module, "stashdesk.engine_client")
+        for name in imported
+        if in_package(name, "stashdesk.ui") or in_package(name, "stashdesk.cli")
+    ]
     assert problems == []
 
 
@@ -76,29 +86,49 @@ def test_the_client_interface_knows_no_window_and_no_command() -> None:
 # same against an engine on another machine. Only the modules that host an engine in the
 # window's process (start it, stop it, check it) may import it.
 ENGINE_HOSTS = ("stashdesk.ui.main", "stashdesk.ui.selfcheck_support")
-ENGINE_INSIDES = ("peewee", "stashdesk.store", "stashdesk.app", "stashdesk.daemons",
-                  "stashdesk.jobs", "stashdesk.clients", "stashdesk.analysis",
-                  "stashdesk.downloads", "stashdesk.notifications", "stashdesk.api.operations")
+ENGINE_INSIDES = (
+    "peewee",
+    "stashdesk.store",
+    "stashdesk.app",
+    "stashdesk.daemons",
+    "stashdesk.jobs",
+    "stashdesk.clients",
+    "stashdesk.analysis",
+    "stashdesk.downloads",
+    "stashdesk.notifications",
+    "stashdesk.api.operations",
+)
 
 
 def test_the_window_talks_to_the_engine_only_through_the_client() -> None:
-    problems = [f"{module} imports {name}" for module, imported in modules().items()
-                if in_package(module, "stashdesk.ui") and module not in ENGINE_HOSTS
-                for name in imported if any(in_package(name, inside)
-                                            for inside in ENGINE_INSIDES)]
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        if in_package(module, "stashdesk.ui") and module not in ENGINE_HOSTS
+        for name in imported
+        if any(in_package(name, inside) for inside in ENGINE_INSIDES)
+    ]
     assert problems == []
 
 
-DAEMON_SHARED = ("stashdesk.daemons.base", "stashdesk.daemons.manager",
-                 "stashdesk.daemons.schedule", "stashdesk.daemons.registry",
-                 "stashdesk.daemons")
+DAEMON_SHARED = (
+    "stashdesk.daemons.base",
+    "stashdesk.daemons.manager",
+    "stashdesk.daemons.schedule",
+    "stashdesk.daemons.registry",
+    "stashdesk.daemons",
+)
 
 
 def test_daemons_do_not_import_each_other() -> None:
     """They share what they need through jobs/ and analysis/, not through each other."""
-    problems = [f"{module} imports {name}" for module, imported in modules().items()
-                if in_package(module, "stashdesk.daemons") and module not in DAEMON_SHARED
-                for name in imported if in_package(name, "stashdesk.daemons")
-                and not any(in_package(name, shared) for shared in DAEMON_SHARED[:-1])
-                and name != "stashdesk.daemons"]
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        if in_package(module, "stashdesk.daemons") and module not in DAEMON_SHARED
+        for name in imported
+        if in_package(name, "stashdesk.daemons")
+        and not any(in_package(name, shared) for shared in DAEMON_SHARED[:-1])
+        and name != "stashdesk.daemons"
+    ]
     assert problems == []

@@ -22,12 +22,19 @@ from stashdesk.store.models import Job, Plan
 @pytest.fixture
 def store(tmp_path: Path):
     s = Store(tmp_path)
-    ids = ["3f2a0000-0000-4000-8000-000000000001", "3f2a0000-0000-4000-8000-000000000002",
-           "9b1c0000-0000-4000-8000-000000000003", "a%_x"]
+    ids = [
+        "3f2a0000-0000-4000-8000-000000000001",
+        "3f2a0000-0000-4000-8000-000000000002",
+        "9b1c0000-0000-4000-8000-000000000003",
+        "a%_x",
+    ]
     now = time.time()
-    s.writer.submit(lambda: [Job.create(id=job_id, type="SYNC", status="completed",
-                                        created_at=now + i)
-                             for i, job_id in enumerate(ids)]).result()
+    s.writer.submit(
+        lambda: [
+            Job.create(id=job_id, type="SYNC", status="completed", created_at=now + i)
+            for i, job_id in enumerate(ids)
+        ]
+    ).result()
     yield s
     s.close()
 
@@ -56,8 +63,10 @@ def test_an_ambiguous_prefix_lists_the_candidates(store: Store) -> None:
         read(store, lambda: find_job("3f2a"))
     error = caught.value
     assert error.total == 2
-    assert [c["id"] for c in error.candidates] == ["3f2a0000-0000-4000-8000-000000000002",
-                                                   "3f2a0000-0000-4000-8000-000000000001"]
+    assert [c["id"] for c in error.candidates] == [
+        "3f2a0000-0000-4000-8000-000000000002",
+        "3f2a0000-0000-4000-8000-000000000001",
+    ]
     assert str(error).startswith("'3f2a' matches 2 jobs - give more of the id: ")
     assert "3f2a0000-0000-4000-8000-000000000001 (SYNC, completed)" in str(error)
 
@@ -77,8 +86,12 @@ def test_many_candidates_are_capped(tmp_path: Path) -> None:
     s = Store(tmp_path)
     try:
         now = time.time()
-        s.writer.submit(lambda: [Job.create(id=f"abcd{i:04d}-x", type="SYNC", status="failed",
-                                            created_at=now + i) for i in range(25)]).result()
+        s.writer.submit(
+            lambda: [
+                Job.create(id=f"abcd{i:04d}-x", type="SYNC", status="failed", created_at=now + i)
+                for i in range(25)
+            ]
+        ).result()
         with pytest.raises(JobIdError) as caught:
             read(s, lambda: find_job("abcd"))
         assert caught.value.total == 25 and len(caught.value.candidates) == 10
@@ -87,16 +100,30 @@ def test_many_candidates_are_capped(tmp_path: Path) -> None:
         s.close()
 
 
-@pytest.mark.parametrize("value", [SQLITE_INT_MAX + 1, 10**30, -1, "1e3", 1.5, True, None,
-                                   "12abc", "", "999999999999999999999",
-                                   "\u0661\u0662"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        SQLITE_INT_MAX + 1,
+        10**30,
+        -1,
+        "1e3",
+        1.5,
+        True,
+        None,
+        "12abc",
+        "",
+        "999999999999999999999",
+        "\u0661\u0662",
+    ],
+)
 def test_numbers_out_of_range_are_a_clear_error(value) -> None:
     with pytest.raises(ValueOutOfRange, match=r"^plan id must be a whole number from 1 to "):
         check_int(value, "plan id", minimum=1)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1, 1), ("42", 42), (7.0, 7),
-                                                 (SQLITE_INT_MAX, SQLITE_INT_MAX)])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(1, 1), ("42", 42), (7.0, 7), (SQLITE_INT_MAX, SQLITE_INT_MAX)]
+)
 def test_numbers_in_range_pass(value, expected) -> None:
     assert check_int(value, "plan id", minimum=1) == expected
 

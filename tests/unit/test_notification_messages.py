@@ -43,8 +43,10 @@ def test_job_failures_counts_the_issue_11_key_and_older_failure_lists() -> None:
     assert [m.event for m in counted] == ["job_failures"]
     assert counted[0].title == "Video analysis finished with 1 failure"
     assert counted[0].links == ("http://stash:9999/scenes/12",)
-    listed = job_messages(_finished("PROCESS_DOWNLOADS", result={
-        "failures": [{"name": "a"}, {"name": "b"}]}), JobContext("http://s", {}))
+    listed = job_messages(
+        _finished("PROCESS_DOWNLOADS", result={"failures": [{"name": "a"}, {"name": "b"}]}),
+        JobContext("http://s", {}),
+    )
     assert [m.title for m in listed] == ["Download processing finished with 2 failures"]
     assert job_messages(_finished("SYNC", result={"failures": 0}), context) == []
     assert job_messages(_finished("SYNC", "cancelled"), context) == []
@@ -53,19 +55,21 @@ def test_job_failures_counts_the_issue_11_key_and_older_failure_lists() -> None:
 def test_a_plan_its_daemon_applies_at_once_is_not_announced_for_review() -> None:
     result = {"plan_id": 4, "plan_status": "draft", "changes": 3, "analysed": 2}
     plan = {"id": 4, "name": "Auto Video Analysis - x", "scene_ids": ["1", "2"]}
-    review = job_messages(_finished("ANALYSIS", result=result),
-                          JobContext("http://s", {}, plan))
+    review = job_messages(_finished("ANALYSIS", result=result), JobContext("http://s", {}, plan))
     assert [m.event for m in review] == ["plan_ready"] and review[0].links == ()
-    applied = job_messages(_finished("ANALYSIS", result=result),
-                           JobContext("http://s", {}, plan, auto_applied=True))
+    applied = job_messages(
+        _finished("ANALYSIS", result=result), JobContext("http://s", {}, plan, auto_applied=True)
+    )
     assert applied == []
 
 
 def test_the_text_sent_carries_the_job_and_the_scene() -> None:
-    message = Message("job_failed", "SYNC job failed", "Stash is down.", "j-9",
-                      ("http://s/scenes/3",))
-    assert message.text() == ("Stash is down.\n\nJob: j-9 (details: stashdesk jobs show j-9)\n"
-                              "Scene: http://s/scenes/3")
+    message = Message(
+        "job_failed", "SYNC job failed", "Stash is down.", "j-9", ("http://s/scenes/3",)
+    )
+    assert message.text() == (
+        "Stash is down.\n\nJob: j-9 (details: stashdesk jobs show j-9)\nScene: http://s/scenes/3"
+    )
     folded = message.folded(3, 300, message)
     assert folded.title == "SYNC job failed (3 more like this)"
     assert folded.body.endswith("3 more like this in the last 5 minutes.")

@@ -69,7 +69,8 @@ def test_a_file_in_place_of_the_folder(tmp_path: Path) -> None:
         ensure_data_dir(target)
     assert str(caught.value) == (
         f"the data folder {target} is a file, not a folder - move that file away, or choose "
-        f"another folder with --data-dir (or STASHDESK_DATA_DIR)")
+        f"another folder with --data-dir (or STASHDESK_DATA_DIR)"
+    )
     assert target.read_text() == "not a folder"
 
 

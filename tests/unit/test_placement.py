@@ -77,11 +77,19 @@ def place(plan, **kwargs) -> Placement:
     return done
 
 
-@pytest.mark.parametrize(("name", "problem"), [
-    ("", "is empty"), ("..", 'contains ".."'), ("../x", 'contains ".."'),
-    ("a/../../b", 'contains ".."'), ("/etc", "is an absolute path"),
-    ("a/b", "contains a path separator"), (".", 'is "."'), ("a\x00b", "contains a NUL character"),
-])
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "is empty"),
+        ("..", 'contains ".."'),
+        ("../x", 'contains ".."'),
+        ("a/../../b", 'contains ".."'),
+        ("/etc", "is an absolute path"),
+        ("a/b", "contains a path separator"),
+        (".", 'is "."'),
+        ("a\x00b", "contains a NUL character"),
+    ],
+)
 def test_unsafe_torrent_names(name: str, problem: str) -> None:
     assert unsafe_component(name) == problem
 
@@ -91,31 +99,36 @@ def test_plain_torrent_names(name: str) -> None:
     assert unsafe_component(name) is None
 
 
-@pytest.mark.parametrize(("path", "problem"), [
-    ("../x", 'contains ".."'), ("Pack/../../x", 'contains ".."'), ("/etc/passwd",
-                                                                   "is an absolute path"),
-    ("Pack//x", 'contains an empty or "." component'), ("Pack/./x",
-                                                       'contains an empty or "." component'),
-    ("", "is empty"),
-])
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("../x", 'contains ".."'),
+        ("Pack/../../x", 'contains ".."'),
+        ("/etc/passwd", "is an absolute path"),
+        ("Pack//x", 'contains an empty or "." component'),
+        ("Pack/./x", 'contains an empty or "." component'),
+        ("", "is empty"),
+    ],
+)
 def test_unsafe_file_paths(path: str, problem: str) -> None:
     assert unsafe_relative(path) == problem
 
 
 def test_a_multi_file_torrent_goes_under_its_name(setup: Setup) -> None:
-    plan = plan_torrent(setup.torrent("Renamed", content="Pack"), setup.listing(),
-                        str(setup.library))
+    plan = plan_torrent(
+        setup.torrent("Renamed", content="Pack"), setup.listing(), str(setup.library)
+    )
     assert plan.root == str(setup.library / "Renamed")
     assert [(f.name, f.destination) for f in plan.files] == [
         ("Pack/a.mkv", str(setup.library / "Renamed" / "a.mkv")),
-        ("Pack/sub/b.nfo", str(setup.library / "Renamed" / "sub" / "b.nfo"))]
+        ("Pack/sub/b.nfo", str(setup.library / "Renamed" / "sub" / "b.nfo")),
+    ]
     assert not (setup.library / "Renamed").exists()  # planning writes nothing
 
 
 def test_a_single_file_torrent_goes_straight_into_the_library(setup: Setup) -> None:
     (setup.save / "film.mp4").write_bytes(b"f" * 50)
-    plan = plan_torrent(setup.torrent("film.mp4"), [FakeFile("film.mp4", 50)],
-                        str(setup.library))
+    plan = plan_torrent(setup.torrent("film.mp4"), [FakeFile("film.mp4", 50)], str(setup.library))
     assert plan.root == str(setup.library / "film.mp4")
     assert [f.destination for f in plan.files] == [str(setup.library / "film.mp4")]
 
@@ -127,13 +140,17 @@ def test_a_folder_holding_one_file_keeps_its_folder(setup: Setup) -> None:
     assert [f.destination for f in plan.files] == [str(setup.library / "Pack" / "a.mkv")]
 
 
-@pytest.mark.parametrize(("torrent_name", "files", "reason"), [
-    ("../up", None, "the torrent name '../up' contains \"..\""),
-    ("Pack", [FakeFile("/etc/passwd", 5)], "the file name '/etc/passwd' is an absolute path"),
-    ("Pack", [FakeFile("Pack/../../x", 5)], "the file name 'Pack/../../x' contains \"..\""),
-])
+@pytest.mark.parametrize(
+    ("torrent_name", "files", "reason"),
+    [
+        ("../up", None, "the torrent name '../up' contains \"..\""),
+        ("Pack", [FakeFile("/etc/passwd", 5)], "the file name '/etc/passwd' is an absolute path"),
+        ("Pack", [FakeFile("Pack/../../x", 5)], "the file name 'Pack/../../x' contains \"..\""),
+    ],
+)
 def test_hostile_names_are_refused_before_anything_is_written(
-        setup: Setup, torrent_name: str, files: list | None, reason: str) -> None:
+    setup: Setup, torrent_name: str, files: list | None, reason: str
+) -> None:
     torrent = setup.torrent(torrent_name, content="Pack")
     with pytest.raises(TorrentRejected) as refused:
         plan_torrent(torrent, files or setup.listing(), str(setup.library))
@@ -147,27 +164,30 @@ def test_content_outside_the_save_path_is_refused(setup: Setup, tmp_path: Path) 
         plan_torrent(torrent, setup.listing(), str(setup.library))
 
 
-def test_a_symlinked_content_folder_leading_elsewhere_is_refused(setup: Setup,
-                                                                 tmp_path: Path) -> None:
+def test_a_symlinked_content_folder_leading_elsewhere_is_refused(
+    setup: Setup, tmp_path: Path
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "a.mkv").write_bytes(b"a" * 1000)
     (setup.save / "Linked").symlink_to(elsewhere)
     with pytest.raises(TorrentRejected, match="leading outside the torrent's content"):
-        plan_torrent(setup.torrent("Linked"), [FakeFile("Linked/a.mkv", 1000)],
-                     str(setup.library))
+        plan_torrent(setup.torrent("Linked"), [FakeFile("Linked/a.mkv", 1000)], str(setup.library))
 
 
 def test_a_symlinked_save_path_is_fine(setup: Setup, tmp_path: Path) -> None:
     (tmp_path / "mount").symlink_to(setup.save)
     torrent = FakeTorrent("Pack", str(tmp_path / "mount"), str(tmp_path / "mount" / "Pack"))
     plan = plan_torrent(torrent, setup.listing(), str(setup.library))
-    assert [f.source for f in plan.files] == [str(setup.save / "Pack" / "a.mkv"),
-                                              str(setup.save / "Pack" / "sub" / "b.nfo")]
+    assert [f.source for f in plan.files] == [
+        str(setup.save / "Pack" / "a.mkv"),
+        str(setup.save / "Pack" / "sub" / "b.nfo"),
+    ]
 
 
 def test_a_library_folder_that_is_a_symlink_leading_outside_is_refused(
-        setup: Setup, tmp_path: Path) -> None:
+    setup: Setup, tmp_path: Path
+) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     (setup.library / "Pack").symlink_to(outside)
@@ -185,8 +205,10 @@ def test_a_destination_symlink_is_never_overwritten(setup: Setup, tmp_path: Path
 
 def test_a_changed_file_is_refused(setup: Setup) -> None:
     (setup.save / "Pack" / "a.mkv").write_bytes(b"short")
-    with pytest.raises(TorrentRejected, match="content changed: .* is 5 bytes on disk but "
-                                              "1000 bytes in the torrent"):
+    with pytest.raises(
+        TorrentRejected,
+        match="content changed: .* is 5 bytes on disk but 1000 bytes in the torrent",
+    ):
         plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
 
 
@@ -201,8 +223,7 @@ def test_place_links_and_reports_each_file(setup: Setup) -> None:
     assert [m for _f, m, _n in again.done] == ["linked", "linked"]
 
 
-def test_a_file_appearing_between_planning_and_linking_is_not_overwritten(
-        setup: Setup) -> None:
+def test_a_file_appearing_between_planning_and_linking_is_not_overwritten(setup: Setup) -> None:
     plan = plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
     (setup.library / "Pack").mkdir()
     (setup.library / "Pack" / "a.mkv").write_bytes(b"someone else's")
@@ -218,8 +239,10 @@ def test_link_errors_that_are_not_about_links_fail_the_run(setup: Setup, monkeyp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), dst)
 
     monkeypatch.setattr(os, "link", full)
-    with pytest.raises(PlacementError, match="No space left on device - check that "
-                                             "downloads.destination is writable"):
+    with pytest.raises(
+        PlacementError,
+        match="No space left on device - check that downloads.destination is writable",
+    ):
         place(plan)
 
 
@@ -243,8 +266,13 @@ def test_a_cancelled_copy_leaves_no_temporary_file(tmp_path: Path) -> None:
     source.write_bytes(os.urandom(3 * placement.COPY_CHUNK))
     chunks = []
     with pytest.raises(PlacementCancelled):
-        copy_file(str(source), str(tmp_path / "dst.bin"), source.stat().st_size,
-                  lambda: len(chunks) >= 1, chunks.append)
+        copy_file(
+            str(source),
+            str(tmp_path / "dst.bin"),
+            source.stat().st_size,
+            lambda: len(chunks) >= 1,
+            chunks.append,
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.bin"]
 
 
@@ -256,8 +284,7 @@ def test_a_source_that_shrank_while_copying_is_refused(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.bin"]
 
 
-def test_copy_without_hard_links_on_the_destination_renames(tmp_path: Path,
-                                                            monkeypatch) -> None:
+def test_copy_without_hard_links_on_the_destination_renames(tmp_path: Path, monkeypatch) -> None:
     source = tmp_path / "src.bin"
     source.write_bytes(b"y" * 300)
 
@@ -284,16 +311,17 @@ def test_remove_temp_files_only_touches_our_temporary_names(tmp_path: Path) -> N
     for name in ("a.mkv", ".a.mkv.stashdesk-part", "sub/.b.stashdesk-part", ".keep"):
         (pack / name).write_bytes(b"x")
     removed = remove_temp_files(str(pack))
-    assert sorted(os.path.relpath(p, pack) for p in removed) == [".a.mkv.stashdesk-part",
-                                                                 "sub/.b.stashdesk-part"]
+    assert sorted(os.path.relpath(p, pack) for p in removed) == [
+        ".a.mkv.stashdesk-part",
+        "sub/.b.stashdesk-part",
+    ]
     assert sorted(p.name for p in pack.rglob("*")) == [".keep", "a.mkv", "sub"]
     single = tmp_path / "film.mp4"
     (tmp_path / ".film.mp4.stashdesk-part").write_bytes(b"x")
     assert remove_temp_files(str(single)) == [str(tmp_path / ".film.mp4.stashdesk-part")]
 
 
-def test_a_same_sized_file_with_other_bytes_is_refused_not_counted_there(
-        setup: Setup) -> None:
+def test_a_same_sized_file_with_other_bytes_is_refused_not_counted_there(setup: Setup) -> None:
     (setup.library / "Pack").mkdir()
     other = setup.library / "Pack" / "a.mkv"
     other.write_bytes(b"a" * 700 + b"X" + b"a" * 299)  # 1000 bytes, like the torrent's file
@@ -301,7 +329,8 @@ def test_a_same_sized_file_with_other_bytes_is_refused_not_counted_there(
         plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
     assert caught.value.reason == (
         f"{other} already exists with different content (the same size, 1000 bytes, but "
-        f"other bytes from byte 700) - not overwritten")
+        f"other bytes from byte 700) - not overwritten"
+    )
     assert other.read_bytes()[700:701] == b"X"
 
 
@@ -309,16 +338,21 @@ def test_a_same_sized_copy_with_the_same_bytes_is_already_there(setup: Setup) ->
     (setup.library / "Pack" / "sub").mkdir(parents=True)
     (setup.library / "Pack" / "a.mkv").write_bytes(b"a" * 1000)  # a copy: another inode
     plan = plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
-    assert [(f.name, f.already) for f in plan.files] == [("Pack/a.mkv", "existing"),
-                                                         ("Pack/sub/b.nfo", None)]
+    assert [(f.name, f.already) for f in plan.files] == [
+        ("Pack/a.mkv", "existing"),
+        ("Pack/sub/b.nfo", None),
+    ]
 
 
 def test_a_file_appearing_meanwhile_with_the_same_size_is_compared_too(setup: Setup) -> None:
     plan = plan_torrent(setup.torrent(), setup.listing(), str(setup.library))
     (setup.library / "Pack").mkdir()
     (setup.library / "Pack" / "a.mkv").write_bytes(b"z" * 1000)
-    with pytest.raises(TorrentRejected, match=r"the same size, 1000 bytes, but other bytes "
-                                              r"from byte 0\) - not overwritten"):
+    with pytest.raises(
+        TorrentRejected,
+        match=r"the same size, 1000 bytes, but other bytes "
+        r"from byte 0\) - not overwritten",
+    ):
         place(plan)
     assert (setup.library / "Pack" / "a.mkv").read_bytes() == b"z" * 1000
 

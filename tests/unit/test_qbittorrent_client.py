@@ -13,8 +13,7 @@ from stashdesk.clients.qbittorrent import QBittorrentClient
 
 @pytest.fixture
 async def client(qbittorrent):
-    c = QBittorrentClient(qbittorrent.url, qbittorrent.username, qbittorrent.password,
-                          timeout=5)
+    c = QBittorrentClient(qbittorrent.url, qbittorrent.username, qbittorrent.password, timeout=5)
     yield c
     await c.aclose()
 
@@ -67,7 +66,8 @@ async def test_wrong_password_names_the_settings(qbittorrent) -> None:
         await client.aclose()
     assert str(caught.value) == (
         f"qBittorrent at {qbittorrent.url} rejected the login - check qbittorrent.username "
-        f"and qbittorrent.password")
+        f"and qbittorrent.password"
+    )
 
 
 async def test_unreachable_says_where_and_why(qbittorrent) -> None:

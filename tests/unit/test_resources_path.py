@@ -41,8 +41,11 @@ def test_from_source_the_checkout_folder_with_every_file():
 
 
 def test_required_list_matches_the_folder():
-    present = {p.relative_to(REPO / "resources").as_posix()
-               for p in (REPO / "resources").rglob("*") if p.is_file()}
+    present = {
+        p.relative_to(REPO / "resources").as_posix()
+        for p in (REPO / "resources").rglob("*")
+        if p.is_file()
+    }
     assert present - {"README.md"} == set(REQUIRED_RESOURCES)
 
 

@@ -43,8 +43,15 @@ def test_a_range_past_midnight_ends_the_next_day() -> None:
     assert windows.describe_next(at(11, 7)) == (at(17, 22), "Fri 22:00")
 
 
-@pytest.mark.parametrize("text", ["weekdays 9-17", "Mon Tue Wed Thu Fri 09:00-17:00",
-                                  "mon+tue+wed+thu+fri 9:00-17:00", "Monday-Friday 09:00-17:00"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "weekdays 9-17",
+        "Mon Tue Wed Thu Fri 09:00-17:00",
+        "mon+tue+wed+thu+fri 9:00-17:00",
+        "Monday-Friday 09:00-17:00",
+    ],
+)
 def test_days_can_be_written_several_ways(text: str) -> None:
     windows = parse_processing_windows(text)
     assert windows.is_open(at(8, 10)) and not windows.is_open(at(11, 10))
@@ -58,15 +65,18 @@ def test_windows_can_be_separated_by_semicolons_and_wrap_the_week() -> None:
     assert windows.is_open(at(7, 23, 15))
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("Mon-Fry 01:00-07:00", "unknown day 'Fry'"),
-    ("01:00", "needs a time range"),
-    ("Mon 25:00-26:00", "'25:00' is not a time of day"),
-    ("Mon 01:00-01:00", "for a whole day write 00:00-24:00"),
-    ("Mon 1:75-2:00", "is not a time of day"),
-    ("Mon 24:00-01:00", "cannot start at 24:00"),
-    ("Mon 01:00-07:00x", "'07:00x' is not a time"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("Mon-Fry 01:00-07:00", "unknown day 'Fry'"),
+        ("01:00", "needs a time range"),
+        ("Mon 25:00-26:00", "'25:00' is not a time of day"),
+        ("Mon 01:00-01:00", "for a whole day write 00:00-24:00"),
+        ("Mon 1:75-2:00", "is not a time of day"),
+        ("Mon 24:00-01:00", "cannot start at 24:00"),
+        ("Mon 01:00-07:00x", "'07:00x' is not a time"),
+    ],
+)
 def test_a_bad_window_says_what_to_write(text: str, says: str) -> None:
     with pytest.raises(OptionError) as error:
         parse_processing_windows(text)

@@ -17,12 +17,27 @@ CHECK_NAMES = [name for name, _check in selfcheck.CHECKS]
 
 
 def run_self_check(**env: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items()
-               if k not in ("QT_QPA_PLATFORM", "DISPLAY", "WAYLAND_DISPLAY",
-                            "STASHDESK_PLUGINS", "STASHDESK_RESOURCES_DIR")}
+    environ = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in (
+            "QT_QPA_PLATFORM",
+            "DISPLAY",
+            "WAYLAND_DISPLAY",
+            "STASHDESK_PLUGINS",
+            "STASHDESK_RESOURCES_DIR",
+        )
+    }
     environ.update({"STASHDESK_NO_KEYRING": "1", "PYTHONPATH": str(REPO), **env})
-    return subprocess.run([sys.executable, "-m", "stashdesk", "--self-check"],
-                          capture_output=True, text=True, timeout=120, cwd=REPO, env=environ)
+    return subprocess.run(
+        [sys.executable, "-m", "stashdesk", "--self-check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=environ,
+    )
 
 
 def check_lines(stdout: str) -> dict[str, str]:
@@ -62,9 +77,14 @@ def test_self_check_fails_with_the_reason_when_resources_are_missing(tmp_path):
     assert states["engine"] == states["window"] == states["keyring"] == "ok"
     assert f"{empty} lacks 21 file(s): icons/stashdesk.svg" in done.stdout
     assert "stashdesk.svg is missing" in done.stdout
-    assert done.stdout.strip().splitlines()[-1].startswith(
-        f"self-check FAILED: 4 of {len(CHECK_NAMES)} checks failed "
-        f"(resources, app icon, tray icons, style sheet) in ")
+    assert (
+        done.stdout.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"self-check FAILED: 4 of {len(CHECK_NAMES)} checks failed "
+            f"(resources, app icon, tray icons, style sheet) in "
+        )
+    )
 
 
 def test_a_check_that_raises_fails_with_its_exception_and_the_rest_still_run():
@@ -81,8 +101,9 @@ def test_a_check_that_raises_fails_with_its_exception_and_the_rest_still_run():
         return False, "not today"
 
     out = io.StringIO()
-    code = selfcheck.run_self_check([("fine", fine), ("broken", broken), ("unhappy", unhappy),
-                                     ("after", fine)], out=out)
+    code = selfcheck.run_self_check(
+        [("fine", fine), ("broken", broken), ("unhappy", unhappy), ("after", fine)], out=out
+    )
     assert code == 1
     lines = out.getvalue().splitlines()
     assert lines[1].startswith("  ok    fine     all good [")
@@ -117,8 +138,9 @@ def test_engine_check_runs_the_migrations_on_a_new_folder(tmp_path):
     assert ok, detail
     assert f"schema version {SCHEMA_VERSION}" in detail
     # Earlier tests in the session may have registered test daemons too.
-    assert "video-analysis, stash-sync, plan-applier, download-processor, " \
-           "stash-generation)" in detail
+    assert (
+        "video-analysis, stash-sync, plan-applier, download-processor, stash-generation)" in detail
+    )
 
 
 def test_keyring_check_fails_when_keyring_metadata_is_missing(monkeypatch):

@@ -39,46 +39,65 @@ def test_every_required_setting_is_declared_with_its_default() -> None:
     assert SETTINGS_BY_KEY["stash.api_key"].secret
     assert SETTINGS_BY_KEY["qbittorrent.password"].secret
     assert all(o.description for o in SETTINGS)
-    assert {group_of(o.key) for o in SETTINGS} >= {"Stash", "qBittorrent", "Downloads",
-                                                    "Analysis", "Notifications", "History"}
+    assert {group_of(o.key) for o in SETTINGS} >= {
+        "Stash",
+        "qBittorrent",
+        "Downloads",
+        "Analysis",
+        "Notifications",
+        "History",
+    }
 
 
-@pytest.mark.parametrize(("key", "text", "expected"), [
-    ("stash.timeout", "12.5", 12.5),
-    ("history.retention_days", "7", 7),
-    ("analysis.create_markers", "false", False),
-    ("analysis.create_markers", "TRUE", True),
-    ("analysis.path_map", '["/data=/mnt/media"]', ["/data=/mnt/media"]),
-    ("stash.url", "https://stash.example:9999/", "https://stash.example:9999"),
-])
+@pytest.mark.parametrize(
+    ("key", "text", "expected"),
+    [
+        ("stash.timeout", "12.5", 12.5),
+        ("history.retention_days", "7", 7),
+        ("analysis.create_markers", "false", False),
+        ("analysis.create_markers", "TRUE", True),
+        ("analysis.path_map", '["/data=/mnt/media"]', ["/data=/mnt/media"]),
+        ("stash.url", "https://stash.example:9999/", "https://stash.example:9999"),
+    ],
+)
 def test_command_line_values_are_parsed_by_type(key: str, text: str, expected) -> None:
     option = option_for(key)
     assert option.validate(option.parse(text)) == expected
 
 
-@pytest.mark.parametrize(("key", "text", "fragment"), [
-    ("stash.url", "localhost:9999", "http:// or https://"),
-    ("stash.timeout", "fast", "must be a number"),
-    ("stash.timeout", "0", "at least 1"),
-    ("analysis.threshold", "1.5", "at most 1"),
-    ("history.retention_days", "2.5", "whole number"),
-    ("analysis.create_markers", "maybe", "true or false"),
-    ("analysis.path_map", "[1, 2]", "list of strings"),
-    ("analysis.path_map", '["no-equals-sign"]', "FROM=TO"),
-    ("analysis.path_map", "not json", "FROM=TO"),
-    ("analysis.video_servers", '["http://gpu1:8084"]', "entry 1 must be an object"),
-    ("analysis.video_servers", '[{"url": "gpu1:8084"}]', "needs a url such as"),
-    ("analysis.video_servers", '[{"url": "http://a:1", "concurrency": 0}]',
-     "concurrency must be a whole number from 1 to 16"),
-    ("analysis.video_servers", '[{"url": "http://a:1", "path_map": ["/x"]}]', "FROM=TO"),
-    ("analysis.video_servers", '[{"url": "http://a:1"}, {"url": "http://a:1/"}]',
-     "entry 2: http://a:1/ is listed twice"),
-    ("analysis.video_servers", '[{"url": "http://a:1", "gpu": 1}]', "unknown key.*gpu"),
-    ("analysis.select", "some", "must be one of new, tagged"),
-    ("analysis.tag_policy", "rename", "must be one of suffix, map"),
-])
-def test_invalid_values_are_refused_with_a_clear_message(key: str, text: str,
-                                                        fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("key", "text", "fragment"),
+    [
+        ("stash.url", "localhost:9999", "http:// or https://"),
+        ("stash.timeout", "fast", "must be a number"),
+        ("stash.timeout", "0", "at least 1"),
+        ("analysis.threshold", "1.5", "at most 1"),
+        ("history.retention_days", "2.5", "whole number"),
+        ("analysis.create_markers", "maybe", "true or false"),
+        ("analysis.path_map", "[1, 2]", "list of strings"),
+        ("analysis.path_map", '["no-equals-sign"]', "FROM=TO"),
+        ("analysis.path_map", "not json", "FROM=TO"),
+        ("analysis.video_servers", '["http://gpu1:8084"]', "entry 1 must be an object"),
+        ("analysis.video_servers", '[{"url": "gpu1:8084"}]', "needs a url such as"),
+        (
+            "analysis.video_servers",
+            '[{"url": "http://a:1", "concurrency": 0}]',
+            "concurrency must be a whole number from 1 to 16",
+        ),
+        ("analysis.video_servers", '[{"url": "http://a:1", "path_map": ["/x"]}]', "FROM=TO"),
+        (
+            "analysis.video_servers",
+            '[{"url": "http://a:1"}, {"url": "http://a:1/"}]',
+            "entry 2: http://a:1/ is listed twice",
+        ),
+        ("analysis.video_servers", '[{"url": "http://a:1", "gpu": 1}]', "unknown key.*gpu"),
+        ("analysis.select", "some", "must be one of new, tagged"),
+        ("analysis.tag_policy", "rename", "must be one of suffix, map"),
+    ],
+)
+def test_invalid_values_are_refused_with_a_clear_message(
+    key: str, text: str, fragment: str
+) -> None:
     option = option_for(key)
     with pytest.raises(OptionError, match=fragment):
         option.validate(option.parse(text))
@@ -111,7 +130,8 @@ def test_invalid_value_changes_nothing(settings: Settings) -> None:
 
 
 def test_secrets_without_keyring_live_in_the_owner_only_database_and_are_masked(
-        settings: Settings, tmp_path: Path) -> None:
+    settings: Settings, tmp_path: Path
+) -> None:
     assert settings.secrets.keyring is None
     settings.set("stash.api_key", "s3cr3t-key")
     assert settings.get("stash.api_key") == "s3cr3t-key"
@@ -120,8 +140,10 @@ def test_secrets_without_keyring_live_in_the_owner_only_database_and_are_masked(
     row = Setting.get(Setting.key == "secret:stash.api_key")
     assert row.value == {"value": "s3cr3t-key"}
     assert (tmp_path / "stashdesk.db").stat().st_mode & 0o077 == 0
-    assert settings.redact("GET /graphql ApiKey=s3cr3t-key failed") == \
-        f"GET /graphql ApiKey={MASK} failed"
+    assert (
+        settings.redact("GET /graphql ApiKey=s3cr3t-key failed")
+        == f"GET /graphql ApiKey={MASK} failed"
+    )
 
 
 class MemoryKeyring:

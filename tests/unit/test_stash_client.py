@@ -17,8 +17,9 @@ from stashdesk.clients.stash import StashClient
 
 @pytest.fixture
 async def client(stash_server):
-    stash = StashClient(stash_server.url, api_key="secret-key", timeout=2, retries=2,
-                        retry_delay=0.01)
+    stash = StashClient(
+        stash_server.url, api_key="secret-key", timeout=2, retries=2, retry_delay=0.01
+    )
     yield stash
     await stash.aclose()
 
@@ -49,8 +50,7 @@ async def test_a_rejected_key_names_the_setting_and_is_not_retried(client, stash
     stash_server.api_key = "another-key"
     with pytest.raises(StashAuthRejected) as caught:
         await client.count_scenes()
-    assert str(caught.value).startswith("Stash rejected the API key (HTTP 401) - set "
-                                        "stash.api_key")
+    assert str(caught.value).startswith("Stash rejected the API key (HTTP 401) - set stash.api_key")
     assert "secret-key" not in str(caught.value)
     assert sent(stash_server, "CountScenes") == 1
 
@@ -59,8 +59,11 @@ async def test_a_missing_key_says_one_is_needed(stash_server) -> None:
     stash_server.api_key = "needed"
     stash = StashClient(stash_server.url)
     try:
-        with pytest.raises(StashAuthRejected, match=r"requires an API key \(HTTP 401\) - set "
-                                                    r"stash.api_key"):
+        with pytest.raises(
+            StashAuthRejected,
+            match=r"requires an API key \(HTTP 401\) - set "
+            r"stash.api_key",
+        ):
             await stash.version()
     finally:
         await stash.aclose()
@@ -73,17 +76,21 @@ async def test_http_500_is_retried_for_reads(client, stash_server) -> None:
     stash_server.fail_http(500)
     with pytest.raises(StashServerError) as caught:
         await client.count_scenes()
-    assert str(caught.value) == (f"Stash at {stash_server.url} answered HTTP 500: "
-                                 f"Internal Server Error")
+    assert str(caught.value) == (
+        f"Stash at {stash_server.url} answered HTTP 500: Internal Server Error"
+    )
     assert sent(stash_server, "CountScenes") == 6
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda c: c.metadata_scan(["/data"]), "metadataScan"),
-    (lambda c: c.metadata_generate({"covers": True}), "metadataGenerate"),
-    (lambda c: c.stop_job("1"), "stopJob"),
-    (lambda c: c.create_tag("New tag"), "tagCreate"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda c: c.metadata_scan(["/data"]), "metadataScan"),
+        (lambda c: c.metadata_generate({"covers": True}), "metadataGenerate"),
+        (lambda c: c.stop_job("1"), "stopJob"),
+        (lambda c: c.create_tag("New tag"), "tagCreate"),
+    ],
+)
 async def test_mutations_are_never_retried(client, stash_server, call, name) -> None:
     stash_server.fail_http(500, operation=name)
     with pytest.raises(StashServerError):
@@ -92,12 +99,20 @@ async def test_mutations_are_never_retried(client, stash_server, call, name) -> 
     assert stash_server.tags == {} and stash_server.jobs == {}  # nothing happened twice
 
 
-@pytest.mark.parametrize("mode, text", [
-    ("not_json", ("sent an answer that is not GraphQL JSON (HTTP 200: <html><body>502 Bad "
-                 "Gateway</body></html>) - check that stash.url points at Stash")),
-    ("truncated", "sent an answer that is not GraphQL JSON"),
-    ("no_data", "answered without data - check that stash.url points at Stash"),
-])
+@pytest.mark.parametrize(
+    "mode, text",
+    [
+        (
+            "not_json",
+            (
+                "sent an answer that is not GraphQL JSON (HTTP 200: <html><body>502 Bad "
+                "Gateway</body></html>) - check that stash.url points at Stash"
+            ),
+        ),
+        ("truncated", "sent an answer that is not GraphQL JSON"),
+        ("no_data", "answered without data - check that stash.url points at Stash"),
+    ],
+)
 async def test_a_malformed_answer(client, stash_server, mode: str, text: str) -> None:
     stash_server.malformed(mode)
     with pytest.raises(StashMalformedAnswer) as caught:
@@ -116,12 +131,14 @@ async def test_a_graphql_error_carries_stashs_message(client, stash_server) -> N
 
 
 async def test_an_invalid_document_reports_graphqls_message_not_the_status(
-        client, stash_server) -> None:
+    client, stash_server
+) -> None:
     with pytest.raises(StashGraphQLError) as caught:
         await client.execute("query Broken { findScenes { nonsense } }")
     assert stash_server.requests[-1].status == 422
-    assert str(caught.value) == ("Stash reported an error: Cannot query field 'nonsense' on "
-                                 "type 'FindScenesResultType'.")
+    assert str(caught.value) == (
+        "Stash reported an error: Cannot query field 'nonsense' on type 'FindScenesResultType'."
+    )
 
 
 async def test_a_resolver_error_on_a_mutation(client, stash_server) -> None:
@@ -147,7 +164,8 @@ async def test_a_slow_answer_times_out_naming_the_setting(stash_server) -> None:
         await stash.aclose()
     assert str(caught.value) == (
         f"Stash at {stash_server.url} did not answer within 0.3 s - check that Stash is "
-        f"running and not overloaded, or raise stash.timeout")
+        f"running and not overloaded, or raise stash.timeout"
+    )
     # a read, but not retried: the deadline bounds the request, retries would triple it
     assert sent(stash_server, "CountScenes") == 1
 

@@ -10,9 +10,19 @@ from tests.standins.stash_server import stash_schema
 
 
 def test_the_documents_are_collected() -> None:
-    assert {"FIND_SCENES", "COUNT_SCENES", "FIND_JOB", "JOB_QUEUE", "METADATA_SCAN",
-            "METADATA_GENERATE", "STOP_JOB", "JOBS_SUBSCRIBE", "METADATA_IDENTIFY",
-            "METADATA_AUTO_TAG", "IDENTIFY_CONFIGURATION"} <= set(DOCUMENTS)
+    assert {
+        "FIND_SCENES",
+        "COUNT_SCENES",
+        "FIND_JOB",
+        "JOB_QUEUE",
+        "METADATA_SCAN",
+        "METADATA_GENERATE",
+        "STOP_JOB",
+        "JOBS_SUBSCRIBE",
+        "METADATA_IDENTIFY",
+        "METADATA_AUTO_TAG",
+        "IDENTIFY_CONFIGURATION",
+    } <= set(DOCUMENTS)
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTS))

@@ -78,7 +78,8 @@ JOB_QUEUE = "query JobQueue { jobQueue {" + JOB_FIELDS + "} }"
 VERSION = "query Version { version { version hash build_time } systemStatus { status appSchema } }"
 SCENE_UPDATE = (
     "mutation SceneUpdate($input: SceneUpdateInput!) { sceneUpdate(input: $input) {"
-    + SCENE_FIELDS + "} }"
+    + SCENE_FIELDS
+    + "} }"
 )
 BULK_SCENE_UPDATE = (
     "mutation BulkSceneUpdate($input: BulkSceneUpdateInput!) {"
@@ -107,9 +108,24 @@ GENERATE = (
 STOP_JOB = "mutation StopJob($job_id: ID!) { stopJob(job_id: $job_id) }"
 
 ALL_DOCUMENTS = [
-    FIND_SCENES, FIND_SCENE, FIND_TAGS, FIND_PERFORMERS, FIND_STUDIOS, FIND_MARKERS, FIND_JOB,
-    JOB_QUEUE, VERSION, SCENE_UPDATE, BULK_SCENE_UPDATE, MARKER_CREATE, TAG_CREATE,
-    PERFORMER_CREATE, STUDIO_CREATE, SCAN, GENERATE, STOP_JOB,
+    FIND_SCENES,
+    FIND_SCENE,
+    FIND_TAGS,
+    FIND_PERFORMERS,
+    FIND_STUDIOS,
+    FIND_MARKERS,
+    FIND_JOB,
+    JOB_QUEUE,
+    VERSION,
+    SCENE_UPDATE,
+    BULK_SCENE_UPDATE,
+    MARKER_CREATE,
+    TAG_CREATE,
+    PERFORMER_CREATE,
+    STUDIO_CREATE,
+    SCAN,
+    GENERATE,
+    STOP_JOB,
 ]
 
 
@@ -125,8 +141,9 @@ def client(stash_server: StashStandin):
         yield http
 
 
-def post(client: httpx.Client, query: str, variables: dict[str, Any] | None = None,
-         **kwargs: Any) -> httpx.Response:
+def post(
+    client: httpx.Client, query: str, variables: dict[str, Any] | None = None, **kwargs: Any
+) -> httpx.Response:
     return client.post("/graphql", json={"query": query, "variables": variables or {}}, **kwargs)
 
 
@@ -181,8 +198,11 @@ def compatibility_problems(ours: GraphQLSchema, upstream: GraphQLSchema) -> list
         elif type(theirs) is not type(mine):
             problems.append(f"type {name} is a {type(theirs).__name__} upstream")
         elif isinstance(mine, GraphQLEnumType):
-            problems += [f"enum value {name}.{v} does not exist upstream"
-                         for v in mine.values if v not in theirs.values]
+            problems += [
+                f"enum value {name}.{v} does not exist upstream"
+                for v in mine.values
+                if v not in theirs.values
+            ]
         elif isinstance(mine, (GraphQLObjectType, GraphQLInterfaceType)):
             for field_name, field in mine.fields.items():
                 their_field = theirs.fields.get(field_name)
@@ -190,8 +210,9 @@ def compatibility_problems(ours: GraphQLSchema, upstream: GraphQLSchema) -> list
                     problems.append(f"field {name}.{field_name} does not exist upstream")
                     continue
                 if str(field.type) != str(their_field.type):
-                    problems.append(f"field {name}.{field_name}: {field.type} here,"
-                                    f" {their_field.type} upstream")
+                    problems.append(
+                        f"field {name}.{field_name}: {field.type} here, {their_field.type} upstream"
+                    )
                 compare_inputs(f"argument {name}.{field_name}", field.args, their_field.args)
         elif isinstance(mine, GraphQLInputObjectType):
             compare_inputs(f"input {name}", mine.fields, theirs.fields)
@@ -278,8 +299,11 @@ def test_timestamp_filters_compare_text_not_instants(stash_server: Server, clien
     assert scene_ids(client, {"updated_at": {"value": same, "modifier": "GREATER_THAN"}}) == []
     assert scene_ids(client, {"updated_at": {"value": same, "modifier": "EQUALS"}}) == ["1"]
     assert scene_ids(client, {"created_at": {"value": same, "modifier": "LESS_THAN"}}) == []
-    between = {"value": "2026-03-01T10:15:30+05:30", "value2": "2026-03-01T10:15:30+05:30",
-               "modifier": "BETWEEN"}
+    between = {
+        "value": "2026-03-01T10:15:30+05:30",
+        "value2": "2026-03-01T10:15:30+05:30",
+        "modifier": "BETWEEN",
+    }
     assert scene_ids(client, {"updated_at": between}) == ["1"]
     assert scene_ids(client, {"updated_at": {**between, "modifier": "NOT_BETWEEN"}}) == []
     # BETWEEN without value2: up to "now + 1 day", as Stash does
@@ -321,8 +345,10 @@ def test_paging_by_updated_at_breaks_ties_by_id(stash_server: Server, client: Cl
     stash_server.advance(1)
     stash_server.edit_scene("2", title="edited")  # newest
     stash_server.edit_scene("4", title="edited")
-    pages = [scene_ids(client, sort="updated_at", direction="ASC", page=page, per_page=2)
-             for page in (1, 2, 3)]
+    pages = [
+        scene_ids(client, sort="updated_at", direction="ASC", page=page, per_page=2)
+        for page in (1, 2, 3)
+    ]
     assert pages == [["1", "3"], ["5", "2"], ["4"]]
     newest_first = scene_ids(client, sort="updated_at", direction="DESC", per_page=-1)
     assert newest_first == ["2", "4", "1", "3", "5"]  # ties still by id ascending
@@ -418,8 +444,11 @@ def test_ids_bypass_filters_and_unknown_ids_fail(stash_server: Server, client: C
     for title in ("a", "b", "c"):
         stash_server.add_scene(title)
     no_match = {"title": {"value": "zzz", "modifier": "EQUALS"}}
-    result = data(client, FIND_SCENES,
-                  {"ids": ["3", "1"], "filter": {"per_page": 1}, "scene_filter": no_match})
+    result = data(
+        client,
+        FIND_SCENES,
+        {"ids": ["3", "1"], "filter": {"per_page": 1}, "scene_filter": no_match},
+    )
     assert [s["id"] for s in result["findScenes"]["scenes"]] == ["3", "1"]  # as Stash: ids win
     stash_server.delete_scene("3")
     assert errors(client, FIND_SCENES, {"ids": ["1", "3"]}) == ["scene with id 3 not found"]
@@ -436,10 +465,23 @@ def test_scene_update_replaces_lists_and_bumps(stash_server: Server, client: Cli
     scene = stash_server.add_scene("old", tags=["a", "b"], performers=["P"], studio="S")
     tag_c = stash_server.add_tag("c")
     stash_server.advance(60)
-    updated = data(client, SCENE_UPDATE, {"input": {
-        "id": scene, "title": "new", "details": "d", "date": "2026-02-01", "rating100": 80,
-        "organized": True, "tag_ids": [tag_c], "performer_ids": [], "studio_id": None,
-    }})["sceneUpdate"]
+    updated = data(
+        client,
+        SCENE_UPDATE,
+        {
+            "input": {
+                "id": scene,
+                "title": "new",
+                "details": "d",
+                "date": "2026-02-01",
+                "rating100": 80,
+                "organized": True,
+                "tag_ids": [tag_c],
+                "performer_ids": [],
+                "studio_id": None,
+            }
+        },
+    )["sceneUpdate"]
     assert updated["title"] == "new" and updated["rating100"] == 80 and updated["organized"]
     assert [t["name"] for t in updated["tags"]] == ["c"]
     assert updated["performers"] == [] and updated["studio"] is None
@@ -455,11 +497,17 @@ def test_bulk_scene_update_modes(stash_server: Server, client: Client) -> None:
     new = stash_server.add_tag("new")
     performer = stash_server.add_performer("Pat")
     stash_server.advance(5)
-    result = data(client, BULK_SCENE_UPDATE, {"input": {
-        "ids": [one, two],
-        "tag_ids": {"ids": [new, keep], "mode": "ADD"},
-        "performer_ids": {"ids": [performer], "mode": "SET"},
-    }})["bulkSceneUpdate"]
+    result = data(
+        client,
+        BULK_SCENE_UPDATE,
+        {
+            "input": {
+                "ids": [one, two],
+                "tag_ids": {"ids": [new, keep], "mode": "ADD"},
+                "performer_ids": {"ids": [performer], "mode": "SET"},
+            }
+        },
+    )["bulkSceneUpdate"]
     tag_names = [[t["name"] for t in s["tags"]] for s in result]
     assert tag_names == [["keep", "drop", "new"], ["drop", "new", "keep"]]
     assert all(s["updated_at"] == stash_server.stamp() for s in result)
@@ -467,8 +515,18 @@ def test_bulk_scene_update_modes(stash_server: Server, client: Client) -> None:
     data(client, BULK_SCENE_UPDATE, {"input": remove})
     assert stash_server.scenes[one].tag_ids == [keep, new]
     assert stash_server.scenes[two].tag_ids == [new, keep]
-    data(client, BULK_SCENE_UPDATE, {"input": {"ids": [two], "tag_ids": {"ids": [], "mode": "SET"},
-                                               "organized": True, "title": "T"}})
+    data(
+        client,
+        BULK_SCENE_UPDATE,
+        {
+            "input": {
+                "ids": [two],
+                "tag_ids": {"ids": [], "mode": "SET"},
+                "organized": True,
+                "title": "T",
+            }
+        },
+    )
     assert (stash_server.scenes[two].tag_ids, stash_server.scenes[two].organized) == ([], True)
     failed = errors(client, BULK_SCENE_UPDATE, {"input": {"ids": [one, "99"], "title": "x"}})
     assert failed == ["scene with id 99 not found"] and stash_server.scenes[one].title == "one"
@@ -480,15 +538,28 @@ def test_scene_marker_create_bumps_the_scene(stash_server: Server, client: Clien
     tag = stash_server.add_tag("Kiss")
     extra = stash_server.add_tag("Extra")
     stash_server.advance(2)
-    marker = data(client, MARKER_CREATE, {"input": {
-        "scene_id": scene, "title": "Kiss", "seconds": 12.5, "end_seconds": 20.0,
-        "primary_tag_id": tag, "tag_ids": [extra],
-    }})["sceneMarkerCreate"]
+    marker = data(
+        client,
+        MARKER_CREATE,
+        {
+            "input": {
+                "scene_id": scene,
+                "title": "Kiss",
+                "seconds": 12.5,
+                "end_seconds": 20.0,
+                "primary_tag_id": tag,
+                "tag_ids": [extra],
+            }
+        },
+    )["sceneMarkerCreate"]
     assert marker["scene"] == {"id": scene, "updated_at": "2026-03-01T10:00:02+05:30"}
     assert marker["primary_tag"] == {"id": tag, "name": "Kiss"}
     assert marker["tags"] == [{"id": extra}]
-    found = data(client, FIND_MARKERS, {"scene_marker_filter": {"scenes": {"value": [scene],
-                                                                          "modifier": "INCLUDES"}}})
+    found = data(
+        client,
+        FIND_MARKERS,
+        {"scene_marker_filter": {"scenes": {"value": [scene], "modifier": "INCLUDES"}}},
+    )
     assert found["findSceneMarkers"]["count"] == 1
     scene_data = data(client, FIND_SCENE, {"id": scene})["findScene"]
     assert scene_data["scene_markers"][0]["primary_tag"]["name"] == "Kiss"
@@ -499,9 +570,11 @@ def test_create_and_case_insensitive_name_lookup(stash_server: Server, client: C
     tag = data(client, TAG_CREATE, {"input": new_tag})["tagCreate"]
     assert tag == {"id": "1", **new_tag}
     assert errors(client, TAG_CREATE, {"input": {"name": "big hair"}}) == [
-        "tag with name 'big hair' already exists"]
+        "tag with name 'big hair' already exists"
+    ]
     assert errors(client, TAG_CREATE, {"input": {"name": "BIGHAIR"}}) == [
-        "name 'BIGHAIR' is used as alias for 'Big Hair'"]
+        "name 'BIGHAIR' is used as alias for 'Big Hair'"
+    ]
     stash_server.add_tag("Hairy")
     equals = {"tag_filter": {"name": {"value": "big HAIR", "modifier": "EQUALS"}}}
     assert data(client, FIND_TAGS, equals)["findTags"]["tags"] == [tag]
@@ -521,7 +594,8 @@ def test_create_and_case_insensitive_name_lookup(stash_server: Server, client: C
     found = data(client, FIND_STUDIOS, {"studio_filter": acm})
     assert [s["name"] for s in found["findStudios"]["studios"]] == ["ACME"]
     assert errors(client, STUDIO_CREATE, {"input": {"name": "acme"}}) == [
-        "studio with name 'acme' already exists"]
+        "studio with name 'acme' already exists"
+    ]
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -741,9 +815,14 @@ async def test_usable_from_asyncio(stash_server: StashStandin) -> None:
 
 def test_seeding_helpers(stash_server: StashStandin) -> None:
     scene = stash_server.add_scene(
-        "multi", ["/a/one.mp4", "/a/two.mp4"], tags=["T"], performers=["P"], studio="S",
-        markers=[{"title": "m", "seconds": 3.0, "primary_tag": "M", "end_seconds": 4.0,
-                  "tags": ["T"]}],
+        "multi",
+        ["/a/one.mp4", "/a/two.mp4"],
+        tags=["T"],
+        performers=["P"],
+        studio="S",
+        markers=[
+            {"title": "m", "seconds": 3.0, "primary_tag": "M", "end_seconds": 4.0, "tags": ["T"]}
+        ],
     )
     assert [f.basename for f in stash_server.scenes[scene].files] == ["one.mp4", "two.mp4"]
     assert stash_server.add_scene("again", tags=["t"]) == "2"
@@ -759,10 +838,13 @@ def test_seeding_helpers(stash_server: StashStandin) -> None:
 
 # ----------------------------------------------------------------------------- covers, UI, tags
 
-MEDIA = ("query Media($id: ID) { findScene(id: $id) { id paths { screenshot } } "
-         "configuration { ui } }")
-TAG_WITH_PARENT = ("mutation TagCreate($input: TagCreateInput!) { tagCreate(input: $input) {"
-                   " id name ignore_auto_tag parents { name } } }")
+MEDIA = (
+    "query Media($id: ID) { findScene(id: $id) { id paths { screenshot } } configuration { ui } }"
+)
+TAG_WITH_PARENT = (
+    "mutation TagCreate($input: TagCreateInput!) { tagCreate(input: $input) {"
+    " id name ignore_auto_tag parents { name } } }"
+)
 
 
 def test_covers_ui_configuration_and_tag_parents(stash_server: Server, client: Client) -> None:
@@ -780,13 +862,25 @@ def test_covers_ui_configuration_and_tag_parents(stash_server: Server, client: C
         assert cover.content == default_cover(scene)
         stash_server.covers[scene] = b"\xff\xd8\xffJPEG"
         assert http.get(url, headers={"ApiKey": "secret"}).content == b"\xff\xd8\xffJPEG"
-        assert http.get(f"{stash_server.url}/scene/99/screenshot",
-                        headers={"ApiKey": "secret"}).status_code == 404
+        assert (
+            http.get(
+                f"{stash_server.url}/scene/99/screenshot", headers={"ApiKey": "secret"}
+            ).status_code
+            == 404
+        )
     stash_server.api_key = None
     parent = stash_server.add_tag("AI")
-    made = data(client, TAG_WITH_PARENT, {"input": {
-        "name": "Kissing_AI", "ignore_auto_tag": True, "parent_ids": [parent]}})["tagCreate"]
-    assert made == {"id": made["id"], "name": "Kissing_AI", "ignore_auto_tag": True,
-                    "parents": [{"name": "AI"}]}
+    made = data(
+        client,
+        TAG_WITH_PARENT,
+        {"input": {"name": "Kissing_AI", "ignore_auto_tag": True, "parent_ids": [parent]}},
+    )["tagCreate"]
+    assert made == {
+        "id": made["id"],
+        "name": "Kissing_AI",
+        "ignore_auto_tag": True,
+        "parents": [{"name": "AI"}],
+    }
     assert errors(client, TAG_WITH_PARENT, {"input": {"name": "X", "parent_ids": ["77"]}}) == [
-        "tag with id 77 not found"]
+        "tag with id 77 not found"
+    ]

@@ -23,16 +23,21 @@ async def http():
         yield session
 
 
-def transport(server: StashStandin, protocol: str, session: aiohttp.ClientSession,
-              **kwargs) -> AIOHTTPWebsocketsTransport:
-    return AIOHTTPWebsocketsTransport(url=websocket_url(server.graphql_url),
-                                      subprotocols=[protocol], connect_timeout=5,
-                                      ack_timeout=5, close_timeout=2, session=session,
-                                      **kwargs)
+def transport(
+    server: StashStandin, protocol: str, session: aiohttp.ClientSession, **kwargs
+) -> AIOHTTPWebsocketsTransport:
+    return AIOHTTPWebsocketsTransport(
+        url=websocket_url(server.graphql_url),
+        subprotocols=[protocol],
+        connect_timeout=5,
+        ack_timeout=5,
+        close_timeout=2,
+        session=session,
+        **kwargs,
+    )
 
 
-async def collect(server: StashStandin, protocol: str, count: int, act, http,
-                  **kwargs) -> list:
+async def collect(server: StashStandin, protocol: str, count: int, act, http, **kwargs) -> list:
     """Subscribe, run ``act()`` once subscribed, return the first ``count`` updates."""
     updates: list = []
     async with Client(transport=transport(server, protocol, http, **kwargs)) as session:
@@ -44,13 +49,20 @@ async def collect(server: StashStandin, protocol: str, count: int, act, http,
         while len(updates) < count:
             updates.append(await asyncio.wait_for(iterator.__anext__(), 5))
         await iterator.aclose()
-    return [(u["jobsSubscribe"]["type"], u["jobsSubscribe"]["job"]["status"],
-             u["jobsSubscribe"]["job"]["progress"]) for u in updates]
+    return [
+        (
+            u["jobsSubscribe"]["type"],
+            u["jobsSubscribe"]["job"]["status"],
+            u["jobsSubscribe"]["job"]["progress"],
+        )
+        for u in updates
+    ]
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_jobs_subscribe_sends_add_update_remove_as_stash(
-        stash_server: StashStandin, protocol: str, http) -> None:
+    stash_server: StashStandin, protocol: str, http
+) -> None:
     stash_server.job_step_seconds = 60  # nothing moves unless the test moves it
 
     def act() -> None:
@@ -59,35 +71,54 @@ async def test_jobs_subscribe_sends_add_update_remove_as_stash(
         stash_server.set_job(job, status="FINISHED", progress=1.0)
 
     seen = await collect(stash_server, protocol, 4, act, http)
-    assert seen == [("ADD", "READY", None), ("UPDATE", "READY", None),
-                    ("UPDATE", "RUNNING", 0.5), ("REMOVE", "FINISHED", 1.0)]
+    assert seen == [
+        ("ADD", "READY", None),
+        ("UPDATE", "READY", None),
+        ("UPDATE", "RUNNING", 0.5),
+        ("REMOVE", "FINISHED", 1.0),
+    ]
     [upgrade] = stash_server.requests_for("websocket")
     assert upgrade.status == 101 and protocol in upgrade.header("Sec-WebSocket-Protocol")
 
 
 async def test_scripted_jobs_move_by_themselves_while_someone_subscribes(
-        stash_server: StashStandin, http) -> None:
+    stash_server: StashStandin, http
+) -> None:
     stash_server.job_script = [("RUNNING", 0.5), ("FINISHED", 1.0)]
     stash_server.job_step_seconds = 0.05
-    seen = await collect(stash_server, "graphql-transport-ws", 3,
-                         lambda: stash_server._create_job("Scanning...", "scan", {})
-                         .script.extend(stash_server.job_script), http)
-    assert seen == [("ADD", "READY", None), ("UPDATE", "RUNNING", 0.5),
-                    ("REMOVE", "FINISHED", 1.0)]
+    seen = await collect(
+        stash_server,
+        "graphql-transport-ws",
+        3,
+        lambda: stash_server._create_job("Scanning...", "scan", {}).script.extend(
+            stash_server.job_script
+        ),
+        http,
+    )
+    assert seen == [("ADD", "READY", None), ("UPDATE", "RUNNING", 0.5), ("REMOVE", "FINISHED", 1.0)]
 
 
-async def test_the_api_key_is_checked_on_the_upgrade_request(stash_server: StashStandin,
-                                                              http) -> None:
+async def test_the_api_key_is_checked_on_the_upgrade_request(
+    stash_server: StashStandin, http
+) -> None:
     stash_server.api_key = "secret"
     with pytest.raises(Exception) as refused:
         async with Client(transport=transport(stash_server, "graphql-transport-ws", http)):
             pass
-    assert any(isinstance(e, aiohttp.WSServerHandshakeError) and e.status == 401
-               for e in _chain(refused.value))
+    assert any(
+        isinstance(e, aiohttp.WSServerHandshakeError) and e.status == 401
+        for e in _chain(refused.value)
+    )
     # The header on the upgrade is what counts; Stash ignores connection_init's payload.
-    seen = await collect(stash_server, "graphql-transport-ws", 1,
-                         lambda: stash_server.add_external_job("Scanning..."), http,
-                         headers={"ApiKey": "secret"}, init_payload={"ApiKey": "wrong"})
+    seen = await collect(
+        stash_server,
+        "graphql-transport-ws",
+        1,
+        lambda: stash_server.add_external_job("Scanning..."),
+        http,
+        headers={"ApiKey": "secret"},
+        init_payload={"ApiKey": "wrong"},
+    )
     assert seen[0][0] == "ADD"
 
 
@@ -96,11 +127,12 @@ async def test_refused_and_dropped_websockets(stash_server: StashStandin, http) 
     with pytest.raises(Exception) as refused:
         async with Client(transport=transport(stash_server, "graphql-transport-ws", http)):
             pass
-    assert any(isinstance(e, aiohttp.WSServerHandshakeError) and e.status == 400
-               for e in _chain(refused.value))
+    assert any(
+        isinstance(e, aiohttp.WSServerHandshakeError) and e.status == 400
+        for e in _chain(refused.value)
+    )
     stash_server.allow_websockets()
-    async with Client(transport=transport(stash_server, "graphql-transport-ws",
-                                          http)) as session:
+    async with Client(transport=transport(stash_server, "graphql-transport-ws", http)) as session:
         iterator = session.subscribe(gql(JOBS_SUBSCRIBE)).__aiter__()
         following = asyncio.ensure_future(iterator.__anext__())
         await wait_until(lambda: stash_server.subscribers == 1, message="the subscription")

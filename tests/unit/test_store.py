@@ -52,8 +52,7 @@ def test_newer_database_is_refused_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["stashdesk.db"]  # no WAL, no backup
 
 
-def test_migration_copies_file_aside_and_runs_in_a_transaction(tmp_path: Path,
-                                                               monkeypatch) -> None:
+def test_migration_copies_file_aside_and_runs_in_a_transaction(tmp_path: Path, monkeypatch) -> None:
     s = Store(tmp_path)
     s.writer.call  # noqa: B018 - the store is usable
     s.writer.submit(lambda: Setting.create(key="stash.url", value="http://old:9999")).result()
@@ -70,8 +69,9 @@ def test_migration_copies_file_aside_and_runs_in_a_transaction(tmp_path: Path,
         db.execute_sql("CREATE TABLE half_done (id INTEGER PRIMARY KEY)")
         raise RuntimeError("migration 3 broke")
 
-    monkeypatch.setattr(store_db, "MIGRATIONS", [*store_db.MIGRATIONS, migration_2,
-                                                 failing_migration_3])
+    monkeypatch.setattr(
+        store_db, "MIGRATIONS", [*store_db.MIGRATIONS, migration_2, failing_migration_3]
+    )
     monkeypatch.setattr(store_db, "SCHEMA_VERSION", current + 2)
     with pytest.raises(RuntimeError, match="migration 3 broke"):
         store_db.open_database(tmp_path)
@@ -141,20 +141,29 @@ def test_retention_prunes_old_rows_but_keeps_each_daemons_newest_100(store: Stor
             + [{"daemon": "busy", "message": f"old {i}", "at": old + i} for i in range(50)]
             + [{"daemon": "busy", "message": f"new {i}", "at": now - i} for i in range(120)]
         ).execute()
-        DaemonLog.insert_many([{"daemon": "busy", "level": "INFO", "message": "x", "at": old},
-                               {"daemon": "busy", "level": "INFO", "message": "y", "at": now}]
-                              ).execute()
-        for i, (status, finished) in enumerate([("completed", old), ("failed", old),
-                                                ("completed", now), ("running", None)]):
-            Job.create(id=f"job-{i}", type="SYNC", status=status, created_at=old,
-                       finished_at=finished)
+        DaemonLog.insert_many(
+            [
+                {"daemon": "busy", "level": "INFO", "message": "x", "at": old},
+                {"daemon": "busy", "level": "INFO", "message": "y", "at": now},
+            ]
+        ).execute()
+        for i, (status, finished) in enumerate(
+            [("completed", old), ("failed", old), ("completed", now), ("running", None)]
+        ):
+            Job.create(
+                id=f"job-{i}", type="SYNC", status=status, created_at=old, finished_at=finished
+            )
 
     store.writer.submit(seed).result(10)
     removed = store.writer.submit(lambda: prune_history(30, now=now)).result(10)
     assert removed["status_history"] == 50 + 50  # quiet keeps 100 of 150; busy loses its 50 old
     assert DaemonStatus.select().where(DaemonStatus.daemon == "quiet").count() == 100
-    newest_quiet = DaemonStatus.select().where(DaemonStatus.daemon == "quiet").order_by(
-        DaemonStatus.at.desc()).first()
+    newest_quiet = (
+        DaemonStatus.select()
+        .where(DaemonStatus.daemon == "quiet")
+        .order_by(DaemonStatus.at.desc())
+        .first()
+    )
     assert newest_quiet.message == "old 149"
     assert DaemonStatus.select().where(DaemonStatus.daemon == "busy").count() == 120
     assert [r.message for r in DaemonLog.select()] == ["y"]
@@ -168,8 +177,7 @@ async def test_the_engine_prunes_old_history_soon_after_it_starts(engines) -> No
     def seed() -> None:
         DaemonLog.create(daemon="x", level="INFO", message="old", at=old)
         DaemonLog.create(daemon="x", level="INFO", message="new", at=time.time())
-        Job.create(id="old-job", type="SYNC", status="completed", created_at=old,
-                   finished_at=old)
+        Job.create(id="old-job", type="SYNC", status="completed", created_at=old, finished_at=old)
 
     await services.store.write(seed)
     await engines.engine.stop()
@@ -177,8 +185,10 @@ async def test_the_engine_prunes_old_history_soon_after_it_starts(engines) -> No
 
     async def old_rows_left() -> bool:
         logs = await services.store.read(lambda: [r.message for r in DaemonLog.select()])
-        return logs != ["new"] or await services.store.read(
-            lambda: Job.get_or_none(Job.id == "old-job")) is not None
+        return (
+            logs != ["new"]
+            or await services.store.read(lambda: Job.get_or_none(Job.id == "old-job")) is not None
+        )
 
     deadline = time.monotonic() + 10
     while await old_rows_left():
@@ -190,12 +200,12 @@ def test_the_writer_keeps_each_daemons_history_and_log_under_the_cap(store: Stor
     store.writer.max_rows_per_daemon = 200
     now = time.time()
     for i in range(1500):
-        store.writer.put(StatusRecord("busy", f"status {i}", None, None, "working", None,
-                                      now + i))
+        store.writer.put(StatusRecord("busy", f"status {i}", None, None, "working", None, now + i))
         store.writer.put(LogRecord("busy", "INFO", f"line {i}", now + i))
         if i % 500 == 0:
-            store.writer.put(StatusRecord("quiet", f"quiet {i}", None, None, "working", None,
-                                          now + i))
+            store.writer.put(
+                StatusRecord("quiet", f"quiet {i}", None, None, "working", None, now + i)
+            )
         if i % 100 == 0:
             store.writer.flush()  # several batches, as in a real run
     store.writer.flush()
@@ -203,8 +213,12 @@ def test_the_writer_keeps_each_daemons_history_and_log_under_the_cap(store: Stor
     def counts() -> tuple[int, int, int, str]:
         busy = DaemonStatus.select().where(DaemonStatus.daemon == "busy")
         newest = busy.order_by(DaemonStatus.id.desc()).first().message
-        return (busy.count(), DaemonLog.select().where(DaemonLog.daemon == "busy").count(),
-                DaemonStatus.select().where(DaemonStatus.daemon == "quiet").count(), newest)
+        return (
+            busy.count(),
+            DaemonLog.select().where(DaemonLog.daemon == "busy").count(),
+            DaemonStatus.select().where(DaemonStatus.daemon == "quiet").count(),
+            newest,
+        )
 
     history, logs, quiet, newest = store.writer.submit(counts).result(10)
     assert 200 <= history <= 200 + 50 and 200 <= logs <= 200 + 50
@@ -230,7 +244,8 @@ async def test_the_engine_caps_history_by_the_setting(engines) -> None:
 
 
 def test_a_write_whose_caller_gave_up_still_lets_the_rest_of_its_batch_succeed(
-        store: Store) -> None:
+    store: Store,
+) -> None:
     """A caller cancelled while its write ran (an engine stopping, say) must not make the
     writes committed in the same batch look failed."""
     import threading
@@ -245,13 +260,13 @@ def test_a_write_whose_caller_gave_up_still_lets_the_rest_of_its_batch_succeed(
     hold = threading.Event()
     store.writer.submit(lambda: hold.wait(10))  # the next two then share one batch
     abandoned = store.writer.submit(slow)
-    kept = store.writer.submit(lambda: DaemonLog.create(daemon="x", level="INFO",
-                                                        message="kept", at=2.0))
+    kept = store.writer.submit(
+        lambda: DaemonLog.create(daemon="x", level="INFO", message="kept", at=2.0)
+    )
     hold.set()
     assert started.wait(10)
     abandoned.cancel()  # its caller gives up while it runs
     release.set()
     assert kept.result(10).message == "kept"
-    messages = store.writer.submit(lambda: sorted(r.message for r in DaemonLog.select())
-                                   ).result(10)
+    messages = store.writer.submit(lambda: sorted(r.message for r in DaemonLog.select())).result(10)
     assert messages == ["abandoned", "kept"]  # both committed

@@ -36,19 +36,44 @@ def store(tmp_path: Path):
 def seed_history(store: Store, tied: int = 0) -> None:
     """Status rows, job actions and log lines of two daemons, with many rows sharing
     instants (``tied`` extra status rows all at one instant)."""
+
     def seed() -> None:
         DaemonStatus.insert_many(
-            [{"daemon": f"d{i % 2}", "message": f"status {i}", "at": NOW - i // 3,
-              "job_id": f"job-{i % 5}" if i % 4 == 0 else None, "job_type": None}
-             for i in range(600)]
+            [
+                {
+                    "daemon": f"d{i % 2}",
+                    "message": f"status {i}",
+                    "at": NOW - i // 3,
+                    "job_id": f"job-{i % 5}" if i % 4 == 0 else None,
+                    "job_type": None,
+                }
+                for i in range(600)
+            ]
             + [{"daemon": "d0", "message": f"tied {i}", "at": NOW - 50} for i in range(tied)]
         ).execute()
         DaemonJobAction.insert_many(
-            [{"daemon": f"d{i % 2}", "job_id": f"job-{i % 5}", "action": "LAUNCHED",
-              "reason": "why" if i % 2 else None, "at": NOW - i} for i in range(150)]).execute()
+            [
+                {
+                    "daemon": f"d{i % 2}",
+                    "job_id": f"job-{i % 5}",
+                    "action": "LAUNCHED",
+                    "reason": "why" if i % 2 else None,
+                    "at": NOW - i,
+                }
+                for i in range(150)
+            ]
+        ).execute()
         DaemonLog.insert_many(
-            [{"daemon": f"d{i % 2}", "level": ("INFO", "WARNING", "ERROR")[i % 3],
-              "message": f"line {i}", "at": NOW - i // 2} for i in range(400)]).execute()
+            [
+                {
+                    "daemon": f"d{i % 2}",
+                    "level": ("INFO", "WARNING", "ERROR")[i % 3],
+                    "message": f"line {i}",
+                    "at": NOW - i // 2,
+                }
+                for i in range(400)
+            ]
+        ).execute()
         for i in range(5):
             Job.create(id=f"job-{i}", type="SYNC", status="completed", created_at=NOW - i)
 
@@ -69,15 +94,22 @@ def everything(daemon: str | None, kinds: tuple[str, ...], limit: int) -> list:
 @pytest.mark.parametrize("daemon", [None, "d0"])
 @pytest.mark.parametrize("kinds", [KINDS, ("status",), ("job", "error")])
 def test_timeline_pages_walk_every_event_once_in_order_even_through_ties(
-        store: Store, daemon: str | None, kinds: tuple[str, ...]) -> None:
+    store: Store, daemon: str | None, kinds: tuple[str, ...]
+) -> None:
     seed_history(store, tied=450)  # more rows at one instant than a page holds
     with store.db.connection_context():
         walked = everything(daemon, kinds, 100)
         first = timeline_page(daemon, kinds, None, 100)
     keys = [e.key for e in walked]
     assert len(keys) == len(set(keys))
-    expected = (sum(1 for _ in range(600) if daemon in (None, "d0")) // (2 if daemon else 1)
-                + (450 if daemon in (None, "d0") else 0)) if "status" in kinds else 0
+    expected = (
+        (
+            sum(1 for _ in range(600) if daemon in (None, "d0")) // (2 if daemon else 1)
+            + (450 if daemon in (None, "d0") else 0)
+        )
+        if "status" in kinds
+        else 0
+    )
     expected += (150 // (2 if daemon else 1)) if "job" in kinds else 0
     problems = [i for i in range(400) if i % 3 and (daemon is None or i % 2 == 0)]
     expected += len(problems) if "error" in kinds else 0
@@ -96,33 +128,59 @@ def test_a_daemons_panels_and_the_cli_history_list_newest_rows(store: Store) -> 
     seed_history(store)
     with store.db.connection_context():
         statuses = daemon_status_rows("d1", 20)
-        expected = list(DaemonStatus.select(DaemonStatus.at, DaemonStatus.message,
-                                            DaemonStatus.job_id, DaemonStatus.job_type)
-                        .where(DaemonStatus.daemon == "d1")
-                        .order_by(DaemonStatus.at.desc(), DaemonStatus.id.desc())
-                        .limit(20).tuples())
+        expected = list(
+            DaemonStatus.select(
+                DaemonStatus.at, DaemonStatus.message, DaemonStatus.job_id, DaemonStatus.job_type
+            )
+            .where(DaemonStatus.daemon == "d1")
+            .order_by(DaemonStatus.at.desc(), DaemonStatus.id.desc())
+            .limit(20)
+            .tuples()
+        )
         assert statuses == expected
         actions = daemon_job_actions("d0", 10)
         assert [a[0] for a in actions] == [NOW - i for i in range(0, 20, 2)]
         assert all(a[3] == "SYNC" for a in actions)
         lines = daemon_log_lines("d0", 5)
-        assert lines == [(NOW - 0, "INFO", "line 0"), (NOW - 1, "ERROR", "line 2"),
-                         (NOW - 2, "WARNING", "line 4"), (NOW - 3, "INFO", "line 6"),
-                         (NOW - 4, "ERROR", "line 8")]
+        assert lines == [
+            (NOW - 0, "INFO", "line 0"),
+            (NOW - 1, "ERROR", "line 2"),
+            (NOW - 2, "WARNING", "line 4"),
+            (NOW - 3, "INFO", "line 6"),
+            (NOW - 4, "ERROR", "line 8"),
+        ]
         cli = status_history(None, 7)
-        newest = list(DaemonStatus.select().order_by(DaemonStatus.at.desc(),
-                                                     DaemonStatus.id.desc()).limit(7))
-        assert cli == [{"daemon": r.daemon, "message": r.message, "job_id": r.job_id,
-                        "job_type": r.job_type, "at": r.at} for r in reversed(newest)]
+        newest = list(
+            DaemonStatus.select().order_by(DaemonStatus.at.desc(), DaemonStatus.id.desc()).limit(7)
+        )
+        assert cli == [
+            {
+                "daemon": r.daemon,
+                "message": r.message,
+                "job_id": r.job_id,
+                "job_type": r.job_type,
+                "at": r.at,
+            }
+            for r in reversed(newest)
+        ]
         assert [i["message"] for i in status_history("d0", 2)] == ["status 0", "status 2"]
 
 
 def seed_jobs(store: Store, count: int) -> None:
     def seed() -> None:
-        Job.insert_many([
-            {"id": f"{i:06d}", "type": ("SYNC", "ANALYSIS")[i % 2],
-             "status": ("completed", "failed", "running")[i % 3], "progress": 0.0,
-             "metadata": "{}", "created_at": NOW + i // 4} for i in range(count)]).execute()
+        Job.insert_many(
+            [
+                {
+                    "id": f"{i:06d}",
+                    "type": ("SYNC", "ANALYSIS")[i % 2],
+                    "status": ("completed", "failed", "running")[i % 3],
+                    "progress": 0.0,
+                    "metadata": "{}",
+                    "created_at": NOW + i // 4,
+                }
+                for i in range(count)
+            ]
+        ).execute()
 
     store.writer.submit(seed).result(30)
 
@@ -131,8 +189,13 @@ def seed_jobs(store: Store, count: int) -> None:
 def test_jobs_pages_walk_every_matching_job_once_in_order(store: Store, sort: str) -> None:
     seed_jobs(store, 1000)
     with store.db.connection_context():
-        for statuses, types in ((None, None), (("running",), None), (None, ("SYNC",)),
-                                (("completed", "failed"), ("ANALYSIS",)), ((), None)):
+        for statuses, types in (
+            (None, None),
+            (("running",), None),
+            (None, ("SYNC",)),
+            (("completed", "failed"), ("ANALYSIS",)),
+            ((), None),
+        ):
             query = JobQuery(statuses, types, sort=sort)
             reference = list(Job.select().where(query.clause()))
             walked, after = [], None
@@ -142,9 +205,14 @@ def test_jobs_pages_walk_every_matching_job_once_in_order(store: Store, sort: st
                 if len(page) < 64:
                     break
                 after = job_cursor(query, page[-1])
-            assert [j.id for j in walked] == [j.id for j in sorted(
-                reference, key=lambda j: (getattr(j, query.column.name) or -1.0, j.id),
-                reverse=query.descending)]
+            assert [j.id for j in walked] == [
+                j.id
+                for j in sorted(
+                    reference,
+                    key=lambda j: (getattr(j, query.column.name) or -1.0, j.id),
+                    reverse=query.descending,
+                )
+            ]
             assert len(walked) == count_jobs(query)
 
 
@@ -187,8 +255,11 @@ def test_every_listing_query_walks_an_index_in_order(store: Store, daemon: str |
         lambda: status_history(daemon, 50),
     ]
     if daemon:
-        calls += [lambda: daemon_status_rows(daemon, 50), lambda: daemon_log_lines(daemon, 50),
-                  lambda: daemon_job_actions(daemon, 50)]
+        calls += [
+            lambda: daemon_status_rows(daemon, 50),
+            lambda: daemon_log_lines(daemon, 50),
+            lambda: daemon_job_actions(daemon, 50),
+        ]
     checked = 0
     for call in calls:
         for sql, params in captured_sql(store, call):
@@ -206,7 +277,8 @@ def test_every_listing_query_walks_an_index_in_order(store: Store, daemon: str |
 
 
 def test_retention_keeps_the_newest_rows_of_each_daemon_and_gives_space_back(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     store = Store(tmp_path)
     try:
         with store.db.connection_context():
@@ -214,8 +286,11 @@ def test_retention_keeps_the_newest_rows_of_each_daemon_and_gives_space_back(
 
         def seed() -> None:
             DaemonStatus.insert_many(
-                [{"daemon": f"d{i % 3}", "message": "x" * 200, "at": NOW - 90 * 86400 + i}
-                 for i in range(30_000)]).execute()
+                [
+                    {"daemon": f"d{i % 3}", "message": "x" * 200, "at": NOW - 90 * 86400 + i}
+                    for i in range(30_000)
+                ]
+            ).execute()
 
         store.writer.submit(seed).result(30)
         store.close()
@@ -224,11 +299,15 @@ def test_retention_keeps_the_newest_rows_of_each_daemon_and_gives_space_back(
         removed = store.writer.submit(lambda: prune_history(30, now=NOW)).result(30)
         assert removed["status_history"] == 30_000 - 3 * 100
         with store.db.connection_context():
-            kept = list(store.db.execute_sql(
-                "SELECT daemon, count(*), min(at) FROM daemon_status GROUP BY daemon"))
+            kept = list(
+                store.db.execute_sql(
+                    "SELECT daemon, count(*), min(at) FROM daemon_status GROUP BY daemon"
+                )
+            )
         assert [(d, n) for d, n, _ in kept] == [("d0", 100), ("d1", 100), ("d2", 100)]
         assert {d: at for d, _, at in kept} == {
-            f"d{k}": NOW - 90 * 86400 + 30_000 - 300 + k for k in range(3)}
+            f"d{k}": NOW - 90 * 86400 + 30_000 - 300 + k for k in range(3)
+        }
         assert store.writer.submit(reclaim_space).result(10) == 0  # the prune freed it all
         store.close()
         assert (tmp_path / "stashdesk.db").stat().st_size < before / 4
@@ -237,7 +316,8 @@ def test_retention_keeps_the_newest_rows_of_each_daemon_and_gives_space_back(
 
 
 def test_an_old_file_is_copied_aside_then_vacuumed_into_incremental_mode(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with monkeypatch.context() as patch:  # a file as version 2 left it
         patch.setattr(store_db, "MIGRATIONS", store_db.MIGRATIONS[:2])
         patch.setattr(store_db, "SCHEMA_VERSION", 2)
@@ -264,9 +344,11 @@ def test_an_old_file_is_copied_aside_then_vacuumed_into_incremental_mode(
 def test_pragma_optimize_runs_when_the_store_closes(tmp_path: Path) -> None:
     store = Store(tmp_path)
     statements: list[str] = []
+    store.writer.submit(lambda: store.db.connection().set_trace_callback(statements.append)).result(
+        10
+    )
     store.writer.submit(
-        lambda: store.db.connection().set_trace_callback(statements.append)).result(10)
-    store.writer.submit(lambda: DaemonStatus.select().where(
-        DaemonStatus.at > time.time()).count()).result(10)
+        lambda: DaemonStatus.select().where(DaemonStatus.at > time.time()).count()
+    ).result(10)
     store.close()
     assert any(s.strip().upper() == "PRAGMA OPTIMIZE" for s in statements)

@@ -59,8 +59,11 @@ def test_csv_round_trip(store, tmp_path: Path) -> None:
     before = pairs()
     text = export_mappings_csv()
     assert text.splitlines()[0] == "ai_tag,stash_tag,ignore"
-    assert text.splitlines()[1:] == ['Beach,"The ""Beach""",false',
-                                     'Kitchen,"Cooking, indoors",false', "POV,,true"]
+    assert text.splitlines()[1:] == [
+        'Beach,"The ""Beach""",false',
+        'Kitchen,"Cooking, indoors",false',
+        "POV,,true",
+    ]
     exported = export_mappings_file(tmp_path / "out" / "map.csv")
     assert exported == {"path": str(tmp_path / "out" / "map.csv"), "rows": 3}
     for item in list_mappings():
@@ -77,30 +80,41 @@ def test_csv_round_trip(store, tmp_path: Path) -> None:
 def test_import_replace_and_merge(store) -> None:
     set_mapping("Old", "Stale")
     set_mapping("Kitchen", "Cooking")
-    counts = import_mappings_csv("ai_tag,stash_tag,ignore\nKitchen,Kitchen,false\n"
-                                 "Beach,,yes\n", replace=True)
+    counts = import_mappings_csv(
+        "ai_tag,stash_tag,ignore\nKitchen,Kitchen,false\nBeach,,yes\n", replace=True
+    )
     assert counts == {"rows": 2, "added": 1, "changed": 1, "unchanged": 0, "removed": 1}
     assert pairs() == [("Beach", None, True), ("Kitchen", "Kitchen", False)]
 
 
 def test_import_reads_the_peers_files(store) -> None:
-    ai_tagger = ("ServerTag,StashTag,MinDuration,MaxGap,RequiredDuration\n"
-                 "69,69_AI,5,1,20%\nAnal Fucking,Anal Fucking_AI,5,1,30s\n")
+    ai_tagger = (
+        "ServerTag,StashTag,MinDuration,MaxGap,RequiredDuration\n"
+        "69,69_AI,5,1,20%\nAnal Fucking,Anal Fucking_AI,5,1,30s\n"
+    )
     assert import_mappings_csv(ai_tagger)["added"] == 2
-    overhaul = ("tag_name,category,stash_name,markers_enabled,scene_tag_enabled\n"
-                "__default__,,,TRUE,TRUE\nKissing,Sexual Actions,Kiss,,\n"
-                "Blowjob,Sexual Actions,,,\n")
+    overhaul = (
+        "tag_name,category,stash_name,markers_enabled,scene_tag_enabled\n"
+        "__default__,,,TRUE,TRUE\nKissing,Sexual Actions,Kiss,,\n"
+        "Blowjob,Sexual Actions,,,\n"
+    )
     assert import_mappings_csv(overhaul)["rows"] == 1  # only the row naming a stash tag
-    assert pairs() == [("69", "69_AI", False), ("Anal Fucking", "Anal Fucking_AI", False),
-                       ("Kissing", "Kiss", False)]
+    assert pairs() == [
+        ("69", "69_AI", False),
+        ("Anal Fucking", "Anal Fucking_AI", False),
+        ("Kissing", "Kiss", False),
+    ]
 
 
-@pytest.mark.parametrize(("text", "error"), [
-    ("ai_tag,stash_tag,ignore\nKitchen,Cooking,maybe\n", "line 2: ignore must be"),
-    ("ai_tag,stash_tag,ignore\nKitchen,Cooking,true\n", "line 2: Kitchen is both mapped"),
-    ("Kitchen,Cooking\n,Other\n", "line 2: the AI tag"),
-    ("Kitchen,A\nBeach,B\nkitchen,C\n", "line 3: kitchen appears twice .first on line 1"),
-])
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("ai_tag,stash_tag,ignore\nKitchen,Cooking,maybe\n", "line 2: ignore must be"),
+        ("ai_tag,stash_tag,ignore\nKitchen,Cooking,true\n", "line 2: Kitchen is both mapped"),
+        ("Kitchen,Cooking\n,Other\n", "line 2: the AI tag"),
+        ("Kitchen,A\nBeach,B\nkitchen,C\n", "line 3: kitchen appears twice .first on line 1"),
+    ],
+)
 def test_a_bad_file_changes_nothing(store, text, error) -> None:
     set_mapping("Keep", "Me")
     with pytest.raises(MappingError, match=error):
@@ -119,22 +133,34 @@ def test_the_resolver_reads_mappings_and_the_local_tags(store) -> None:
     resolver = load_tag_resolver("map", create_missing=False)
     assert resolver.resolve("cuisine").stash_tag == "Kitchen"
     assert (resolver.resolve("Pool").stash_tag, resolver.resolve("Pool").source) == (
-        "Swimming", "mapping")
+        "Swimming",
+        "mapping",
+    )
     assert resolver.resolve("Beach").stash_tag is None
     assert load_tag_resolver("suffix", True).resolve("Kitchen").stash_tag == "Kitchen_AI"
 
 
 def test_rules_fall_back_tag_to_default_to_built_in(store) -> None:
     assert list_rules()["default"]["effective"] == {
-        "enabled": True, "min_confidence": None, "min_on_screen": None,
-        "min_marker_seconds": 0.0, "merge_gap_seconds": None, "max_markers": None}
+        "enabled": True,
+        "min_confidence": None,
+        "min_on_screen": None,
+        "min_marker_seconds": 0.0,
+        "merge_gap_seconds": None,
+        "max_markers": None,
+    }
     set_rule(None, min_on_screen="5%", min_marker_seconds=4)
     set_rule("Kitchen", min_on_screen=10, max_markers="2", enabled="false")
     kitchen = get_rule("KITCHEN")
     assert kitchen["ai_tag"] == "Kitchen" and kitchen["rule"]["min_on_screen"] == "10s"
     assert kitchen["effective"] == {
-        "enabled": False, "min_confidence": None, "min_on_screen": "10s",
-        "min_marker_seconds": 4.0, "merge_gap_seconds": None, "max_markers": 2}
+        "enabled": False,
+        "min_confidence": None,
+        "min_on_screen": "10s",
+        "min_marker_seconds": 4.0,
+        "merge_gap_seconds": None,
+        "max_markers": 2,
+    }
     book = load_rulebook()
     assert book.rule_for("beach").min_on_screen.text == "5%"
     assert book.rule_for("kitchen").enabled is False
@@ -147,14 +173,17 @@ def test_rules_fall_back_tag_to_default_to_built_in(store) -> None:
     assert load_rulebook().rule_for("beach").min_on_screen is None
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({"min_confidence": 1.5}, "min_confidence must be at most 1"),
-    ({"min_on_screen": "ten seconds"}, "min_on_screen must be seconds"),
-    ({"min_on_screen": "150%"}, "at most 100 %"),
-    ({"max_markers": -1}, "max_markers must be at least 0"),
-    ({"colour": "red"}, "unknown rule field"),
-    ({"enabled": "perhaps"}, "enabled must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"min_confidence": 1.5}, "min_confidence must be at most 1"),
+        ({"min_on_screen": "ten seconds"}, "min_on_screen must be seconds"),
+        ({"min_on_screen": "150%"}, "at most 100 %"),
+        ({"max_markers": -1}, "max_markers must be at least 0"),
+        ({"colour": "red"}, "unknown rule field"),
+        ({"enabled": "perhaps"}, "enabled must be true or false"),
+    ],
+)
 def test_bad_rule_values_are_refused(store, fields, error) -> None:
     with pytest.raises(RuleError, match=error):
         set_rule("Kitchen", **fields)

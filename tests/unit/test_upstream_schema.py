@@ -31,7 +31,8 @@ def offline_pip(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_offline_without_a_cache_it_skips_saying_how_and_fails_under_ci(
-        fresh_cache: Path, monkeypatch, tmp_path: Path) -> None:
+    fresh_cache: Path, monkeypatch, tmp_path: Path
+) -> None:
     offline_pip(monkeypatch, tmp_path)
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception) as skipped:
@@ -47,22 +48,26 @@ def test_offline_without_a_cache_it_skips_saying_how_and_fails_under_ci(
 
 
 def test_a_wheel_that_does_not_match_the_pinned_hash_is_refused(
-        fresh_cache: Path, monkeypatch, tmp_path: Path) -> None:
+    fresh_cache: Path, monkeypatch, tmp_path: Path
+) -> None:
     forged = tmp_path / upstream_schema.WHEEL_FILE
     with zipfile.ZipFile(forged, "w") as archive:
-        archive.writestr("stash_graphql_client/schema/schema.graphql",
-                         "type Query { hello: String }")
+        archive.writestr(
+            "stash_graphql_client/schema/schema.graphql", "type Query { hello: String }"
+        )
     monkeypatch.setenv("STASHDESK_STASH_SCHEMA_WHEEL", str(forged))
     with pytest.raises(upstream_schema.SchemaUnavailable) as refused:
         upstream_schema.load_schema("pypi")
     digest = hashlib.sha256(forged.read_bytes()).hexdigest()
-    assert f"has sha256 {digest}, not the pinned {upstream_schema.WHEEL_SHA256}" in \
-        str(refused.value)
+    assert f"has sha256 {digest}, not the pinned {upstream_schema.WHEEL_SHA256}" in str(
+        refused.value
+    )
     assert not fresh_cache.exists()
 
 
 def test_the_schema_is_cached_and_then_needs_no_network(
-        fresh_cache: Path, monkeypatch, tmp_path: Path) -> None:
+    fresh_cache: Path, monkeypatch, tmp_path: Path
+) -> None:
     try:
         first = upstream_schema.load_schema("pypi")  # fetched (or skipped when offline)
     except upstream_schema.SchemaUnavailable as exc:

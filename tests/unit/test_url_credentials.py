@@ -38,8 +38,7 @@ def rows() -> dict[str, object]:
 
 
 @pytest.mark.parametrize("key", URL_KEYS)
-def test_credentials_are_stored_as_the_keys_secret_and_masked(settings: Settings,
-                                                              key: str) -> None:
+def test_credentials_are_stored_as_the_keys_secret_and_masked(settings: Settings, key: str) -> None:
     shown = settings.set(key, f"http://alice:{ENCODED}@nas:9999/")
     assert shown == "http://alice:***@nas:9999"
     assert settings.get(key) == "http://alice:***@nas:9999"
@@ -75,10 +74,13 @@ def test_the_mask_with_another_user_name_is_refused(settings: Settings) -> None:
 def test_the_mask_for_a_test_of_an_unsaved_address(settings: Settings) -> None:
     settings.set("qbittorrent.url", f"http://alice:{ENCODED}@nas:8080")
     edited = "http://alice:***@nas:8081"
-    assert settings.with_stored_credentials("qbittorrent.url", edited) == \
-        f"http://alice:{ENCODED}@nas:8081"
-    assert settings.with_stored_credentials("qbittorrent.url", "http://nas:8081") == \
-        "http://nas:8081"
+    assert (
+        settings.with_stored_credentials("qbittorrent.url", edited)
+        == f"http://alice:{ENCODED}@nas:8081"
+    )
+    assert (
+        settings.with_stored_credentials("qbittorrent.url", "http://nas:8081") == "http://nas:8081"
+    )
 
 
 def test_an_address_without_credentials_drops_the_stored_ones(settings: Settings) -> None:
@@ -100,13 +102,11 @@ def test_credentials_survive_a_reload(settings: Settings, tmp_path: Path) -> Non
     settings.set("analysis.video_server_url", f"http://alice:{ENCODED}@ai:8084")
     again = Settings(tmp_path, use_keyring=False)
     again.reload()
-    assert again.connection_url("analysis.video_server_url") == \
-        f"http://alice:{ENCODED}@ai:8084"
+    assert again.connection_url("analysis.video_server_url") == f"http://alice:{ENCODED}@ai:8084"
     assert again.display("analysis.video_server_url") == "http://alice:***@ai:8084"
 
 
-def test_an_older_cleartext_row_is_moved_to_the_secret_store(store: Store,
-                                                              tmp_path: Path) -> None:
+def test_an_older_cleartext_row_is_moved_to_the_secret_store(store: Store, tmp_path: Path) -> None:
     Setting.insert(key="stash.url", value=f"http://alice:{ENCODED}@nas:9999").execute()
     settings = Settings(tmp_path, use_keyring=False)
     settings.reload()
@@ -115,8 +115,9 @@ def test_an_older_cleartext_row_is_moved_to_the_secret_store(store: Store,
     assert settings.display("stash.url") == "http://alice:***@nas:9999"
 
 
-@pytest.mark.parametrize("form", [PASSWORD, ENCODED, "Zq7-p%40ss/w:rd",
-                                  "Zq7-p%40ss%2fw%3ard", "Zq7-p%40ss%2Fw%3Ard"])
+@pytest.mark.parametrize(
+    "form", [PASSWORD, ENCODED, "Zq7-p%40ss/w:rd", "Zq7-p%40ss%2fw%3ard", "Zq7-p%40ss%2Fw%3Ard"]
+)
 def test_every_form_of_a_url_password_is_redacted(settings: Settings, form: str) -> None:
     settings.set("qbittorrent.url", f"http://alice:{ENCODED}@nas:8080")
     text = settings.redact(f"GET http://alice:{form}@nas:8080/api failed")
@@ -138,13 +139,16 @@ def test_clients_never_put_credentials_in_a_request_url() -> None:
     assert split_credentials("http://[::1]:9999") == ("http://[::1]:9999", "")
 
 
-@pytest.mark.parametrize(("url", "shown"), [
-    ("http://u:p@h:1", "http://u:***@h:1"),
-    ("http://tok@h", "http://***@h"),
-    ("http://u:@h", "http://u:@h"),
-    ("http://h:1", "http://h:1"),
-    ("http://u:pw@[::1", "http://u:***@[::1"),  # unparsable, still masked
-])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://u:p@h:1", "http://u:***@h:1"),
+        ("http://tok@h", "http://***@h"),
+        ("http://u:@h", "http://u:@h"),
+        ("http://h:1", "http://h:1"),
+        ("http://u:pw@[::1", "http://u:***@[::1"),  # unparsable, still masked
+    ],
+)
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
 
@@ -180,8 +184,9 @@ async def test_the_stash_client_sends_url_credentials_as_basic_auth(stash_server
     assert request.path == "/graphql"
 
 
-def test_python_logging_masks_secrets_on_stashdesk_handlers(settings: Settings,
-                                                            tmp_path: Path) -> None:
+def test_python_logging_masks_secrets_on_stashdesk_handlers(
+    settings: Settings, tmp_path: Path
+) -> None:
     from stashdesk.log_file import open_log_file
 
     settings.set("stash.api_key", "k3y-Abc/123")
@@ -191,11 +196,11 @@ def test_python_logging_masks_secrets_on_stashdesk_handlers(settings: Settings,
     logger = logging.getLogger("stashdesk.test.redaction")
     logger.setLevel(logging.INFO)
     try:
-        logger.warning("key %s and url %s", "k3y-Abc/123",
-                       f"http://alice:{ENCODED}@nas:9999")
+        logger.warning("key %s and url %s", "k3y-Abc/123", f"http://alice:{ENCODED}@nas:9999")
         try:
-            raise ConnectionError(f"cannot reach http://alice:{PASSWORD}@nas:9999 "
-                                  f"(key k3y-Abc%2F123)")
+            raise ConnectionError(
+                f"cannot reach http://alice:{PASSWORD}@nas:9999 (key k3y-Abc%2F123)"
+            )
         except ConnectionError:
             logger.exception("request failed")
         handler.flush()

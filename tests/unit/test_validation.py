@@ -13,8 +13,9 @@ from stashdesk.settings import SETTINGS, Settings, option_for
 from stashdesk.urls import check_service_url
 
 load_plugins()
-REAL_DAEMONS = {name: cls for name, cls in DAEMON_TYPES.items()
-                if cls.__module__.startswith("stashdesk.")}
+REAL_DAEMONS = {
+    name: cls for name, cls in DAEMON_TYPES.items() if cls.__module__.startswith("stashdesk.")
+}
 
 
 def every_number_option() -> list[tuple[str, Option]]:
@@ -25,12 +26,18 @@ def every_number_option() -> list[tuple[str, Option]]:
 
 
 def test_all_five_daemons_are_checked() -> None:
-    assert set(REAL_DAEMONS) == {"video-analysis", "stash-sync", "plan-applier",
-                                 "download-processor", "stash-generation"}
+    assert set(REAL_DAEMONS) == {
+        "video-analysis",
+        "stash-sync",
+        "plan-applier",
+        "download-processor",
+        "stash-generation",
+    }
 
 
-@pytest.mark.parametrize(("owner", "option"), every_number_option(),
-                         ids=lambda v: v if isinstance(v, str) else v.key)
+@pytest.mark.parametrize(
+    ("owner", "option"), every_number_option(), ids=lambda v: v if isinstance(v, str) else v.key
+)
 def test_every_number_option_has_a_sensible_upper_bound(owner: str, option: Option) -> None:
     assert option.maximum is not None, f"{owner}: {option.key} has no maximum"
     assert option.maximum <= 10_000_000
@@ -68,8 +75,7 @@ def test_absolute_paths_are_normalised_and_home_is_expanded(settings: Settings) 
 
 
 @pytest.mark.parametrize("value", ["/data/library", "D:\\Library", "\\\\nas\\media"])
-def test_the_path_as_stash_sees_it_may_be_posix_or_windows(settings: Settings,
-                                                            value: str) -> None:
+def test_the_path_as_stash_sees_it_may_be_posix_or_windows(settings: Settings, value: str) -> None:
     assert settings.set("downloads.stash_path", value) == value
 
 
@@ -78,22 +84,31 @@ def test_the_path_as_stash_sees_it_must_be_absolute_too(settings: Settings) -> N
         settings.set("downloads.stash_path", "library")
 
 
-@pytest.mark.parametrize("key", ["qbittorrent.processed_tag", "qbittorrent.error_tag",
-                                 "qbittorrent.category"])
+@pytest.mark.parametrize(
+    "key", ["qbittorrent.processed_tag", "qbittorrent.error_tag", "qbittorrent.category"]
+)
 def test_empty_tag_and_category_names_are_refused(settings: Settings, key: str) -> None:
     for value in ("", "   "):
-        with pytest.raises(OptionError, match=rf"^{key} cannot be empty - `stashdesk config "
-                                              rf"unset {key}` restores its default"):
+        with pytest.raises(
+            OptionError,
+            match=rf"^{key} cannot be empty - `stashdesk config "
+            rf"unset {key}` restores its default",
+        ):
             settings.set(key, value)
     assert not settings.is_set(key)
 
 
-@pytest.mark.parametrize("key", ["qbittorrent.processed_tag", "qbittorrent.error_tag",
-                                 "qbittorrent.category"])
-def test_commas_are_refused_because_qbittorrent_splits_at_them(settings: Settings,
-                                                               key: str) -> None:
-    with pytest.raises(OptionError, match=rf"{key} cannot contain a comma: qBittorrent would "
-                                          r"read 'done,ok' as the \w+ 'done', 'ok'"):
+@pytest.mark.parametrize(
+    "key", ["qbittorrent.processed_tag", "qbittorrent.error_tag", "qbittorrent.category"]
+)
+def test_commas_are_refused_because_qbittorrent_splits_at_them(
+    settings: Settings, key: str
+) -> None:
+    with pytest.raises(
+        OptionError,
+        match=rf"{key} cannot contain a comma: qBittorrent would "
+        r"read 'done,ok' as the \w+ 'done', 'ok'",
+    ):
         settings.set(key, "done,ok")
 
 
@@ -119,34 +134,39 @@ def test_control_characters_are_refused_in_text(settings: Settings, value: str) 
 
 
 def test_a_secret_with_a_control_character_is_refused_without_echoing_it(
-        settings: Settings) -> None:
+    settings: Settings,
+) -> None:
     with pytest.raises(OptionError) as caught:
         settings.set("stash.api_key", "abc\ndef")
     assert "abc" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("value", "why"), [
-    ("http://[::1", "an IPv6 address must be written as [address], with both brackets"),
-    ("http://nas:99999", "the port must be a number from 1 to 65535"),
-    ("http://nas:0", "the port must be from 1 to 65535, not 0"),
-    ("http://nas:port", "the port must be a number from 1 to 65535"),
-    ("http://nas:", "has a ':' without a port number"),
-    ("http://nas\n:9999", "without spaces or control characters"),
-    ("http://nas:99\r\n99", "without spaces or control characters"),
-    ("http://n as:9999", "without spaces or control characters"),
-    ("http://nas\u200b:9999", "without spaces or control characters"),
-    ("ftp://nas:21", "must be an http:// or https:// address"),
-    ("nas:9999", "must be an http:// or https:// address"),
-    ("http://", "names no host"),
-    ("http://:9999", "names no host"),
-    ("http://nas..local:9999", "is not a valid host name"),
-    ("http://[nas]:9999", "an IPv6 address must be written as [address]"),
-    ("http://[::1]x:9999", "an IPv6 address must be written as [address]"),
-    ("http://nas:9999/?apikey=1", "without a query"),
-    ("http://nas:9999/#x", "without a query"),
-])
-def test_urls_are_parsed_and_checked_before_they_are_saved(settings: Settings, value: str,
-                                                           why: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("http://[::1", "an IPv6 address must be written as [address], with both brackets"),
+        ("http://nas:99999", "the port must be a number from 1 to 65535"),
+        ("http://nas:0", "the port must be from 1 to 65535, not 0"),
+        ("http://nas:port", "the port must be a number from 1 to 65535"),
+        ("http://nas:", "has a ':' without a port number"),
+        ("http://nas\n:9999", "without spaces or control characters"),
+        ("http://nas:99\r\n99", "without spaces or control characters"),
+        ("http://n as:9999", "without spaces or control characters"),
+        ("http://nas\u200b:9999", "without spaces or control characters"),
+        ("ftp://nas:21", "must be an http:// or https:// address"),
+        ("nas:9999", "must be an http:// or https:// address"),
+        ("http://", "names no host"),
+        ("http://:9999", "names no host"),
+        ("http://nas..local:9999", "is not a valid host name"),
+        ("http://[nas]:9999", "an IPv6 address must be written as [address]"),
+        ("http://[::1]x:9999", "an IPv6 address must be written as [address]"),
+        ("http://nas:9999/?apikey=1", "without a query"),
+        ("http://nas:9999/#x", "without a query"),
+    ],
+)
+def test_urls_are_parsed_and_checked_before_they_are_saved(
+    settings: Settings, value: str, why: str
+) -> None:
     with pytest.raises(OptionError) as caught:
         settings.set("stash.url", value)
     assert str(caught.value).startswith("stash.url must be an http:// or https:// address")
@@ -155,15 +175,18 @@ def test_urls_are_parsed_and_checked_before_they_are_saved(settings: Settings, v
     assert not settings.is_set("stash.url")
 
 
-@pytest.mark.parametrize(("value", "stored"), [
-    ("http://nas:9999/", "http://nas:9999"),
-    ("https://stash.example.org", "https://stash.example.org"),
-    ("http://[::1]:9999", "http://[::1]:9999"),
-    ("http://192.168.1.20:9999", "http://192.168.1.20:9999"),
-    ("http://nas/stash/", "http://nas/stash"),
-    ("HTTP://NAS:9999", "HTTP://NAS:9999"),
-    ("http://my_stash:9999", "http://my_stash:9999"),
-])
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        ("http://nas:9999/", "http://nas:9999"),
+        ("https://stash.example.org", "https://stash.example.org"),
+        ("http://[::1]:9999", "http://[::1]:9999"),
+        ("http://192.168.1.20:9999", "http://192.168.1.20:9999"),
+        ("http://nas/stash/", "http://nas/stash"),
+        ("HTTP://NAS:9999", "HTTP://NAS:9999"),
+        ("http://my_stash:9999", "http://my_stash:9999"),
+    ],
+)
 def test_good_urls_are_kept(settings: Settings, value: str, stored: str) -> None:
     assert settings.set("stash.url", value) == stored
 
@@ -173,8 +196,11 @@ def test_outer_whitespace_is_trimmed_not_stored(settings: Settings) -> None:
 
 
 def test_bad_url_messages_never_show_a_password() -> None:
-    for value in ("http://user:s3cret@[::1", "http://user:s3cret@nas:99999",
-                  "ftp://user:s3cret@nas"):
+    for value in (
+        "http://user:s3cret@[::1",
+        "http://user:s3cret@nas:99999",
+        "ftp://user:s3cret@nas",
+    ):
         with pytest.raises(ValueError) as caught:
             check_service_url(value)
         assert "s3cret" not in str(caught.value)

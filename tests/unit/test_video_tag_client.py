@@ -20,20 +20,30 @@ async def client(video_tag_server):
 
 
 async def test_request_body_and_answer_without_confidence(client, video_tag_server) -> None:
-    video_tag_server.set_result("/media/a.mp4", video_tags={"actions": ["kiss", "hug"]},
-                                tag_timespans={"actions": {"kiss": [(12, 20), (0, 3)]}})
+    video_tag_server.set_result(
+        "/media/a.mp4",
+        video_tags={"actions": ["kiss", "hug"]},
+        tag_timespans={"actions": {"kiss": [(12, 20), (0, 3)]}},
+    )
     result = await client.process_video("/media/a.mp4", frame_interval=2, threshold=0.3)
     assert video_tag_server.requests[0].body == {
-        "path": "/media/a.mp4", "frame_interval": 2, "threshold": 0.3,
-        "return_confidence": True, "vr_video": False}
+        "path": "/media/a.mp4",
+        "frame_interval": 2,
+        "threshold": 0.3,
+        "return_confidence": True,
+        "vr_video": False,
+    }
     assert result.tags == [DetectedTag("actions", "kiss", 1.0), DetectedTag("actions", "hug", 1.0)]
-    assert result.timespans == [TagTimespan("actions", "kiss", 12.0, 20.0),
-                                TagTimespan("actions", "kiss", 0.0, 3.0)]
+    assert result.timespans == [
+        TagTimespan("actions", "kiss", 12.0, 20.0),
+        TagTimespan("actions", "kiss", 0.0, 3.0),
+    ]
 
 
 async def test_answer_with_confidence(client, video_tag_server) -> None:
-    video_tag_server.set_result("/m/b.mp4", video_tags={"scene": [("beach", 0.82)]},
-                                with_confidence=True)
+    video_tag_server.set_result(
+        "/m/b.mp4", video_tags={"scene": [("beach", 0.82)]}, with_confidence=True
+    )
     result = await client.process_video("/m/b.mp4")
     assert result.tags == [DetectedTag("scene", "beach", 0.82)]
 

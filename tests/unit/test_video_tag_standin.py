@@ -424,19 +424,25 @@ def test_context_manager_and_repr() -> None:
 def test_model_identity_in_answers_and_at_current_ai_models(video_tag_server) -> None:
     with httpx.Client(timeout=10) as client:
         assert client.get(video_tag_server.url + MODELS_ENDPOINT).status_code == 404
-    sent = video_tag_server.set_result("/m/a.mp4", {"acts": ["Kissing"]},
-                                       {"acts": {"Kissing": [(4, 30)]}})
+    sent = video_tag_server.set_result(
+        "/m/a.mp4", {"acts": ["Kissing"]}, {"acts": {"Kissing": [(4, 30)]}}
+    )
     assert post(video_tag_server, "/m/a.mp4").json() == sent  # no model: as built
     video_tag_server.set_model(DEFAULT_MODELS)
     with httpx.Client(timeout=10) as client:
         listed = client.get(video_tag_server.url + MODELS_ENDPOINT).json()
-        answer = client.post(video_tag_server.url + ENDPOINT,
-                             json=payload("/m/a.mp4", frame_interval=1.5)).json()
+        answer = client.post(
+            video_tag_server.url + ENDPOINT, json=payload("/m/a.mp4", frame_interval=1.5)
+        ).json()
     assert listed == DEFAULT_MODELS
     record = json.loads(answer["result"]["json_result"])
     assert record["metadata"]["models"]["actions"] == {
-        "frame_interval": 1.5, "threshold": 0.3, "version": 2.0, "ai_model_id": 2021,
-        "file_name": "actions_vit_b"}
+        "frame_interval": 1.5,
+        "threshold": 0.3,
+        "version": 2.0,
+        "ai_model_id": 2021,
+        "file_name": "actions_vit_b",
+    }
     assert answer["result"]["video_tag_info"]["video_duration"] == 30.0
     parsed = parse_video_tag_answer(answer)
     assert parsed.models == model_identity(DEFAULT_MODELS) and parsed.model_key
@@ -445,20 +451,21 @@ def test_model_identity_in_answers_and_at_current_ai_models(video_tag_server) ->
 def test_realistic_answers_are_per_path_and_repeatable(video_tag_server) -> None:
     video_tag_server.set_model(DEFAULT_MODELS)
     video_tag_server.set_realistic_default(duration=900, seed=3)
-    one, again, other = (post(video_tag_server, p).json() for p in ("/a.mp4", "/a.mp4",
-                                                                    "/b.mp4"))
+    one, again, other = (post(video_tag_server, p).json() for p in ("/a.mp4", "/a.mp4", "/b.mp4"))
     assert one == again and one != other
     info = one["result"]["video_tag_info"]
     assert info["video_duration"] == 900
-    spans = [s for per_tag in info["tag_timespans"].values() for v in per_tag.values()
-             for s in v]
+    spans = [s for per_tag in info["tag_timespans"].values() for v in per_tag.values() for s in v]
     assert spans and all({"start", "end", "totalConfidence"} == set(s) for s in spans)
     assert all(0 <= s["start"] <= s["end"] < 900 for s in spans)
     for category, tags in info["video_tags"].items():  # listed: on screen 20 s or more
         assert all(info["tag_totals"][category][t] >= 20 for t in tags)
     parsed = parse_video_tag_answer(one)
-    assert parsed.duration == 900 and parsed.models and all(
-        0.3 <= s.confidence <= 1 for s in parsed.timespans)
+    assert (
+        parsed.duration == 900
+        and parsed.models
+        and all(0.3 <= s.confidence <= 1 for s in parsed.timespans)
+    )
 
 
 def test_fail_slow_and_normal_modes(video_tag_server) -> None:

@@ -33,11 +33,25 @@ from stashdesk.api.operations.notifications import NotificationOperations
 from stashdesk.api.operations.plans import PlanOperations
 from stashdesk.api.operations.settings import SettingOperations
 
-__all__ = ["DAEMON_ACTIONS", "Operations", "OperationsBase", "WindowHooks", "check_id",
-           "check_limit", "job_as_json"]
+__all__ = [
+    "DAEMON_ACTIONS",
+    "Operations",
+    "OperationsBase",
+    "WindowHooks",
+    "check_id",
+    "check_limit",
+    "job_as_json",
+]
 
 
-class Operations(EngineOperations, DaemonOperations, JobOperations, PlanOperations,
-                 AnalysisOperations, HistoryOperations, NotificationOperations,
-                 SettingOperations):
+class Operations(
+    EngineOperations,
+    DaemonOperations,
+    JobOperations,
+    PlanOperations,
+    AnalysisOperations,
+    HistoryOperations,
+    NotificationOperations,
+    SettingOperations,
+):
     """The engine API's operations on ``services`` (see the module docstring)."""

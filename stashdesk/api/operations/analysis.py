@@ -64,7 +64,8 @@ class AnalysisOperations(OperationsBase):
         if not isinstance(csv, str) or not isinstance(replace, bool):
             raise BadRequest("csv must be text and replace true or false")
         return await self._mapping_call(
-            lambda: tag_mapping.import_mappings_csv(csv, replace=replace))
+            lambda: tag_mapping.import_mappings_csv(csv, replace=replace)
+        )
 
     # --- per-tag rules --------------------------------------------------------------------
 
@@ -72,8 +73,9 @@ class AnalysisOperations(OperationsBase):
         """The default rule, each tag's rule and the fields a rule has."""
         return await self._mapping_call(tag_rules.list_rules, write=False)
 
-    async def set_tag_rule(self, ai_tag: str | None = None,
-                           fields: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def set_tag_rule(
+        self, ai_tag: str | None = None, fields: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Change fields of ``ai_tag``'s rule (None: the default rule); a field set to
         None falls back again."""
         if not isinstance(fields, dict) or not fields:
@@ -86,8 +88,9 @@ class AnalysisOperations(OperationsBase):
 
     # --- analysing again, servers -----------------------------------------------------------
 
-    async def analyse_again(self, scene_ids: Any, requested_by: str | None = None
-                            ) -> dict[str, Any]:
+    async def analyse_again(
+        self, scene_ids: Any, requested_by: str | None = None
+    ) -> dict[str, Any]:
         """Analyse these scenes again (the running daemon takes them, else a job; with no
         engine running, the request is kept for the daemon's next pass)."""
         from stashdesk.analysis.provenance import request_reanalysis
@@ -110,8 +113,9 @@ class AnalysisOperations(OperationsBase):
 
     # --- the review screen ------------------------------------------------------------------
 
-    async def plan_review(self, plan_id: int, *, scene_ids: Any = None, offset: int = 0,
-                          limit: int | None = 50) -> dict[str, Any]:
+    async def plan_review(
+        self, plan_id: int, *, scene_ids: Any = None, offset: int = 0, limit: int | None = 50
+    ) -> dict[str, Any]:
         """A plan by scene, with each scene's title, studio, duration, tags and cover URL,
         its changes (markers with their span and Stash link) and what rules left out."""
         plan_id = check_id(plan_id, "plan")
@@ -121,9 +125,16 @@ class AnalysisOperations(OperationsBase):
 
         folder = cover_dir(self.services)
         try:
-            return await self.store.read(lambda: review_store.plan_review(
-                plan_id, stash_url=stash_url, covers_dir=folder, scene_ids=wanted,
-                offset=offset, limit=limit))
+            return await self.store.read(
+                lambda: review_store.plan_review(
+                    plan_id,
+                    stash_url=stash_url,
+                    covers_dir=folder,
+                    scene_ids=wanted,
+                    offset=offset,
+                    limit=limit,
+                )
+            )
         except PlanError as exc:
             raise NotFound(str(exc)) from None
 
@@ -138,5 +149,8 @@ class AnalysisOperations(OperationsBase):
         content = await asyncio.to_thread(Path(path).read_bytes)
         if len(content) > MAX_COVER_BYTES:
             return {"scene_id": str(scene_id), "data": None, "error": "the cover is too large"}
-        return {"scene_id": str(scene_id), "error": None,
-                "data": base64.b64encode(content).decode("ascii")}
+        return {
+            "scene_id": str(scene_id),
+            "error": None,
+            "data": base64.b64encode(content).decode("ascii"),
+        }

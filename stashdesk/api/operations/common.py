@@ -29,11 +29,20 @@ def job_as_json(row: Any) -> dict[str, Any]:
     readable fields of ``stashdesk.jobs.outcomes.describe`` (title, summary, failures,
     failure_summary, failed_items)."""
     return {
-        "id": row.id, "type": row.type, "status": row.status, "progress": row.progress,
-        "message": row.message, "created_by": row.created_by, "parent_id": row.parent_id,
-        "created_at": iso(row.created_at), "started_at": iso(row.started_at),
-        "finished_at": iso(row.finished_at), "metadata": row.metadata, "result": row.result,
-        "error": row.error, **describe(row.type, row.status, row.result, row.error),
+        "id": row.id,
+        "type": row.type,
+        "status": row.status,
+        "progress": row.progress,
+        "message": row.message,
+        "created_by": row.created_by,
+        "parent_id": row.parent_id,
+        "created_at": iso(row.created_at),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "metadata": row.metadata,
+        "result": row.result,
+        "error": row.error,
+        **describe(row.type, row.status, row.result, row.error),
     }
 
 
@@ -42,11 +51,21 @@ def with_iso_times(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
-    return {"kind": row.kind, "id": row.row_id, "daemon": row.daemon, "message": row.text,
-            "detail": row.detail, "job_id": row.job_id, "job_type": row.job_type,
-            "at": iso(row.at), "idle": row.idle, "wake_at": iso(row.wake_at),
-            "repeated": row.repeated, "first_at": iso(row.first_at or row.at),
-            "last_at": iso(row.at)}
+    return {
+        "kind": row.kind,
+        "id": row.row_id,
+        "daemon": row.daemon,
+        "message": row.text,
+        "detail": row.detail,
+        "job_id": row.job_id,
+        "job_type": row.job_type,
+        "at": iso(row.at),
+        "idle": row.idle,
+        "wake_at": iso(row.wake_at),
+        "repeated": row.repeated,
+        "first_at": iso(row.first_at or row.at),
+        "last_at": iso(row.at),
+    }
 
 
 def encode_cursor(parts: tuple[Any, ...]) -> str:
@@ -95,8 +114,10 @@ def float_cursor(value: Any, name: str) -> float | None:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be a time in POSIX seconds (a cursor from "
-                         f"the previous page), not {value!r}") from None
+        raise BadRequest(
+            f"{name} must be a time in POSIX seconds (a cursor from "
+            f"the previous page), not {value!r}"
+        ) from None
     if number != number or number in (float("inf"), float("-inf")):
         raise BadRequest(f"{name} must be a finite number")
     return number
@@ -110,7 +131,6 @@ class WindowHooks(Protocol):
     def show(self) -> dict[str, Any]: ...
 
 
-
 class OperationsBase:
     """The services the operations act on (see ``Operations``).
 
@@ -121,8 +141,13 @@ class OperationsBase:
         health_monitor: the engine's HealthMonitor (None: checks run on demand).
     """
 
-    def __init__(self, services: Services, *, live: bool = True,
-                 info: Callable[[], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        live: bool = True,
+        info: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.services = services
         self.live = live
         self._info = info or (lambda: {})
@@ -141,7 +166,8 @@ class OperationsBase:
         if not self.live:
             raise EngineNotRunning(
                 f"no StashDesk engine is running for {self.services.data_dir} - start one with "
-                f"`stashdesk` or `stashdesk --headless` ({what} needs it)")
+                f"`stashdesk` or `stashdesk --headless` ({what} needs it)"
+            )
 
     def _handle(self, name: Any) -> DaemonHandle:
         handle = self.services.manager.handles.get(name) if isinstance(name, str) else None
@@ -149,4 +175,3 @@ class OperationsBase:
             known = ", ".join(self.services.manager.handles) or "none"
             raise NotFound(f"unknown daemon {name!r} (known: {known})")
         return handle
-

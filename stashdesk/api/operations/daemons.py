@@ -28,9 +28,13 @@ class DaemonOperations(OperationsBase):
         d = h.instance
         status = d.status if d is not None else None
         return {
-            "name": h.name, "display_name": h.cls.display_name,
-            "description": h.cls.description, "state": h.state, "running": h.running,
-            "enabled": h.enabled, "auto_start": h.auto_start,
+            "name": h.name,
+            "display_name": h.cls.display_name,
+            "description": h.cls.description,
+            "state": h.state,
+            "running": h.running,
+            "enabled": h.enabled,
+            "auto_start": h.auto_start,
             "current_status": status,
             "current_job_id": d.job_id if status is not None else None,
             "current_job_type": d.job_type if status is not None else None,
@@ -38,8 +42,10 @@ class DaemonOperations(OperationsBase):
             "status_updated_at": iso(d.status_at) if status is not None else None,
             "wake_at": iso(d.wake_at) if status is not None else None,
             "last_heartbeat": iso(d.heartbeat_at) if d is not None else None,
-            "last_error": h.last_error, "started_at": iso(h.started_at),
-            "health": h.health, "health_reason": h.health_reason,
+            "last_error": h.last_error,
+            "started_at": iso(h.started_at),
+            "health": h.health,
+            "health_reason": h.health_reason,
             "health_setting": h.health_setting,
             "next_check_at": iso(self.services.manager.next_check_at(h.name)),
             "config": dict(h.config),
@@ -49,16 +55,25 @@ class DaemonOperations(OperationsBase):
     def _stored_daemon(h: DaemonHandle, row: Any) -> dict[str, Any]:
         """What the database says of a daemon no engine runs: stopped, whatever it says."""
         return {
-            "name": h.name, "display_name": h.cls.display_name,
-            "description": h.cls.description, "state": "stopped", "running": False,
+            "name": h.name,
+            "display_name": h.cls.display_name,
+            "description": h.cls.description,
+            "state": "stopped",
+            "running": False,
             "enabled": row.enabled if row else False,
             "auto_start": row.auto_start if row else True,
-            "current_status": None, "current_job_id": None, "current_job_type": None,
-            "current_phase": None, "status_updated_at": None, "wake_at": None,
+            "current_status": None,
+            "current_job_id": None,
+            "current_job_type": None,
+            "current_phase": None,
+            "status_updated_at": None,
+            "wake_at": None,
             "last_heartbeat": iso(row.last_heartbeat) if row else None,
             "last_error": row.last_error if row else None,
             "started_at": iso(row.started_at) if row else None,
-            "health": "stopped", "health_reason": None, "health_setting": None,
+            "health": "stopped",
+            "health_reason": None,
+            "health_setting": None,
             "next_check_at": None,
             "config": h.cls.load_config((row.config if row else None) or {}),
             # what it last said, for a listing that explains the engine is not running
@@ -83,14 +98,16 @@ class DaemonOperations(OperationsBase):
     async def daemon_action(self, name: str, action: str) -> dict[str, Any]:
         """start | stop | restart one daemon; ``name`` None acts on every daemon."""
         if action not in DAEMON_ACTIONS:
-            raise BadRequest(f"unknown daemon action {action!r} (known: "
-                             f"{', '.join(DAEMON_ACTIONS)})")
+            raise BadRequest(
+                f"unknown daemon action {action!r} (known: {', '.join(DAEMON_ACTIONS)})"
+            )
         manager = self.services.manager
         if name is None:
             self._need_engine(f"{action.capitalize()}ing the daemons")
             await getattr(manager, f"{action}_all")()
-            return {"daemons": [{"name": h.name, "state": h.state}
-                                for h in manager.handles.values()]}
+            return {
+                "daemons": [{"name": h.name, "state": h.state} for h in manager.handles.values()]
+            }
         h = self._handle(name)
         self._need_engine(f"`daemons {action} {name}`")
         await getattr(manager, action)(name)
@@ -107,8 +124,9 @@ class DaemonOperations(OperationsBase):
         except DaemonNotRunning as exc:
             raise Conflict(str(exc)) from None
 
-    async def set_daemon_enabled(self, name: str, enabled: bool,
-                                 auto_start: bool | None = None) -> dict[str, Any]:
+    async def set_daemon_enabled(
+        self, name: str, enabled: bool, auto_start: bool | None = None
+    ) -> dict[str, Any]:
         h = self._handle(name)
         if not isinstance(enabled, bool) or auto_start not in (None, True, False):
             raise BadRequest("enabled and auto_start must be true or false")
@@ -120,15 +138,19 @@ class DaemonOperations(OperationsBase):
             fields: dict[str, Any] = {"enabled": enabled}
             if auto_start is not None:
                 fields["auto_start"] = auto_start
-            await self.store.write(lambda: daemon_store.save_daemon_flags(
-                name, h.cls.default_config(), **fields))
+            await self.store.write(
+                lambda: daemon_store.save_daemon_flags(name, h.cls.default_config(), **fields)
+            )
         return await self.get_daemon(name)
 
     async def daemon_config(self, name: str) -> dict[str, Any]:
         h = self._handle(name)
         daemon = await self.get_daemon(name)
-        return {"name": h.name, "config": daemon["config"],
-                "options": [o.to_spec() for o in h.cls.all_options()]}
+        return {
+            "name": h.name,
+            "config": daemon["config"],
+            "options": [o.to_spec() for o in h.cls.all_options()],
+        }
 
     async def set_daemon_config(self, name: str, updates: dict[str, Any]) -> dict[str, Any]:
         """Validate and save configuration values (all or none)."""
@@ -146,8 +168,9 @@ class DaemonOperations(OperationsBase):
         if self.live:
             config = await self.services.manager.set_config(name, checked)
         else:
-            await self.store.write(lambda: daemon_store.save_daemon_flags(
-                name, h.cls.default_config(), config=config))
+            await self.store.write(
+                lambda: daemon_store.save_daemon_flags(name, h.cls.default_config(), config=config)
+            )
         return {"name": name, "config": config}
 
     async def reset_daemon_config(self, name: str) -> dict[str, Any]:
@@ -156,7 +179,7 @@ class DaemonOperations(OperationsBase):
             config = await self.services.manager.reset_config(name)
         else:
             config = h.cls.default_config()
-            await self.store.write(lambda: daemon_store.save_daemon_flags(
-                name, config, config=config))
+            await self.store.write(
+                lambda: daemon_store.save_daemon_flags(name, config, config=config)
+            )
         return {"name": name, "config": config}
-

@@ -25,14 +25,18 @@ class EngineOperations(OperationsBase):
     async def engine_info(self) -> dict[str, Any]:
         settings = self.services.settings
         return {
-            "version": __version__, "pid": os.getpid(), "live": self.live,
+            "version": __version__,
+            "pid": os.getpid(),
+            "live": self.live,
             "data_dir": str(self.services.data_dir),
             "stash_configured": settings.stash_configured,
             "stash_url": settings.get("stash.url"),
             "secrets_location": settings.secrets.location,
             "daemons": list(self.services.manager.handles),
-            "job_types": [{"type": spec.type, "description": spec.description,
-                           "exclusive": spec.exclusive} for spec in JOB_TYPES.values()],
+            "job_types": [
+                {"type": spec.type, "description": spec.description, "exclusive": spec.exclusive}
+                for spec in JOB_TYPES.values()
+            ],
             **self._info(),
         }
 
@@ -51,8 +55,11 @@ class EngineOperations(OperationsBase):
                 await monitor.run()
             results, at = monitor.results, monitor.checked_at
         items = [r.to_json() for r in results]
-        return {"checks": items, "checked_at": iso(at),
-                "failing": sum(1 for item in items if item["ok"] is False)}
+        return {
+            "checks": items,
+            "checked_at": iso(at),
+            "failing": sum(1 for item in items if item["ok"] is False),
+        }
 
     def _window(self) -> WindowHooks:
         if self.window is None:
@@ -65,4 +72,3 @@ class EngineOperations(OperationsBase):
     async def window_show(self) -> dict[str, Any]:
         """Bring the hosting window to the front."""
         return self._window().show()
-

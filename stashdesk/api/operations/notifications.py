@@ -43,24 +43,30 @@ class NotificationOperations(OperationsBase):
 
         return await self._targets_call(listing)
 
-    async def add_notification_target(self, name: str, url: str, events: Any
-                                      ) -> dict[str, Any]:
+    async def add_notification_target(self, name: str, url: str, events: Any) -> dict[str, Any]:
         center = self.services.notifications
         return await self._targets_call(lambda: center.add_target(name, url, events))
 
-    async def edit_notification_target(self, name: str, new_name: str | None = None,
-                                       url: str | None = None, events: Any = None,
-                                       enabled: bool | None = None) -> dict[str, Any]:
+    async def edit_notification_target(
+        self,
+        name: str,
+        new_name: str | None = None,
+        url: str | None = None,
+        events: Any = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
         center = self.services.notifications
-        return await self._targets_call(lambda: center.edit_target(
-            name, new_name=new_name, url=url, events=events, enabled=enabled))
+        return await self._targets_call(
+            lambda: center.edit_target(
+                name, new_name=new_name, url=url, events=events, enabled=enabled
+            )
+        )
 
     async def remove_notification_target(self, name: str) -> dict[str, Any]:
         center = self.services.notifications
         return await self._targets_call(lambda: center.remove_target(name))
 
-    async def test_notification_targets(self, name: str | None = None
-                                        ) -> list[dict[str, Any]]:
+    async def test_notification_targets(self, name: str | None = None) -> list[dict[str, Any]]:
         """Send a test message to ``name`` (or to every target) and say how it went."""
         center = self.services.notifications
         try:
@@ -68,4 +74,3 @@ class NotificationOperations(OperationsBase):
         finally:
             if not self.live:
                 center.close()
-

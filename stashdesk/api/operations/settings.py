@@ -25,23 +25,33 @@ class SettingOperations(OperationsBase):
         settings = self.services.settings
         items = []
         for option in SETTINGS:
-            items.append({
-                **option.to_spec(),
-                "value": settings.display(option.key) if option.secret
-                else settings.get(option.key),
-                "default": None if option.secret else option.default,
-                "display": settings.display(option.key),
-                "group": group_of(option.key),
-                "is_set": settings.is_set(option.key),
-            })
+            items.append(
+                {
+                    **option.to_spec(),
+                    "value": settings.display(option.key)
+                    if option.secret
+                    else settings.get(option.key),
+                    "default": None if option.secret else option.default,
+                    "display": settings.display(option.key),
+                    "group": group_of(option.key),
+                    "is_set": settings.is_set(option.key),
+                }
+            )
         return {"items": items, "secrets_location": settings.secrets.location}
 
     async def get_setting(self, key: str) -> dict[str, Any]:
         option = self._option(key)
         settings = self.services.settings
-        return {"key": key, "value": MASK if option.secret and settings.get(key)
-                else settings.display(key) if option.secret else settings.get(key),
-                "display": settings.display(key), "secret": option.secret}
+        return {
+            "key": key,
+            "value": MASK
+            if option.secret and settings.get(key)
+            else settings.display(key)
+            if option.secret
+            else settings.get(key),
+            "display": settings.display(key),
+            "secret": option.secret,
+        }
 
     @staticmethod
     def _option(key: Any) -> Any:
@@ -83,13 +93,15 @@ class SettingOperations(OperationsBase):
         self.bus.publish(SettingsChanged(keys=(API_KEY_SETTING,)))
         return {"rotated": True}
 
-    async def test_connection(self, group: str, values: dict[str, Any] | None = None
-                              ) -> dict[str, Any]:
+    async def test_connection(
+        self, group: str, values: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Try a service with ``values`` (typed but maybe not saved; missing or masked
         ones are the saved values)."""
         if group not in CHECKS:
-            raise BadRequest(f"no connection test for {group!r} (there is one for "
-                             f"{', '.join(CHECKS)})")
+            raise BadRequest(
+                f"no connection test for {group!r} (there is one for {', '.join(CHECKS)})"
+            )
         if values is not None and not isinstance(values, dict):
             raise BadRequest("values must be an object of setting values by key")
         settings = self.services.settings
@@ -103,12 +115,16 @@ class SettingOperations(OperationsBase):
                     given = settings.get(key)
                 merged[key] = option.validate(given)
                 if option.type == "url":  # a masked password means the stored one
-                    merged[key] = (settings.with_stored_credentials(key, merged[key])
-                                   if "***@" in merged[key] else merged[key])
+                    merged[key] = (
+                        settings.with_stored_credentials(key, merged[key])
+                        if "***@" in merged[key]
+                        else merged[key]
+                    )
         except OptionError as exc:
             raise BadRequest(str(exc)) from None
         steps = await check_group(group, merged)
-        return {"group": group, "ok": all(s.ok for s in steps),
-                "steps": [s.to_json() for s in steps]}
-
-
+        return {
+            "group": group,
+            "ok": all(s.ok for s in steps),
+            "steps": [s.to_json() for s in steps],
+        }
