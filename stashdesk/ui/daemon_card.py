@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from stashdesk.events import DaemonStatusChanged, JobProgressed
 from stashdesk.ui import humanize, theme
-from stashdesk.ui.daemon_health import ATTENTION, HEALTH_LOOK, fix_label
+from stashdesk.ui.daemon_health import ATTENTION, HEALTH_LOOK, fix_label, shown_health
 from stashdesk.ui.widgets import (
     Banner,
     PulseDot,
@@ -343,10 +343,7 @@ class DaemonCard(QFrame):
             self.job_requested.emit(self.shown_job_id)
 
     def shown_health(self) -> str:
-        """The health the card shows: a crash is an error whatever was last reported."""
-        if self.state in ("error", "stopped"):
-            return self.state
-        return self.health if self.health in HEALTH_LOOK else "ok"
+        return shown_health(self.state, self.health)
 
     def badge_text(self) -> str:
         return self.badge.text()

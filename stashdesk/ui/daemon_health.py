@@ -27,13 +27,16 @@ ATTENTION = ("retrying", "stalled", "error")
 SEVERITY = {"error": 3, "stalled": 2, "retrying": 2, "ok": 0, "stopped": 0}
 
 
+def shown_health(state: str, health: str) -> str:
+    """The health shown for a run ``state`` and a reported ``health``: a crash is an error
+    and a stopped daemon is stopped, whatever was last reported."""
+    if state in ("error", "stopped"):
+        return state
+    return health if health in HEALTH_LOOK else "ok"
+
+
 def health_of(view: DaemonView) -> str:
-    """A daemon's health, with a crash counting as ``error`` whatever was reported."""
-    if view.state == "error":
-        return "error"
-    if view.state == "stopped":
-        return "stopped"
-    return view.health if view.health in HEALTH_LOOK else "ok"
+    return shown_health(view.state, view.health)
 
 
 def needs_attention(view: DaemonView) -> bool:
