@@ -12,21 +12,17 @@ from stashdesk.app import Engine, EngineAlreadyRunning
 from stashdesk.events import DaemonStatusChanged
 from stashdesk.log_file import configure_logging
 from stashdesk.paths import DataDirError, ensure_data_dir
+from stashdesk.status_journal import StatusJournal
 from stashdesk.store import DatabaseRefused
 
 log = logging.getLogger("stashdesk")
 
 
-def _log_status(event: DaemonStatusChanged) -> None:
-    if event.message is not None:
-        job = f" [{event.job_type} {event.job_id}]" if event.job_id else ""
-        log.info("[%s] %s%s", event.daemon, event.message, job)
-
-
 async def serve(data_dir: Path, stop: asyncio.Event, listen: str | None = None) -> None:
     engine = Engine(data_dir, mode="headless", listen=listen)
     services = await engine.start(auto_start=False)
-    services.bus.listen(_log_status, DaemonStatusChanged)
+    journal = StatusJournal()
+    services.bus.listen(journal, DaemonStatusChanged)
     started = await services.manager.auto_start()
     log.info(
         "StashDesk engine running on %s; daemons started: %s",
@@ -45,6 +41,7 @@ async def serve(data_dir: Path, stop: asyncio.Event, listen: str | None = None) 
     finally:
         log.info("shutting down")
         await engine.stop()
+        journal.close()
         log.info("stopped cleanly")
 
 
