@@ -5,16 +5,19 @@ rotating file handler to the root logger whose file (and every rotated copy) is
 readable by its owner only, like the database, and whose records pass through
 :class:`stashdesk.redaction.RedactingFilter`. :func:`configure_logging` is the
 whole set-up: console (stderr) and, given a data folder, the file, every handler
-redacted.
+redacted. The handlers write from a thread of their own (a ``QueueListener``): a
+slow disk or a full journal pipe must never hold up the event loop that logs.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import stat
 import sys
-from logging.handlers import RotatingFileHandler
+from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
 
 from stashdesk.redaction import RedactingFilter, install_log_redaction
@@ -78,3 +81,19 @@ def configure_logging(data_dir: Path | None = None, verbose: bool = False) -> No
     if data_dir is not None:
         open_log_file(data_dir, verbose)
     install_log_redaction()
+    _write_from_a_thread(logging.getLogger())
+
+
+def _write_from_a_thread(logger: logging.Logger) -> None:
+    """Put ``logger``'s handlers behind one queue, written by a listener thread (stopped,
+    so flushed, at exit). Records are formatted on the caller's side, as they are."""
+    handlers = [h for h in logger.handlers if not isinstance(h, QueueHandler)]
+    if not handlers:
+        return
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    listener = QueueListener(records, *handlers, respect_handler_level=True)
+    for handler in handlers:
+        logger.removeHandler(handler)
+    logger.addHandler(QueueHandler(records))
+    listener.start()
+    atexit.register(listener.stop)
