@@ -35,6 +35,14 @@ import peewee as pw
 
 from stashdesk.store.models import Daemon, DaemonLog, DaemonStatus
 
+_INSERT_STATUS = (
+    f"INSERT INTO {DaemonStatus._meta.table_name} "
+    "(daemon, message, job_id, job_type, at, phase, wake_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_LOG = (
+    f"INSERT INTO {DaemonLog._meta.table_name} (daemon, level, message, at) VALUES (?, ?, ?, ?)"
+)
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -244,21 +252,16 @@ class StoreWriter:
     def _write_records(
         self, statuses: list[StatusRecord], logs: list[LogRecord], heartbeats: dict[str, float]
     ) -> None:
+        # Plain executemany, not Peewee's insert_many: thousands of statuses a second
+        # arrive while a daemon is busy, and building Peewee queries for them held the
+        # GIL long enough to slow the event loop down.
         history = [
-            {
-                "daemon": s.daemon,
-                "message": s.message,
-                "job_id": s.job_id,
-                "job_type": s.job_type,
-                "at": s.at,
-                "phase": s.phase,
-                "wake_at": s.wake_at,
-            }
+            (s.daemon, s.message, s.job_id, s.job_type, s.at, s.phase, s.wake_at)
             for s in statuses
             if s.message is not None
         ]
-        for start in range(0, len(history), 500):
-            DaemonStatus.insert_many(history[start : start + 500]).execute()
+        if history:
+            self._db.cursor().executemany(_INSERT_STATUS, history)
         latest: dict[str, StatusRecord] = {}
         for s in statuses:
             latest[s.daemon] = s
@@ -275,16 +278,13 @@ class StoreWriter:
         for daemon, at in heartbeats.items():
             if daemon not in latest or latest[daemon].at < at:
                 Daemon.update(last_heartbeat=at).where(Daemon.name == daemon).execute()
-        for start in range(0, len(logs), 500):
-            DaemonLog.insert_many(
-                [
-                    {"daemon": r.daemon, "level": r.level, "message": r.message, "at": r.at}
-                    for r in logs[start : start + 500]
-                ]
-            ).execute()
+        if logs:
+            self._db.cursor().executemany(
+                _INSERT_LOG, [(r.daemon, r.level, r.message, r.at) for r in logs]
+            )
         self.rows_written += len(history) + len(logs)
         if self.max_rows_per_daemon is not None and (history or logs):
-            self._trim_if_due([row["daemon"] for row in history] + [r.daemon for r in logs])
+            self._trim_if_due([row[0] for row in history] + [r.daemon for r in logs])
 
     def _trim_if_due(self, daemons: list[str]) -> None:
         keep = int(self.max_rows_per_daemon or 0)
