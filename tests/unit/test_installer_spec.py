@@ -81,7 +81,7 @@ def hooks_cache():
 
 
 @pytest.fixture
-def spec(monkeypatch, hooks_cache):
+def spec(monkeypatch, hooks_cache, tmp_path):
     import PyInstaller.utils.hooks as hooks
 
     for name in ("collect_submodules", "copy_metadata"):
@@ -94,7 +94,12 @@ def spec(monkeypatch, hooks_cache):
             return hooks_cache[key]
 
         monkeypatch.setattr(hooks, name, cached)
-    return lambda platform="linux", **kwargs: run_spec(monkeypatch, platform, **kwargs)
+
+    def run(platform="linux", **kwargs):
+        kwargs.setdefault("workpath", str(tmp_path / "build"))  # the spec writes there
+        return run_spec(monkeypatch, platform, **kwargs)
+
+    return run
 
 
 def test_analysis_gets_the_launcher_every_resource_and_the_dynamic_imports(spec):
@@ -267,6 +272,57 @@ def test_libraries_only_dropped_plugins_need_go_with_them(spec):
         "libgtk-3.so.0",
     ]
     assert [dest for dest, _src, _kind in kept_datas] == ["libQt6Core.so.6", "resources/style.qss"]
+
+
+def test_system_libraries_only_qt_needs_are_left_to_the_system(spec):
+    namespace, _recorder = spec()
+    links = {
+        "/qt/lib/libQt6Gui.so.6": ["/usr/lib/libX11.so.6", "/usr/lib/libz.so.1"],
+        "/usr/lib/libX11.so.6": ["/usr/lib/libxcb.so.1"],
+        "/py/QtGui.abi3.so": ["/qt/lib/libQt6Gui.so.6"],
+        "/py/zlib.so": ["/usr/lib/libz.so.1"],
+        "/py/libpython3.11.so.1.0": ["/usr/lib/libm.so"],
+    }
+    binaries = [
+        ("PySide6/Qt/lib/libQt6Gui.so.6", "/qt/lib/libQt6Gui.so.6", "BINARY"),
+        ("PySide6/QtGui.abi3.so", "/py/QtGui.abi3.so", "EXTENSION"),
+        ("libX11.so.6", "/usr/lib/libX11.so.6", "BINARY"),
+        ("libxcb.so.1", "/usr/lib/libxcb.so.1", "BINARY"),
+        ("libz.so.1", "/usr/lib/libz.so.1", "BINARY"),  # Python's zlib needs it too
+        ("libm.so", "/usr/lib/libm.so", "BINARY"),
+        ("libpython3.11.so.1.0", "/py/libpython3.11.so.1.0", "BINARY"),
+        ("python3.11/lib-dynload/zlib.so", "/py/zlib.so", "EXTENSION"),
+        ("libsqlite3.so.0", "/usr/lib/libsqlite3.so.0", "BINARY"),  # nobody's: not Qt's
+    ]
+    kept, left_out = namespace["host_libraries"](binaries, lambda path: links.get(path, []))
+    assert [dest for dest, _src, _kind in left_out] == ["libX11.so.6", "libxcb.so.1"]
+    assert kept == [entry for entry in binaries if entry not in left_out]
+
+
+def test_apprise_finds_its_plugins_by_empty_files_of_their_names(spec, tmp_path):
+    import apprise
+
+    namespace, _recorder = spec()
+    markers = namespace["apprise_listing"](str(tmp_path / "work"))
+    dests = {(Path(dest, Path(src).name).as_posix()) for src, dest in markers}
+    assert all(Path(src).stat().st_size == 0 for src, _dest in markers)
+    plugins = Path(apprise.__file__).parent / "plugins"
+    assert "apprise/plugins/discord.py" in dests and "apprise/plugins/email/__init__.py" in dests
+    assert "apprise/config/http.py" in dests and "apprise/attachment/file.py" in dests
+    listed = {
+        Path(d).parts[2].removesuffix(".py") for d in dests if d.startswith("apprise/plugins")
+    }
+    expected = {
+        p.stem if p.suffix == ".py" else p.name
+        for p in plugins.iterdir()
+        if not p.name.startswith("_") and (p.suffix == ".py" or (p / "__init__.py").is_file())
+    }
+    assert listed == expected
+    datas = namespace["datas"]
+    assert not any("i18n" in Path(dest).parts for _src, dest in datas)
+    apprise_sources = [src for src, dest in datas if src.endswith(".py") and "apprise" in dest]
+    assert len(apprise_sources) == len(markers)  # the markers, no source
+    assert all(Path(src).stat().st_size == 0 for src in apprise_sources)
 
 
 def test_pyside6s_icu_data_is_swapped_for_a_slim_copy(spec, tmp_path):
