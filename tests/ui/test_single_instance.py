@@ -14,7 +14,7 @@ import pytest
 
 from stashdesk.api.auth import KEY_HEADER
 from stashdesk.api.engine_file import ENGINE_FILE, read_engine_file
-from stashdesk.ui.single_instance import SingleInstance, server_name
+from stashdesk.ui.single_instance import PORT_FILE, SingleInstance
 from tests.cli_helpers import api_key
 from tests.engine_fixtures import wait_until
 
@@ -39,9 +39,30 @@ async def test_the_lock_admits_one_instance_and_the_second_signals_the_first(tmp
     third.release()
 
 
-def test_each_data_directory_has_its_own_name(tmp_path):
-    assert server_name(tmp_path / "a") != server_name(tmp_path / "b")
-    assert server_name(tmp_path / "a") == server_name(tmp_path / "a" / ".." / "a")
+async def test_only_the_token_raises_the_window_and_the_port_file_is_private(tmp_path, qapp):
+    import json
+    import socket
+
+    first = SingleInstance(tmp_path)
+    activations: list[bool] = []
+    first.activated.connect(lambda: activations.append(True))
+    try:
+        assert first.acquire()
+        port_file = tmp_path / PORT_FILE
+        assert port_file.stat().st_mode & 0o777 == 0o600
+        assert json.loads(port_file.read_text())["port"] == first.port
+        with socket.create_connection(("127.0.0.1", first.port), timeout=5) as other:
+            other.sendall(b"show not-the-token\n")  # another local program guessing
+        with socket.create_connection(("127.0.0.1", first.port), timeout=5):
+            pass  # connects and says nothing
+        assert SingleInstance(tmp_path).signal_running()
+        await wait_until(lambda: activations == [True], message="the rightful request")
+        await wait_until(lambda: not first._readers, message="every connection closed")
+        assert activations == [True]  # the wrong token raised nothing
+    finally:
+        first.release()
+    assert not (tmp_path / PORT_FILE).exists()
+    assert not SingleInstance(tmp_path).signal_running(timeout_ms=300)  # nobody listens
 
 
 def _status(data_dir: Path, key: str) -> dict | None:

@@ -134,6 +134,22 @@ def test_analysis_gets_the_launcher_every_resource_and_the_dynamic_imports(spec)
     assert not any(name.startswith("tests") for name in hidden)
     excludes = set(analysis.kwargs["excludes"])
     assert {"tkinter", "PyQt5", "PyQt6", "PySide2", "pytest", "tests"} <= excludes
+    assert "PySide6.QtNetwork" in excludes  # 3.4 MB; see stashdesk/ui/single_instance.py
+
+
+def test_no_stashdesk_module_imports_what_the_bundle_leaves_out(spec):
+    from tests.unit.test_layers import in_package, modules
+
+    namespace, _recorder = spec()
+    excluded = namespace["EXCLUDES"]
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        for name in imported
+        for left_out in excluded
+        if in_package(name, left_out) and left_out != "tests"
+    ]
+    assert problems == []
 
 
 def test_linux_one_console_executable_named_stashdesk(spec):
