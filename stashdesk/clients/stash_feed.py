@@ -111,6 +111,7 @@ class StashJobFeed:
     ping_seconds = 10.0
     connect_timeout = 10.0
     linger_seconds = 30.0  # the socket stays open this long after the last follower left
+    close_seconds = 3.0  # aclose waits this long for the subscription to end by itself
 
     def __init__(self, ws_url: str, headers: dict[str, str], *, enabled: bool = True) -> None:
         self.ws_url = ws_url
@@ -167,6 +168,8 @@ class StashJobFeed:
                 raise
             except Exception as exc:  # any failure means: poll meanwhile, try again later
                 reason = describe_socket_error(exc)
+            if self._closed:
+                break
             was_live = self.live.is_set()
             self.live.clear()
             if not self._watches and was_live:  # we hung up: nobody watches any more
@@ -226,8 +229,9 @@ class StashJobFeed:
             self._broadcast(FeedChanged(True, self.epoch, None))
             stop = asyncio.ensure_future(self._stop_wanted())
             try:
-                async for result in _until(updates, stop):
-                    self._dispatch(result)
+                async with contextlib.aclosing(_until(updates, stop)) as results:
+                    async for result in results:
+                        self._dispatch(result)
             finally:
                 stop.cancel()
 
@@ -239,6 +243,8 @@ class StashJobFeed:
                 self._wake.clear()
                 if self._watches:
                     await self._wake.wait()
+            if self._closed:
+                return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.linger_seconds)
@@ -260,28 +266,39 @@ class StashJobFeed:
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            # A live subscription ends by itself once it sees the flag, closing its socket
+            # properly; cancelling it mid-way could leave aiohttp's connection open.
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await asyncio.wait_for(asyncio.shield(task), self.close_seconds)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self.live.clear()
 
 
 async def _until(updates: Any, stop: asyncio.Future) -> Any:
     """The items of async iterator ``updates`` until ``stop`` is done."""
     iterator = updates.__aiter__()
+    following: asyncio.Future | None = None
     try:
         while True:
             following = asyncio.ensure_future(iterator.__anext__())
             done, _ = await asyncio.wait({following, stop}, return_when=asyncio.FIRST_COMPLETED)
             if following not in done:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await following
                 return
             try:
-                yield following.result()
+                item = following.result()
             except StopAsyncIteration:
                 return
+            following = None
+            yield item
     finally:
+        # Also when cancelled: the pending read must not outlive us (its failure would
+        # go unretrieved, and the socket it reads unclosed).
+        if following is not None and not following.done():
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await following
         with contextlib.suppress(Exception):
             await iterator.aclose()
