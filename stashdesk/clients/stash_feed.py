@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,7 +121,7 @@ class StashJobFeed:
         self.down_reason: str | None = None
         self.epoch = 0
         self._watches: dict[str, set[JobWatch]] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -266,7 +267,7 @@ class StashJobFeed:
         self.live.clear()
 
 
-async def _until(updates: Any, stop: asyncio.Future) -> Any:
+async def _until(updates: Any, stop: asyncio.Future[None]) -> AsyncIterator[Any]:
     """The items of async iterator ``updates`` until ``stop`` is done."""
     iterator = updates.__aiter__()
     try:
