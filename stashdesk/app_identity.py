@@ -15,13 +15,13 @@ APP_USER_MODEL_ID = "StashDesk.StashDesk"
 
 def set_app_user_model_id() -> bool:
     """Call before the QApplication exists; True when the ID was set (Windows only)."""
-    if sys.platform != "win32":
-        return False
-    import ctypes
+    if sys.platform == "win32":
+        import ctypes
 
-    try:
-        shell32 = ctypes.windll.shell32  # type: ignore[attr-defined]
-        result = shell32.SetCurrentProcessExplicitAppUserModelID(APP_USER_MODEL_ID)
-    except (AttributeError, OSError):  # Windows older than 7, or no shell32
-        return False
-    return result == 0  # S_OK
+        try:
+            shell32 = ctypes.windll.shell32
+            result = shell32.SetCurrentProcessExplicitAppUserModelID(APP_USER_MODEL_ID)
+        except (AttributeError, OSError):  # Windows older than 7, or no shell32
+            return False
+        return bool(result == 0)  # S_OK
+    return False

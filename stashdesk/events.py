@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,7 @@ class Notification(Event):
 
 
 Listener = Callable[[Event], None]
+E = TypeVar("E", bound=Event)
 
 # Every event type by name: the engine API's event stream names them so.
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -255,7 +256,15 @@ class EventBus:
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def listen(self, listener: Listener, *types: type[Event]) -> Callable[[], None]:
+    @overload
+    def listen(self, listener: Listener) -> Callable[[], None]: ...
+
+    @overload
+    def listen(
+        self, listener: Callable[[E], None], type_: type[E], /, *types: type[E]
+    ) -> Callable[[], None]: ...
+
+    def listen(self, listener: Callable[[Any], None], *types: type[Event]) -> Callable[[], None]:
         """Call ``listener`` inline for each event of ``types`` (all when empty).
 
         Returns a function that removes the listener.

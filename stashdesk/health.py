@@ -419,7 +419,7 @@ class HealthMonitor:
         self.results: list[CheckResult] = []
         self.checked_at: float | None = None
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._again = asyncio.Event()
         self._unlisten = services.bus.listen(self._on_settings, SettingsChanged)
 

@@ -19,6 +19,7 @@ import stat
 import sys
 from logging.handlers import QueueHandler, QueueListener, RotatingFileHandler
 from pathlib import Path
+from typing import IO, Any
 
 from stashdesk.redaction import RedactingFilter, install_log_redaction
 
@@ -33,7 +34,8 @@ QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "qbittorrentapi")
 class PrivateRotatingFileHandler(RotatingFileHandler):
     """A RotatingFileHandler whose files are created, and kept, owner-only (0600)."""
 
-    def _open(self):  # type: ignore[override] - same contract as the base class
+    # typeshed's open() gives IO[Any] for a mode in a variable; it is the base's TextIOWrapper
+    def _open(self) -> IO[Any]:  # type: ignore[override]
         path = self.baseFilename
         # created 0600 from the start: never readable by others, not even for a moment
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, OWNER_ONLY)

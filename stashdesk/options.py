@@ -248,7 +248,7 @@ def _number(value: float) -> str:
 
 
 def list_of_strings(option_key: str) -> Callable[[Any], None]:
-    def check(value: list) -> None:
+    def check(value: list[object]) -> None:
         if not all(isinstance(item, str) for item in value):
             raise OptionError(f"{option_key} must be a list of strings")
 

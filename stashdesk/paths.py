@@ -39,7 +39,7 @@ class DataDirError(Exception):
         self.problem = problem
 
 
-def resolve_data_dir(cli_value: str | os.PathLike | None = None) -> Path:
+def resolve_data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
     if cli_value:
         path = Path(cli_value)
     elif os.environ.get("STASHDESK_DATA_DIR"):

@@ -57,7 +57,7 @@ class FailureThrottle:
         count, last = self._failures.get(address, (0, 0.0))
         if time.monotonic() - last > FAILURE_WINDOW or count < FREE_FAILURES:
             return 0.0
-        return min(MAX_DELAY, 0.25 * 2 ** (count - FREE_FAILURES))
+        return min(MAX_DELAY, 0.25 * 2.0 ** (count - FREE_FAILURES))
 
     def failed(self, address: str) -> None:
         now = time.monotonic()

@@ -59,7 +59,9 @@ def openapi_document() -> dict[str, Any]:
             },
         }
         if endpoint.body or endpoint.body_as:
-            fields = {endpoint.aliases.get(n, n): {} for n in endpoint.body}
+            fields: dict[str, dict[str, Any]] = {
+                endpoint.aliases.get(n, n): {} for n in endpoint.body
+            }
             operation["requestBody"] = {
                 "required": bool(endpoint.body_as),
                 "content": {

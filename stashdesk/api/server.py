@@ -119,7 +119,7 @@ class ApiServer:
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.tls)
         await site.start()
         server = site._server  # the asyncio server: its socket tells the port chosen
-        assert server is not None and server.sockets
+        assert isinstance(server, asyncio.Server) and server.sockets  # the loop's create_server
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

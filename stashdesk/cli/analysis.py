@@ -172,13 +172,13 @@ async def _rules(ctx: CommandContext, args: argparse.Namespace) -> int:
         if args.json:
             print_json(rules)
             return EXIT_OK
-        fields = [f["name"] for f in rules["fields"]]
+        names = [f["name"] for f in rules["fields"]]
         print_table(
-            ["AI TAG", *[f.upper() for f in fields]],
+            ["AI TAG", *[f.upper() for f in names]],
             [
                 [
                     r["ai_tag"] or "(default)",
-                    *["" if r["rule"].get(f) is None else r["rule"][f] for f in fields],
+                    *["" if r["rule"].get(f) is None else r["rule"][f] for f in names],
                 ]
                 for r in [rules["default"], *rules["tags"]]
             ],

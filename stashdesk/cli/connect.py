@@ -130,9 +130,9 @@ class CommandContext:
 
         self.services = services
         self.stale_engine_file = self.stale_engine_file or _engine_file_left(self.data_dir)
-        client = LocalClient(offline_operations(services), services)
-        client.info = await client.ops.engine_info()
-        return client
+        local = LocalClient(offline_operations(services), services)
+        local.info = await local.ops.engine_info()
+        return local
 
     async def close(self) -> None:
         import asyncio

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """A failure talking to Stash, qBittorrent or the video-tag server.
@@ -61,7 +63,7 @@ class StashServerError(StashError, ServiceAnswerError):
 class StashGraphQLError(StashError, ServiceAnswerError):
     """Stash answered with a GraphQL ``errors`` list."""
 
-    def __init__(self, message: str, errors: list | None = None) -> None:
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
 

@@ -84,6 +84,17 @@ class TorrentFile:
     priority: int = 1  # 0: the user chose not to download this file
     progress: float = 1.0
 
+    @classmethod
+    def from_api(cls, info: Any, index: int) -> TorrentFile:
+        """One entry of qBittorrent's file list (``index``: its place, when not given)."""
+        return cls(
+            name=info["name"],
+            size=int(info.get("size", 0)),
+            index=int(info.get("index", index)),
+            priority=int(info.get("priority", 1)),
+            progress=float(info.get("progress", 1.0)),
+        )
+
 
 class _SocketWatch:
     """The sockets of one client's connections, so a call past its deadline can be cut.
@@ -136,7 +147,7 @@ class _WatchedAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
         watch = self.watch
 
-        def watched(base: type) -> type:
+        def watched(base: type[HTTPConnection]) -> type[HTTPConnection]:
             def _new_conn(conn: Any) -> socket.socket:
                 sock = base._new_conn(conn)  # both HTTP and HTTPS connect through this
                 watch.add(sock)
@@ -171,10 +182,16 @@ class _WatchedApiClient(qbittorrentapi.Client):
         session = super()._session
         current = session.get_adapter("http://")
         if not isinstance(current, _WatchedAdapter):
+            assert isinstance(current, HTTPAdapter)  # requests mounts one for http://
             adapter = _WatchedAdapter(self._socket_watch, max_retries=current.max_retries)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
         return session
+
+
+def _category_path(info: Any) -> str:
+    """A category's save path from qBittorrent's JSON ({"name": ..., "savePath": ...})."""
+    return str((info or {}).get("savePath") or "")
 
 
 class QBittorrentClient:
@@ -279,7 +296,7 @@ class QBittorrentClient:
     async def categories(self) -> dict[str, str]:
         """qBittorrent's categories and their save paths ('' for the default)."""
         found = await self._call(self._api.torrents_categories)
-        return {name: str((info or {}).get("savePath") or "") for name, info in found.items()}
+        return {name: _category_path(info) for name, info in found.items()}
 
     async def default_save_path(self) -> str:
         return str(await self._call(self._api.app_default_save_path))
@@ -296,16 +313,7 @@ class QBittorrentClient:
 
     async def torrent_files(self, torrent_hash: str) -> list[TorrentFile]:
         files = await self._call(self._api.torrents_files, torrent_hash=torrent_hash)
-        return [
-            TorrentFile(
-                name=f["name"],
-                size=int(f.get("size", 0)),
-                index=int(f.get("index", i)),
-                priority=int(f.get("priority", 1)),
-                progress=float(f.get("progress", 1.0)),
-            )
-            for i, f in enumerate(files)
-        ]
+        return [TorrentFile.from_api(f, i) for i, f in enumerate(files)]
 
     async def add_tags(self, torrent_hash: str, tags: list[str]) -> None:
         await self._call(self._api.torrents_add_tags, tags=tags, torrent_hashes=torrent_hash)

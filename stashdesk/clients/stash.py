@@ -52,9 +52,10 @@ def websocket_url(endpoint: str) -> str:
 
 def _causes(exc: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
-    while exc is not None and exc not in chain and len(chain) < 10:
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
     return chain
 
 
@@ -217,6 +218,16 @@ class StashClient:
             raise StashMalformedAnswer(f"Stash's answer lacks the field {name!r}")
         return data[name]
 
+    def _object(self, data: dict[str, Any], name: str) -> dict[str, Any]:
+        """A field the schema declares a (non-null) object."""
+        value: dict[str, Any] = self._field(data, name)
+        return value
+
+    def _object_or_none(self, data: dict[str, Any], name: str) -> dict[str, Any] | None:
+        """A field the schema declares an object or null."""
+        value: dict[str, Any] | None = self._field(data, name)
+        return value
+
     # --- reads ---------------------------------------------------------------------
 
     async def version(self) -> str:
@@ -256,7 +267,9 @@ class StashClient:
         return int(result["count"]), list(result["scenes"])
 
     async def find_scene(self, scene_id: str) -> dict[str, Any] | None:
-        return self._field(await self.execute(docs.FIND_SCENE, {"id": scene_id}), "findScene")
+        return self._object_or_none(
+            await self.execute(docs.FIND_SCENE, {"id": scene_id}), "findScene"
+        )
 
     async def _find_named(
         self,
@@ -333,7 +346,9 @@ class StashClient:
         )
 
     async def find_job(self, job_id: str) -> dict[str, Any] | None:
-        return self._field(await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}), "findJob")
+        return self._object_or_none(
+            await self.execute(docs.FIND_JOB, {"input": {"id": job_id}}), "findJob"
+        )
 
     async def job_queue(self) -> list[dict[str, Any]]:
         return list(self._field(await self.execute(docs.JOB_QUEUE), "jobQueue") or [])
@@ -360,7 +375,7 @@ class StashClient:
 
     async def identify_configuration(self) -> dict[str, Any]:
         """Stash's stash-box endpoints and saved identify defaults (``configuration``)."""
-        return self._field(await self.execute(docs.IDENTIFY_CONFIGURATION), "configuration")
+        return self._object(await self.execute(docs.IDENTIFY_CONFIGURATION), "configuration")
 
     async def ui_configuration(self) -> dict[str, Any]:
         """Stash's UI settings (``configuration { ui }``: ``vrTag`` and the like)."""
@@ -408,19 +423,19 @@ class StashClient:
         if parent_ids:
             fields["parent_ids"] = parent_ids
         data = await self.execute(docs.TAG_CREATE, {"input": fields}, mutation=True)
-        return self._field(data, "tagCreate")
+        return self._object(data, "tagCreate")
 
     async def create_performer(self, name: str) -> dict[str, Any]:
         data = await self.execute(docs.PERFORMER_CREATE, {"input": {"name": name}}, mutation=True)
-        return self._field(data, "performerCreate")
+        return self._object(data, "performerCreate")
 
     async def create_studio(self, name: str) -> dict[str, Any]:
         data = await self.execute(docs.STUDIO_CREATE, {"input": {"name": name}}, mutation=True)
-        return self._field(data, "studioCreate")
+        return self._object(data, "studioCreate")
 
     async def update_scene(self, fields: dict[str, Any]) -> dict[str, Any]:
         data = await self.execute(docs.SCENE_UPDATE, {"input": fields}, mutation=True)
-        return self._field(data, "sceneUpdate")
+        return self._object(data, "sceneUpdate")
 
     async def bulk_update_scenes(self, fields: dict[str, Any]) -> list[dict[str, Any]]:
         data = await self.execute(docs.BULK_SCENE_UPDATE, {"input": fields}, mutation=True)
@@ -428,7 +443,7 @@ class StashClient:
 
     async def create_marker(self, fields: dict[str, Any]) -> dict[str, Any]:
         data = await self.execute(docs.SCENE_MARKER_CREATE, {"input": fields}, mutation=True)
-        return self._field(data, "sceneMarkerCreate")
+        return self._object(data, "sceneMarkerCreate")
 
     async def metadata_scan(self, paths: list[str], **options: Any) -> str:
         data = await self.execute(

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,7 +122,7 @@ class StashJobFeed:
         self.down_reason: str | None = None
         self.epoch = 0
         self._watches: dict[str, set[JobWatch]] = {}
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closed = False
 
@@ -277,7 +278,7 @@ class StashJobFeed:
         self.live.clear()
 
 
-async def _until(updates: Any, stop: asyncio.Future) -> Any:
+async def _until(updates: Any, stop: asyncio.Future[None]) -> AsyncIterator[Any]:
     """The items of async iterator ``updates`` until ``stop`` is done."""
     iterator = updates.__aiter__()
     following: asyncio.Future | None = None

@@ -264,7 +264,7 @@ def _tag_and_confidence(entry: Any) -> tuple[str, float]:
         return entry, 1.0
     if isinstance(entry, dict):
         name = entry.get("tag") or entry.get("name") or entry.get("label")
-        confidence = entry.get("confidence", entry.get("score", 1.0))
+        confidence: Any = entry.get("confidence", entry.get("score", 1.0))  # JSON: any value
         if isinstance(name, str):
             return name, float(confidence)
     if isinstance(entry, (list, tuple)) and len(entry) == 2 and isinstance(entry[0], str):
@@ -318,7 +318,9 @@ def parse_video_tag_answer(answer: Any, frame_interval: float = 2.0) -> VideoTag
             "The video-tag server's result.video_tag_info is not an object"
         )
     record = _server_record(answer["result"])
-    metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    metadata = record.get("metadata")
+    if not isinstance(metadata, dict):
+        metadata = {}
     models = model_identity(metadata.get("models")) or model_identity(
         answer["result"].get("models")
     )

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -73,17 +74,24 @@ class PlacementCancelled(Exception):
     """A cancel was requested; raised between files (and between copy chunks)."""
 
 
-class TorrentLike(Protocol):
-    hash: str
-    name: str
-    save_path: str
-    content_path: str
+class TorrentLike(Protocol):  # read-only: qBittorrent's Torrent is a frozen dataclass
+    @property
+    def hash(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def save_path(self) -> str: ...
+    @property
+    def content_path(self) -> str: ...
 
 
 class TorrentFileLike(Protocol):
-    name: str
-    size: int
-    priority: int
+    @property
+    def name(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def priority(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -524,7 +532,7 @@ def _link(
         assert already is not None
         return already, False
     except OSError as exc:
-        if exc.errno in LINK_FALLBACK_ERRNOS:
+        if exc.errno is not None and exc.errno in LINK_FALLBACK_ERRNOS:
             placement.copy_reason = f"{os.strerror(exc.errno)} (errno {exc.errno})"
             placement.copy_errno = exc.errno
             return None
@@ -611,7 +619,11 @@ def copy_file(
 
 
 def _copy_data(
-    reader, out: int, is_cancelled: Callable[[], bool], on_bytes: Callable[[int], None], temp: str
+    reader: io.RawIOBase,
+    out: int,
+    is_cancelled: Callable[[], bool],
+    on_bytes: Callable[[int], None],
+    temp: str,
 ) -> int:
     buffer = bytearray(COPY_CHUNK)
     view = memoryview(buffer)

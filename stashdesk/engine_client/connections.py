@@ -9,6 +9,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,15 @@ KEYRING_SERVICE = "StashDesk engine API"
 KEPT = 10
 
 
-def _keyring():  # the keyring module, or None where secrets must stay out of it
+class _Keyring(Protocol):
+    """What is used of the keyring module."""
+
+    def get_password(self, service_name: str, username: str) -> str | None: ...
+
+    def set_password(self, service_name: str, username: str, password: str) -> None: ...
+
+
+def _keyring() -> _Keyring | None:  # the keyring module, or None where secrets stay out
     if os.environ.get("STASHDESK_NO_KEYRING"):
         return None
     try:

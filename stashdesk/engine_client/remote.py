@@ -113,8 +113,8 @@ class RemoteClient(EngineClient):
         self.last_seq: int | None = None
         self.instance: str | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._stream: asyncio.Task | None = None
-        self._stream_ready: asyncio.Future | None = None
+        self._stream: asyncio.Task[None] | None = None
+        self._stream_ready: asyncio.Future[None] | None = None
         self._closing = False
 
     # --- connecting -----------------------------------------------------------------------------
@@ -271,6 +271,11 @@ class RemoteClient(EngineClient):
 
     # --- the event stream -------------------------------------------------------------------------
 
+    def _closed(self) -> bool:
+        """Whether close() began (asked by a call: close() sets it while the stream
+        awaits, which mypy's narrowing of the loop's condition does not see)."""
+        return self._closing
+
     async def _follow_events(self) -> None:
         delay = RETRY_FIRST
         while not self._closing:
@@ -293,7 +298,7 @@ class RemoteClient(EngineClient):
                     reason = f"HTTP {exc.status}"
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
                 reason = str(exc) or type(exc).__name__
-            if self._closing:
+            if self._closed():
                 return
             was_connected, self.connected = self.connected, False
             if was_connected or delay == RETRY_FIRST:

@@ -30,9 +30,10 @@ import contextlib
 import logging
 import socket
 import time
+from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from stashdesk import __version__
 from stashdesk.events import JobFinished, Notification
@@ -53,6 +54,8 @@ FOLD_SECONDS = 300.0
 SEND_TIMEOUT = 15.0
 STOP_DRAIN_SECONDS = 10.0
 SEND_THREADS = 4
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,7 +92,7 @@ class NotificationCenter:
         self.fold_seconds = fold_seconds
         self.send_timeout = send_timeout
         self._folds: dict[tuple[str, str, str], _Fold] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         self._locks: dict[int, asyncio.Lock] = {}
         self._health: dict[str, bool] = {}
         self._job_order = asyncio.Lock()  # job messages go out in the order the jobs ended
@@ -232,7 +235,7 @@ class NotificationCenter:
         for target in self.targets.wanting(summary.event):
             self._spawn(self._deliver(target, summary), f"notify-{target.name}")
 
-    def _spawn(self, coro: Any, name: str) -> asyncio.Task:
+    def _spawn(self, coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, SignalInstance
 
 from stashdesk.engine_client.base import EngineConnection
 from stashdesk.events import (
@@ -101,7 +101,7 @@ class EventBridge(QObject):
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.flush)
         self._from_other_thread.connect(self._on_event, Qt.ConnectionType.QueuedConnection)
-        self._direct: dict[type[Event], Signal] = {
+        self._direct: dict[type[Event], SignalInstance] = {
             DaemonStateChanged: self.state_changed,
             DaemonJobActionTracked: self.job_action,
             JobCreated: self.job_created,

@@ -10,6 +10,7 @@ be reached the dialog says so above what it last showed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -301,7 +302,9 @@ class DaemonDetailsDialog(QDialog):
         elif current == "actions" and self._actions_dirty:
             self.load_job_actions()
 
-    async def _read(self, part: str, what: str, call: Any) -> list[dict[str, Any]] | None:
+    async def _read(
+        self, part: str, what: str, call: Awaitable[dict[str, Any]]
+    ) -> list[dict[str, Any]] | None:
         """The items of one call, or None (the failure said above the tabs)."""
         try:
             page = await call
@@ -309,7 +312,8 @@ class DaemonDetailsDialog(QDialog):
             self._problem(part, f"Could not load {what}: {exc}")
             return None
         self._problem(part, None)
-        return page["items"]
+        items: list[dict[str, Any]] = page["items"]
+        return items
 
     def load_status_history(self) -> None:
         self._status_dirty = False
@@ -328,9 +332,10 @@ class DaemonDetailsDialog(QDialog):
                 )
                 table.setItem(r, 1, _item(message, job_id, message))
                 job = f"{row['job_type'] or 'job'} {job_id[:8]}" if job_id else ""
-                table.setItem(r, 2, _item(job, job_id, job_id))
+                job_item = _item(job, job_id, job_id)
+                table.setItem(r, 2, job_item)
                 if job_id:
-                    table.item(r, 2).setForeground(theme.INDIGO)
+                    job_item.setForeground(theme.INDIGO)
 
         self.ctx.tasks.spawn(
             self._read("status", "the status history", call), "Loading status history", on_done=show

@@ -69,17 +69,17 @@ class DaemonsPage(QWidget):
             head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
         layout.addLayout(head)
 
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("cards")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.card_scroll = QScrollArea()
+        self.card_scroll.setObjectName("cards")
+        self.card_scroll.setWidgetResizable(True)
+        self.card_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.host = QWidget()
         self.host.setObjectName("cardsHost")
         self.grid = QGridLayout(self.host)
         self.grid.setContentsMargins(0, 0, 4, 0)
         self.grid.setSpacing(14)
-        self.scroll.setWidget(self.host)
-        layout.addWidget(self.scroll, 1)
+        self.card_scroll.setWidget(self.host)
+        layout.addWidget(self.card_scroll, 1)
 
         for name, view in self.mirror.daemons.items():
             card = DaemonCard(name, view.display_name, view.description)
@@ -157,7 +157,9 @@ class DaemonsPage(QWidget):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        margins = self.layout().contentsMargins()
+        layout = self.layout()
+        assert layout is not None  # set up in __init__
+        margins = layout.contentsMargins()
         width = max(1, event.size().width() - margins.left() - margins.right() - 12)
         self._relayout(max(1, min(3, width // CARD_MIN_WIDTH)))
 

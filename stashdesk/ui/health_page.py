@@ -59,7 +59,7 @@ class HealthPage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.checks: list[dict[str, Any]] = []
-        self.rows: dict[str, QWidget] = {}
+        self.rows: dict[str, Banner | QLabel] = {}
         self.checked_at: float | None = None
 
         layout = QVBoxLayout(self)
@@ -140,7 +140,7 @@ class HealthPage(QWidget):
             text += f" · checked {humanize.timestamp(self.checked_at)}"
         self.summary.setText(text)
 
-    def _row(self, check: dict[str, Any]) -> QWidget:
+    def _row(self, check: dict[str, Any]) -> Banner | QLabel:
         ok = check.get("ok")
         if ok is False:
             box = Banner("error", action="Fix")

@@ -130,7 +130,7 @@ class TimelineModel(ColumnsModel):
 
     Attributes:
         daemon, kinds, idle: the filter of the rows loaded (idle: fold or show).
-        span: only events of the last ``span`` seconds (None: all).
+        span_seconds: only events of the last ``span_seconds`` (None: all).
         events: the rows, newest first.
         error: why the last load failed (None: it worked).
         loaded_once: a first page arrived.
@@ -149,8 +149,8 @@ class TimelineModel(ColumnsModel):
         self.daemon: str | None = None
         self.kinds: tuple[str, ...] = KINDS
         self.idle = "fold"
-        self.span: float | None = None
-        self._since: float | None = None  # the start of ``span`` when the reload began
+        self.span_seconds: float | None = None  # not ``span``: a QAbstractItemModel method
+        self._since: float | None = None  # the start of the span when the reload began
         self.events: list[TimelineEvent] = []
         self.error: str | None = None
         self._keys: set[tuple[str, int]] = set()
@@ -217,7 +217,7 @@ class TimelineModel(ColumnsModel):
         idle: str | None = None,
         span: float | None = None,
     ) -> None:
-        self.daemon, self.kinds, self.span = daemon, kinds, span
+        self.daemon, self.kinds, self.span_seconds = daemon, kinds, span
         if idle is not None:
             self.idle = idle
         self.reload()
@@ -237,7 +237,7 @@ class TimelineModel(ColumnsModel):
         generation = self._generation
         self._loading = True
         # older pages keep the same start, or scrolling would drop rows as time passes
-        self._since = time.time() - self.span if self.span else None
+        self._since = time.time() - self.span_seconds if self.span_seconds else None
 
         async def load() -> None:
             try:

@@ -127,6 +127,8 @@ class JobTableModel(ColumnsModel):
     PROGRESS_COLUMN = 2
     # The engine's sort key behind each column that can be sorted on.
     SORT_KEYS = {0: "type", 1: "status", 2: "progress", 5: "created_at", 6: "finished_at"}
+    # The sort key (tests read it) shadows QAbstractItemModel.sort(): to be renamed.
+    sort: str
     loaded = Signal()
     failed = Signal(str)
     counted = Signal()
@@ -365,7 +367,11 @@ class JobTableModel(ColumnsModel):
             except ClientError:  # gone, or out of reach: the next reload says so
                 return None
 
-        self.ctx.tasks.spawn(read(), "Reading a job", on_done=lambda item: item and show(item))
+        def read_done(item: dict[str, Any] | None) -> None:
+            if item:
+                show(item)
+
+        self.ctx.tasks.spawn(read(), "Reading a job", on_done=read_done)
 
     # --- live events -----------------------------------------------------------------------------
 
@@ -430,7 +436,12 @@ class JobTableModel(ColumnsModel):
 class ProgressDelegate(QStyledItemDelegate):
     """Draws the progress column as a slim bar with its percentage."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         value = index.data(PROGRESS_ROLE)
         if value is None:
             super().paint(painter, option, index)

@@ -24,7 +24,7 @@ import sys
 import traceback
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import qasync
 from PySide6.QtCore import QTimer
@@ -86,9 +86,9 @@ class GuiApp:
         self.engine = Engine(data_dir, mode="gui") if connect is None else None
         self.client: EngineClient | None = None
         self.window: Any = None
-        self.switch_to: asyncio.Future | None = None
+        self.switch_to: asyncio.Future[tuple[str | None, str]] | None = None
         self.failure: str | None = None
-        self.quit_sentinel: asyncio.Future | None = None
+        self.quit_sentinel: asyncio.Future[None] | None = None
         self.activations = 0  # how often a second start raised the window
 
     def request_quit(self) -> None:
@@ -121,9 +121,8 @@ class GuiApp:
                 )
             while not self.quit_sentinel.done():
                 self.switch_to = loop.create_future()
-                await asyncio.wait(
-                    {self.quit_sentinel, self.switch_to}, return_when=asyncio.FIRST_COMPLETED
-                )
+                either: set[asyncio.Future[Any]] = {self.quit_sentinel, self.switch_to}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
                 if not self.quit_sentinel.done():
                     await self._switch(*self.switch_to.result())
         finally:
@@ -171,6 +170,7 @@ class GuiApp:
             self.window.show_message(f"Could not connect: {exc}", error=True)
             return
         old_client, old_window = self.client, self.window
+        assert old_client is not None  # a window is showing: it has its client
         old_window.shutdown()
         old_window.deleteLater()
         await old_client.close()
@@ -342,7 +342,8 @@ def run_gui(
         print(f"{APP_NAME}: {exc}", file=sys.stderr)
         return 2
     set_app_user_model_id()  # before the QApplication: the taskbar and notifications use it
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # PySide's stubs type instance() as the QCoreApplication base: here it is the QApplication
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     try:
         data_dir = ensure_data_dir(Path(data_dir).expanduser().resolve())
     except DataDirError as exc:
@@ -386,7 +387,7 @@ def run_gui(
     _install_exception_hooks(loop, gui)
     keepalive = _install_signal_handlers(loop, gui)
     main = loop.create_task(gui.main(), name="stashdesk-gui")
-    code = 1
+    code: int = 1
     try:
         try:
             code = loop.run_until_complete(main)

@@ -305,6 +305,9 @@ class ReviewView(QWidget):
         plan_id: the plan shown, or None.
     """
 
+    # The cards' scroll area (tests read it) shadows QWidget.scroll(): to be renamed.
+    scroll: QScrollArea
+
     def __init__(
         self,
         ops: Any,
@@ -381,8 +384,8 @@ class ReviewView(QWidget):
         self.set_current(ids[max(0, min(len(ids) - 1, index))])
 
     def set_current(self, scene_id: str | None, *, scroll: bool = True) -> None:
-        for card_id, card in self.cards.items():
-            theme.set_property(card, "current", card_id == scene_id)
+        for card_id, each in self.cards.items():
+            theme.set_property(each, "current", card_id == scene_id)
         self.current = scene_id
         card = self.cards.get(scene_id) if scene_id else None
         if card is not None and scroll:

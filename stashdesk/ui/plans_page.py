@@ -111,7 +111,7 @@ class PlansPage(QWidget):
         self.plan_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         header = self.plan_table.horizontalHeader()
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        for column, width in (
+        for section_index, width in (
             (0, 50),
             (2, 90),
             (3, 80),
@@ -121,7 +121,7 @@ class PlansPage(QWidget):
             (7, 80),
             (8, 110),
         ):
-            header.resizeSection(column, width)
+            header.resizeSection(section_index, width)
         self.plan_table.selectionModel().selectionChanged.connect(self._plan_selected)
         splitter.addWidget(self.plan_table)
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import sys
 
-from PySide6 import __version__ as PYSIDE_VERSION
+import PySide6
 from PySide6.QtCore import QObject, Signal
 
+PYSIDE_VERSION: str = PySide6.__version__  # named by the self-check too
 PROBE_CALLS = 16
 
 

@@ -21,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from stashdesk.events import DaemonStatusChanged
 
@@ -79,7 +79,8 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
     from stashdesk.ui.theme import apply_theme
     from stashdesk.ui.window import MainWindow
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    # PySide's stubs type instance() as the QCoreApplication base: here it is the QApplication
+    app = cast(QApplication, QApplication.instance() or QApplication(sys.argv[:1]))
     apply_theme(app)
 
     async def run() -> WindowCheck:
@@ -99,7 +100,8 @@ def check_window(data_dir: Path, timeout: float = STATUS_TIMEOUT) -> WindowCheck
 
     loop = qasync.QEventLoop(app)
     try:
-        return loop.run_until_complete(run())
+        checked: WindowCheck = loop.run_until_complete(run())  # qasync is untyped
+        return checked
     except Exception as exc:
         return WindowCheck(False, None, f"the window could not start: {type(exc).__name__}: {exc}")
     finally:

@@ -128,7 +128,7 @@ class SettingsDialog(QDialog):
         buttons.addWidget(self.save_button)
         layout.addLayout(buttons)
         self._set_ready(False)
-        self.loading: asyncio.Task = ctx.tasks.spawn(self._load(), "Loading the settings")
+        self.loading: asyncio.Task[None] = ctx.tasks.spawn(self._load(), "Loading the settings")
 
     async def _load(self) -> None:
         listing = await self.ctx.client.ops.list_settings()

@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class TaskKeeper:
@@ -23,20 +25,20 @@ class TaskKeeper:
     """
 
     def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[Any]] = set()
         self.on_error = on_error or (lambda _message: None)
 
     def spawn(
         self,
-        coro: Coroutine[Any, Any, Any],
+        coro: Coroutine[Any, Any, T],
         what: str,
-        on_done: Callable[[Any], None] | None = None,
-    ) -> asyncio.Task:
+        on_done: Callable[[T], None] | None = None,
+    ) -> asyncio.Task[T]:
         """Run ``coro`` on the loop; ``on_done(result)`` runs when it succeeds."""
         task = asyncio.get_event_loop().create_task(coro, name=f"ui: {what}")
         self.tasks.add(task)
 
-        def finished(task: asyncio.Task) -> None:
+        def finished(task: asyncio.Task[T]) -> None:
             self.tasks.discard(task)
             if task.cancelled():
                 return

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from PySide6.QtCore import QByteArray, Signal
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
@@ -101,7 +101,8 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         # The engine runs on the Qt loop: closing a window must never end it.
-        app = QApplication.instance()
+        # PySide's stubs type instance() as the QCoreApplication base: a window has a QApplication
+        app = cast("QApplication | None", QApplication.instance())
         if app is not None:
             app.setQuitOnLastWindowClosed(False)
         self.client = client
@@ -194,11 +195,12 @@ class MainWindow(QMainWindow):
         self.location.setProperty("muted", True)
         self.statusBar().addPermanentWidget(self.location)
         for index, name in enumerate(PAGES, start=1):
-            QShortcut(
-                QKeySequence(f"Ctrl+{index}"), self, activated=lambda n=name: self.show_page(n)
-            )
-        QShortcut(QKeySequence("Ctrl+,"), self, activated=lambda: self.open_settings())
-        QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.request_quit)
+            page_shortcut = QShortcut(QKeySequence(f"Ctrl+{index}"), self)
+            page_shortcut.activated.connect(lambda n=name: self.show_page(n))
+        settings_shortcut = QShortcut(QKeySequence("Ctrl+,"), self)
+        settings_shortcut.activated.connect(lambda: self.open_settings())
+        quit_shortcut = QShortcut(QKeySequence("Ctrl+Q"), self)
+        quit_shortcut.activated.connect(self.request_quit)
 
         self.bridge.connection_changed.connect(self._on_connection)
 
@@ -323,7 +325,9 @@ class MainWindow(QMainWindow):
         self.quit_requested.emit()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.ui_state.set("geometry", bytes(self.saveGeometry().toBase64()).decode())
+        # bytes() takes a QByteArray (a buffer): PySide's stubs do not say so
+        geometry = bytes(self.saveGeometry().toBase64())  # type: ignore[call-overload]
+        self.ui_state.set("geometry", geometry.decode())
         if self._quitting:
             event.accept()
             return

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from stashdesk.analysis import review as review_store
 from stashdesk.analysis import tag_mapping, tag_rules
@@ -15,6 +16,8 @@ from stashdesk.api.operations.common import OperationsBase, check_id
 from stashdesk.engine_client.errors import BadRequest, NotFound
 
 MAX_COVER_BYTES = 5_000_000
+
+T = TypeVar("T")
 
 
 def _names(values: Any, what: str) -> list[str]:
@@ -30,7 +33,7 @@ def _names(values: Any, what: str) -> list[str]:
 class AnalysisOperations(OperationsBase):
     """Operations on analysis (see the module docstring)."""
 
-    async def _mapping_call(self, fn: Any, *, write: bool = True) -> Any:
+    async def _mapping_call(self, fn: Callable[[], T], *, write: bool = True) -> T:
         try:
             return await (self.store.write(fn) if write else self.store.read(fn))
         except (tag_mapping.MappingError, tag_rules.RuleError) as exc:

@@ -20,6 +20,8 @@ from stashdesk.timestamps import iso
 if TYPE_CHECKING:
     from stashdesk.app import Services
     from stashdesk.daemons.manager import DaemonHandle
+    from stashdesk.events import EventBus
+    from stashdesk.store import Store
 
 DAEMON_ACTIONS = ("start", "stop", "restart")
 
@@ -155,11 +157,11 @@ class OperationsBase:
         self.health_monitor: Any = None  # the engine's HealthMonitor (None: run on demand)
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         return self.services.store
 
     @property
-    def bus(self) -> Any:
+    def bus(self) -> EventBus:
         return self.services.bus
 
     def _need_engine(self, what: str) -> None:

@@ -27,6 +27,7 @@ class DaemonOperations(OperationsBase):
     def _live_daemon(self, h: DaemonHandle) -> dict[str, Any]:
         d = h.instance
         status = d.status if d is not None else None
+        current = d if d is not None and status is not None else None  # reporting a status
         return {
             "name": h.name,
             "display_name": h.cls.display_name,
@@ -36,11 +37,11 @@ class DaemonOperations(OperationsBase):
             "enabled": h.enabled,
             "auto_start": h.auto_start,
             "current_status": status,
-            "current_job_id": d.job_id if status is not None else None,
-            "current_job_type": d.job_type if status is not None else None,
-            "current_phase": d.phase if status is not None else None,
-            "status_updated_at": iso(d.status_at) if status is not None else None,
-            "wake_at": iso(d.wake_at) if status is not None else None,
+            "current_job_id": current.job_id if current is not None else None,
+            "current_job_type": current.job_type if current is not None else None,
+            "current_phase": current.phase if current is not None else None,
+            "status_updated_at": iso(current.status_at) if current is not None else None,
+            "wake_at": iso(current.wake_at) if current is not None else None,
             "last_heartbeat": iso(d.heartbeat_at) if d is not None else None,
             "last_error": h.last_error,
             "started_at": iso(h.started_at),
@@ -95,7 +96,7 @@ class DaemonOperations(OperationsBase):
         rows = await self.store.read(lambda: daemon_store.daemon_rows([h.name]))
         return self._stored_daemon(h, rows.get(h.name))
 
-    async def daemon_action(self, name: str, action: str) -> dict[str, Any]:
+    async def daemon_action(self, name: str | None, action: str) -> dict[str, Any]:
         """start | stop | restart one daemon; ``name`` None acts on every daemon."""
         if action not in DAEMON_ACTIONS:
             raise BadRequest(

@@ -64,7 +64,7 @@ class HistoryOperations(OperationsBase):
             rows = rows[:limit]
         items = [timeline_item(r) for r in rows if since is None or r.at >= since]
         more = last is not None and len(items) == len(rows)
-        return {"items": items, "next": encode_cursor(last) if more else None}
+        return {"items": items, "next": encode_cursor(last) if more and last else None}
 
     async def logs(
         self,

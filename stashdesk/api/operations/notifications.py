@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from stashdesk.api.operations.common import (
     OperationsBase,
@@ -13,11 +13,13 @@ from stashdesk.engine_client.errors import (
     NotFound,
 )
 
+T = TypeVar("T")
+
 
 class NotificationOperations(OperationsBase):
     """Operations on notification (see the module docstring)."""
 
-    async def _targets_call(self, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def _targets_call(self, call: Callable[[], Awaitable[T]]) -> T:
         from stashdesk.notifications.catalog import NotificationSetupError
 
         center = self.services.notifications

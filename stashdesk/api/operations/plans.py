@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from stashdesk.analysis import plans
 from stashdesk.analysis.detectors import FIELDS
@@ -21,6 +21,8 @@ from stashdesk.engine_client.errors import (
 from stashdesk.events import PlanChanged
 from stashdesk.jobs.base import JobType
 from stashdesk.store import jobs as job_store
+
+T = TypeVar("T")
 
 
 class PlanOperations(OperationsBase):
@@ -67,7 +69,7 @@ class PlanOperations(OperationsBase):
 
         return await self._plan_call(read, read_only=True)
 
-    async def _plan_call(self, fn: Callable[[], Any], *, read_only: bool = False) -> Any:
+    async def _plan_call(self, fn: Callable[[], T], *, read_only: bool = False) -> T:
         try:
             return await (self.store.read(fn) if read_only else self.store.write(fn))
         except plans.PlanStateError as exc:

@@ -14,7 +14,8 @@ from stashdesk.engine_client.errors import (
 )
 from stashdesk.events import SettingsChanged
 from stashdesk.options import OptionError
-from stashdesk.settings import MASK, SETTINGS, group_of, option_for
+from stashdesk.redaction import MASK
+from stashdesk.settings import SETTINGS, group_of, option_for
 
 
 class SettingOperations(OperationsBase):
