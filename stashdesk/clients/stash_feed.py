@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,7 +169,7 @@ class StashJobFeed:
                 raise
             except Exception as exc:  # any failure means: poll meanwhile, try again later
                 reason = describe_socket_error(exc)
-            if self._closed:
+            if self.closed:
                 break
             was_live = self.live.is_set()
             self.live.clear()
@@ -244,7 +244,7 @@ class StashJobFeed:
                 self._wake.clear()
                 if self._watches:
                     await self._wake.wait()
-            if self._closed:
+            if self.closed:
                 return
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -262,6 +262,11 @@ class StashJobFeed:
         for watch in watches:
             watch.queue.put_nowait(item)
 
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose`` was called (a property: it changes while we await)."""
+        return self._closed
+
     async def aclose(self) -> None:
         self._closed = True
         self._wake.set()
@@ -278,10 +283,10 @@ class StashJobFeed:
         self.live.clear()
 
 
-async def _until(updates: Any, stop: asyncio.Future[None]) -> AsyncIterator[Any]:
+async def _until(updates: Any, stop: asyncio.Future[None]) -> AsyncGenerator[Any, None]:
     """The items of async iterator ``updates`` until ``stop`` is done."""
     iterator = updates.__aiter__()
-    following: asyncio.Future | None = None
+    following: asyncio.Future[Any] | None = None
     try:
         while True:
             following = asyncio.ensure_future(iterator.__anext__())

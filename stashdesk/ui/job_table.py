@@ -108,7 +108,7 @@ class JobTableModel(ColumnsModel):
     Attributes:
         total: how many jobs match the filter in the engine (kept live).
         filter: the JobFilter in force.
-        sort: the ``list_jobs`` sort key in force ("-created_at": newest first).
+        sort_key: the ``list_jobs`` sort key in force ("-created_at": newest first).
         error: why the last load failed (None: it did not).
         unseen: jobs created since the last reload that a sort other than newest
             first cannot place (Refresh shows them).
@@ -127,8 +127,6 @@ class JobTableModel(ColumnsModel):
     PROGRESS_COLUMN = 2
     # The engine's sort key behind each column that can be sorted on.
     SORT_KEYS = {0: "type", 1: "status", 2: "progress", 5: "created_at", 6: "finished_at"}
-    # The sort key (tests read it) shadows QAbstractItemModel.sort(): to be renamed.
-    sort: str
     loaded = Signal()
     failed = Signal(str)
     counted = Signal()
@@ -138,7 +136,7 @@ class JobTableModel(ColumnsModel):
         self.ctx = ctx
         self.page_size = page_size
         self.filter = JobFilter()
-        self.sort = DEFAULT_SORT
+        self.sort_key = DEFAULT_SORT
         self.total = 0
         self.error: str | None = None
         self.unseen = 0
@@ -267,7 +265,7 @@ class JobTableModel(ColumnsModel):
         self.reload()
 
     def set_sort(self, sort: str) -> None:
-        self.sort = sort
+        self.sort_key = sort
         self.reload()
 
     def _page(self, cursor: str | None, *, count: bool) -> Any:
@@ -276,7 +274,7 @@ class JobTableModel(ColumnsModel):
             job_type=self.filter.job_type,
             limit=self.page_size,
             cursor=cursor,
-            sort=self.sort,
+            sort=self.sort_key,
             count=count,
         )
 
@@ -386,7 +384,7 @@ class JobTableModel(ColumnsModel):
         if not self.filter.matches(status, event.job_type):
             return
         self.total += 1
-        if self.sort != DEFAULT_SORT:  # no telling where it goes in this order
+        if self.sort_key != DEFAULT_SORT:  # no telling where it goes in this order
             self.unseen += 1
             self.counted.emit()
             return

@@ -305,9 +305,6 @@ class ReviewView(QWidget):
         plan_id: the plan shown, or None.
     """
 
-    # The cards' scroll area (tests read it) shadows QWidget.scroll(): to be renamed.
-    scroll: QScrollArea
-
     def __init__(
         self,
         ops: Any,
@@ -355,12 +352,12 @@ class ReviewView(QWidget):
         self.more.clicked.connect(self.load_more)
         self.column.addWidget(self.more, 0, Qt.AlignmentFlag.AlignLeft)
         self.column.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("cards")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.scroll.setWidget(self.host)
-        layout.addWidget(self.scroll, 1)
+        self.card_scroll = QScrollArea()
+        self.card_scroll.setObjectName("cards")
+        self.card_scroll.setWidgetResizable(True)
+        self.card_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.card_scroll.setWidget(self.host)
+        layout.addWidget(self.card_scroll, 1)
         self._set_buttons()
         self.current: str | None = None  # the scene A/R act on, moved with J/K
         for key, action in (
@@ -389,7 +386,7 @@ class ReviewView(QWidget):
         self.current = scene_id
         card = self.cards.get(scene_id) if scene_id else None
         if card is not None and scroll:
-            self.scroll.ensureWidgetVisible(card)
+            self.card_scroll.ensureWidgetVisible(card)
 
     def _review_current(self, approve: bool) -> None:
         card = self.cards.get(self.current) if self.current else None
@@ -403,7 +400,7 @@ class ReviewView(QWidget):
         scenes as were shown."""
         if plan_id != self.plan_id:
             self._wanted = SCENES_PAGE
-            self.scroll.verticalScrollBar().setValue(0)
+            self.card_scroll.verticalScrollBar().setValue(0)
         self.plan_id, self._editable = plan_id, editable
         self._generation += 1
         self.covers.retry_unreached()

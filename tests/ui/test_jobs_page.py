@@ -158,7 +158,9 @@ async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
     page.sort_by(0, Qt.SortOrder.AscendingOrder)  # Type, A to Z
     await wait_until(
         lambda: (
-            model.sort == "type" and not model.loading and model.row_at(0).type == "TEST_EXCLUSIVE"
+            model.sort_key == "type"
+            and not model.loading
+            and model.row_at(0).type == "TEST_EXCLUSIVE"
         ),
         message="sorted by type",
     )
@@ -169,7 +171,7 @@ async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
     assert {r.id for r in rows[:150]} == set(exclusive) and {r.id for r in rows[150:]} == set(steps)
 
     page.sort_by(3, Qt.SortOrder.AscendingOrder)  # Message: the engine cannot sort on it
-    assert model.sort == "type"
+    assert model.sort_key == "type"
     assert page.table.horizontalHeader().sortIndicatorSection() == 0
 
     # In another order than newest first a new job has no place yet: it is counted.
@@ -180,7 +182,9 @@ async def test_sorts_by_a_column_through_the_engine_page_after_page(gui):
 
     page.sort_by(5, Qt.SortOrder.AscendingOrder)  # Created, oldest first
     await wait_until(
-        lambda: model.sort == "created_at" and not model.loading and model.row_at(0).id == steps[0],
+        lambda: (
+            model.sort_key == "created_at" and not model.loading and model.row_at(0).id == steps[0]
+        ),
         message="oldest first",
     )
     assert model.unseen == 0 and model.total == 301

@@ -168,7 +168,7 @@ async def test_scenes_show_title_facts_changes_and_their_cover(library, stash_se
 async def test_covers_are_asked_for_only_when_their_card_is_on_screen(library):
     library.gui.window.resize(1100, 560)
     page, view = await open_review(library)
-    view.scroll.verticalScrollBar().setValue(0)
+    view.card_scroll.verticalScrollBar().setValue(0)
     await wait_until(lambda: library.first in view.covers.pixmaps, message="the first cover")
     hidden = [s for s, card in view.cards.items() if card.visibleRegion().isEmpty()]
     assert hidden, "the window should be small enough to hide a card"
@@ -176,7 +176,7 @@ async def test_covers_are_asked_for_only_when_their_card_is_on_screen(library):
     assert view.covers.fetches == 3 - len(hidden)
     assert all(is_placeholder(view.cards[s]) for s in hidden)  # grey while not loaded
 
-    bar = view.scroll.verticalScrollBar()
+    bar = view.card_scroll.verticalScrollBar()
     bar.setValue(bar.maximum())
     await wait_until(lambda: GONE in view.covers.pixmaps, message="the cover scrolled to")
     assert view.covers.fetches == len(view.covers.pixmaps) <= 3
