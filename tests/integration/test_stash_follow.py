@@ -188,8 +188,10 @@ async def test_with_the_websocket_switched_off_it_only_polls(
     monkeypatch.setattr(stash_follow, "POLL_SECONDS", 0.05)
     stash_server.job_script = [("FINISHED", 1.0)]
     services = await start_with_stash(engines, stash_server, **{"stash.websocket": False})
-    job_id, _ = await started(services, stash_server)
-    outcome = await services.runner.wait(job_id, 10)
+    # Not ``started``: polled this fast, the job may be over before its Stash id is seen.
+    job = await services.runner.submit("STASH_SCAN", {"paths": ["/data"]})
+    outcome = await services.runner.wait(job.id, 10)
     assert outcome.status == "completed"
+    assert stash_server.requests_for("findJob")  # it polled
     assert stash_server.requests_for("websocket") == []
     assert any("stash.websocket is off" in n for n in log_lines(outcome))
