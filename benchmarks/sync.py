@@ -95,6 +95,7 @@ def serve_standin(scenes: int, bulk: int, fast: bool, conn: Any) -> None:
     if bulk:
         server.advance(60)  # the sync comes a minute after the import, not during it
     built = 0.0
+    server.start()  # rendering needs its address (scene paths are URLs on it)
     if fast:
         key = hashlib.sha1((docs.FIND_SCENES + inspect.getsource(seed)).encode()).hexdigest()
         path = CACHE / f"stash-pages-{scenes}-{bulk}-{key[:12]}.pickle"
@@ -104,8 +105,9 @@ def serve_standin(scenes: int, bulk: int, fast: bool, conn: Any) -> None:
             pages = PrebuiltScenePages.render(server, docs.FIND_SCENES)
             built = time.perf_counter() - started
             pages.save(path)
+        # from the cache, the paths name an earlier run's port: the sync stores them
+        # and never fetches them, so the figures are the same
         server.prebuilt = pages
-    server.start()
     conn.send((server.url, built))
     while True:
         command, value = conn.recv()
