@@ -146,3 +146,22 @@ def cancel_pending(job_id: str, reason: str) -> int:
         .where((Job.id == job_id) & (Job.status == "pending"))
         .execute()
     )
+
+
+def jobs_created_by_since(created_by: str, since: float, types: Sequence[str]) -> list[Job]:
+    """Jobs of ``types`` that ``created_by`` created since ``since``, oldest first."""
+    return list(
+        Job.select()
+        .where(
+            Job.created_by == created_by,
+            Job.created_at >= since,
+            Job.type.in_(list(types)),
+        )
+        .order_by(Job.created_at)
+    )
+
+
+def job_metadata(job_id: str) -> dict[str, Any]:
+    """A copy of the job's metadata ({} when there is no such job)."""
+    row = Job.get_or_none(Job.id == job_id)
+    return dict(row.metadata or {}) if row is not None else {}
