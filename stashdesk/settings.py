@@ -27,7 +27,12 @@ from typing import Any
 from stashdesk.notifications.catalog import EVENTS, check_event_names
 from stashdesk.options import Option, OptionError, list_of_strings
 from stashdesk.redaction import MASK, REDACTOR
-from stashdesk.store.models import Setting
+from stashdesk.store.settings import (
+    delete_setting,
+    save_setting,
+    setting_value,
+    settings_not_starting_with,
+)
 from stashdesk.urls import (
     URL_MASK,
     credential_secrets,
@@ -550,15 +555,15 @@ class SecretStore:
         return "the system keyring" if self.keyring else "the database file (owner-only)"
 
     def load(self, key: str) -> str:
-        row = Setting.get_or_none(Setting.key == f"secret:{key}")
-        if row is None or not isinstance(row.value, dict):
+        stored = setting_value(f"secret:{key}")
+        if not isinstance(stored, dict):
             return ""
-        if row.value.get("keyring"):
+        if stored.get("keyring"):
             if self.keyring is None:
                 log.warning("%s is stored in a keyring that is not available now", key)
                 return ""
             return self.keyring.get_password(self.service, key) or ""
-        return row.value.get("value", "")
+        return stored.get("value", "")
 
     def save(self, key: str, value: str) -> None:
         if self.keyring is not None:
@@ -566,17 +571,17 @@ class SecretStore:
             stored: dict = {"keyring": True}
         else:
             stored = {"value": value}
-        Setting.insert(key=f"secret:{key}", value=stored).on_conflict_replace().execute()
+        save_setting(f"secret:{key}", stored)
 
     def delete(self, key: str) -> None:
-        row = Setting.get_or_none(Setting.key == f"secret:{key}")
-        in_keyring = row is not None and isinstance(row.value, dict) and row.value.get("keyring")
+        stored = setting_value(f"secret:{key}")
+        in_keyring = isinstance(stored, dict) and stored.get("keyring")
         if in_keyring and self.keyring is not None:
             try:
                 self.keyring.delete_password(self.service, key)
             except Exception:  # already gone is fine
                 pass
-        Setting.delete().where(Setting.key == f"secret:{key}").execute()
+        delete_setting(f"secret:{key}")
 
 
 def _usable_keyring() -> Any:
@@ -611,9 +616,9 @@ class Settings:
 
     def reload(self) -> None:
         values: dict[str, Any] = {}
-        for row in Setting.select().where(~Setting.key.startswith("secret:")):
-            if row.key in SETTINGS_BY_KEY:
-                values[row.key] = row.value
+        for key, value in settings_not_starting_with("secret:"):
+            if key in SETTINGS_BY_KEY:
+                values[key] = value
         for option in SETTINGS:
             if option.secret:
                 values[option.key] = self.secrets.load(option.key)
@@ -628,7 +633,7 @@ class Settings:
         bare, userinfo = split_credentials(stored)
         if userinfo:  # written in clear by an older StashDesk: move it to the secret store
             self.secrets.save(key, userinfo)
-            Setting.insert(key=key, value=bare).on_conflict_replace().execute()
+            save_setting(key, bare)
             log.info("moved the credentials in %s to %s", key, self.secrets.location)
             return stored
         return join_credentials(bare, self.secrets.load(key))
@@ -698,9 +703,9 @@ class Settings:
                 self.secrets.save(key, userinfo)
             else:
                 self.secrets.delete(key)
-            Setting.insert(key=key, value=bare).on_conflict_replace().execute()
+            save_setting(key, bare)
         else:
-            Setting.insert(key=key, value=value).on_conflict_replace().execute()
+            save_setting(key, value)
         self._remember(key, value)
         return mask_url(value) if option.type == "url" else value
 
@@ -709,7 +714,7 @@ class Settings:
         if option.secret or option.type == "url":
             self.secrets.delete(key)
         if not option.secret:
-            Setting.delete().where(Setting.key == key).execute()
+            delete_setting(key)
         self._remember(key, None)
 
     def _remember(self, key: str, value: Any) -> None:

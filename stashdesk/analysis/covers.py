@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stashdesk.clients.errors import ServiceError
-from stashdesk.store.models import Scene
+from stashdesk.store.scenes import scene_screenshot
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
@@ -29,9 +29,9 @@ _EXTENSIONS = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"RIFF": ".webp", b"
 
 def cover_url(scene_id: str) -> str:
     """The cover's address from the local copy (blocking; run it through Store.read)."""
-    row = Scene.get_or_none(Scene.id == str(scene_id))
-    if row is not None and row.screenshot:
-        return row.screenshot
+    screenshot = scene_screenshot(scene_id)
+    if screenshot:
+        return screenshot
     return f"/scene/{scene_id}/screenshot"
 
 

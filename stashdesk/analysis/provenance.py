@@ -21,20 +21,31 @@ would be a surprise; "Analyse again" (:func:`request_reanalysis`) does it on
 request. Requested scenes are due whatever their state (even out of attempts) and
 the request is kept until the scene is analysed after it.
 
-Synchronous Peewee functions: call them through ``Store.read``/``Store.write``.
+Synchronous functions (the queries are in ``stashdesk.store.analysis``): call them
+through ``Store.read``/``Store.write``.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import peewee as pw
-
 from stashdesk.clients.video_tags import models_key
-from stashdesk.store.models import AnalysisRequest, Scene, SceneAnalysis, SceneTag, Setting, Tag
+from stashdesk.store.analysis import (  # re-exported: the staleness queries and requests
+    CurrentProducer,
+    add_analysis_request,
+    has_analysis_request,
+    list_requests,
+    present_scene_ids,
+    requested_scenes,
+    scene_carries_vr_tag,
+    settle_request,
+    stale_video_analyses,
+    video_analysis_row,
+)
+from stashdesk.store.settings import save_setting, setting_value
 
 SERVER_MODELS_KEY = "analysis.server_models_seen"
 VR_TAG_KEY = "sync.vr_tag"
@@ -44,8 +55,8 @@ VR_TAG_KEY = "sync.vr_tag"
 
 
 def _state(key: str) -> dict[str, Any]:
-    row = Setting.get_or_none(Setting.key == key)
-    return row.value if row is not None and isinstance(row.value, dict) else {}
+    value = setting_value(key)
+    return value if isinstance(value, dict) else {}
 
 
 def save_server_models(
@@ -79,7 +90,7 @@ def save_server_models(
     if entry == before:
         return False
     seen[url] = {**entry, "at": time.time()}
-    Setting.insert(key=SERVER_MODELS_KEY, value=seen).on_conflict_replace().execute()
+    save_setting(SERVER_MODELS_KEY, seen)
     return changed
 
 
@@ -89,9 +100,7 @@ def server_models() -> dict[str, dict[str, Any]]:
 
 
 def save_vr_tag(name: str | None) -> None:
-    Setting.insert(
-        key=VR_TAG_KEY, value={"name": name or None, "read_at": time.time()}
-    ).on_conflict_replace().execute()
+    save_setting(VR_TAG_KEY, {"name": name or None, "read_at": time.time()})
 
 
 def read_vr_tag() -> str | None:
@@ -124,16 +133,6 @@ class Producer:
         }
 
 
-@dataclass(frozen=True)
-class CurrentProducer:
-    """What would produce a video analysis now; the reference for staleness."""
-
-    frame_interval: float
-    threshold: float
-    vr_tag: str | None = None
-    model_keys: frozenset[str] = field(default_factory=frozenset)
-
-
 def load_current_producer(settings: Any, server_urls: Iterable[str]) -> CurrentProducer:
     urls = set(server_urls)
     keys = frozenset(
@@ -149,43 +148,11 @@ def load_current_producer(settings: Any, server_urls: Iterable[str]) -> CurrentP
     )
 
 
-def _vr_scene_ids(vr_tag: str | None) -> Any:
-    tag_ids = Tag.select(Tag.id).where(pw.fn.LOWER(Tag.name) == (vr_tag or "\0").lower())
-    return SceneTag.select(SceneTag.scene).where(SceneTag.tag_id.in_(tag_ids))
-
-
-def stale_video_analyses(current: CurrentProducer) -> Any:
-    """A query of scene ids whose recorded video analysis no longer matches ``current``."""
-    vr_scenes = _vr_scene_ids(current.vr_tag)
-    changed = (
-        (SceneAnalysis.frame_interval != current.frame_interval)
-        | (SceneAnalysis.threshold != current.threshold)
-        | ((SceneAnalysis.vr_video == 1) & SceneAnalysis.scene_id.not_in(vr_scenes))
-        | ((SceneAnalysis.vr_video == 0) & SceneAnalysis.scene_id.in_(vr_scenes))
-    )
-    if current.model_keys:
-        changed |= SceneAnalysis.model_key.is_null(False) & SceneAnalysis.model_key.not_in(
-            list(current.model_keys)
-        )
-    return SceneAnalysis.select(SceneAnalysis.scene_id).where(
-        (SceneAnalysis.analyzer == "video_tags")
-        & (SceneAnalysis.status == "analysed")
-        & SceneAnalysis.frame_interval.is_null(False)
-        & changed
-    )
-
-
-def requested_scenes() -> Any:
-    return AnalysisRequest.select(AnalysisRequest.scene_id)
-
-
 def explain_staleness(scene_id: str, current: CurrentProducer) -> list[str]:
     """Why a scene's video analysis is due again (empty: it is not), for people."""
-    row = SceneAnalysis.get_or_none(
-        (SceneAnalysis.scene_id == scene_id) & (SceneAnalysis.analyzer == "video_tags")
-    )
+    row = video_analysis_row(scene_id)
     reasons = []
-    if AnalysisRequest.get_or_none(AnalysisRequest.scene_id == scene_id) is not None:
+    if has_analysis_request(scene_id):
         reasons.append("analysis was requested")
     if row is None or row.status != "analysed" or row.frame_interval is None:
         return reasons
@@ -193,7 +160,7 @@ def explain_staleness(scene_id: str, current: CurrentProducer) -> list[str]:
         reasons.append(f"frame interval {row.frame_interval:g} -> {current.frame_interval:g}")
     if row.threshold != current.threshold:
         reasons.append(f"threshold {row.threshold:g} -> {current.threshold:g}")
-    is_vr = _vr_scene_ids(current.vr_tag).where(SceneTag.scene == scene_id).exists()
+    is_vr = scene_carries_vr_tag(scene_id, current.vr_tag)
     if bool(row.vr_video) != is_vr:
         reasons.append("the scene's VR tag changed")
     if current.model_keys and row.model_key and row.model_key not in current.model_keys:
@@ -212,31 +179,31 @@ def request_reanalysis(
     Returns {"requested": [ids], "unknown": [ids not in the local copy, or removed]}.
     """
     ids = list(dict.fromkeys(str(s) for s in scene_ids))
-    known = {
-        s for (s,) in Scene.select(Scene.id).where(Scene.id.in_(ids) & ~Scene.removed).tuples()
-    }
+    known = present_scene_ids(ids)
     at = now or time.time()
     for scene_id in ids:
         if scene_id in known:
-            AnalysisRequest.insert(
-                scene_id=scene_id, requested_at=at, requested_by=requested_by
-            ).on_conflict_replace().execute()
+            add_analysis_request(scene_id, at, requested_by)
     return {
         "requested": [s for s in ids if s in known],
         "unknown": [s for s in ids if s not in known],
     }
 
 
-def settle_request(scene_id: str, analysed_from: float) -> None:
-    """The scene was analysed by a request sent at ``analysed_from``: a request made
-    before that is done (one made meanwhile stays)."""
-    AnalysisRequest.delete().where(
-        (AnalysisRequest.scene_id == scene_id) & (AnalysisRequest.requested_at <= analysed_from)
-    ).execute()
-
-
-def list_requests() -> list[dict[str, Any]]:
-    return [
-        {"scene_id": r.scene_id, "requested_at": r.requested_at, "requested_by": r.requested_by}
-        for r in AnalysisRequest.select().order_by(AnalysisRequest.requested_at)
-    ]
+__all__ = [
+    "SERVER_MODELS_KEY",
+    "VR_TAG_KEY",
+    "CurrentProducer",
+    "Producer",
+    "explain_staleness",
+    "list_requests",
+    "load_current_producer",
+    "read_vr_tag",
+    "request_reanalysis",
+    "requested_scenes",
+    "save_server_models",
+    "save_vr_tag",
+    "server_models",
+    "settle_request",
+    "stale_video_analyses",
+]

@@ -11,8 +11,9 @@ span and the Stash page that plays the scene from there
 field, tag, scenes, minimum confidence) and returns the new counts, so a screen
 can update them as the user goes.
 
-Synchronous Peewee functions with JSON-able results: call them through
-``Store.read`` / ``Store.write``; :class:`PlanError` for bad input.
+Synchronous functions (their queries are in ``stashdesk.store.plans``) with
+JSON-able results: call them through ``Store.read`` / ``Store.write``;
+:class:`PlanError` for bad input.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-
-import peewee as pw
 
 from stashdesk.analysis.covers import cached_cover
 from stashdesk.analysis.plans import (
@@ -37,14 +36,13 @@ from stashdesk.analysis.plans import (
     reject_changes,
 )
 from stashdesk.analysis.video_tag_plan import clock_text
-from stashdesk.store.models import (
-    PlanChange,
-    PlanNote,
-    Scene,
-    SceneFile,
-    SceneTag,
-    Studio,
-    Tag,
+from stashdesk.store.plans import (
+    change_statuses_of_scenes,
+    plan_changes_by_id,
+    plan_notes,
+    review_scene_details,
+    scenes_of_selected_changes,
+    tag_and_marker_changes,
 )
 
 _FIELD_NAMES = {"tags": "tag", "performers": "performer", "markers": "marker"}
@@ -63,50 +61,7 @@ def _counts(statuses: Iterable[str]) -> dict[str, int]:
     return counts
 
 
-def _scene_details(scene_ids: list[str]) -> dict[str, dict[str, Any]]:
-    details: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start : start + 500]
-        rows = (
-            Scene.select(
-                Scene.id, Scene.title, Scene.removed, Scene.screenshot, Studio.name.alias("studio")
-            )
-            .join(Studio, pw.JOIN.LEFT_OUTER, on=(Scene.studio_id == Studio.id))
-            .where(Scene.id.in_(chunk))
-            .dicts()
-        )
-        for row in rows:
-            details[row["id"]] = {
-                "title": row["title"],
-                "studio": row["studio"],
-                "removed": bool(row["removed"]),
-                "cover_url": row["screenshot"],
-                "duration": None,
-                "tags": [],
-                "file": None,
-            }
-        files = (
-            SceneFile.select(SceneFile.scene, SceneFile.path, SceneFile.duration)
-            .where(SceneFile.scene.in_(chunk))
-            .order_by(SceneFile.scene, pw.SQL("rowid"))
-        )
-        for scene_id, path, duration in files.tuples():
-            if scene_id in details and details[scene_id]["file"] is None:
-                details[scene_id]["file"], details[scene_id]["duration"] = path, duration
-        tags = (
-            SceneTag.select(SceneTag.scene, Tag.name)
-            .join(Tag, on=(SceneTag.tag_id == Tag.id))
-            .where(SceneTag.scene.in_(chunk))
-        )
-        for scene_id, name in tags.tuples():
-            if scene_id in details:
-                details[scene_id]["tags"].append(name)
-    for item in details.values():
-        item["tags"].sort(key=str.casefold)
-    return details
-
-
-def _change_json(change: PlanChange, stash_url: str) -> dict[str, Any]:
+def _change_json(change: Any, stash_url: str) -> dict[str, Any]:
     item = change_as_json(change)
     item["tag"] = change_tag(change.field, change.proposed_value)
     value = change.proposed_value
@@ -124,10 +79,7 @@ def _change_json(change: PlanChange, stash_url: str) -> dict[str, Any]:
 def plan_tags(plan_id: int) -> list[dict[str, Any]]:
     """The tags a plan's changes are about, with their change counts by status."""
     by_tag: dict[str, dict[str, Any]] = {}
-    query = PlanChange.select(PlanChange.field, PlanChange.proposed_value, PlanChange.status).where(
-        (PlanChange.plan == plan_id) & PlanChange.field.in_(("tags", "markers"))
-    )
-    for change in query:
+    for change in tag_and_marker_changes(plan_id):
         tag = change_tag(change.field, change.proposed_value)
         if tag is None:
             continue
@@ -153,15 +105,12 @@ def plan_review(
     module docstring); ``offset``/``limit`` page through the scenes, ``scene_ids``
     picks some. Scenes come in Stash id order; changes by id."""
     plan = get_plan(plan_id)
-    query = PlanChange.select().where(PlanChange.plan == plan_id)
-    if scene_ids is not None:
-        query = query.where(PlanChange.scene_id.in_([str(s) for s in scene_ids]))
-    changes = list(query.order_by(PlanChange.id))
-    grouped: dict[str, list[PlanChange]] = {}
+    changes = plan_changes_by_id(plan_id, scene_ids)
+    grouped: dict[str, list[Any]] = {}
     for change in changes:
         grouped.setdefault(change.scene_id, []).append(change)
     notes: dict[str, list[dict[str, Any]]] = {}
-    for note in PlanNote.select().where(PlanNote.plan == plan_id).order_by(PlanNote.id):
+    for note in plan_notes(plan_id):
         notes.setdefault(note.scene_id, []).append(
             {"ai_tag": note.ai_tag, "rule": note.rule, "message": note.message, "data": note.data}
         )
@@ -171,7 +120,7 @@ def plan_review(
         key=lambda s: (int(s) if s.isdigit() else float("inf"), s),
     )
     page = order[offset:] if limit is None else order[offset : offset + limit]
-    details = _scene_details(page)
+    details = review_scene_details(page)
     scenes = []
     for scene_id in page:
         info = details.get(
@@ -218,17 +167,11 @@ def review(plan_id: int, decision: str, selector: ChangeSelector | None = None) 
     if decision not in ("approve", "reject"):
         raise PlanError(f"a decision is approve or reject, not {decision!r}")
     selector = selector or ChangeSelector()
-    touched = {
-        c.scene_id for c in PlanChange.select(PlanChange.scene_id).where(selector.where(plan_id))
-    }
+    touched = scenes_of_selected_changes(plan_id, selector)
     changed = (approve_changes if decision == "approve" else reject_changes)(plan_id, selector)
     statuses: dict[str, list[str]] = {}
     if touched:
-        for scene_id, status in (
-            PlanChange.select(PlanChange.scene_id, PlanChange.status)
-            .where((PlanChange.plan == plan_id) & PlanChange.scene_id.in_(list(touched)))
-            .tuples()
-        ):
+        for scene_id, status in change_statuses_of_scenes(plan_id, touched):
             statuses.setdefault(scene_id, []).append(status)
     plan_counts = change_counts([plan_id]).get(plan_id, {})
     return {

@@ -34,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stashdesk.store.models import Tag, TagMapping
+from stashdesk.store.analysis import (
+    delete_tag_mapping,
+    delete_tag_mappings_except,
+    put_tag_mapping,
+    stash_tag_names,
+    tag_mapping,
+    tag_mapping_rows,
+    tag_mapping_triples,
+)
 
 AI_SUFFIX = "_AI"
 CSV_HEADER = ("ai_tag", "stash_tag", "ignore")
@@ -61,7 +69,7 @@ def _name(value: Any, what: str) -> str:
     return value.strip()
 
 
-def mapping_as_json(row: TagMapping) -> dict[str, Any]:
+def mapping_as_json(row: Any) -> dict[str, Any]:
     return {
         "ai_tag": row.ai_tag,
         "stash_tag": row.stash_tag,
@@ -72,22 +80,20 @@ def mapping_as_json(row: TagMapping) -> dict[str, Any]:
 
 def list_mappings() -> list[dict[str, Any]]:
     """Every mapping, by AI tag (case-insensitive order)."""
-    return [mapping_as_json(r) for r in TagMapping.select().order_by(TagMapping.key)]
+    return [mapping_as_json(r) for r in tag_mapping_rows()]
 
 
 def _put(ai_tag: str, stash_tag: str | None, ignore: bool, now: float) -> str:
     """Insert or update one mapping; returns added, changed or unchanged."""
     key = _fold(ai_tag)
-    row = TagMapping.get_or_none(TagMapping.key == key)
+    row = tag_mapping(key)
     if row is not None and (row.ai_tag, row.stash_tag, bool(row.ignore)) == (
         ai_tag,
         stash_tag,
         ignore,
     ):
         return "unchanged"
-    TagMapping.insert(
-        key=key, ai_tag=ai_tag, stash_tag=stash_tag, ignore=ignore, updated_at=now
-    ).on_conflict_replace().execute()
+    put_tag_mapping(key, ai_tag, stash_tag, ignore, now)
     return "added" if row is None else "changed"
 
 
@@ -95,22 +101,19 @@ def set_mapping(ai_tag: str, stash_tag: str) -> dict[str, Any]:
     """AI tag ``ai_tag`` becomes Stash tag ``stash_tag`` (created if Stash lacks it)."""
     ai_tag, stash_tag = _name(ai_tag, "the AI tag"), _name(stash_tag, "the Stash tag")
     _put(ai_tag, stash_tag, False, time.time())
-    return mapping_as_json(TagMapping.get(TagMapping.key == _fold(ai_tag)))
+    return mapping_as_json(tag_mapping(_fold(ai_tag)))
 
 
 def ignore_tag(ai_tag: str) -> dict[str, Any]:
     """AI tag ``ai_tag`` is never proposed (no tag, no markers)."""
     ai_tag = _name(ai_tag, "the AI tag")
     _put(ai_tag, None, True, time.time())
-    return mapping_as_json(TagMapping.get(TagMapping.key == _fold(ai_tag)))
+    return mapping_as_json(tag_mapping(_fold(ai_tag)))
 
 
 def remove_mapping(ai_tag: str) -> bool:
     """Forget the mapping of ``ai_tag`` (the policy decides again); True if there was one."""
-    return (
-        TagMapping.delete().where(TagMapping.key == _fold(_name(ai_tag, "the AI tag"))).execute()
-        > 0
-    )
+    return delete_tag_mapping(_fold(_name(ai_tag, "the AI tag")))
 
 
 # --- CSV --------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ def import_mappings_csv(text: str, *, replace: bool = False) -> dict[str, int]:
     now = time.time()
     if replace:
         keep = [_fold(r.ai_tag) for r in rows]
-        counts["removed"] = TagMapping.delete().where(TagMapping.key.not_in(keep)).execute()
+        counts["removed"] = delete_tag_mappings_except(keep)
     for row in rows:
         counts[_put(row.ai_tag, row.stash_tag, row.ignore, now)] += 1
     return counts
@@ -298,11 +301,11 @@ class TagResolver:
 
 def load_tag_resolver(policy: str, create_missing: bool) -> TagResolver:
     """A resolver over the stored mappings and the local copy of Stash's tags (blocking)."""
-    mappings = [(r.ai_tag, r.stash_tag, bool(r.ignore)) for r in TagMapping.select()]
+    mappings = tag_mapping_triples()
     known = (
         [
             (name, aliases if isinstance(aliases, list) else [])
-            for name, aliases in Tag.select(Tag.name, Tag.aliases).tuples()
+            for name, aliases in stash_tag_names()
         ]
         if policy == "map" or mappings
         else []

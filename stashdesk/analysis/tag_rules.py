@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stashdesk.options import Option, OptionError
-from stashdesk.store.models import TagRule
+from stashdesk.store.analysis import delete_tag_rule, save_tag_rule, tag_rule, tag_rule_rows
 
 DEFAULT_KEY = "*"
 
@@ -171,7 +171,7 @@ def _fold(ai_tag: str) -> str:
     return ai_tag.strip().casefold()
 
 
-def _stored_fields(row: TagRule) -> dict[str, Any]:
+def _stored_fields(row: Any) -> dict[str, Any]:
     return {name: getattr(row, name) for name in RULE_FIELDS}
 
 
@@ -200,7 +200,7 @@ class RuleBook:
 
 
 def load_rulebook() -> RuleBook:
-    return RuleBook({row.key: _stored_fields(row) for row in TagRule.select()})
+    return RuleBook({row.key: _stored_fields(row) for row in tag_rule_rows()})
 
 
 def _rule_json(key: str, ai_tag: str, stored: dict[str, Any], book: RuleBook) -> dict[str, Any]:
@@ -216,7 +216,7 @@ def _rule_json(key: str, ai_tag: str, stored: dict[str, Any], book: RuleBook) ->
 def list_rules() -> dict[str, Any]:
     """``{"default": rule, "tags": [rule, ...]}``; each rule has ``ai_tag``, ``rule`` (the
     stored fields, None = falls back) and ``effective`` (with the fallbacks applied)."""
-    rows = list(TagRule.select().order_by(TagRule.key))
+    rows = tag_rule_rows()
     book = RuleBook({row.key: _stored_fields(row) for row in rows})
     default = next((r for r in rows if r.key == DEFAULT_KEY), None)
     default_fields = _stored_fields(default) if default else dict.fromkeys(RULE_FIELDS)
@@ -236,7 +236,7 @@ def list_rules() -> dict[str, Any]:
 def get_rule(ai_tag: str | None = None) -> dict[str, Any]:
     """One rule (None: the default rule), whether stored or not."""
     key = DEFAULT_KEY if ai_tag is None else _fold(ai_tag)
-    row = TagRule.get_or_none(TagRule.key == key)
+    row = tag_rule(key)
     stored = _stored_fields(row) if row else dict.fromkeys(RULE_FIELDS)
     book = load_rulebook()
     return _rule_json(key, row.ai_tag if row else (ai_tag or DEFAULT_KEY), stored, book)
@@ -272,20 +272,8 @@ def set_rule(ai_tag: str | None, **fields: Any) -> dict[str, Any]:
         raise RuleError("an AI tag name is needed (or none for the default rule)")
     clean = validate_rule_fields(fields)
     key = DEFAULT_KEY if ai_tag is None else _fold(ai_tag)
-    row = TagRule.get_or_none(TagRule.key == key)
-    now = time.time()
-    if row is None:
-        row = TagRule(
-            key=key, ai_tag=DEFAULT_KEY if ai_tag is None else ai_tag.strip(), updated_at=now
-        )
-        for name, value in clean.items():
-            setattr(row, name, value)
-        row.save(force_insert=True)
-    else:
-        for name, value in clean.items():
-            setattr(row, name, value)
-        row.updated_at = now
-        row.save()
+    name = DEFAULT_KEY if ai_tag is None else ai_tag.strip()
+    save_tag_rule(key, name, clean, time.time())
     return get_rule(ai_tag)
 
 
@@ -293,4 +281,4 @@ def remove_rule(ai_tag: str | None) -> bool:
     """Forget a tag's rule (it follows the default again); None resets the default rule
     to the built-in values. True when there was one."""
     key = DEFAULT_KEY if ai_tag is None else _fold(ai_tag)
-    return TagRule.delete().where(TagRule.key == key).execute() > 0
+    return delete_tag_rule(key)

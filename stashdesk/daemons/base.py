@@ -47,7 +47,7 @@ from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the event
 from stashdesk.events import DaemonJobActionTracked, DaemonLogged, DaemonStatusChanged
 from stashdesk.jobs.base import JobFailed, JobInfo
 from stashdesk.options import Option, OptionError
-from stashdesk.store.models import DaemonJobAction
+from stashdesk.store.daemons import record_job_action
 from stashdesk.store.writer import HeartbeatRecord, LogRecord, StatusRecord
 
 if TYPE_CHECKING:
@@ -277,9 +277,7 @@ class BaseDaemon:
     async def track_job_action(self, job_id: str, action: str, reason: str | None = None) -> None:
         name, at = self.name, time.time()
         self.services.store.writer.submit(
-            lambda: DaemonJobAction.create(
-                daemon=name, job_id=job_id, action=action, reason=reason, at=at
-            )
+            lambda: record_job_action(name, job_id, action, reason, at)
         )
         self.bus.publish(
             DaemonJobActionTracked(daemon=name, job_id=job_id, action=action, reason=reason, at=at)

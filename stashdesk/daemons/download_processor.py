@@ -54,7 +54,7 @@ from stashdesk.jobs.process_downloads import (
 )
 from stashdesk.jobs.stash_identify import check_field_strategies
 from stashdesk.options import Option, list_of_strings
-from stashdesk.store.models import Job
+from stashdesk.store.jobs import jobs_created_by_since
 
 JUST_TAGGED_SECONDS = 3600.0
 OWED_SCAN_DAYS = 7
@@ -63,14 +63,8 @@ OWED_SCAN_DAYS = 7
 def owed_scans(daemon: str, since: float) -> list[JobInfo]:
     """This daemon's completed PROCESS_DOWNLOADS since ``since`` that placed files no
     completed STASH_SCAN has covered yet, oldest first (reader thread)."""
-    rows = list(
-        Job.select()
-        .where(
-            Job.created_by == daemon,
-            Job.created_at >= since,
-            Job.type.in_([str(JobType.PROCESS_DOWNLOADS), str(JobType.STASH_SCAN)]),
-        )
-        .order_by(Job.created_at)
+    rows = jobs_created_by_since(
+        daemon, since, [str(JobType.PROCESS_DOWNLOADS), str(JobType.STASH_SCAN)]
     )
     covered: set[str] = set()
     for row in rows:

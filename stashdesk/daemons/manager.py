@@ -30,7 +30,7 @@ from stashdesk.events import (
     SettingsChanged,
 )
 from stashdesk.jobs.outcomes import final_message
-from stashdesk.store.models import Daemon, DaemonJobAction
+from stashdesk.store.daemons import daemon_row, load_daemon_rows, record_job_action, update_daemon
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
@@ -120,30 +120,8 @@ class DaemonManager:
     async def load(self) -> list[str]:
         """Create missing rows, repair rows a hard kill left running; returns repaired names."""
         names = list(self.handles)
-
-        def load_rows() -> tuple[list[Any], list[str]]:
-            repaired = []
-            for name in names:
-                cls = DAEMON_TYPES[name]
-                row, _created = Daemon.get_or_create(
-                    name=name, defaults={"config": cls.default_config()}
-                )
-                if row.state != "stopped" or row.current_status is not None:
-                    if row.state == "running":
-                        repaired.append(name)
-                    Daemon.update(
-                        state="stopped",
-                        current_status=None,
-                        current_job_id=None,
-                        current_job_type=None,
-                        current_phase=None,
-                        wake_at=None,
-                        status_updated_at=None,
-                    ).where(Daemon.name == name).execute()
-            rows = list(Daemon.select().where(Daemon.name.in_(names)))
-            return rows, repaired
-
-        rows, repaired = await self.store.write(load_rows)
+        defaults = {name: DAEMON_TYPES[name].default_config() for name in names}
+        rows, repaired = await self.store.write(lambda: load_daemon_rows(defaults))
         for row in rows:
             h = self.handles[row.name]
             h.enabled, h.auto_start = row.enabled, row.auto_start
@@ -275,9 +253,7 @@ class DaemonManager:
 
     async def _save_config(self, h: DaemonHandle, config: dict[str, Any]) -> dict[str, Any]:
         name = h.name
-        await self.store.write(
-            lambda: Daemon.update(config=config).where(Daemon.name == name).execute()
-        )
+        await self.store.write(lambda: update_daemon(name, config=config))
         self._apply_config(h, config)
         return config
 
@@ -301,7 +277,7 @@ class DaemonManager:
         fields: dict[str, Any] = {"enabled": enabled}
         if auto_start is not None:
             fields["auto_start"] = auto_start
-        await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
+        await self.store.write(lambda: update_daemon(name, **fields))
         h.enabled = enabled
         if auto_start is not None:
             h.auto_start = auto_start
@@ -310,7 +286,7 @@ class DaemonManager:
     async def reload(self, name: str) -> None:
         """Pick up a row another process changed (CLI ``daemons set``/``enable``)."""
         h = self.handle(name)
-        row = await self.store.read(lambda: Daemon.get(Daemon.name == name))
+        row = await self.store.read(lambda: daemon_row(name))
         h.enabled, h.auto_start = row.enabled, row.auto_start
         self._apply_config(h, h.cls.load_config(row.config or {}))
 
@@ -441,7 +417,7 @@ class DaemonManager:
             fields.update(last_error=error, wake_at=h.restart_at)
         name = h.name
         self.bus.publish(DaemonStateChanged(daemon=name, state=state, error=error))
-        await self.store.write(lambda: Daemon.update(**fields).where(Daemon.name == name).execute())
+        await self.store.write(lambda: update_daemon(name, **fields))
 
     def _on_job_finished(self, event: JobFinished) -> None:
         """Wake daemons waiting for such a job's results; record how a daemon's job
@@ -461,11 +437,7 @@ class DaemonManager:
             event.job_type, event.status, event.result, event.error
         )
         name, job_id, at = event.created_by, event.job_id, time.time()
-        self.store.writer.submit(
-            lambda: DaemonJobAction.create(
-                daemon=name, job_id=job_id, action=action, reason=reason, at=at
-            )
-        )
+        self.store.writer.submit(lambda: record_job_action(name, job_id, action, reason, at))
         self.bus.publish(
             DaemonJobActionTracked(daemon=name, job_id=job_id, action=action, reason=reason, at=at)
         )

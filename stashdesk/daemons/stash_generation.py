@@ -18,17 +18,11 @@ from stashdesk.daemons.manager import register_daemon
 from stashdesk.jobs.base import ACTIVE_STATUSES, JobInfo, JobStatus, JobType
 from stashdesk.jobs.stash_tasks import STASH_ACTIVE, is_scan
 from stashdesk.options import Option
-from stashdesk.store.models import Scene
+from stashdesk.store.scenes import scenes_needing_generation
 
 # Up to this many scenes are named in the request; more, and Stash generates for its
 # whole library (it skips what already exists), which is cheaper than a huge id list.
 MAX_SCENE_IDS = 1000
-
-
-def scenes_needing_generation() -> list[str]:
-    """Synced, not removed, not yet covered by a completed generation (reader thread)."""
-    query = Scene.select(Scene.id).where(~Scene.removed & ~Scene.generated)
-    return [row[0] for row in query.tuples()]
 
 
 @register_daemon

@@ -43,7 +43,7 @@ from stashdesk.analysis.plans import (
 from stashdesk.clients.errors import StashGraphQLError
 from stashdesk.clients.stash import StashClient
 from stashdesk.jobs.base import JobContext, JobFailed, JobInfo, JobType, job_type
-from stashdesk.store.models import PlanChange, Scene
+from stashdesk.store.plans import removed_scene_ids
 
 
 class ChangeSkipped(Exception):
@@ -130,7 +130,7 @@ class StashWriter:
 
     # --- writes -------------------------------------------------------------------------
 
-    async def apply(self, change: PlanChange) -> str | None:
+    async def apply(self, change: Any) -> str | None:
         """Apply one change; returns a note for the change (or None). Raises ChangeSkipped
         or ChangeFailed; a ServiceError (Stash unreachable...) propagates."""
         scene_id = str(change.scene_id)
@@ -166,7 +166,7 @@ class StashWriter:
         )
         return None
 
-    async def _set_studio(self, scene: dict[str, Any], change: PlanChange) -> str | None:
+    async def _set_studio(self, scene: dict[str, Any], change: Any) -> str | None:
         current = (scene.get("studio") or {}).get("name")
         value = change.proposed_value
         if _same(current, value):
@@ -179,7 +179,7 @@ class StashWriter:
         await self.stash.update_scene({"id": scene["id"], "studio_id": studio_id})
         return None
 
-    async def _set_text(self, scene: dict[str, Any], change: PlanChange) -> str | None:
+    async def _set_text(self, scene: dict[str, Any], change: Any) -> str | None:
         current, value = scene.get(change.field), change.proposed_value
         if (current or "") == (value or ""):
             return f"the scene already had this {change.field}"
@@ -252,7 +252,7 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
     store = ctx.services.store
     started = time.monotonic()
 
-    def load() -> tuple[Any, list[PlanChange]]:
+    def load() -> tuple[Any, list[Any]]:
         plan = get_plan(plan_id)
         return plan, changes_to_apply(plan_id, change_ids, auto_approve)
 
@@ -270,14 +270,7 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
 
     parent_tag = str(ctx.services.settings.get("analysis.parent_tag")).strip()
     writer = StashWriter(ctx.services.stash(), "" if parent_tag == "-" else parent_tag)
-    removed = await store.read(
-        lambda: {
-            s
-            for (s,) in Scene.select(Scene.id)
-            .where(Scene.removed & Scene.id.in_(list({c.scene_id for c in changes})))
-            .tuples()
-        }
-    )
+    removed = await store.read(lambda: removed_scene_ids(c.scene_id for c in changes))
     counts = {"applied": 0, "skipped": 0, "failed": 0}
     errors: list[dict[str, Any]] = []
 

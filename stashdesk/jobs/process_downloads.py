@@ -57,7 +57,12 @@ from stashdesk.downloads.report import describe_downloads, describe_torrent, tor
 from stashdesk.downloads.samples import SampleFilter, SkipReason, combine_skip_reasons
 from stashdesk.downloads.space import room_check
 from stashdesk.jobs.base import JobCancelled, JobContext, JobFailed, JobType, job_type
-from stashdesk.store.models import DownloadJournal, HandledDownload
+from stashdesk.store.downloads import (
+    download_journal,
+    forget_journal_entry,
+    journal_download,
+    record_handled_download,
+)
 
 if TYPE_CHECKING:
     from stashdesk.settings import Settings
@@ -266,11 +271,7 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
             raise JobFailed(f"{torrent.name}: {exc}") from None
         await _record(ctx, torrent, plan, placement, recorder)
         await qbittorrent.add_tags(torrent.hash, [processed_tag])
-        await ctx.services.store.write(
-            lambda h=torrent.hash: (
-                DownloadJournal.delete().where(DownloadJournal.torrent_hash == h).execute()
-            )
-        )
+        await ctx.services.store.write(lambda h=torrent.hash: forget_journal_entry(h))
         entry = _count_processed(result, plan, placement)
         if done_category:
             try:
@@ -333,7 +334,7 @@ def _warn_once(ctx: JobContext) -> Any:
 async def _clean_up_after_crash(ctx: JobContext, waiting: set[str]) -> None:
     """Remove temporary copies a previous run left; forget torrents no longer waiting."""
     store = ctx.services.store
-    entries = await store.read(lambda: list(DownloadJournal.select()))
+    entries = await store.read(download_journal)
     for entry in entries:
         removed = await asyncio.to_thread(remove_temp_files, entry.destination)
         if removed:
@@ -345,11 +346,7 @@ async def _clean_up_after_crash(ctx: JobContext, waiting: set[str]) -> None:
                 entry.destination,
             )
         if entry.torrent_hash not in waiting:
-            await store.write(
-                lambda h=entry.torrent_hash: (
-                    DownloadJournal.delete().where(DownloadJournal.torrent_hash == h).execute()
-                )
-            )
+            await store.write(lambda h=entry.torrent_hash: forget_journal_entry(h))
 
 
 async def _journal(ctx: JobContext, plan: TorrentPlan) -> None:
@@ -360,9 +357,7 @@ async def _journal(ctx: JobContext, plan: TorrentPlan) -> None:
         "job_id": ctx.job_id,
         "started_at": time.time(),
     }
-    await ctx.services.store.write(
-        lambda: DownloadJournal.insert(**row).on_conflict_replace().execute()
-    )
+    await ctx.services.store.write(lambda: journal_download(row))
 
 
 class _Recorder:
@@ -387,9 +382,7 @@ class _Recorder:
             "job_id": self.job_id,
             "at": time.time(),
         }
-        self.pending.append(
-            self.writer.submit(lambda: HandledDownload.insert(**row).on_conflict_ignore().execute())
-        )
+        self.pending.append(self.writer.submit(lambda: record_handled_download(row)))
 
     async def flush(self) -> None:
         """Wait until every row is written; the writer keeps order, so the last suffices."""
@@ -433,11 +426,7 @@ async def _reject(
 ) -> None:
     ctx.log.warning("%s (%s) not placed: %s", torrent.name, torrent.hash, reason)
     await qbittorrent.add_tags(torrent.hash, [error_tag])
-    await ctx.services.store.write(
-        lambda: (
-            DownloadJournal.delete().where(DownloadJournal.torrent_hash == torrent.hash).execute()
-        )
-    )
+    await ctx.services.store.write(lambda: forget_journal_entry(torrent.hash))
     result = ctx.result
     result["failed"] += 1
     result["failures"].append({"hash": torrent.hash, "name": torrent.name, "reason": reason})

@@ -36,7 +36,13 @@ from stashdesk.jobs.base import (
     JobStatus,
 )
 from stashdesk.jobs.outcomes import final_message
-from stashdesk.store.models import Job
+from stashdesk.store.jobs import (
+    get_job,
+    insert_job,
+    jobs_by_ids,
+    reconcile_active_jobs,
+    update_job,
+)
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
@@ -110,43 +116,16 @@ class JobRunner:
             self._started = True
             return {"requeued": [], "resumed": [], "interrupted": []}
 
-        def reconcile() -> dict[str, list[str]]:
-            outcome: dict[str, list[str]] = {"requeued": [], "resumed": [], "interrupted": []}
-            rows = (
-                Job.select().where(Job.status.in_(list(ACTIVE_STATUSES))).order_by(Job.created_at)
-            )
-            for row in rows:
-                spec = JOB_TYPES.get(row.type)
-                if row.status == JobStatus.PENDING:
-                    outcome["requeued"].append(row.id)
-                elif spec is not None and spec.resumable and row.status == JobStatus.RUNNING:
-                    row.status = JobStatus.PENDING
-                    row.message = "Resuming after StashDesk restarted"
-                    row.metadata = {**(row.metadata or {}), "resume": True}
-                    row.save()
-                    outcome["resumed"].append(row.id)
-                else:
-                    reason = (
-                        "StashDesk stopped while this job was running"
-                        if spec is not None
-                        else f"unknown job type {row.type}"
-                    )
-                    row.status = JobStatus.INTERRUPTED
-                    row.error = f"Interrupted: {reason}"
-                    row.finished_at = now
-                    row.save()
-                    outcome["interrupted"].append(row.id)
-            return outcome
-
-        outcome = await self.store.write(reconcile)
+        known = set(JOB_TYPES)
+        resumable = {name for name, spec in JOB_TYPES.items() if spec.resumable}
+        outcome = await self.store.write(
+            lambda: reconcile_active_jobs(ACTIVE_STATUSES, known, resumable, now)
+        )
         for job_id in outcome["interrupted"]:
             log.warning("job %s was left running by a previous process: marked interrupted", job_id)
         rows = await self.store.read(
             lambda: [
-                JobInfo.from_row(r)
-                for r in Job.select()
-                .where(Job.id.in_(outcome["requeued"] + outcome["resumed"]))
-                .order_by(Job.created_at)
+                JobInfo.from_row(r) for r in jobs_by_ids(outcome["requeued"] + outcome["resumed"])
             ]
         )
         for info in rows:
@@ -182,7 +161,7 @@ class JobRunner:
             parent_id=parent_id,
             created_at=time.time(),
         )
-        await self.store.write(lambda: Job.insert(**info.as_row()).execute())
+        await self.store.write(lambda: insert_job(info.as_row()))
         self.active[info.id] = _RunningJob(info)
         self._queue.append(info.id)
         self.bus.publish(JobCreated(job_id=info.id, job_type=job_type, created_by=created_by))
@@ -198,7 +177,7 @@ class JobRunner:
         snap = self.snapshot(job_id)
         if snap is not None:
             return snap
-        row = await self.store.read(lambda: Job.get_or_none(Job.id == job_id))
+        row = await self.store.read(lambda: get_job(job_id))
         if row is None:
             raise UnknownJobError(f"no job with id {job_id}")
         return JobInfo.from_row(row)
@@ -416,9 +395,7 @@ class JobRunner:
             return
         job.last_persisted = time.monotonic()
         progress, message, job_id = job.info.progress, job.info.message, job.info.id
-        self.store.writer.submit(
-            lambda: Job.update(progress=progress, message=message).where(Job.id == job_id).execute()
-        )
+        self.store.writer.submit(lambda: update_job(job_id, progress=progress, message=message))
 
     def _publish_progress(self, job: _RunningJob) -> None:
         info = job.info
@@ -434,7 +411,7 @@ class JobRunner:
 
     async def _persist(self, job: _RunningJob, **fields: Any) -> None:
         job_id = job.info.id
-        await self.store.write(lambda: Job.update(**fields).where(Job.id == job_id).execute())
+        await self.store.write(lambda: update_job(job_id, **fields))
 
     async def _persist_metadata(self, info: JobInfo, metadata: dict[str, Any]) -> None:
         info.metadata = metadata

@@ -38,7 +38,7 @@ from stashdesk.jobs.stash_follow import (
     follow_stash_job,
     forgotten_job_error,
 )
-from stashdesk.store.models import Scene
+from stashdesk.store.scenes import mark_generated
 
 if TYPE_CHECKING:
     from stashdesk.clients.stash import StashClient
@@ -136,25 +136,6 @@ async def stash_scan_job(ctx: JobContext) -> dict[str, Any]:
     result = await run_stash_task(ctx, "metadata scan", start, from_scenes)
     result["paths"] = ctx.metadata.get("paths")
     return result
-
-
-def mark_generated(scene_ids: list[str] | None, started_at: float, now: float) -> int:
-    """Scenes a completed generation covered become generated (writer thread)."""
-    if scene_ids is None:
-        return (
-            Scene.update(generated=True, generated_at=now)
-            .where(~Scene.removed & (Scene.synced_at <= started_at))
-            .execute()
-        )
-    count = 0
-    for start in range(0, len(scene_ids), 500):
-        chunk = scene_ids[start : start + 500]
-        count += (
-            Scene.update(generated=True, generated_at=now)
-            .where(~Scene.removed & Scene.id.in_(chunk))
-            .execute()
-        )
-    return count
 
 
 @job_type(

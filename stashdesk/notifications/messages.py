@@ -303,30 +303,6 @@ def _plan_applied(
 # --- gathering (blocking parts run on a reader thread) -------------------------------------------
 
 
-def read_job_metadata(job_id: str) -> dict[str, Any]:
-    from stashdesk.store.models import Job
-
-    row = Job.get_or_none(Job.id == job_id)
-    return dict(row.metadata or {}) if row is not None else {}
-
-
-def read_plan_summary(plan_id: int) -> dict[str, Any] | None:
-    from stashdesk.store.models import Plan, PlanChange
-
-    plan = Plan.get_or_none(Plan.id == plan_id)
-    if plan is None:
-        return None
-    scenes = [
-        row[0]
-        for row in PlanChange.select(PlanChange.scene_id)
-        .where(PlanChange.plan == plan_id)
-        .distinct()
-        .limit(2)
-        .tuples()
-    ]
-    return {"id": plan.id, "name": plan.name, "scene_ids": scenes}
-
-
 def _daemon_config(services: Services, name: str | None) -> dict[str, Any]:
     handle = services.manager.handles.get(name or "")
     return dict(handle.config) if handle is not None and handle.running else {}
@@ -336,14 +312,17 @@ async def messages_for_job(services: Services, event: JobFinished) -> list[Messa
     """Gather what ``event``'s messages need, then build them."""
     if event.status not in ("failed", "completed"):
         return []
+    from stashdesk.store.jobs import job_metadata
+    from stashdesk.store.plans import plan_summary
+
     store = services.store
-    metadata = await store.read(lambda: read_job_metadata(event.job_id))
+    metadata = await store.read(lambda: job_metadata(event.job_id))
     result = event.result if isinstance(event.result, dict) else {}
     plan = None
     if event.status == "completed" and event.job_type in ("ANALYSIS", "APPLY_PLAN"):
         plan_id = result.get("plan_id", metadata.get("plan_id"))
         if plan_id is not None:
-            plan = await store.read(lambda: read_plan_summary(int(plan_id)))
+            plan = await store.read(lambda: plan_summary(int(plan_id)))
     config = _daemon_config(services, event.created_by)
     context = JobContext(
         stash_url=str(services.settings.get("stash.url")),

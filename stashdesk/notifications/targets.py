@@ -29,7 +29,12 @@ from stashdesk.notifications.catalog import (
 )
 from stashdesk.notifications.delivery import DeliveryOutcome, apprise_service_name
 from stashdesk.settings import MASK
-from stashdesk.store.models import NotificationTarget
+from stashdesk.store.notifications import (
+    create_notification_target,
+    delete_notification_target,
+    notification_target_rows,
+    update_notification_target,
+)
 
 if TYPE_CHECKING:
     from stashdesk.app import Services
@@ -155,7 +160,7 @@ class TargetRegistry:
 
         def read() -> list[Target]:
             loaded = []
-            for row in NotificationTarget.select().order_by(NotificationTarget.name):
+            for row in notification_target_rows():
                 loaded.append(
                     Target(
                         row.id,
@@ -251,11 +256,9 @@ class TargetRegistry:
         secrets = self.settings.secrets
 
         def insert() -> int:
-            row = NotificationTarget.create(
-                name=name, events=events, created_at=now, updated_at=now
-            )
-            secrets.save(f"{SECRET_PREFIX}{row.id}", url)
-            return row.id
+            target_id = create_notification_target(name, events, now)
+            secrets.save(f"{SECRET_PREFIX}{target_id}", url)
+            return target_id
 
         try:
             target_id = await self.store.write(insert)
@@ -301,7 +304,7 @@ class TargetRegistry:
                     last_event=None,
                 )
                 secrets.save(f"{SECRET_PREFIX}{target_id}", url)
-            NotificationTarget.update(**changes).where(NotificationTarget.id == target_id).execute()
+            update_notification_target(target_id, **changes)
 
         try:
             await self.store.write(update)
@@ -320,7 +323,7 @@ class TargetRegistry:
         secrets, target_id = self.settings.secrets, target.id
 
         def delete() -> None:
-            NotificationTarget.delete().where(NotificationTarget.id == target_id).execute()
+            delete_notification_target(target_id)
             secrets.delete(f"{SECRET_PREFIX}{target_id}")
 
         await self.store.write(delete)
@@ -343,10 +346,4 @@ class TargetRegistry:
             target.last_error = self.settings.redact(outcome.error or "failed")
             fields.update(last_failure_at=at, last_error=target.last_error)
         target_id = target.id
-        self.store.writer.submit(
-            lambda: (
-                NotificationTarget.update(**fields)
-                .where(NotificationTarget.id == target_id)
-                .execute()
-            )
-        )
+        self.store.writer.submit(lambda: update_notification_target(target_id, **fields))

@@ -1,8 +1,11 @@
 """Storage: the database file, its models, the one write path and retention.
 
 Named queries live beside it: ``store.scenes`` (the sync), ``store.history`` (the
-History page, a daemon's panels, the CLI's ``history``) and ``store.jobs`` (the
-Jobs page).
+History page, a daemon's panels, the CLI's ``history``), ``store.jobs`` (the
+Jobs page, the runner), ``store.plans`` (plans, their review and applying),
+``store.analysis`` (scenes and names for the analysis, what it has seen, tag
+mappings and rules), ``store.daemons``, ``store.downloads``, ``store.notifications``
+and ``store.settings``. Nothing outside ``store`` imports Peewee or the models.
 
 ``Store`` bundles what the rest of the engine needs: ``write``/``read`` to run
 blocking Peewee code off the event loop, and the batched ``writer`` the status

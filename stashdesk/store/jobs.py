@@ -146,3 +146,68 @@ def cancel_pending(job_id: str, reason: str) -> int:
         .where((Job.id == job_id) & (Job.status == "pending"))
         .execute()
     )
+
+
+def jobs_created_by_since(created_by: str, since: float, types: Sequence[str]) -> list[Job]:
+    """Jobs of ``types`` that ``created_by`` created since ``since``, oldest first."""
+    return list(
+        Job.select()
+        .where(
+            Job.created_by == created_by,
+            Job.created_at >= since,
+            Job.type.in_(list(types)),
+        )
+        .order_by(Job.created_at)
+    )
+
+
+def job_metadata(job_id: str) -> dict[str, Any]:
+    """A copy of the job's metadata ({} when there is no such job)."""
+    row = Job.get_or_none(Job.id == job_id)
+    return dict(row.metadata or {}) if row is not None else {}
+
+
+def reconcile_active_jobs(
+    active_statuses: Sequence[str], known_types: set[str], resumable_types: set[str], now: float
+) -> dict[str, list[str]]:
+    """Jobs a previous process left active: pending ones are requeued, running ones of
+    a resumable type resume, the rest become interrupted; returns the ids of each
+    (writer thread)."""
+    outcome: dict[str, list[str]] = {"requeued": [], "resumed": [], "interrupted": []}
+    rows = Job.select().where(Job.status.in_(list(active_statuses))).order_by(Job.created_at)
+    for row in rows:
+        if row.status == "pending":
+            outcome["requeued"].append(row.id)
+        elif row.type in resumable_types and row.status == "running":
+            row.status = "pending"
+            row.message = "Resuming after StashDesk restarted"
+            row.metadata = {**(row.metadata or {}), "resume": True}
+            row.save()
+            outcome["resumed"].append(row.id)
+        else:
+            reason = (
+                "StashDesk stopped while this job was running"
+                if row.type in known_types
+                else f"unknown job type {row.type}"
+            )
+            row.status = "interrupted"
+            row.error = f"Interrupted: {reason}"
+            row.finished_at = now
+            row.save()
+            outcome["interrupted"].append(row.id)
+    return outcome
+
+
+def jobs_by_ids(job_ids: Sequence[str]) -> list[Job]:
+    """The jobs with these ids, oldest first."""
+    return list(Job.select().where(Job.id.in_(list(job_ids))).order_by(Job.created_at))
+
+
+def insert_job(row: dict[str, Any]) -> None:
+    """Insert a new job row (the fields of ``JobInfo.as_row``)."""
+    Job.insert(**row).execute()
+
+
+def update_job(job_id: str, **fields: Any) -> int:
+    """Set ``fields`` of the job's row; returns how many rows changed."""
+    return Job.update(**fields).where(Job.id == job_id).execute()

@@ -213,3 +213,34 @@ def sample_scene_paths(prefixes: Iterable[str]) -> list[str]:
         if row is not None:
             found.append(row.path)
     return found
+
+
+def scene_screenshot(scene_id: str) -> str | None:
+    """The scene's stored cover address (``paths.screenshot``), or None."""
+    row = Scene.select(Scene.screenshot).where(Scene.id == str(scene_id)).first()
+    return row.screenshot if row is not None else None
+
+
+def scenes_needing_generation() -> list[str]:
+    """Synced, not removed, not yet covered by a completed generation (reader thread)."""
+    query = Scene.select(Scene.id).where(~Scene.removed & ~Scene.generated)
+    return [row[0] for row in query.tuples()]
+
+
+def mark_generated(scene_ids: list[str] | None, started_at: float, now: float) -> int:
+    """Scenes a completed generation covered become generated (writer thread)."""
+    if scene_ids is None:
+        return (
+            Scene.update(generated=True, generated_at=now)
+            .where(~Scene.removed & (Scene.synced_at <= started_at))
+            .execute()
+        )
+    count = 0
+    for start in range(0, len(scene_ids), 500):
+        chunk = scene_ids[start : start + 500]
+        count += (
+            Scene.update(generated=True, generated_at=now)
+            .where(~Scene.removed & Scene.id.in_(chunk))
+            .execute()
+        )
+    return count

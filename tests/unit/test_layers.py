@@ -132,3 +132,31 @@ def test_daemons_do_not_import_each_other() -> None:
         and name != "stashdesk.daemons"
     ]
     assert problems == []
+
+
+# Data access lives in stashdesk/store/ as named queries: no other module builds Peewee
+# queries or SQL, so none needs Peewee, its extensions or the models.
+STORE_INSIDES = ("peewee", "playhouse", "stashdesk.store.models")
+SQL_MARKERS = ("execute_sql", "executemany", ".cursor(", "import sqlite3")
+
+
+def test_nothing_outside_the_store_imports_peewee() -> None:
+    problems = [
+        f"{module} imports {name}"
+        for module, imported in modules().items()
+        if not in_package(module, "stashdesk.store")
+        for name in imported
+        if any(in_package(name, inside) for inside in STORE_INSIDES)
+    ]
+    assert problems == []
+
+
+def test_nothing_outside_the_store_runs_sql() -> None:
+    problems = [
+        f"{path.relative_to(PACKAGE.parent)} has {marker}"
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] != "store"
+        for marker in SQL_MARKERS
+        if marker in path.read_text(encoding="utf-8")
+    ]
+    assert problems == []
