@@ -35,6 +35,7 @@ from stashdesk.store.db import (
 )
 from stashdesk.store.history import prune_status_history
 from stashdesk.store.models import DaemonJobAction, DaemonLog, Job, database
+from stashdesk.store.typed import execute_sql
 from stashdesk.store.writer import StoreWriter
 
 __all__ = [
@@ -111,11 +112,11 @@ def reclaim_space(max_pages: int | None = None) -> int:
     """Hand free pages back to the file system (``auto_vacuum = INCREMENTAL``, set by
     a migration); returns how many were free. Cheap when there are none."""
     db = database.obj
-    free = db.execute_sql("PRAGMA freelist_count").fetchone()[0]
+    free: int = execute_sql(db, "PRAGMA freelist_count").fetchone()[0]
     # Python's sqlite3 steps a statement without result columns once, and each step of
     # incremental_vacuum frees one page: so one execution per page (microseconds each).
     for _ in range(free if max_pages is None else min(free, max_pages)):
-        db.execute_sql("PRAGMA incremental_vacuum(1)")
+        execute_sql(db, "PRAGMA incremental_vacuum(1)")
     return free
 
 

@@ -31,6 +31,7 @@ from stashdesk.store.models import (
     TagMapping,
     TagRule,
 )
+from stashdesk.store.typed import rows_changed, tuples
 
 # --- scenes and names --------------------------------------------------------------------
 
@@ -99,7 +100,7 @@ def load_scene_snapshots(scene_ids: list[str]) -> dict[str, SceneSnapshot]:
             .where(SceneFile.scene.in_(wanted))
             .order_by(SceneFile.scene, pw.SQL("rowid"))
         )
-        for scene_id, path, duration in files.tuples():
+        for scene_id, path, duration in tuples(files):
             snapshot = snapshots[scene_id]
             if not snapshot.paths:
                 snapshot.duration = duration
@@ -109,26 +110,26 @@ def load_scene_snapshots(scene_ids: list[str]) -> dict[str, SceneSnapshot]:
             .join(Tag, on=(SceneTag.tag_id == Tag.id))
             .where(SceneTag.scene.in_(wanted))
         )
-        for scene_id, name in tags.tuples():
+        for scene_id, name in tuples(tags):
             snapshots[scene_id].tag_names.append(name)
         performers = (
             ScenePerformer.select(ScenePerformer.scene, Performer.name)
             .join(Performer, on=(ScenePerformer.performer_id == Performer.id))
             .where(ScenePerformer.scene.in_(wanted))
         )
-        for scene_id, name in performers.tuples():
+        for scene_id, name in tuples(performers):
             snapshots[scene_id].performer_names.append(name)
         studios = (
             Scene.select(Scene.id, Studio.name)
             .join(Studio, on=(Scene.studio_id == Studio.id))
             .where(Scene.id.in_(wanted))
         )
-        for scene_id, name in studios.tuples():
+        for scene_id, name in tuples(studios):
             snapshots[scene_id].studio_name = name
         markers = SceneMarker.select(
             SceneMarker.scene, SceneMarker.title, SceneMarker.seconds
         ).where(SceneMarker.scene.in_(wanted))
-        for scene_id, title, seconds in markers.tuples():
+        for scene_id, title, seconds in tuples(markers):
             snapshots[scene_id].markers.append(MarkerInfo(title, seconds))
     return snapshots
 
@@ -137,7 +138,7 @@ def load_known_names() -> list[KnownName]:
     """Every tag, performer and studio name and alias of the local copy."""
     known: list[KnownName] = []
     for kind, model in (("tags", Tag), ("performers", Performer), ("studio", Studio)):
-        for name, aliases in model.select(model.name, model.aliases).tuples():
+        for name, aliases in tuples(model.select(model.name, model.aliases)):
             aliases = aliases if isinstance(aliases, list) else []
             known.append(KnownName(kind, name, name, False))
             known.extend(
@@ -172,12 +173,12 @@ def put_tag_mapping(
 
 def delete_tag_mapping(key: str) -> bool:
     """Forget the mapping stored under ``key``; True when there was one."""
-    return TagMapping.delete().where(TagMapping.key == key).execute() > 0
+    return rows_changed(TagMapping.delete().where(TagMapping.key == key)) > 0
 
 
 def delete_tag_mappings_except(keep: list[str]) -> int:
     """Forget every mapping whose key is not in ``keep``; returns how many."""
-    return TagMapping.delete().where(TagMapping.key.not_in(keep)).execute()
+    return rows_changed(TagMapping.delete().where(TagMapping.key.not_in(keep)))
 
 
 def tag_mapping_triples() -> list[tuple[str, str | None, bool]]:
@@ -187,7 +188,7 @@ def tag_mapping_triples() -> list[tuple[str, str | None, bool]]:
 
 def stash_tag_names() -> list[tuple[str, Any]]:
     """(name, aliases) of every tag in the local copy of Stash."""
-    return list(Tag.select(Tag.name, Tag.aliases).tuples())
+    return list(tuples(Tag.select(Tag.name, Tag.aliases)))
 
 
 # --- tag rules ---------------------------------------------------------------------------
@@ -220,7 +221,7 @@ def save_tag_rule(key: str, ai_tag: str, fields: dict[str, Any], updated_at: flo
 
 def delete_tag_rule(key: str) -> bool:
     """Forget the rule stored under ``key``; True when there was one."""
-    return TagRule.delete().where(TagRule.key == key).execute() > 0
+    return rows_changed(TagRule.delete().where(TagRule.key == key)) > 0
 
 
 # --- which scenes each analyser has seen (SceneAnalysis) and requests to redo --------------
@@ -238,17 +239,17 @@ class CurrentProducer:
     model_keys: frozenset[str] = field(default_factory=frozenset)
 
 
-def _scene_ids_tagged(name: str) -> Any:
+def _scene_ids_tagged(name: str) -> pw.ModelSelect[SceneTag]:
     """A query of the ids of scenes carrying the tag ``name`` (any case)."""
     tag_ids = Tag.select(Tag.id).where(pw.fn.LOWER(Tag.name) == name.lower())
     return SceneTag.select(SceneTag.scene).where(SceneTag.tag_id.in_(tag_ids))
 
 
-def _vr_scene_ids(vr_tag: str | None) -> Any:
+def _vr_scene_ids(vr_tag: str | None) -> pw.ModelSelect[SceneTag]:
     return _scene_ids_tagged(vr_tag or "\0")
 
 
-def stale_video_analyses(current: CurrentProducer) -> Any:
+def stale_video_analyses(current: CurrentProducer) -> pw.ModelSelect[SceneAnalysis]:
     """A query of scene ids whose recorded video analysis no longer matches ``current``."""
     vr_scenes = _vr_scene_ids(current.vr_tag)
     changed = (
@@ -269,7 +270,7 @@ def stale_video_analyses(current: CurrentProducer) -> Any:
     )
 
 
-def requested_scenes() -> Any:
+def requested_scenes() -> pw.ModelSelect[AnalysisRequest]:
     """A query of the ids of scenes someone asked to analyse again."""
     return AnalysisRequest.select(AnalysisRequest.scene_id)
 
@@ -294,8 +295,7 @@ def scene_carries_vr_tag(scene_id: str, vr_tag: str | None) -> bool:
 def present_scene_ids(scene_ids: list[str]) -> set[str]:
     """Which of these scenes the local copy holds and Stash has not removed."""
     return {
-        s
-        for (s,) in Scene.select(Scene.id).where(Scene.id.in_(scene_ids) & ~Scene.removed).tuples()
+        s for (s,) in tuples(Scene.select(Scene.id).where(Scene.id.in_(scene_ids) & ~Scene.removed))
     }
 
 
@@ -371,7 +371,7 @@ def analysed_by_job(job_id: str, scene_ids: Iterable[str], analyzers: Iterable[s
             & SceneAnalysis.analyzer.in_(analyzers)
             & (SceneAnalysis.job_id == job_id)
         )
-        for (scene_id,) in rows.tuples():
+        for (scene_id,) in tuples(rows):
             seen[scene_id] = seen.get(scene_id, 0) + 1
     return {scene_id for scene_id, n in seen.items() if n == len(analyzers)}
 
@@ -393,11 +393,13 @@ def current_analyses(
         if current is not None and analyzer == "video_tags":
             clause &= SceneAnalysis.scene_id.not_in(stale_video_analyses(current))
         rows = SceneAnalysis.select(SceneAnalysis.scene_id).where(clause)
-        done.update(scene_id for (scene_id,) in rows.tuples())
+        done.update(scene_id for (scene_id,) in tuples(rows))
     return done
 
 
-def _settled(analyzer: str, now: float, retry_after: float, max_attempts: int) -> Any:
+def _settled(
+    analyzer: str, now: float, retry_after: float, max_attempts: int
+) -> pw.ModelSelect[SceneAnalysis]:
     """Scene ids that need nothing from ``analyzer`` now: analysed, or errored and either
     out of attempts or still inside the back-off."""
     return SceneAnalysis.select(SceneAnalysis.scene_id).where(
@@ -449,7 +451,7 @@ def scenes_needing_analysis(
     )
     excluded = {str(s) for s in exclude}
     found = []
-    for (scene_id,) in query.tuples():
+    for (scene_id,) in tuples(query):
         if scene_id in excluded:
             continue
         found.append(scene_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 
 def execute_many(
-    model: Any, verb: str, columns: list[str], rows: list[tuple], conflict: str = ""
+    model: Any, verb: str, columns: list[str], rows: list[tuple[Any, ...]], conflict: str = ""
 ) -> None:
     """``<verb> INTO <model's table> (columns) VALUES (?...) <conflict>`` for every row.
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from stashdesk.store.models import Daemon, DaemonJobAction
+from stashdesk.store.typed import get_or_create, rows_changed
 
 
 def daemon_rows(names: Iterable[str]) -> dict[str, Daemon]:
@@ -13,20 +15,20 @@ def daemon_rows(names: Iterable[str]) -> dict[str, Daemon]:
     return {row.name: row for row in Daemon.select().where(Daemon.name.in_(names))}
 
 
-def save_daemon_flags(name: str, default_config: dict, **fields: object) -> None:
+def save_daemon_flags(name: str, default_config: dict[str, Any], **fields: object) -> None:
     """Create the row if missing, then update ``fields`` (enabled, auto_start, config)."""
-    Daemon.get_or_create(name=name, defaults={"config": default_config})
+    get_or_create(Daemon, name=name, defaults={"config": default_config})
     Daemon.update(**fields).where(Daemon.name == name).execute()
 
 
-def load_daemon_rows(defaults: dict[str, dict]) -> tuple[list[Daemon], list[str]]:
+def load_daemon_rows(defaults: dict[str, dict[str, Any]]) -> tuple[list[Daemon], list[str]]:
     """Create the missing rows of ``defaults`` (name -> default config) and reset the
     status of rows a process left behind; returns the rows and the names that were
     left running (writer thread)."""
     names = list(defaults)
     repaired = []
     for name in names:
-        row, _created = Daemon.get_or_create(name=name, defaults={"config": defaults[name]})
+        row, _created = get_or_create(Daemon, name=name, defaults={"config": defaults[name]})
         if row.state != "stopped" or row.current_status is not None:
             if row.state == "running":
                 repaired.append(name)
@@ -45,7 +47,7 @@ def load_daemon_rows(defaults: dict[str, dict]) -> tuple[list[Daemon], list[str]
 
 def update_daemon(name: str, **fields: object) -> int:
     """Set ``fields`` of the daemon's row; returns how many rows changed."""
-    return Daemon.update(**fields).where(Daemon.name == name).execute()
+    return rows_changed(Daemon.update(**fields).where(Daemon.name == name))
 
 
 def daemon_row(name: str) -> Daemon:

@@ -20,12 +20,13 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import peewee as pw
 
 from stashdesk.store.models import ALL_MODELS, ENGINE_MODELS, database
+from stashdesk.store.typed import execute_sql
 
 DB_FILENAME = "stashdesk.db"
 # a status row that is not a daemon sleeping between passes; written literally, as in
@@ -146,7 +147,7 @@ def _migration_history_indexes(db: pw.Database) -> None:
         'DROP INDEX IF EXISTS "daemon_log_daemon"',
         'DROP INDEX IF EXISTS "job_created_at"',
     ):
-        db.execute_sql(sql)
+        execute_sql(db, sql)
 
 
 def _migration_auto_vacuum(db: pw.Database) -> None:
@@ -154,8 +155,8 @@ def _migration_auto_vacuum(db: pw.Database) -> None:
     file system (``Store.reclaim_space``). On an existing file the mode only takes
     effect through a VACUUM, which rewrites the file and cannot run in a transaction:
     the file was copied aside before any migration ran."""
-    db.execute_sql("PRAGMA auto_vacuum = INCREMENTAL")
-    db.execute_sql("VACUUM")
+    execute_sql(db, "PRAGMA auto_vacuum = INCREMENTAL")
+    execute_sql(db, "VACUUM")
 
 
 _migration_auto_vacuum.outside_transaction = True  # type: ignore[attr-defined]
@@ -165,7 +166,7 @@ def _add_missing_columns(db: pw.Database, table: str, columns: dict[str, str]) -
     present = {c.name for c in db.get_columns(table)}
     for name, sql_type in columns.items():
         if name not in present:
-            db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {sql_type}')
+            execute_sql(db, f'ALTER TABLE "{table}" ADD COLUMN "{name}" {sql_type}')
 
 
 def _migration_analysis_rules(db: pw.Database) -> None:
@@ -195,13 +196,15 @@ def _migration_status_phase(db: pw.Database) -> None:
     began in one step. Rows from before say it only in their text: those of ``sleep``
     are marked sleeping (their wake-up time is not known)."""
     _add_missing_columns(db, "daemon_status", {"phase": "VARCHAR(255)", "wake_at": "REAL"})
-    db.execute_sql(
+    execute_sql(
+        db,
         "UPDATE daemon_status SET phase = 'sleeping' WHERE phase IS NULL "
-        "AND message LIKE '%, sleeping for % seconds'"
+        "AND message LIKE '%, sleeping for % seconds'",
     )
-    db.execute_sql(
+    execute_sql(
+        db,
         'CREATE INDEX IF NOT EXISTS "daemon_status_daemon_busy_at" ON '
-        f'"daemon_status" ("daemon", "at") WHERE {STATUS_NOT_IDLE}'
+        f'"daemon_status" ("daemon", "at") WHERE {STATUS_NOT_IDLE}',
     )
 
 
@@ -225,7 +228,8 @@ def read_schema_version(path: Path) -> int:
         return 0
     conn = _connect_read_only(path)
     try:
-        return conn.execute("PRAGMA user_version").fetchone()[0]
+        version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+        return version
     finally:
         conn.close()
 
@@ -243,7 +247,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
 
 
-def _table_names(models: list[type[pw.Model]]) -> set[str]:
+def _table_names(models: Sequence[type[pw.Model]]) -> set[str]:
     return {model._meta.table_name for model in models}
 
 
@@ -302,7 +306,7 @@ def inspect_database(path: Path, thorough: bool = True) -> int:
     try:
         conn = _connect_read_only(path)
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise DatabaseTooNewError(path, version, SCHEMA_VERSION)
             problems = (
@@ -432,9 +436,9 @@ def open_database(data_dir: Path) -> pw.SqliteDatabase:
         step = MIGRATIONS[version]
         if getattr(step, "outside_transaction", False):
             step(db)  # idempotent: run again if the process dies before the version is
-            db.execute_sql(f"PRAGMA user_version = {version + 1}")
+            execute_sql(db, f"PRAGMA user_version = {version + 1}")
             continue
         with db.atomic():
             step(db)
-            db.execute_sql(f"PRAGMA user_version = {version + 1}")
+            execute_sql(db, f"PRAGMA user_version = {version + 1}")
     return db

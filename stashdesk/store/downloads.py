@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from stashdesk.store.models import DownloadJournal, HandledDownload
+from stashdesk.store.typed import rows_changed
 
 
 def download_journal() -> list[DownloadJournal]:
@@ -23,7 +24,9 @@ def journal_download(row: dict[str, Any]) -> None:
 
 def forget_journal_entry(torrent_hash: str) -> int:
     """The torrent is done with (placed, rejected or gone); returns rows removed."""
-    return DownloadJournal.delete().where(DownloadJournal.torrent_hash == torrent_hash).execute()
+    return rows_changed(
+        DownloadJournal.delete().where(DownloadJournal.torrent_hash == torrent_hash)
+    )
 
 
 def record_handled_download(row: dict[str, Any]) -> None:

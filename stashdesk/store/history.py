@@ -28,6 +28,7 @@ from typing import Any
 
 from stashdesk.store.db import STATUS_NOT_IDLE
 from stashdesk.store.models import database
+from stashdesk.store.typed import execute_sql
 
 KINDS = ("status", "job", "error")
 # breaks (at, id) ties between tables: status first, as the History page always listed them
@@ -75,8 +76,8 @@ class TimelineEvent:
         return self.at, self.row_id, self.kind
 
 
-def _rows(sql: str, params: list[Any]) -> list[tuple]:
-    return list(database.obj.execute_sql(sql, params))
+def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    return list(execute_sql(database.obj, sql, params))
 
 
 def _after_clause(table_kind: str, after: tuple[float, int, str] | None, params: list[Any]) -> str:
@@ -300,7 +301,8 @@ def log_page(
 ) -> list[tuple[int, float, str, str, str]]:
     """Log lines (of one daemon, or all; of some levels, or all), newest first, after the
     line ``(at, id)`` of the previous page: (id, at, daemon, level, message)."""
-    terms, params = ["1"], []
+    terms: list[str] = ["1"]
+    params: list[Any] = []
     if daemon:
         terms.append("daemon = ?")
         params.append(daemon)

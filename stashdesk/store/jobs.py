@@ -15,6 +15,7 @@ from typing import Any
 import peewee as pw
 
 from stashdesk.store.models import Job, Plan
+from stashdesk.store.typed import rows_changed
 
 # Sort keys a caller may ask for ("-" = newest/largest first), and the column behind each.
 JOB_SORTS: dict[str, pw.Field] = {
@@ -141,10 +142,10 @@ def active_jobs(statuses: Sequence[str]) -> list[Job]:
 
 def cancel_pending(job_id: str, reason: str) -> int:
     """Mark a job nobody runs yet cancelled (a CLI when no engine runs); returns rows."""
-    return (
-        Job.update(status="cancelled", error=reason, finished_at=time.time())
-        .where((Job.id == job_id) & (Job.status == "pending"))
-        .execute()
+    return rows_changed(
+        Job.update(status="cancelled", error=reason, finished_at=time.time()).where(
+            (Job.id == job_id) & (Job.status == "pending")
+        )
     )
 
 
@@ -210,4 +211,4 @@ def insert_job(row: dict[str, Any]) -> None:
 
 def update_job(job_id: str, **fields: Any) -> int:
     """Set ``fields`` of the job's row; returns how many rows changed."""
-    return Job.update(**fields).where(Job.id == job_id).execute()
+    return rows_changed(Job.update(**fields).where(Job.id == job_id))

@@ -211,6 +211,7 @@ class Plan(BaseModel):
 class PlanChange(BaseModel):
     id = pw.AutoField()
     plan = pw.ForeignKeyField(Plan, backref="changes", on_delete="CASCADE")
+    plan_id: int  # the foreign key's column, which peewee's accessor reads without a query
     scene_id = pw.CharField(index=True)
     field = pw.CharField()  # tags | performers | studio | title | details | markers
     action = pw.CharField()  # add | remove | set

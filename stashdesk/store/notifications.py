@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from stashdesk.store.models import NotificationTarget
+from stashdesk.store.typed import rows_changed
 
 
 def notification_target_rows() -> list[NotificationTarget]:
@@ -24,9 +25,11 @@ def create_notification_target(name: str, events: list[str], now: float) -> int:
 
 def update_notification_target(target_id: int, **fields: Any) -> int:
     """Set ``fields`` of the target's row; returns how many rows changed."""
-    return NotificationTarget.update(**fields).where(NotificationTarget.id == target_id).execute()
+    return rows_changed(
+        NotificationTarget.update(**fields).where(NotificationTarget.id == target_id)
+    )
 
 
 def delete_notification_target(target_id: int) -> int:
     """Remove the target's row; returns how many rows went."""
-    return NotificationTarget.delete().where(NotificationTarget.id == target_id).execute()
+    return rows_changed(NotificationTarget.delete().where(NotificationTarget.id == target_id))

@@ -25,6 +25,7 @@ from typing import TypeVar
 import peewee as pw
 
 from stashdesk.store.db import BUSY_TIMEOUT_MS
+from stashdesk.store.typed import execute_sql
 
 T = TypeVar("T")
 
@@ -112,7 +113,7 @@ def write_transaction(
             attempts += 1
             remaining = deadline - (time.monotonic() - started)
             wait_ms = max(1, int(min(max(remaining, 0.0), BUSY_WAIT_SECONDS) * 1000))
-            db.execute_sql(f"PRAGMA busy_timeout = {wait_ms}")
+            execute_sql(db, f"PRAGMA busy_timeout = {wait_ms}")
             try:
                 with db.atomic("IMMEDIATE"):
                     return fn()
@@ -129,4 +130,4 @@ def write_transaction(
             delay = min(delay * 2, BACKOFF_MAX)
     finally:
         if not db.is_closed():
-            db.execute_sql(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            execute_sql(db, f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")

@@ -35,6 +35,7 @@ from stashdesk.store.models import (
     Studio,
     Tag,
 )
+from stashdesk.store.typed import dicts, namedtuples, rows_changed, tuples
 
 PLAN_STATUSES = ("pending", "draft", "reviewing", "applied", "cancelled")
 CHANGE_STATUSES = ("pending", "approved", "rejected", "applied", "skipped", "failed")
@@ -128,7 +129,7 @@ def _review(plan_id: int, selector: ChangeSelector, status: str) -> int:
             f"plan {plan_id} is {plan.status}; only draft or reviewing plans can be reviewed"
         )
     check_change_ids(plan_id, selector.change_ids)
-    count = PlanChange.update(status=status).where(selector.where(plan_id)).execute()
+    count = rows_changed(PlanChange.update(status=status).where(selector.where(plan_id)))
     if count and plan.status == "draft":
         plan.status = "reviewing"
     plan.updated_at = time.time()
@@ -197,12 +198,13 @@ def plan_changes(
     paths: dict[str, str] = {}
     for start in range(0, len(scene_ids), 500):
         chunk = scene_ids[start : start + 500]
-        titles.update(Scene.select(Scene.id, Scene.title).where(Scene.id.in_(chunk)).tuples())
+        titles.update(tuples(Scene.select(Scene.id, Scene.title).where(Scene.id.in_(chunk))))
         paths.update(
-            SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
-            .where(SceneFile.scene.in_(chunk))
-            .group_by(SceneFile.scene)
-            .tuples()
+            tuples(
+                SceneFile.select(SceneFile.scene, pw.fn.MIN(SceneFile.path))
+                .where(SceneFile.scene.in_(chunk))
+                .group_by(SceneFile.scene)
+            )
         )
     return [(c, titles.get(c.scene_id), paths.get(c.scene_id)) for c in changes]
 
@@ -215,7 +217,7 @@ def change_counts(plan_ids: Iterable[int] | None = None) -> dict[int, dict[str, 
     if plan_ids is not None:
         query = query.where(PlanChange.plan.in_(list(plan_ids)))
     counts: dict[int, dict[str, int]] = {}
-    for row in query.group_by(PlanChange.plan, PlanChange.status).namedtuples():
+    for row in namedtuples(query.group_by(PlanChange.plan, PlanChange.status)):
         counts.setdefault(row.plan, {})[row.status] = row.n
     return counts
 
@@ -357,9 +359,9 @@ def removed_scene_ids(scene_ids: Iterable[str]) -> set[str]:
     """Which of these scenes Stash no longer has (removed from the local copy)."""
     return {
         s
-        for (s,) in Scene.select(Scene.id)
-        .where(Scene.removed & Scene.id.in_(list(set(scene_ids))))
-        .tuples()
+        for (s,) in tuples(
+            Scene.select(Scene.id).where(Scene.removed & Scene.id.in_(list(set(scene_ids))))
+        )
     }
 
 
@@ -371,13 +373,12 @@ def review_scene_details(scene_ids: list[str]) -> dict[str, dict[str, Any]]:
     details: dict[str, dict[str, Any]] = {}
     for start in range(0, len(scene_ids), 500):
         chunk = scene_ids[start : start + 500]
-        rows = (
+        rows = dicts(
             Scene.select(
                 Scene.id, Scene.title, Scene.removed, Scene.screenshot, Studio.name.alias("studio")
             )
             .join(Studio, pw.JOIN.LEFT_OUTER, on=(Scene.studio_id == Studio.id))
             .where(Scene.id.in_(chunk))
-            .dicts()
         )
         for row in rows:
             details[row["id"]] = {
@@ -394,7 +395,7 @@ def review_scene_details(scene_ids: list[str]) -> dict[str, dict[str, Any]]:
             .where(SceneFile.scene.in_(chunk))
             .order_by(SceneFile.scene, pw.SQL("rowid"))
         )
-        for scene_id, path, duration in files.tuples():
+        for scene_id, path, duration in tuples(files):
             if scene_id in details and details[scene_id]["file"] is None:
                 details[scene_id]["file"], details[scene_id]["duration"] = path, duration
         tags = (
@@ -402,7 +403,7 @@ def review_scene_details(scene_ids: list[str]) -> dict[str, dict[str, Any]]:
             .join(Tag, on=(SceneTag.tag_id == Tag.id))
             .where(SceneTag.scene.in_(chunk))
         )
-        for scene_id, name in tags.tuples():
+        for scene_id, name in tuples(tags):
             if scene_id in details:
                 details[scene_id]["tags"].append(name)
     for item in details.values():
@@ -442,9 +443,11 @@ def scenes_of_selected_changes(plan_id: int, selector: ChangeSelector) -> set[st
 def change_statuses_of_scenes(plan_id: int, scene_ids: Iterable[str]) -> list[tuple[str, str]]:
     """(scene id, status) of every change of the plan for these scenes."""
     return list(
-        PlanChange.select(PlanChange.scene_id, PlanChange.status)
-        .where((PlanChange.plan == plan_id) & PlanChange.scene_id.in_(list(scene_ids)))
-        .tuples()
+        tuples(
+            PlanChange.select(PlanChange.scene_id, PlanChange.status).where(
+                (PlanChange.plan == plan_id) & PlanChange.scene_id.in_(list(scene_ids))
+            )
+        )
     )
 
 
@@ -455,10 +458,11 @@ def plan_summary(plan_id: int) -> dict[str, Any] | None:
         return None
     scenes = [
         row[0]
-        for row in PlanChange.select(PlanChange.scene_id)
-        .where(PlanChange.plan == plan_id)
-        .distinct()
-        .limit(2)
-        .tuples()
+        for row in tuples(
+            PlanChange.select(PlanChange.scene_id)
+            .where(PlanChange.plan == plan_id)
+            .distinct()
+            .limit(2)
+        )
     ]
     return {"id": plan.id, "name": plan.name, "scene_ids": scenes}

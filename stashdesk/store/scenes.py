@@ -16,9 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from stashdesk.store.models import Scene, SceneFile, Setting, database
+from stashdesk.store.typed import rows_changed, tuples
+
+T = TypeVar("T")
 
 SCENE_COLUMNS = (
     "id",
@@ -60,18 +63,18 @@ class ScenePage:
             scene's media must be generated again.
     """
 
-    scenes: list[tuple] = field(default_factory=list)
-    files: list[tuple] = field(default_factory=list)
-    tags: list[tuple] = field(default_factory=list)
-    performers: list[tuple] = field(default_factory=list)
-    markers: list[tuple] = field(default_factory=list)
+    scenes: list[tuple[Any, ...]] = field(default_factory=list)
+    files: list[tuple[Any, ...]] = field(default_factory=list)
+    tags: list[tuple[Any, ...]] = field(default_factory=list)
+    performers: list[tuple[Any, ...]] = field(default_factory=list)
+    markers: list[tuple[Any, ...]] = field(default_factory=list)
     names: dict[str, dict[str, str]] = field(
         default_factory=lambda: {"tag": {}, "performer": {}, "studio": {}}
     )
-    file_keys: dict[str, list[tuple]] = field(default_factory=dict)
+    file_keys: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
 
 
-def _chunks(items: Sequence, size: int = _IN_CHUNK) -> Iterator[Sequence]:
+def _chunks(items: Sequence[T], size: int = _IN_CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -80,7 +83,7 @@ def _cursor() -> Any:
     return database.obj.cursor()
 
 
-def _select_in(sql: str, ids: Sequence[str]) -> Iterator[tuple]:
+def _select_in(sql: str, ids: Sequence[str]) -> Iterator[tuple[Any, ...]]:
     """Rows of ``sql`` (with one ``{marks}`` for the IN list) for ``ids``, in chunks."""
     cursor = _cursor()
     for chunk in _chunks(ids):
@@ -97,8 +100,8 @@ def scene_hashes(ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
     }
 
 
-def _file_keys(ids: Sequence[str]) -> dict[str, list[tuple]]:
-    keys: dict[str, list[tuple]] = {}
+def _file_keys(ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+    keys: dict[str, list[tuple[Any, ...]]] = {}
     for scene_id, file_id, path, size in _select_in(
         "SELECT scene_id, id, path, size FROM scene_file WHERE scene_id IN ({marks})", ids
     ):
@@ -224,23 +227,23 @@ def scene_screenshot(scene_id: str) -> str | None:
 def scenes_needing_generation() -> list[str]:
     """Synced, not removed, not yet covered by a completed generation (reader thread)."""
     query = Scene.select(Scene.id).where(~Scene.removed & ~Scene.generated)
-    return [row[0] for row in query.tuples()]
+    return [row[0] for row in tuples(query)]
 
 
 def mark_generated(scene_ids: list[str] | None, started_at: float, now: float) -> int:
     """Scenes a completed generation covered become generated (writer thread)."""
     if scene_ids is None:
-        return (
-            Scene.update(generated=True, generated_at=now)
-            .where(~Scene.removed & (Scene.synced_at <= started_at))
-            .execute()
+        return rows_changed(
+            Scene.update(generated=True, generated_at=now).where(
+                ~Scene.removed & (Scene.synced_at <= started_at)
+            )
         )
     count = 0
     for start in range(0, len(scene_ids), 500):
         chunk = scene_ids[start : start + 500]
-        count += (
-            Scene.update(generated=True, generated_at=now)
-            .where(~Scene.removed & Scene.id.in_(chunk))
-            .execute()
+        count += rows_changed(
+            Scene.update(generated=True, generated_at=now).where(
+                ~Scene.removed & Scene.id.in_(chunk)
+            )
         )
     return count

@@ -29,11 +29,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import peewee as pw
 
 from stashdesk.store.models import Daemon, DaemonLog, DaemonStatus
+from stashdesk.store.typed import cursor as db_cursor
+from stashdesk.store.typed import execute_sql
 
 _INSERT_STATUS = (
     f"INSERT INTO {DaemonStatus._meta.table_name} "
@@ -46,7 +48,12 @@ _INSERT_LOG = (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_STOP = object()
+
+class _Stop:
+    """The type of ``_STOP``, which tells the writer thread to finish."""
+
+
+_STOP = _Stop()
 
 
 def _is_transient(exc: Exception) -> bool:
@@ -83,7 +90,12 @@ class LogRecord:
 @dataclass(slots=True)
 class _Operation:
     fn: Callable[[], Any]
-    future: Future
+    future: Future[Any]
+
+
+# what the queue carries besides _STOP, and what an operation's caller is told
+_Item: TypeAlias = StatusRecord | HeartbeatRecord | LogRecord | _Operation
+_Outcome: TypeAlias = tuple[Future[Any], bool, Any]  # (future, succeeded, result or error)
 
 
 def trim_daemon_history(daemon: str, keep: int) -> int:
@@ -112,7 +124,7 @@ class StoreWriter:
 
     def __init__(self, db: pw.SqliteDatabase, name: str = "stashdesk-db-writer") -> None:
         self._db = db
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | _Stop] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._closed = False
         self.batches_written = 0
@@ -127,9 +139,9 @@ class StoreWriter:
     def put(self, record: StatusRecord | HeartbeatRecord | LogRecord) -> None:
         self._queue.put(record)
 
-    def submit(self, fn: Callable[[], T]) -> Future:
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Queue ``fn`` to run on the writer thread; returns a concurrent Future."""
-        future: Future = Future()
+        future: Future[T] = Future()
         if self._closed:
             future.set_exception(RuntimeError("the database writer is closed"))
             return future
@@ -167,7 +179,7 @@ class StoreWriter:
                     except queue.Empty:
                         break
                 stop = any(item is _STOP for item in batch)
-                work = [item for item in batch if item is not _STOP]
+                work = [item for item in batch if not isinstance(item, _Stop)]
                 try:
                     self._write_batch(work)
                 except Exception as exc:  # a bug must not kill the only writer
@@ -181,17 +193,17 @@ class StoreWriter:
             try:
                 # fresh statistics for the planner where this connection's queries
                 # would have used them (cheap: it analyses only what needs it)
-                self._db.execute_sql("PRAGMA optimize")
+                execute_sql(self._db, "PRAGMA optimize")
             except (pw.OperationalError, sqlite3.OperationalError):
                 log.warning("PRAGMA optimize failed on close", exc_info=True)
             self._db.close()
 
-    def _write_batch(self, batch: list) -> None:
+    def _write_batch(self, batch: list[_Item]) -> None:
         if not batch:
             return
         delay = 0.05
         while True:
-            outcomes: list[tuple[Future, bool, Any]] = []
+            outcomes: list[_Outcome] = []
             try:
                 # IMMEDIATE takes the write lock up front, so waiting on another
                 # process happens here (busy timeout), not half-way through the batch.
@@ -216,7 +228,7 @@ class StoreWriter:
             else:
                 future.set_exception(value)
 
-    def _write_records_and_operations(self, batch: list, outcomes: list) -> None:
+    def _write_records_and_operations(self, batch: list[_Item], outcomes: list[_Outcome]) -> None:
         statuses: list[StatusRecord] = []
         logs: list[LogRecord] = []
         heartbeats: dict[str, float] = {}
@@ -234,7 +246,7 @@ class StoreWriter:
                 heartbeats[item.daemon] = item.at
         self._write_records(statuses, logs, heartbeats)
 
-    def _run_operation(self, op: _Operation, outcomes: list) -> None:
+    def _run_operation(self, op: _Operation, outcomes: list[_Outcome]) -> None:
         if op.future.done():
             return
         try:
@@ -261,7 +273,7 @@ class StoreWriter:
             if s.message is not None
         ]
         if history:
-            self._db.cursor().executemany(_INSERT_STATUS, history)
+            db_cursor(self._db).executemany(_INSERT_STATUS, history)
         latest: dict[str, StatusRecord] = {}
         for s in statuses:
             latest[s.daemon] = s
@@ -279,7 +291,7 @@ class StoreWriter:
             if daemon not in latest or latest[daemon].at < at:
                 Daemon.update(last_heartbeat=at).where(Daemon.name == daemon).execute()
         if logs:
-            self._db.cursor().executemany(
+            db_cursor(self._db).executemany(
                 _INSERT_LOG, [(r.daemon, r.level, r.message, r.at) for r in logs]
             )
         self.rows_written += len(history) + len(logs)
