@@ -72,7 +72,8 @@ def save_server_models(
     if not models:
         return False
     seen = _state(SERVER_MODELS_KEY)
-    before = seen.get(url) if isinstance(seen.get(url), dict) else {}
+    known = seen.get(url)
+    before: dict[str, Any] = known if isinstance(known, dict) else {}
     key = models_key(models)
     entry = dict(before)
     if source == "probe":

@@ -65,7 +65,7 @@ class ServerSpec:
         return urlparse(self.url).netloc or self.url
 
 
-def check_server_entries(value: list) -> None:
+def check_server_entries(value: list[Any]) -> None:
     """The validator of ``analysis.video_servers``: raises OptionError naming the entry."""
     seen: set[str] = set()
     for number, entry in enumerate(value, 1):
@@ -82,7 +82,12 @@ def check_server_entries(value: list) -> None:
             )
         url = entry.get("url")
         parsed = urlparse(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
+        if (
+            not isinstance(url, str)
+            or parsed is None
+            or parsed.scheme not in ("http", "https")
+            or not parsed.netloc
+        ):
             raise OptionError(f"{where} needs a url such as http://gpu1:8084, not {url!r}")
         if url.rstrip("/") in seen:
             raise OptionError(f"{where}: {url} is listed twice")
@@ -186,8 +191,8 @@ class VideoServerPool:
         self.services = services
         self._states: dict[str, ServerState] = {}
         self._servers: list[ServerState] = []
-        self._servers_key: tuple | None = None
-        self._waiters: list[asyncio.Future] = []
+        self._servers_key: tuple[Any, ...] | None = None
+        self._waiters: list[asyncio.Future[None]] = []
 
     # --- the servers -------------------------------------------------------------------------
 
@@ -221,7 +226,8 @@ class VideoServerPool:
 
     def _retry_delay(self, failures: int) -> float:
         base = float(self.services.settings.get("analysis.server_retry_seconds"))
-        return min(MAX_SET_ASIDE_SECONDS, base * 2 ** max(0, failures - 1))
+        doubling: int = 2 ** max(0, failures - 1)
+        return min(MAX_SET_ASIDE_SECONDS, base * doubling)
 
     def _notify(self) -> None:
         waiters, self._waiters = self._waiters, []

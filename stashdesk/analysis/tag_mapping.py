@@ -282,6 +282,7 @@ class TagResolver:
             stash_tag, ignore = mapped
             if ignore:
                 return TagChoice(None, "ignored", f"{ai_tag}: ignored by the tag mapping")
+            assert stash_tag is not None  # only an ignoring mapping has no Stash tag
             return TagChoice(self.stash_tag_named(stash_tag) or stash_tag, "mapping")
         suffixed = ai_tag + AI_SUFFIX
         if self.policy == "suffix":
