@@ -54,7 +54,7 @@ def _listen_validator(value: str) -> None:
         raise OptionError(f"api.listen: {exc}") from None
 
 
-def _path_map_validator(value: list) -> None:
+def _path_map_validator(value: list[Any]) -> None:
     list_of_strings("analysis.path_map")(value)
     for pair in value:
         if "=" not in pair or not pair.split("=", 1)[0]:
@@ -93,7 +93,7 @@ def qbittorrent_name(key: str, *, category: bool = False) -> Any:
 DEFAULT_SAMPLE_PATTERNS = (r"(^|[\W_])samples?([\W_]|$)",)
 
 
-def _sample_patterns_validator(value: list) -> None:
+def _sample_patterns_validator(value: list[Any]) -> None:
     list_of_strings("downloads.sample_patterns")(value)
     for pattern in value:
         try:
@@ -117,7 +117,11 @@ def _unless_empty(check: Any) -> Any:
     return lambda value: check(value) if value else None
 
 
-def _video_servers_validator(value: list) -> None:
+def _tray_muted_validator(value: Any) -> None:
+    check_event_names("notifications.tray_muted", value)
+
+
+def _video_servers_validator(value: list[Any]) -> None:
     from stashdesk.analysis.server_pool import check_server_entries
 
     check_server_entries(value)
@@ -414,7 +418,7 @@ SETTINGS: list[Option] = [
         ["started", "stopped"],
         "Events the tray never "
         "shows, whatever the two switches say; one or more of: " + ", ".join(EVENTS) + ".",
-        validator=lambda value: check_event_names("notifications.tray_muted", value),
+        validator=_tray_muted_validator,
     ),
     # Engine API
     Option(
@@ -563,12 +567,13 @@ class SecretStore:
                 log.warning("%s is stored in a keyring that is not available now", key)
                 return ""
             return self.keyring.get_password(self.service, key) or ""
-        return stored.get("value", "")
+        value: str = stored.get("value", "")  # what save() wrote
+        return value
 
     def save(self, key: str, value: str) -> None:
         if self.keyring is not None:
             self.keyring.set_password(self.service, key, value)
-            stored: dict = {"keyring": True}
+            stored: dict[str, Any] = {"keyring": True}
         else:
             stored = {"value": value}
         save_setting(f"secret:{key}", stored)
@@ -587,12 +592,12 @@ class SecretStore:
 def _usable_keyring() -> Any:
     try:
         import keyring
-        from keyring.backends import fail
+        from keyring.backends import chainer, fail
 
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 0) < 1:
             return None
-        if type(backend).__name__ == "ChainerBackend" and not backend.backends:
+        if isinstance(backend, chainer.ChainerBackend) and not backend.backends:
             return None
         return keyring
     except Exception:  # no keyring at all is a normal situation on servers

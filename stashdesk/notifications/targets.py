@@ -28,7 +28,7 @@ from stashdesk.notifications.catalog import (
     parse_target_events,
 )
 from stashdesk.notifications.delivery import DeliveryOutcome, apprise_service_name
-from stashdesk.settings import MASK
+from stashdesk.redaction import MASK
 from stashdesk.store.notifications import (
     create_notification_target,
     delete_notification_target,
