@@ -32,6 +32,7 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from stashdesk.analysis.detectors import (
@@ -351,8 +352,7 @@ async def analysis_job(ctx: JobContext) -> dict[str, Any]:
     if run.only_unanalysed:
         current = await run.current_producer()
         run.settled = {
-            d: await store.read(lambda d=d: current_analyses(scene_ids, d, current))
-            for d in detectors
+            d: await store.read(partial(current_analyses, scene_ids, d, current)) for d in detectors
         }
     if "path" in detectors:
         run.path_detector = PathDetector(await store.read(load_known_names))

@@ -30,6 +30,7 @@ pending is left.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 from stashdesk.analysis.plans import (
@@ -226,8 +227,11 @@ def applying_plans(jobs: list[JobInfo]) -> set[int]:
     plans: set[int] = set()
     for job in jobs:
         if job.type == JobType.APPLY_PLAN and not job.finished:
+            plan_id = job.metadata.get("plan_id")
+            if plan_id is None:
+                continue
             try:
-                plans.add(int(job.metadata.get("plan_id")))
+                plans.add(int(plan_id))
             except (TypeError, ValueError):
                 continue
     return plans
@@ -305,7 +309,7 @@ async def apply_plan_job(ctx: JobContext) -> dict[str, Any]:
                     }
                 )
                 ctx.log.warning("change %s of plan %s failed: %s", change.id, plan_id, reason)
-            await store.write(lambda c=change.id, s=status, r=reason: mark_change(c, s, r))
+            await store.write(partial(mark_change, change.id, status, reason))
             counts[status] += 1
             ctx.result.update(result())
             ctx.progress(

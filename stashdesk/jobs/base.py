@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from stashdesk.events import DaemonLogged
 from stashdesk.store.writer import LogRecord
@@ -102,10 +102,14 @@ class JobInfo:
         return asdict(self)
 
 
+# A job type's ``async def run(ctx) -> dict``: its result.
+JobRun: TypeAlias = "Callable[[JobContext], Awaitable[dict[str, Any]]]"
+
+
 @dataclass(frozen=True)
 class JobTypeSpec:
     type: str
-    run: Callable[[JobContext], Awaitable[dict[str, Any]]]
+    run: JobRun
     # Two jobs of an exclusive type would fight (two syncs, two applies): one at a time.
     exclusive: bool = False
     # A resumable job left running by a previous process is started again (with
@@ -119,17 +123,17 @@ JOB_TYPES: dict[str, JobTypeSpec] = {}
 
 def job_type(
     kind: str, *, exclusive: bool = False, resumable: bool = False, description: str = ""
-) -> Callable:
+) -> Callable[[JobRun], JobRun]:
     """Register the decorated ``async def run(ctx) -> dict`` as job type ``kind``."""
 
-    def register(fn: Callable[[JobContext], Awaitable[dict[str, Any]]]) -> Callable:
+    def register(fn: JobRun) -> JobRun:
         JOB_TYPES[str(kind)] = JobTypeSpec(str(kind), fn, exclusive, resumable, description)
         return fn
 
     return register
 
 
-class JobLogger(logging.LoggerAdapter):
+class JobLogger(logging.LoggerAdapter[logging.Logger]):
     """A job's logger. Its warnings and errors also reach the live log of the daemon that
     launched the job: a daemon's log must show why its job struggled, not only its own
     lines."""

@@ -36,6 +36,7 @@ import os
 import threading
 import time
 from concurrent.futures import Future
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from stashdesk.clients.errors import QBittorrentAnswerError
@@ -271,7 +272,7 @@ async def process_downloads_job(ctx: JobContext) -> dict[str, Any]:
             raise JobFailed(f"{torrent.name}: {exc}") from None
         await _record(ctx, torrent, plan, placement, recorder)
         await qbittorrent.add_tags(torrent.hash, [processed_tag])
-        await ctx.services.store.write(lambda h=torrent.hash: forget_journal_entry(h))
+        await ctx.services.store.write(partial(forget_journal_entry, torrent.hash))
         entry = _count_processed(result, plan, placement)
         if done_category:
             try:
@@ -346,7 +347,7 @@ async def _clean_up_after_crash(ctx: JobContext, waiting: set[str]) -> None:
                 entry.destination,
             )
         if entry.torrent_hash not in waiting:
-            await store.write(lambda h=entry.torrent_hash: forget_journal_entry(h))
+            await store.write(partial(forget_journal_entry, entry.torrent_hash))
 
 
 async def _journal(ctx: JobContext, plan: TorrentPlan) -> None:
@@ -369,7 +370,7 @@ class _Recorder:
         self.writer = ctx.services.store.writer
         self.job_id = ctx.job_id
         self.torrent = torrent
-        self.pending: list[Future] = []
+        self.pending: list[Future[None]] = []
 
     def __call__(self, item: PlannedFile, method: str, _new: bool) -> None:
         row = {

@@ -72,7 +72,7 @@ class _RunningJob:
     def __init__(self, info: JobInfo) -> None:
         self.info = info
         self.ctx: JobContext | None = None
-        self.task: asyncio.Task | None = None
+        self.task: asyncio.Task[None] | None = None
         self.last_published = 0.0
         self.last_persisted = 0.0
         self.publish_timer: asyncio.TimerHandle | None = None
@@ -94,7 +94,7 @@ class JobRunner:
         self.bus = services.bus
         self.active: dict[str, _RunningJob] = {}
         self._queue: list[str] = []  # pending job ids, oldest first
-        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._waiters: dict[str, list[asyncio.Future[JobInfo]]] = {}
         self._shutting_down = False
         self._started = False
 

@@ -104,7 +104,7 @@ class _Follower:
         self.stalled: str | None = ctx.metadata.get("stalled")
         self.stop_sent = False
         self.last_job: dict[str, Any] | None = None
-        self.last_state: tuple | None = None
+        self.last_state: tuple[Any, ...] | None = None
         self.last_change = time.monotonic()
         self.errors_since: float | None = None
         self.next_poll = 0.0  # at once
@@ -167,7 +167,7 @@ class _Follower:
     async def _next_update(self, watch: JobWatch) -> dict[str, Any] | None:
         timeout = max(0.0, min(self.next_poll - time.monotonic(), POLL_SECONDS))
         getter = asyncio.ensure_future(watch.queue.get())
-        waiters: set[asyncio.Future] = {getter}
+        waiters: set[asyncio.Future[Any]] = {getter}
         cancel = None
         if not self.ctx.cancelled:
             cancel = asyncio.ensure_future(self.ctx.cancel_requested.wait())

@@ -54,6 +54,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from stashdesk.analysis.provenance import save_vr_tag
@@ -307,7 +308,7 @@ class _SceneSync:
 
     async def run(self, start: dict[str, Any] | None) -> None:
         """Page from ``start`` (a filter, None = everything) to the end of Stash's list."""
-        fetch: asyncio.Future | None = asyncio.ensure_future(self._fetch(start))
+        fetch: asyncio.Future[_Page] | None = asyncio.ensure_future(self._fetch(start))
         try:
             while fetch is not None:
                 count, page, read_since = await fetch
@@ -364,18 +365,14 @@ async def _sync_entities(ctx: JobContext, stash: StashClient, full: bool) -> dic
         while True:
             total, items = await find(page=page, per_page=ENTITY_PAGE_SIZE)
             rows = _entity_rows(items, alias_key)
-            await ctx.services.store.write(
-                lambda rows=rows, kind=kind: store_named_entities(kind, rows)
-            )
+            await ctx.services.store.write(partial(store_named_entities, kind, rows))
             seen.update(row[0] for row in rows)
             ctx.check_cancelled()
             if len(items) < ENTITY_PAGE_SIZE or page * ENTITY_PAGE_SIZE >= total:
                 break
             page += 1
         if full and len(seen) >= total:
-            await ctx.services.store.write(
-                lambda kind=kind, seen=seen: delete_named_entities_except(kind, seen)
-            )
+            await ctx.services.store.write(partial(delete_named_entities_except, kind, seen))
         counts[name] = len(seen)
     return counts
 
@@ -429,7 +426,7 @@ async def sync_job(ctx: JobContext) -> dict[str, Any]:
         seen = run.seen
         removed = await ctx.services.store.write(lambda: mark_scenes_removed_except(seen, now))
     synced = run.created + run.updated
-    result = {
+    result: dict[str, Any] = {
         "synced": synced,
         "created": run.created,
         "updated": run.updated,
