@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from stashdesk.daemons.base import BaseDaemon
@@ -70,7 +71,7 @@ class DaemonHandle:
     last_error: str | None = None
     started_at: float | None = None
     instance: BaseDaemon | None = None
-    task: asyncio.Task | None = None
+    task: asyncio.Task[None] | None = None
     crashes: int = 0
     recovering: bool = False
     restart_delay: float | None = None  # current back-off after a crash
@@ -106,7 +107,7 @@ class DaemonManager:
             self.bus.listen(self._on_settings_changed, SettingsChanged),
             self.bus.listen(self._on_status, DaemonStatusChanged),
         ]
-        self._watchdog: asyncio.Task | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self.clock: Clock = SYSTEM_CLOCK
 
     def handle(self, name: str) -> DaemonHandle:
@@ -297,10 +298,8 @@ class DaemonManager:
         while True:
             instance = h.cls(self.services, h.config)
             instance.clock = self.clock
-            instance.on_pass_done = lambda h=h: self._pass_done(h)
-            instance.on_pass_failed = lambda text, setting, h=h: self._set_health(
-                h, "retrying", text, setting
-            )
+            instance.on_pass_done = partial(self._pass_done, h)
+            instance.on_pass_failed = partial(self._set_health, h, "retrying")
             h.instance = instance
             if h.state != "running":  # restarting after a crash
                 h.started_at = time.time()

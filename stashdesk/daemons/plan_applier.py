@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from stashdesk.analysis.plans import (
     ANALYSIS_DAEMON,
@@ -80,7 +80,7 @@ class PlanApplierDaemon(BaseDaemon):
         ),
     ]
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.failures: dict[int, _Failure] = {}
 
@@ -90,7 +90,7 @@ class PlanApplierDaemon(BaseDaemon):
         await store.write(finalise_orphaned_plans)
         resumed = await self.find_own_active_job(JobType.APPLY_PLAN)
         if resumed is not None:  # StashDesk restarted while it ran: wait, do not relaunch
-            plan_id = resumed.metadata.get("plan_id")
+            plan_id: Any = resumed.metadata.get("plan_id")  # JSON from the job's row
             outcome = await self.wait_for_job(resumed, f"Waiting for plan {plan_id} to complete")
             await self._record_outcome(int(plan_id), outcome)
         plans = await store.read(

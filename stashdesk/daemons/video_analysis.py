@@ -22,6 +22,7 @@ stopped in between) are applied on a later pass.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from stashdesk.analysis.detectors import DETECTORS
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 PLAN_PREFIX = "Auto Video Analysis"
 
 
-def _detectors_validator(value: list) -> None:
+def _detectors_validator(value: list[Any]) -> None:
     if not value or not all(isinstance(d, str) and d in DETECTORS for d in value):
         raise OptionError(
             f"detectors must be a non-empty list of {', '.join(DETECTORS)} "
@@ -183,7 +184,7 @@ class VideoAnalysisDaemon(BaseDaemon):
         pool = pool_for(self.services)
         for url, models in (await pool.probe_models()).items():
             changed = await self.services.store.write(
-                lambda u=url, m=models: save_server_models(u, m, source="probe")
+                partial(save_server_models, url, models, source="probe")
             )
             if changed:
                 self.log(
@@ -303,12 +304,12 @@ async def analyse_again(
     """
     recorded = await services.store.write(lambda: request_reanalysis(scene_ids, requested_by))
     handle = services.manager.handles.get(VideoAnalysisDaemon.name)
-    running = handle is not None and handle.running and handle.instance is not None
-    result = {**recorded, "job_id": None, "daemon": running}
+    instance = handle.instance if handle is not None and handle.running else None
+    result = {**recorded, "job_id": None, "daemon": instance is not None}
     if not recorded["requested"]:
         return result
-    if running:
-        handle.instance.wake_up()
+    if instance is not None:
+        instance.wake_up()
         return result
     config = VideoAnalysisDaemon.validate_config(handle.config if handle is not None else {})
     job = await services.runner.submit(
