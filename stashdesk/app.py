@@ -16,8 +16,9 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from stashdesk import __version__
 from stashdesk.api.engine_file import remove_engine_file, write_engine_file
@@ -33,6 +34,7 @@ from stashdesk.settings import Settings
 from stashdesk.store import LARGE_PRUNE_ROWS, Store, prune_history, reclaim_space
 
 log = logging.getLogger(__name__)
+C = TypeVar("C")  # a client type
 
 RETENTION_PERIOD = 24 * 3600
 PRUNE_BATCH = 20_000  # rows per table per write: other writes wait at most a moment
@@ -72,15 +74,16 @@ class Services:
         self.runner = JobRunner(self)
         self.manager = DaemonManager(self)
         self.notifications = NotificationCenter(self)
-        self._clients: dict[str, tuple[tuple, Any]] = {}
+        self._clients: dict[str, tuple[tuple[Any, ...], Any]] = {}
         self._retired: list[Any] = []
 
     # --- clients, rebuilt when their settings change -------------------------------------
 
-    def _client(self, kind: str, key: tuple, make: Any) -> Any:
+    def _client(self, kind: str, key: tuple[Any, ...], make: Callable[[], C]) -> C:
         current = self._clients.get(kind)
         if current is not None and current[0] == key:
-            return current[1]
+            cached: C = current[1]  # made by an earlier ``make`` of the same kind
+            return cached
         if current is not None:
             self._retired.append(current[1])
         client = make()
@@ -175,7 +178,7 @@ class Engine:
         self.api: Any = None
         self.events: Any = None
         self.health: HealthMonitor | None = None
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         self.started_at: float | None = None
 
     async def start(
@@ -341,9 +344,7 @@ def ensure_api_key(settings: Settings) -> str:
     """The API key, made (32 random bytes) when there is none yet. Writer thread only."""
     from stashdesk.api.auth import API_KEY_SETTING, new_api_key
 
-    key = settings.get(API_KEY_SETTING)
-    if not key:
-        key = settings.set(API_KEY_SETTING, new_api_key())
+    key: str = settings.get(API_KEY_SETTING) or settings.set(API_KEY_SETTING, new_api_key())
     return key
 
 
