@@ -26,13 +26,8 @@ from stashdesk.engine_client.base import ACTIVE_JOB_STATUSES, EngineConnection
 from stashdesk.engine_client.errors import ClientError
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.job_table import (
-    PAGE_SIZE,
-    JobFilter,
-    JobRow,
-    JobTableModel,
-    ProgressDelegate,
-)
+from stashdesk.ui.job_table import JobFilter, JobRow, JobTableModel, ProgressDelegate
+from stashdesk.ui.paged_model import PAGE_SIZE
 from stashdesk.ui.widgets import button, data_table, muted, page_title
 
 __all__ = ["PAGE_SIZE", "STATUS_FILTERS", "JobFilter", "JobRow", "JobTableModel", "JobsPage"]
@@ -123,7 +118,6 @@ class JobsPage(QWidget):
         layout.addLayout(actions)
         ctx.bridge.connection_changed.connect(self._on_connection)
         self._update_buttons()
-        self._started = False
 
     def _job_types(self) -> list[str]:
         """The job types the engine knows (it said so when the client started)."""
@@ -135,9 +129,7 @@ class JobsPage(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.model.reload()
+        self.model.start()
 
     def _filters_changed(self) -> None:
         statuses = STATUS_FILTERS[self.status_filter.currentIndex()][1]
