@@ -9,10 +9,8 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -28,7 +26,7 @@ from stashdesk.events import (
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_card import DaemonCard
 from stashdesk.ui.daemon_health import attention_summary, settings_group
-from stashdesk.ui.widgets import button, muted, page_title
+from stashdesk.ui.widgets import PageHeader, button, page_layout
 
 CARD_MIN_WIDTH = 420
 
@@ -48,15 +46,6 @@ class DaemonsPage(QWidget):
         self._columns = 0
         self._page_busy = False
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Daemons"))
-        self.summary = muted()
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.start_all = button("Start all", primary=True)
         self.stop_all = button("Stop all", danger=True)
         self.restart_all = button("Restart all")
@@ -65,9 +54,11 @@ class DaemonsPage(QWidget):
         self.restart_all.clicked.connect(
             lambda: self._page_action("restart", "Restarting every daemon")
         )
-        for widget in (self.start_all, self.stop_all, self.restart_all):
-            head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "Daemons", actions=(self.start_all, self.stop_all, self.restart_all)
+        )
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
 
         self.card_scroll = QScrollArea()
         self.card_scroll.setObjectName("cards")

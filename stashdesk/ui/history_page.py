@@ -21,9 +21,7 @@ from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -31,7 +29,7 @@ from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.paged_model import PAGE_SIZE, ModelIndex, PagedModel
-from stashdesk.ui.widgets import Banner, button, data_table, muted, page_title
+from stashdesk.ui.widgets import Banner, PageHeader, button, data_table, muted, page_layout
 
 KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
@@ -260,19 +258,6 @@ class HistoryPage(QWidget):
         self._dirty = False
         self._disconnected: str | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("History"))
-        titles.addWidget(
-            muted(
-                "What every daemon did: status changes, the jobs it launched "
-                "and how they ended, errors"
-            )
-        )
-        head.addLayout(titles, 1)
         self.daemon_filter = QComboBox()
         self._fill_daemons()
         self.kind_filter = QComboBox()
@@ -293,15 +278,19 @@ class HistoryPage(QWidget):
         self.show_idle.toggled.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (
-            self.show_idle,
-            self.daemon_filter,
-            self.kind_filter,
-            self.span_filter,
-            self.refresh,
-        ):
-            head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "History",
+            "What every daemon did: status changes, the jobs it launched and how they ended, "
+            "errors",
+            actions=(
+                self.show_idle,
+                self.daemon_filter,
+                self.kind_filter,
+                self.span_filter,
+                self.refresh,
+            ),
+        )
+        layout = page_layout(self, self.header)
 
         self.notice = Banner("warning")
         self.notice.setVisible(False)

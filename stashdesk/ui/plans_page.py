@@ -45,10 +45,11 @@ from stashdesk.ui.plan_models import (
 from stashdesk.ui.plan_review import ReviewView
 from stashdesk.ui.widgets import (
     Banner,
+    PageHeader,
     button,
     data_table,
     muted,
-    page_title,
+    page_layout,
     section,
 )
 
@@ -87,19 +88,15 @@ class PlansPage(QWidget):
         self._reload_timer.setInterval(RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self.reload)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Plans"))
-        self.summary = muted("Proposed changes to your scenes, waiting for review")
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.reload)
-        head.addWidget(self.refresh, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "Plans",
+            "Proposed changes to your scenes, waiting for review",
+            actions=(self.refresh,),
+        )
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
         # Loading failed or the engine is out of reach: what is shown may be old.
         self.stale = Banner("warning", "")
         self.stale.setVisible(False)

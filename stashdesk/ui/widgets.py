@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTableView,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -156,6 +158,54 @@ def page_title(text: str) -> QLabel:
     label = QLabel(text)
     label.setProperty("role", "page-title")
     return label
+
+
+PAGE_SPACING = 12  # between the parts of a page, and inside its header
+
+
+class PageHeader(QWidget):
+    """The head of a page: its title, a muted line under it, and its actions on the right
+    (buttons, filters), aligned with the bottom of the line.
+
+    Attributes:
+        title: the title label.
+        subtitle: the muted line (pages keep their summary there).
+    """
+
+    def __init__(
+        self,
+        title: str,
+        subtitle: str = "",
+        *,
+        wrap: bool = False,
+        actions: Iterable[QWidget] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._row = QHBoxLayout(self)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(PAGE_SPACING)
+        titles = QVBoxLayout()
+        self.title = page_title(title)
+        self.subtitle = muted(subtitle, wrap=wrap)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        self._row.addLayout(titles, 1)
+        for widget in actions:
+            self.add_action(widget)
+
+    def add_action(self, widget: QWidget) -> None:
+        """Put ``widget`` after the actions already there."""
+        self._row.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
+
+
+def page_layout(page: QWidget, header: PageHeader) -> QVBoxLayout:
+    """The column of a page: its header on top, then what the caller adds."""
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(24, 20, 24, 12)
+    layout.setSpacing(PAGE_SPACING)
+    layout.addWidget(header)
+    return layout
 
 
 def section(text: str) -> QLabel:
