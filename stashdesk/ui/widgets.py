@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QTableView,
+    QTableWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -154,10 +155,15 @@ def muted(text: str = "", *, wrap: bool = False) -> QLabel:
     return label
 
 
-def page_title(text: str) -> QLabel:
+def role_label(text: str, role: str) -> QLabel:
+    """A label the style sheet styles by its ``role`` (page-title, section)."""
     label = QLabel(text)
-    label.setProperty("role", "page-title")
+    label.setProperty("role", role)
     return label
+
+
+def page_title(text: str) -> QLabel:
+    return role_label(text, "page-title")
 
 
 PAGE_SPACING = 12  # between the parts of a page, and inside its header
@@ -209,9 +215,33 @@ def page_layout(page: QWidget, header: PageHeader) -> QVBoxLayout:
 
 
 def section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "section")
-    return label
+    return role_label(text, "section")
+
+
+def editor_section(widget: QWidget, title: str, intro: str) -> QVBoxLayout:
+    """The column of a settings editor (notification targets, tag mapping): a section
+    title and a sentence saying what it is for, then what the caller adds."""
+    column = QVBoxLayout(widget)
+    column.setContentsMargins(0, 12, 0, 0)
+    column.addWidget(section(title))
+    column.addWidget(muted(intro, wrap=True))
+    return column
+
+
+def editor_table(headers: Sequence[str], *, stretch: int | None = None) -> QTableWidget:
+    """The read-only, row-selecting table of a settings editor; ``stretch``: the column
+    that takes the spare width (None: all share it)."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    if stretch is None:
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    else:
+        table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.setMinimumHeight(140)
+    return table
 
 
 def button(
