@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -255,6 +256,32 @@ def button(
     if tooltip:
         result.setToolTip(tooltip)
     return result
+
+
+def ask(
+    parent: QWidget,
+    title: str,
+    text: str,
+    answers: Sequence[tuple[str, QMessageBox.ButtonRole]],
+    answered: Callable[[int | None], None],
+) -> QMessageBox:
+    """Open a question with one button per answer (the first is the default) and call
+    ``answered`` with the index of the one pressed (None: none of them).
+
+    Opened, not exec(): the engine keeps running while the question waits."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
+    )
+    buttons = [box.addButton(label, role) for label, role in answers]
+    box.setDefaultButton(buttons[0])
+
+    def finished(_result: int) -> None:
+        clicked = box.clickedButton()
+        answered(next((i for i, b in enumerate(buttons) if b is clicked), None))
+
+    box.finished.connect(finished)
+    box.open()
+    return box
 
 
 class Banner(QFrame):
