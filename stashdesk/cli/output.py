@@ -43,6 +43,15 @@ def print_table(headers: list[str], rows: Iterable[list[Any]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
+def print_listing(as_json: bool, value: Any, headers: list[str], rows: Iterable[list[Any]]) -> None:
+    """``value`` as JSON (``--json``), or else the table of ``rows`` (read only then: pass
+    a generator, so that JSON output never depends on the table's cells)."""
+    if as_json:
+        print_json(value)
+    else:
+        print_table(headers, rows)
+
+
 def yes(flag: Any) -> str:
     return "yes" if flag else "no"
 

@@ -23,6 +23,7 @@ from stashdesk.cli.output import (
     EXIT_USAGE,
     CommandError,
     print_json,
+    print_listing,
     print_table,
 )
 from stashdesk.engine_client.errors import EngineNotRunning
@@ -108,12 +109,11 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 async def cmd_list(ctx: CommandContext, args: argparse.Namespace) -> int:
     items = await ctx.ops.list_plans(args.status)
-    if args.json:
-        print_json(items)
-        return EXIT_OK
-    print_table(
+    print_listing(
+        args.json,
+        items,
         ["ID", "STATUS", "CHANGES", "PENDING", "APPROVED", "APPLIED", "NAME"],
-        [
+        (
             [
                 i["id"],
                 i["status"],
@@ -124,7 +124,7 @@ async def cmd_list(ctx: CommandContext, args: argparse.Namespace) -> int:
                 i["name"],
             ]
             for i in items
-        ],
+        ),
     )
     return EXIT_OK
 
