@@ -26,6 +26,7 @@ from stashdesk.cli.output import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_scene_option,
     print_json,
     print_listing,
     print_table,
@@ -75,14 +76,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     ).add_argument("ai_tag", nargs="?")
 
     run_again = asub.add_parser("run", parents=[common], help="analyse scenes again")
-    run_again.add_argument(
-        "--scene",
-        action="append",
-        dest="scene_ids",
-        metavar="ID",
-        required=True,
-        help="a Stash scene id (repeatable)",
-    )
+    add_scene_option(run_again, "a Stash scene id (repeatable)", required=True)
     run_again.add_argument("--json", action="store_true")
     asub.add_parser("servers", parents=[common], help="the video-tag servers").add_argument(
         "--json", action="store_true"

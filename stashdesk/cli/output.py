@@ -1,7 +1,9 @@
-"""How commands speak: exit codes, JSON, tables, one-line errors."""
+"""How commands speak: exit codes, JSON, tables, one-line errors (and the ``--scene``
+option several of them take)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -16,10 +18,19 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CommandError",
+    "add_scene_option",
     "print_json",
+    "print_listing",
     "print_table",
     "yes",
 ]
+
+
+def add_scene_option(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
+    """``--scene ID``, repeatable, into ``scene_ids``."""
+    parser.add_argument(
+        "--scene", action="append", dest="scene_ids", metavar="ID", required=required, help=help
+    )
 
 
 class CommandError(Exception):

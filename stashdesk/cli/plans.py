@@ -22,6 +22,7 @@ from stashdesk.cli.output import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_scene_option,
     print_json,
     print_listing,
     print_table,
@@ -67,13 +68,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             default=[],
             help="only this change (repeatable)",
         )
-        review.add_argument(
-            "--scene",
-            action="append",
-            dest="scene_ids",
-            metavar="ID",
-            help="only the changes of this scene (repeatable)",
-        )
+        add_scene_option(review, "only the changes of this scene (repeatable)")
         review.add_argument(
             "--tag", metavar="NAME", help="only this tag's changes (its tag and its markers)"
         )
