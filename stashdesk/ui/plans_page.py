@@ -10,6 +10,7 @@ resynced connection reload what the page shows.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -390,23 +391,14 @@ class PlansPage(QWidget):
         plan = self.plan
         if plan is None:
             return
-        plan_id = plan.id
-
-        async def run() -> None:
-            try:
-                result = await self.ctx.client.ops.review_plan(
-                    plan_id, "approve" if approve else "reject", **selectors
-                )
-            except ClientError as exc:
-                self.message.setText(str(exc))
-            else:
-                verb = "Approved" if approve else "Rejected"
-                self.message.setText(
-                    f"{verb} {humanize.count(result['count'], 'change')} ({what})."
-                )
-            self.reload()
-
-        self._spawn(run(), "Reviewing changes")
+        verb = "Approved" if approve else "Rejected"
+        self._act(
+            lambda: self.ctx.client.ops.review_plan(
+                plan.id, "approve" if approve else "reject", **selectors
+            ),
+            lambda result: f"{verb} {humanize.count(result['count'], 'change')} ({what}).",
+            "Reviewing changes",
+        )
 
     def save_edit(self) -> None:
         """Send the edited proposed value of the one selected change."""
@@ -419,36 +411,38 @@ class PlansPage(QWidget):
         except ValueError as exc:
             self.message.setText(str(exc))
             return
-        plan_id = plan.id
-
-        async def run() -> None:
-            try:
-                await self.ctx.client.ops.edit_change(plan_id, change.id, value)
-            except ClientError as exc:
-                self.message.setText(str(exc))
-            else:
-                self.message.setText(
-                    f"Change {change.id} now proposes {humanize.plan_value(value)}."
-                )
-            self.reload()
-
-        self._spawn(run(), "Editing a change")
+        self._act(
+            lambda: self.ctx.client.ops.edit_change(plan.id, change.id, value),
+            lambda _answer: f"Change {change.id} now proposes {humanize.plan_value(value)}.",
+            "Editing a change",
+        )
 
     def cancel_selected_plan(self) -> None:
         plan = self.plan
         if plan is None:
             return
-        plan_id = plan.id
+        self._act(
+            lambda: self.ctx.client.ops.cancel_plan(plan.id),
+            lambda _answer: f"Plan #{plan.id} cancelled.",
+            "Cancelling the plan",
+        )
+
+    def _act(
+        self, call: Callable[[], Awaitable[Any]], said: Callable[[Any], str], what: str
+    ) -> None:
+        """Ask the engine for a change to the plans (``call``), say how it went
+        (``said(answer)``, or the error) and reload."""
 
         async def run() -> None:
             try:
-                await self.ctx.client.ops.cancel_plan(plan_id)
-                self.message.setText(f"Plan #{plan_id} cancelled.")
+                answer = await call()
             except ClientError as exc:
                 self.message.setText(str(exc))
+            else:
+                self.message.setText(said(answer))
             self.reload()
 
-        self._spawn(run(), "Cancelling the plan")
+        self._spawn(run(), what)
 
     # --- apply -----------------------------------------------------------------------------------
 
