@@ -10,7 +10,7 @@ test the network the daemons use.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,71 +52,61 @@ class CheckStep:
         return cls(item["name"], item.get("ok"), item.get("detail", ""))
 
 
-def _not_tried(name: str) -> CheckStep:
-    return CheckStep(name, None, "not tried")
+def _steps(
+    names: Sequence[str], passed: Sequence[str], failed: tuple[int, Exception] | None = None
+) -> list[CheckStep]:
+    """One step a name: passed (saying ``passed``) up to the one that ``failed`` (its
+    index, and the error it says), not tried after it."""
+    steps = []
+    for number, name in enumerate(names):
+        if failed is None or number < failed[0]:
+            steps.append(CheckStep(name, True, passed[number]))
+        elif number == failed[0]:
+            steps.append(CheckStep(name, False, str(failed[1])))
+        else:
+            steps.append(CheckStep(name, None, "not tried"))
+    return steps
 
 
 async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
-    reach, auth, read = "Reach Stash", "Sign in", "Read Stash's version"
+    names = ("Reach Stash", "Sign in", "Read Stash's version")
     auth_what = "with the API key" if api_key else "without an API key"
+    done = (f"{url} answered", f"accepted {auth_what}")
     client = StashClient(url, api_key, timeout=min(timeout, CHECK_TIMEOUT), retries=0)
     try:
         version = await client.version()
     except StashUnreachable as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
+        return _steps(names, done, (0, exc))
     except StashAuthRejected as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(auth, False, str(exc)),
-            _not_tried(read),
-        ]
+        return _steps(names, done, (1, exc))
     except (ServiceAnswerError, MalformedAnswer) as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(auth, True, f"accepted {auth_what}"),
-            CheckStep(read, False, str(exc)),
-        ]
+        return _steps(names, done, (2, exc))
     except ServiceError as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
+        return _steps(names, done, (0, exc))
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [
-        CheckStep(reach, True, f"{url} answered"),
-        CheckStep(auth, True, f"accepted {auth_what}"),
-        CheckStep(read, True, f"Stash {version}"),
-    ]
+    return _steps(names, (*done, f"Stash {version}"))
 
 
 async def check_qbittorrent(
     url: str, username: str, password: str, timeout: float = CHECK_TIMEOUT
 ) -> list[CheckStep]:
-    reach, login, read = "Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version"
+    names = ("Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version")
+    done = (f"{url} answered", f"logged in as {username!r}")
     client = QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT))
     try:
         version = await client.version()
     except QBittorrentUnreachable as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(login), _not_tried(read)]
+        return _steps(names, done, (0, exc))
     except QBittorrentLoginRejected as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(login, False, str(exc)),
-            _not_tried(read),
-        ]
+        return _steps(names, done, (1, exc))
     except ServiceError as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(login, True, f"logged in as {username!r}"),
-            CheckStep(read, False, str(exc)),
-        ]
+        return _steps(names, done, (2, exc))
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [
-        CheckStep(reach, True, f"{url} answered"),
-        CheckStep(login, True, f"logged in as {username!r}"),
-        CheckStep(read, True, f"qBittorrent {version}"),
-    ]
+    return _steps(names, (*done, f"qBittorrent {version}"))
 
 
 async def check_video_tags(url: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
