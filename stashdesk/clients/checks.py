@@ -16,12 +16,10 @@ from typing import Any
 
 from stashdesk.clients.errors import (
     MalformedAnswer,
-    QBittorrentLoginRejected,
-    QBittorrentUnreachable,
     ServiceAnswerError,
+    ServiceAuthRejected,
     ServiceError,
-    StashAuthRejected,
-    StashUnreachable,
+    ServiceUnreachable,
     VideoTagUnreachable,
 )
 from stashdesk.clients.qbittorrent import QBittorrentClient
@@ -68,45 +66,54 @@ def _steps(
     return steps
 
 
-async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
-    names = ("Reach Stash", "Sign in", "Read Stash's version")
-    auth_what = "with the API key" if api_key else "without an API key"
-    done = (f"{url} answered", f"accepted {auth_what}")
-    client = StashClient(url, api_key, timeout=min(timeout, CHECK_TIMEOUT), retries=0)
+async def _read_version(
+    client: StashClient | QBittorrentClient,
+    names: tuple[str, str, str],
+    done: tuple[str, str],
+    product: str,
+    otherwise: int,
+) -> list[CheckStep]:
+    """Reach, sign in and read the version: the step an error fails at follows its kind
+    (unreachable, rejected, a bad answer; ``otherwise`` for another service error)."""
     try:
         version = await client.version()
-    except StashUnreachable as exc:
-        return _steps(names, done, (0, exc))
-    except StashAuthRejected as exc:
-        return _steps(names, done, (1, exc))
-    except (ServiceAnswerError, MalformedAnswer) as exc:
-        return _steps(names, done, (2, exc))
     except ServiceError as exc:
-        return _steps(names, done, (0, exc))
+        if isinstance(exc, ServiceUnreachable):
+            failed = 0
+        elif isinstance(exc, ServiceAuthRejected):
+            failed = 1
+        elif isinstance(exc, ServiceAnswerError | MalformedAnswer):
+            failed = 2
+        else:
+            failed = otherwise
+        return _steps(names, done, (failed, exc))
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return _steps(names, (*done, f"Stash {version}"))
+    return _steps(names, (*done, f"{product} {version}"))
+
+
+async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
+    auth_what = "with the API key" if api_key else "without an API key"
+    return await _read_version(
+        StashClient(url, api_key, timeout=min(timeout, CHECK_TIMEOUT), retries=0),
+        ("Reach Stash", "Sign in", "Read Stash's version"),
+        (f"{url} answered", f"accepted {auth_what}"),
+        "Stash",
+        otherwise=0,
+    )
 
 
 async def check_qbittorrent(
     url: str, username: str, password: str, timeout: float = CHECK_TIMEOUT
 ) -> list[CheckStep]:
-    names = ("Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version")
-    done = (f"{url} answered", f"logged in as {username!r}")
-    client = QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT))
-    try:
-        version = await client.version()
-    except QBittorrentUnreachable as exc:
-        return _steps(names, done, (0, exc))
-    except QBittorrentLoginRejected as exc:
-        return _steps(names, done, (1, exc))
-    except ServiceError as exc:
-        return _steps(names, done, (2, exc))
-    finally:
-        with contextlib.suppress(Exception):
-            await client.aclose()
-    return _steps(names, (*done, f"qBittorrent {version}"))
+    return await _read_version(
+        QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT)),
+        ("Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version"),
+        (f"{url} answered", f"logged in as {username!r}"),
+        "qBittorrent",
+        otherwise=2,
+    )
 
 
 async def check_video_tags(url: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
