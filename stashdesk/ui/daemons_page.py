@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -252,16 +253,7 @@ class DaemonsPage(QWidget):
 
     def _card_action(self, name: str, action: str, what: str) -> None:
         card = self.cards[name]
-
-        async def run() -> None:
-            card.set_busy(True)
-            try:
-                await self.ctx.client.ops.daemon_action(name, action)
-            finally:
-                card.set_busy(False)
-            await self._refresh_cards([name])
-
-        self.ctx.tasks.spawn(run(), f"{what} {card.display_name}")
+        self._daemon_action(name, action, f"{what} {card.display_name}", card.set_busy)
 
     def _run_now(self, name: str) -> None:
         card = self.cards[name]
@@ -283,16 +275,22 @@ class DaemonsPage(QWidget):
             self.ctx.nav.open_settings(group, card.health_reason)
 
     def _page_action(self, action: str, what: str) -> None:
-        if self._page_busy:
-            return
+        if not self._page_busy:
+            self._daemon_action(None, action, what, self._set_page_busy)
+
+    def _daemon_action(
+        self, name: str | None, action: str, what: str, busy: Callable[[bool], None]
+    ) -> None:
+        """Start, stop or restart one daemon (``name``) or all (None), ``busy`` meanwhile;
+        then read the cards concerned afresh."""
 
         async def run() -> None:
-            self._set_page_busy(True)
+            busy(True)
             try:
-                await self.ctx.client.ops.daemon_action(None, action)
+                await self.ctx.client.ops.daemon_action(name, action)
             finally:
-                self._set_page_busy(False)
-            await self._refresh_cards(list(self.cards))
+                busy(False)
+            await self._refresh_cards([name] if name is not None else list(self.cards))
 
         self.ctx.tasks.spawn(run(), what)
 
