@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.paged_model import PAGE_SIZE, ModelIndex, PagedModel
+from stashdesk.ui.paged_model import PAGE_SIZE, PagedModel
 from stashdesk.ui.widgets import Banner, PageHeader, button, data_table, muted, page_layout
 
 KINDS = ("status", "job", "error")
@@ -150,11 +150,10 @@ class TimelineModel(PagedModel):
     def row_count(self) -> int:
         return len(self.events)
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        event = self.events[index.row()]
-        column = index.column()
+    def row_at(self, row: int) -> TimelineEvent:
+        return self.events[row]
+
+    def cell(self, event: TimelineEvent, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return humanize.timestamp(event.at)

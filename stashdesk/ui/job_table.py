@@ -37,7 +37,7 @@ from stashdesk.events import JobCreated, JobFinished, JobProgressed
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.paged_model import PAGE_SIZE, ModelIndex, PagedModel
+from stashdesk.ui.paged_model import PAGE_SIZE, PagedModel
 
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -161,11 +161,7 @@ class JobTableModel(PagedModel):
         in_head, index = where
         return len(self._head) - 1 - index if in_head else len(self._head) + index
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        job = self.row_at(index.row())
-        column = index.column()
+    def cell(self, job: JobRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(job, column)
         if role == ROW_ROLE:

@@ -341,12 +341,28 @@ def flat_scroll(content: QWidget) -> QScrollArea:
 
 class ColumnsModel(QAbstractTableModel):
     """A read-only table model with fixed ``COLUMNS``; subclasses count the rows
-    (``row_count``) and provide ``data``."""
+    (``row_count``), give the one at a number (``row_at``) and say what a ``cell`` of
+    it shows for a role (None: nothing)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
 
     def row_count(self) -> int:
         raise NotImplementedError
+
+    def row_at(self, row: int) -> Any:
+        raise NotImplementedError
+
+    def cell(self, row: Any, column: int, role: int) -> Any:
+        raise NotImplementedError
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid():
+            return None
+        return self.cell(self.row_at(index.row()), index.column(), role)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self.row_count()
@@ -376,6 +392,9 @@ class RowsModel(ColumnsModel):
 
     def row_count(self) -> int:
         return len(self.rows)
+
+    def row_at(self, row: int) -> Any:
+        return self.rows[row]
 
 
 def data_table(model: QAbstractTableModel, *, row_height: int = 28) -> QTableView:
