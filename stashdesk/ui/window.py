@@ -35,7 +35,7 @@ from stashdesk.ui.settings_dialog import SettingsDialog
 from stashdesk.ui.tasks import TaskKeeper
 from stashdesk.ui.tray import TrayController
 from stashdesk.ui.ui_state import UiState
-from stashdesk.ui.widgets import ask, button
+from stashdesk.ui.widgets import ask, button, page_title
 
 if TYPE_CHECKING:
     from stashdesk.engine_client.base import EngineClient
@@ -129,8 +129,7 @@ class MainWindow(QMainWindow):
         side.setFixedWidth(200)
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(0, 0, 0, 12)
-        brand = QLabel("  StashDesk")
-        brand.setProperty("role", "page-title")
+        brand = page_title("  StashDesk")
         brand.setContentsMargins(12, 18, 0, 8)
         side_column.addWidget(brand)
         self.nav = QListWidget()
