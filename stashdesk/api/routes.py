@@ -153,23 +153,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         path_types={"plan_id": "int"},
         query={"offset": "int", "limit": "int"},
     ),
-    Endpoint(
-        "review_plan",
-        "POST",
-        "/plans/{plan_id}/approve",
-        "Approve the selected changes (selectors combine with AND; none: all)",
-        path_types={"plan_id": "int"},
-        body=("change_ids", "field", "min_confidence", "scene_ids", "tag"),
-        fixed={"verdict": "approve"},
-    ),
-    Endpoint(
-        "review_plan",
-        "POST",
-        "/plans/{plan_id}/reject",
-        "Reject the selected changes (selectors combine with AND; none: all)",
-        path_types={"plan_id": "int"},
-        body=("change_ids", "field", "min_confidence", "scene_ids", "tag"),
-        fixed={"verdict": "reject"},
+    *(
+        Endpoint(
+            "review_plan",
+            "POST",
+            f"/plans/{{plan_id}}/{verdict}",
+            f"{verdict.capitalize()} the selected changes (selectors combine with AND; none: all)",
+            path_types={"plan_id": "int"},
+            body=("change_ids", "field", "min_confidence", "scene_ids", "tag"),
+            fixed={"verdict": verdict},
+        )
+        for verdict in ("approve", "reject")
     ),
     Endpoint(
         "edit_change",

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, print_json, print_table
+from stashdesk.cli.output import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    add_scene_option,
+    print_json,
+    print_listing,
+    print_table,
+)
 from stashdesk.options import Option, OptionError
 
 
@@ -68,14 +76,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     ).add_argument("ai_tag", nargs="?")
 
     run_again = asub.add_parser("run", parents=[common], help="analyse scenes again")
-    run_again.add_argument(
-        "--scene",
-        action="append",
-        dest="scene_ids",
-        metavar="ID",
-        required=True,
-        help="a Stash scene id (repeatable)",
-    )
+    add_scene_option(run_again, "a Stash scene id (repeatable)", required=True)
     run_again.add_argument("--json", action="store_true")
     asub.add_parser("servers", parents=[common], help="the video-tag servers").add_argument(
         "--json", action="store_true"
@@ -112,16 +113,15 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
                 )
         return EXIT_OK
     servers = await ctx.ops.video_servers()
-    if args.json:
-        print_json(servers)
-    else:
-        print_table(
-            ["SERVER", "SLOTS", "IN USE", "STATE"],
-            [
-                [s.get("url"), s.get("concurrency"), s.get("in_use"), s.get("state", "")]
-                for s in servers["servers"]
-            ],
-        )
+    print_listing(
+        args.json,
+        servers,
+        ["SERVER", "SLOTS", "IN USE", "STATE"],
+        (
+            [s.get("url"), s.get("concurrency"), s.get("in_use"), s.get("state", "")]
+            for s in servers["servers"]
+        ),
+    )
     return EXIT_OK
 
 
@@ -129,13 +129,12 @@ async def _map(ctx: CommandContext, args: argparse.Namespace) -> int:
     sub = args.map_command
     if sub == "list":
         rows = await ctx.ops.list_tag_mappings()
-        if args.json:
-            print_json(rows)
-        else:
-            print_table(
-                ["AI TAG", "STASH TAG"],
-                [[r["ai_tag"], "(ignored)" if r["ignore"] else r["stash_tag"]] for r in rows],
-            )
+        print_listing(
+            args.json,
+            rows,
+            ["AI TAG", "STASH TAG"],
+            ([r["ai_tag"], "(ignored)" if r["ignore"] else r["stash_tag"]] for r in rows),
+        )
     elif sub == "set":
         row = await ctx.ops.set_tag_mapping(args.ai_tag, args.stash_tag)
         print(f"{row['ai_tag']} -> {row['stash_tag']}")

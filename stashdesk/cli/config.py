@@ -8,7 +8,12 @@ import sys
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, print_json, print_table
+from stashdesk.cli.output import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    print_listing,
+)
 
 LIST_FIELDS = ("key", "value", "default", "type", "secret", "group", "description")
 
@@ -35,13 +40,12 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
     sub = args.config_command
     if sub == "list":
         items = (await ctx.ops.list_settings())["items"]
-        if args.json:
-            print_json([{**{f: item[f] for f in LIST_FIELDS}, **item} for item in items])
-        else:
-            print_table(
-                ["KEY", "VALUE", "DESCRIPTION"],
-                [[i["key"], i["display"], i["description"]] for i in items],
-            )
+        print_listing(
+            args.json,
+            [{**{f: item[f] for f in LIST_FIELDS}, **item} for item in items],
+            ["KEY", "VALUE", "DESCRIPTION"],
+            ([i["key"], i["display"], i["description"]] for i in items),
+        )
     elif sub == "get":
         print((await ctx.ops.get_setting(args.key))["display"])
     elif sub == "set":

@@ -7,7 +7,15 @@ import json
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, note, print_json, print_table
+from stashdesk.cli.output import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    note,
+    print_json,
+    print_listing,
+    print_table,
+)
 from stashdesk.options import Option, OptionError
 
 LIST_FIELDS = ("name", "display_name", "enabled", "auto_start", "state", "config")
@@ -108,23 +116,23 @@ async def run_daemons(ctx: CommandContext, args: argparse.Namespace) -> int:
 async def run_status(ctx: CommandContext, args: argparse.Namespace) -> int:
     await ctx.open()
     rows = await ctx.ops.list_daemons()
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(
-            ["NAME", "STATE", "HEALTH", "STATUS", "JOB", "NEXT CHECK"],
+    print_listing(
+        args.json,
+        rows,
+        ["NAME", "STATE", "HEALTH", "STATUS", "JOB", "NEXT CHECK"],
+        (
             [
-                [
-                    r["name"],
-                    r["state"],
-                    r.get("health", ""),
-                    r["current_status"] or "-",
-                    f"{r['current_job_type']} {r['current_job_id']}" if r["current_job_id"] else "",
-                    _clock(r.get("next_check_at")),
-                ]
-                for r in rows
-            ],
-        )
+                r["name"],
+                r["state"],
+                r.get("health", ""),
+                r["current_status"] or "-",
+                f"{r['current_job_type']} {r['current_job_id']}" if r["current_job_id"] else "",
+                _clock(r.get("next_check_at")),
+            ]
+            for r in rows
+        ),
+    )
+    if not args.json:
         for r in rows:
             if r.get("health") not in ("ok", "stopped", None) and r.get("health_reason"):
                 note(f"{r['name']} is {r['health']}: {r['health_reason']}")

@@ -7,7 +7,7 @@ import argparse
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_table
+from stashdesk.cli.output import EXIT_FAILED, EXIT_OK, print_listing
 
 MARKS = {True: "ok", False: "FAIL", None: "-"}
 
@@ -24,11 +24,10 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
     await ctx.open()
     rows = (await ctx.ops.health(refresh=True))["checks"]
-    if args.json:
-        print_json(rows)
-    else:
-        print_table(
-            ["CHECK", "OK", "MESSAGE", "REMEDY"],
-            [[r["check"], MARKS[r["ok"]], r["message"], r["remedy"] or ""] for r in rows],
-        )
+    print_listing(
+        args.json,
+        rows,
+        ["CHECK", "OK", "MESSAGE", "REMEDY"],
+        ([r["check"], MARKS[r["ok"]], r["message"], r["remedy"] or ""] for r in rows),
+    )
     return EXIT_FAILED if any(r["ok"] is False for r in rows) else EXIT_OK

@@ -9,7 +9,14 @@ from typing import Any
 
 from stashdesk.api.limits import MAX_PAGE, SQLITE_MAX_INT
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, note, print_json, print_table
+from stashdesk.cli.output import (
+    EXIT_OK,
+    EXIT_USAGE,
+    CommandError,
+    note,
+    print_json,
+    print_listing,
+)
 
 HISTORY_FIELDS = ("daemon", "message", "job_id", "job_type", "at")
 
@@ -94,24 +101,23 @@ async def run_jobs(ctx: CommandContext, args: argparse.Namespace) -> int:
             ),
             limit,
         )
-        if args.json:
-            print_json(rows)
-        else:
-            print_table(
-                ["ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "BY", "MESSAGE"],
+        print_listing(
+            args.json,
+            rows,
+            ["ID", "TYPE", "STATUS", "PROGRESS", "CREATED", "BY", "MESSAGE"],
+            (
                 [
-                    [
-                        r["id"],
-                        r["type"],
-                        _status_text(r),
-                        f"{r['progress']:.0f}%",
-                        r["created_at"],
-                        r["created_by"],
-                        r["error"] or r["message"],
-                    ]
-                    for r in rows
-                ],
-            )
+                    r["id"],
+                    r["type"],
+                    _status_text(r),
+                    f"{r['progress']:.0f}%",
+                    r["created_at"],
+                    r["created_by"],
+                    r["error"] or r["message"],
+                ]
+                for r in rows
+            ),
+        )
         if not ctx.engine_running and any(r.get("left_over") for r in rows):
             note(
                 "StashDesk is not running: jobs it left running are shown as they will be "
@@ -139,21 +145,20 @@ async def run_history(ctx: CommandContext, args: argparse.Namespace) -> int:
     )
     rows.reverse()  # newest last
     items = [{f: r[f] for f in HISTORY_FIELDS} for r in rows]
-    if args.json:
-        print_json(items)
-    else:
-        print_table(
-            ["AT", "DAEMON", "MESSAGE", "JOB"],
+    print_listing(
+        args.json,
+        items,
+        ["AT", "DAEMON", "MESSAGE", "JOB"],
+        (
             [
-                [
-                    i["at"],
-                    i["daemon"],
-                    i["message"],
-                    f"{i['job_type']} {i['job_id']}" if i["job_id"] else "",
-                ]
-                for i in items
-            ],
-        )
+                i["at"],
+                i["daemon"],
+                i["message"],
+                f"{i['job_type']} {i['job_id']}" if i["job_id"] else "",
+            ]
+            for i in items
+        ),
+    )
     return EXIT_OK
 
 

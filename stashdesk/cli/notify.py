@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_table
+from stashdesk.cli.output import EXIT_FAILED, EXIT_OK, print_json, print_listing
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -43,19 +43,20 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
     sub = args.notify_command
     if sub == "list":
         targets = await ctx.ops.list_notification_targets()
-        if args.json:
-            print_json(targets)
-        else:
-            print_table(
-                ["NAME", "URL", "EVENTS", "LAST DELIVERY"],
-                [[t["name"], t["url"], ",".join(t["events"]), t["last_delivery"]] for t in targets],
-            )
+        print_listing(
+            args.json,
+            targets,
+            ["NAME", "URL", "EVENTS", "LAST DELIVERY"],
+            ([t["name"], t["url"], ",".join(t["events"]), t["last_delivery"]] for t in targets),
+        )
     elif sub == "events":
         events = await ctx.ops.notification_events()
-        if args.json:
-            print_json(events)
-        else:
-            print_table(["EVENT", "WHEN"], [[e["name"], e.get("description", "")] for e in events])
+        print_listing(
+            args.json,
+            events,
+            ["EVENT", "WHEN"],
+            ([e["name"], e.get("description", "")] for e in events),
+        )
     elif sub == "add":
         url = sys.stdin.readline().strip() if args.url == "-" else args.url
         target = await ctx.ops.add_notification_target(args.name, url, args.on)

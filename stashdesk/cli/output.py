@@ -1,7 +1,9 @@
-"""How commands speak: exit codes, JSON, tables, one-line errors."""
+"""How commands speak: exit codes, JSON, tables, one-line errors (and the ``--scene``
+option several of them take)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Iterable
@@ -16,10 +18,19 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CommandError",
+    "add_scene_option",
     "print_json",
+    "print_listing",
     "print_table",
     "yes",
 ]
+
+
+def add_scene_option(parser: argparse.ArgumentParser, help: str, *, required: bool = False) -> None:
+    """``--scene ID``, repeatable, into ``scene_ids``."""
+    parser.add_argument(
+        "--scene", action="append", dest="scene_ids", metavar="ID", required=required, help=help
+    )
 
 
 class CommandError(Exception):
@@ -41,6 +52,15 @@ def print_table(headers: list[str], rows: Iterable[list[Any]]) -> None:
     print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def print_listing(as_json: bool, value: Any, headers: list[str], rows: Iterable[list[Any]]) -> None:
+    """``value`` as JSON (``--json``), or else the table of ``rows`` (read only then: pass
+    a generator, so that JSON output never depends on the table's cells)."""
+    if as_json:
+        print_json(value)
+    else:
+        print_table(headers, rows)
 
 
 def yes(flag: Any) -> str:

@@ -22,7 +22,9 @@ from stashdesk.cli.output import (
     EXIT_OK,
     EXIT_USAGE,
     CommandError,
+    add_scene_option,
     print_json,
+    print_listing,
     print_table,
 )
 from stashdesk.engine_client.errors import EngineNotRunning
@@ -66,13 +68,7 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
             default=[],
             help="only this change (repeatable)",
         )
-        review.add_argument(
-            "--scene",
-            action="append",
-            dest="scene_ids",
-            metavar="ID",
-            help="only the changes of this scene (repeatable)",
-        )
+        add_scene_option(review, "only the changes of this scene (repeatable)")
         review.add_argument(
             "--tag", metavar="NAME", help="only this tag's changes (its tag and its markers)"
         )
@@ -108,12 +104,11 @@ async def run(ctx: CommandContext, args: argparse.Namespace) -> int:
 
 async def cmd_list(ctx: CommandContext, args: argparse.Namespace) -> int:
     items = await ctx.ops.list_plans(args.status)
-    if args.json:
-        print_json(items)
-        return EXIT_OK
-    print_table(
+    print_listing(
+        args.json,
+        items,
         ["ID", "STATUS", "CHANGES", "PENDING", "APPROVED", "APPLIED", "NAME"],
-        [
+        (
             [
                 i["id"],
                 i["status"],
@@ -124,7 +119,7 @@ async def cmd_list(ctx: CommandContext, args: argparse.Namespace) -> int:
                 i["name"],
             ]
             for i in items
-        ],
+        ),
     )
     return EXIT_OK
 

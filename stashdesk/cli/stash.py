@@ -18,7 +18,7 @@ import argparse
 from typing import Any
 
 from stashdesk.cli.connect import CommandContext
-from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, print_json
+from stashdesk.cli.output import EXIT_OK, EXIT_USAGE, CommandError, add_scene_option, print_json
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -42,22 +42,14 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     generate = ssub.add_parser(
         "generate", parents=[common], help="generate covers, sprites, previews and phashes in Stash"
     )
-    generate.add_argument(
-        "--scene",
-        action="append",
-        dest="scene_ids",
-        metavar="ID",
-        help="only this scene (repeatable; default: every scene)",
-    )
+    add_scene_option(generate, "only this scene (repeatable; default: every scene)")
     identify = ssub.add_parser(
         "identify", parents=[common], help="run Stash's Identify on some scenes (by id or path)"
     )
     identify.add_argument(
         "paths", nargs="*", metavar="PATH", help="files or folders as Stash sees them"
     )
-    identify.add_argument(
-        "--scene", action="append", dest="scene_ids", metavar="ID", help="this scene (repeatable)"
-    )
+    add_scene_option(identify, "this scene (repeatable)")
     identify.add_argument(
         "--source",
         action="append",

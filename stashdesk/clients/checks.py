@@ -10,18 +10,16 @@ test the network the daemons use.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from stashdesk.clients.errors import (
     MalformedAnswer,
-    QBittorrentLoginRejected,
-    QBittorrentUnreachable,
     ServiceAnswerError,
+    ServiceAuthRejected,
     ServiceError,
-    StashAuthRejected,
-    StashUnreachable,
+    ServiceUnreachable,
     VideoTagUnreachable,
 )
 from stashdesk.clients.qbittorrent import QBittorrentClient
@@ -52,71 +50,70 @@ class CheckStep:
         return cls(item["name"], item.get("ok"), item.get("detail", ""))
 
 
-def _not_tried(name: str) -> CheckStep:
-    return CheckStep(name, None, "not tried")
+def _steps(
+    names: Sequence[str], passed: Sequence[str], failed: tuple[int, Exception] | None = None
+) -> list[CheckStep]:
+    """One step a name: passed (saying ``passed``) up to the one that ``failed`` (its
+    index, and the error it says), not tried after it."""
+    steps = []
+    for number, name in enumerate(names):
+        if failed is None or number < failed[0]:
+            steps.append(CheckStep(name, True, passed[number]))
+        elif number == failed[0]:
+            steps.append(CheckStep(name, False, str(failed[1])))
+        else:
+            steps.append(CheckStep(name, None, "not tried"))
+    return steps
 
 
-async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
-    reach, auth, read = "Reach Stash", "Sign in", "Read Stash's version"
-    auth_what = "with the API key" if api_key else "without an API key"
-    client = StashClient(url, api_key, timeout=min(timeout, CHECK_TIMEOUT), retries=0)
+async def _read_version(
+    client: StashClient | QBittorrentClient,
+    names: tuple[str, str, str],
+    done: tuple[str, str],
+    product: str,
+    otherwise: int,
+) -> list[CheckStep]:
+    """Reach, sign in and read the version: the step an error fails at follows its kind
+    (unreachable, rejected, a bad answer; ``otherwise`` for another service error)."""
     try:
         version = await client.version()
-    except StashUnreachable as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
-    except StashAuthRejected as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(auth, False, str(exc)),
-            _not_tried(read),
-        ]
-    except (ServiceAnswerError, MalformedAnswer) as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(auth, True, f"accepted {auth_what}"),
-            CheckStep(read, False, str(exc)),
-        ]
     except ServiceError as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(auth), _not_tried(read)]
+        if isinstance(exc, ServiceUnreachable):
+            failed = 0
+        elif isinstance(exc, ServiceAuthRejected):
+            failed = 1
+        elif isinstance(exc, ServiceAnswerError | MalformedAnswer):
+            failed = 2
+        else:
+            failed = otherwise
+        return _steps(names, done, (failed, exc))
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
-    return [
-        CheckStep(reach, True, f"{url} answered"),
-        CheckStep(auth, True, f"accepted {auth_what}"),
-        CheckStep(read, True, f"Stash {version}"),
-    ]
+    return _steps(names, (*done, f"{product} {version}"))
+
+
+async def check_stash(url: str, api_key: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:
+    auth_what = "with the API key" if api_key else "without an API key"
+    return await _read_version(
+        StashClient(url, api_key, timeout=min(timeout, CHECK_TIMEOUT), retries=0),
+        ("Reach Stash", "Sign in", "Read Stash's version"),
+        (f"{url} answered", f"accepted {auth_what}"),
+        "Stash",
+        otherwise=0,
+    )
 
 
 async def check_qbittorrent(
     url: str, username: str, password: str, timeout: float = CHECK_TIMEOUT
 ) -> list[CheckStep]:
-    reach, login, read = "Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version"
-    client = QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT))
-    try:
-        version = await client.version()
-    except QBittorrentUnreachable as exc:
-        return [CheckStep(reach, False, str(exc)), _not_tried(login), _not_tried(read)]
-    except QBittorrentLoginRejected as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(login, False, str(exc)),
-            _not_tried(read),
-        ]
-    except ServiceError as exc:
-        return [
-            CheckStep(reach, True, f"{url} answered"),
-            CheckStep(login, True, f"logged in as {username!r}"),
-            CheckStep(read, False, str(exc)),
-        ]
-    finally:
-        with contextlib.suppress(Exception):
-            await client.aclose()
-    return [
-        CheckStep(reach, True, f"{url} answered"),
-        CheckStep(login, True, f"logged in as {username!r}"),
-        CheckStep(read, True, f"qBittorrent {version}"),
-    ]
+    return await _read_version(
+        QBittorrentClient(url, username, password, timeout=min(timeout, CHECK_TIMEOUT)),
+        ("Reach qBittorrent's Web UI", "Log in", "Read qBittorrent's version"),
+        (f"{url} answered", f"logged in as {username!r}"),
+        "qBittorrent",
+        otherwise=2,
+    )
 
 
 async def check_video_tags(url: str, timeout: float = CHECK_TIMEOUT) -> list[CheckStep]:

@@ -17,7 +17,8 @@ import base64
 import email.utils
 import json
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import orjson
@@ -39,6 +40,31 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 250
 AUTO_TAG_SCRAPER = "builtin_autotag"  # Stash's built-in auto tagger as an identify source
+
+Found = tuple[int, list[dict[str, Any]]]  # how many match, and the page of them
+
+
+class NamedQuery(TypedDict, total=False):
+    """The page of a search by name, and whether aliases count (``find_tags``...)."""
+
+    page: int  # 1 unless given
+    per_page: int  # 1000 unless given
+    aliases: bool  # False unless given
+
+
+@dataclass(frozen=True, slots=True)
+class NamedKind:
+    """What Stash calls a kind of named object (tag, performer, studio) in its queries."""
+
+    document: str
+    root: str  # the query's field: "findTags"
+    items: str  # the list in its answer: "tags"
+    filter_arg: str  # the variable that filters by name: "tag_filter"
+
+
+TAGS = NamedKind(docs.FIND_TAGS, "findTags", "tags", "tag_filter")
+PERFORMERS = NamedKind(docs.FIND_PERFORMERS, "findPerformers", "performers", "performer_filter")
+STUDIOS = NamedKind(docs.FIND_STUDIOS, "findStudios", "studios", "studio_filter")
 
 
 def websocket_url(endpoint: str) -> str:
@@ -272,78 +298,34 @@ class StashClient:
         )
 
     async def _find_named(
-        self,
-        document: str,
-        root: str,
-        items: str,
-        filter_arg: str,
-        name: str | None,
-        page: int,
-        per_page: int,
-        aliases: bool = False,
-    ) -> tuple[int, list[dict[str, Any]]]:
+        self, kind: NamedKind, name: str | None, **query: Unpack[NamedQuery]
+    ) -> Found:
         variables: dict[str, Any] = {
-            "filter": {"page": page, "per_page": per_page, "sort": "name", "direction": "ASC"}
+            "filter": {
+                "page": query.get("page", 1),
+                "per_page": query.get("per_page", 1000),
+                "sort": "name",
+                "direction": "ASC",
+            }
         }
         if name is not None:
             # EQUALS is case-insensitive in Stash; OR means "name matches, or an alias does".
             criterion = {"value": name, "modifier": "EQUALS"}
-            variables[filter_arg] = {"name": criterion}
-            if aliases:
-                variables[filter_arg]["OR"] = {"aliases": criterion}
-        result = self._field(await self.execute(document, variables), root)
-        return int(result["count"]), list(result[items])
+            variables[kind.filter_arg] = {"name": criterion}
+            if query.get("aliases"):
+                variables[kind.filter_arg]["OR"] = {"aliases": criterion}
+        result = self._field(await self.execute(kind.document, variables), kind.root)
+        return int(result["count"]), list(result[kind.items])
 
-    async def find_tags(
-        self,
-        name: str | None = None,
-        *,
-        page: int = 1,
-        per_page: int = 1000,
-        aliases: bool = False,
-    ) -> tuple[int, list[dict[str, Any]]]:
+    async def find_tags(self, name: str | None = None, **query: Unpack[NamedQuery]) -> Found:
         """Tags; with ``name``, those so named (any case), or also so aliased (``aliases``)."""
-        return await self._find_named(
-            docs.FIND_TAGS, "findTags", "tags", "tag_filter", name, page, per_page, aliases
-        )
+        return await self._find_named(TAGS, name, **query)
 
-    async def find_performers(
-        self,
-        name: str | None = None,
-        *,
-        page: int = 1,
-        per_page: int = 1000,
-        aliases: bool = False,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        return await self._find_named(
-            docs.FIND_PERFORMERS,
-            "findPerformers",
-            "performers",
-            "performer_filter",
-            name,
-            page,
-            per_page,
-            aliases,
-        )
+    async def find_performers(self, name: str | None = None, **query: Unpack[NamedQuery]) -> Found:
+        return await self._find_named(PERFORMERS, name, **query)
 
-    async def find_studios(
-        self,
-        name: str | None = None,
-        *,
-        page: int = 1,
-        per_page: int = 1000,
-        aliases: bool = False,
-    ) -> tuple[int, list[dict[str, Any]]]:
-        return await self._find_named(
-            docs.FIND_STUDIOS,
-            "findStudios",
-            "studios",
-            "studio_filter",
-            name,
-            page,
-            per_page,
-            aliases,
-        )
+    async def find_studios(self, name: str | None = None, **query: Unpack[NamedQuery]) -> Found:
+        return await self._find_named(STUDIOS, name, **query)
 
     async def find_job(self, job_id: str) -> dict[str, Any] | None:
         return self._object_or_none(

@@ -83,12 +83,16 @@ class UntrustedEngine(ClientError):
         self.expected = expected
 
 
+# The class the remote client raises for an HTTP status (each says its own status).
 ERRORS_BY_STATUS: dict[int, type[ClientError]] = {
-    400: BadRequest,
-    404: NotFound,
-    409: Conflict,
-    413: PayloadTooLarge,
-    401: AuthRejected,
-    503: EngineNotRunning,
-    502: EngineUnreachable,
+    error.http_status: error
+    for error in (
+        BadRequest,
+        NotFound,
+        Conflict,
+        PayloadTooLarge,
+        AuthRejected,
+        EngineNotRunning,
+        EngineUnreachable,
+    )
 }

@@ -44,7 +44,15 @@ from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.log_view import LogView
 from stashdesk.ui.option_form import OptionForm
-from stashdesk.ui.widgets import Banner, badge, button, flat_scroll, muted, set_badge
+from stashdesk.ui.widgets import (
+    Banner,
+    badge,
+    button,
+    flat_scroll,
+    muted,
+    page_title,
+    set_badge,
+)
 
 LOG_ROWS_LOADED = 1000
 HISTORY_ROWS = 300
@@ -103,8 +111,7 @@ class DaemonDetailsDialog(QDialog):
 
         layout = QVBoxLayout(self)
         head = QHBoxLayout()
-        title = QLabel(title_text)
-        title.setProperty("role", "page-title")
+        title = page_title(title_text)
         state = view.state if view is not None else "stopped"
         self.badge = badge(state, state)
         head.addWidget(title)

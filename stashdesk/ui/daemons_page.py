@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QHideEvent, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QScrollArea,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -28,7 +27,7 @@ from stashdesk.events import (
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_card import DaemonCard
 from stashdesk.ui.daemon_health import attention_summary, settings_group
-from stashdesk.ui.widgets import button, muted, page_title
+from stashdesk.ui.widgets import PageHeader, button, page_layout
 
 CARD_MIN_WIDTH = 420
 
@@ -48,15 +47,6 @@ class DaemonsPage(QWidget):
         self._columns = 0
         self._page_busy = False
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Daemons"))
-        self.summary = muted()
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.start_all = button("Start all", primary=True)
         self.stop_all = button("Stop all", danger=True)
         self.restart_all = button("Restart all")
@@ -65,9 +55,11 @@ class DaemonsPage(QWidget):
         self.restart_all.clicked.connect(
             lambda: self._page_action("restart", "Restarting every daemon")
         )
-        for widget in (self.start_all, self.stop_all, self.restart_all):
-            head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "Daemons", actions=(self.start_all, self.stop_all, self.restart_all)
+        )
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
 
         self.card_scroll = QScrollArea()
         self.card_scroll.setObjectName("cards")
@@ -261,16 +253,7 @@ class DaemonsPage(QWidget):
 
     def _card_action(self, name: str, action: str, what: str) -> None:
         card = self.cards[name]
-
-        async def run() -> None:
-            card.set_busy(True)
-            try:
-                await self.ctx.client.ops.daemon_action(name, action)
-            finally:
-                card.set_busy(False)
-            await self._refresh_cards([name])
-
-        self.ctx.tasks.spawn(run(), f"{what} {card.display_name}")
+        self._daemon_action(name, action, f"{what} {card.display_name}", card.set_busy)
 
     def _run_now(self, name: str) -> None:
         card = self.cards[name]
@@ -292,16 +275,22 @@ class DaemonsPage(QWidget):
             self.ctx.nav.open_settings(group, card.health_reason)
 
     def _page_action(self, action: str, what: str) -> None:
-        if self._page_busy:
-            return
+        if not self._page_busy:
+            self._daemon_action(None, action, what, self._set_page_busy)
+
+    def _daemon_action(
+        self, name: str | None, action: str, what: str, busy: Callable[[bool], None]
+    ) -> None:
+        """Start, stop or restart one daemon (``name``) or all (None), ``busy`` meanwhile;
+        then read the cards concerned afresh."""
 
         async def run() -> None:
-            self._set_page_busy(True)
+            busy(True)
             try:
-                await self.ctx.client.ops.daemon_action(None, action)
+                await self.ctx.client.ops.daemon_action(name, action)
             finally:
-                self._set_page_busy(False)
-            await self._refresh_cards(list(self.cards))
+                busy(False)
+            await self._refresh_cards([name] if name is not None else list(self.cards))
 
         self.ctx.tasks.spawn(run(), what)
 

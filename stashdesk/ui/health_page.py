@@ -12,13 +12,13 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.daemon_health import fix_label, settings_group
-from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, page_title
+from stashdesk.ui.widgets import Banner, PageHeader, button, flat_scroll, page_layout
 
 MARKS = {True: ("✔", "#15803d"), False: ("✘", "#b91c1c"), None: ("–", "#64748b")}
 
@@ -62,19 +62,11 @@ class HealthPage(QWidget):
         self.rows: dict[str, Banner | QLabel] = {}
         self.checked_at: float | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Health"))
-        self.summary = muted("Not checked yet")
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.check_now = button("Check now", primary=True)
         self.check_now.clicked.connect(self.refresh)
-        head.addWidget(self.check_now, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader("Health", "Not checked yet", actions=(self.check_now,))
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
 
         self.host = QWidget()
         self.list = QVBoxLayout(self.host)

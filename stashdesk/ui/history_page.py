@@ -12,33 +12,25 @@ themselves; when the engine cannot be reached the page says its rows may be old.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import (
-    QModelIndex,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-    Signal,
-)
+from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QHBoxLayout,
     QHeaderView,
-    QVBoxLayout,
     QWidget,
 )
 
-from stashdesk.engine_client.errors import ClientError
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import Banner, ColumnsModel, button, data_table, muted, page_title
+from stashdesk.ui.paged_model import PAGE_SIZE, PagedModel
+from stashdesk.ui.widgets import Banner, PageHeader, button, data_table, muted, page_layout
 
-PAGE_SIZE = 200
 KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
 KIND_FILTER_LABELS = {
@@ -53,7 +45,6 @@ SPANS = (
     ("Last 24 hours", 86400),
     ("Last 7 days", 7 * 86400),
 )
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +116,7 @@ def _clock(ts: float | None) -> str:
     return when.strftime("%H:%M" if when.date() == datetime.now().date() else "%m-%d %H:%M")
 
 
-class TimelineModel(ColumnsModel):
+class TimelineModel(PagedModel):
     """The timeline's rows, a page at a time (Qt asks for more as the table scrolls).
 
     Attributes:
@@ -135,38 +126,34 @@ class TimelineModel(ColumnsModel):
         error: why the last load failed (None: it worked).
         loaded_once: a first page arrived.
 
-    Signals:
-        loaded(): a reload finished (or failed: see ``error``).
+    Signals (PagedModel's):
+        loaded(): a reload finished.
+        failed(str): a load failed (see ``error``).
     """
 
     COLUMNS = ("Time", "Daemon", "Kind", "What happened", "Job")
-    loaded = Signal()
+    RELOAD_FAILED = "Could not load the history"
+    MORE_FAILED = "Could not load older history"
+    RELOAD_TASK = "Loading history"
+    MORE_TASK = "Loading older history"
 
     def __init__(self, ctx: UiContext, parent: Any = None, page_size: int = PAGE_SIZE) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.page_size = page_size
+        super().__init__(ctx, parent, page_size)
         self.daemon: str | None = None
         self.kinds: tuple[str, ...] = KINDS
         self.idle = "fold"
         self.span_seconds: float | None = None  # not ``span``: a QAbstractItemModel method
         self._since: float | None = None  # the start of the span when the reload began
         self.events: list[TimelineEvent] = []
-        self.error: str | None = None
         self._keys: set[tuple[str, int]] = set()
-        self._next: str | None = None
-        self._loading = False
-        self._generation = 0
-        self.loaded_once = False
 
     def row_count(self) -> int:
         return len(self.events)
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        event = self.events[index.row()]
-        column = index.column()
+    def row_at(self, row: int) -> TimelineEvent:
+        return self.events[row]
+
+    def cell(self, event: TimelineEvent, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             if column == 0:
                 return humanize.timestamp(event.at)
@@ -222,84 +209,25 @@ class TimelineModel(ColumnsModel):
             self.idle = idle
         self.reload()
 
-    async def _page(self, before: str | None) -> dict[str, Any]:
-        return await self.ctx.client.ops.history(
+    def _request(self, cursor: str | None) -> Awaitable[dict[str, Any]]:
+        return self.ctx.client.ops.history(
             daemon=self.daemon,
             kinds=list(self.kinds),
             idle=self.idle,
-            before=before,
+            before=cursor,
             after=self._since,
             limit=self.page_size,
         )
 
-    def reload(self) -> None:
-        self._generation += 1
-        generation = self._generation
-        self._loading = True
+    def _reload_started(self) -> None:
         # older pages keep the same start, or scrolling would drop rows as time passes
         self._since = time.time() - self.span_seconds if self.span_seconds else None
 
-        async def load() -> None:
-            try:
-                page = await self._page(None)
-            except ClientError as exc:
-                if generation == self._generation:
-                    self.error = f"Could not load the history: {exc}"
-                    self.loaded.emit()
-                return
-            finally:
-                if generation == self._generation:
-                    self._loading = False
-            if generation != self._generation:
-                return  # the filter changed meanwhile: a newer load is on its way
-            self.error = None
-            self.beginResetModel()
-            self.events = []
-            self._keys = set()
-            self.endResetModel()
-            self.loaded_once = True
-            self._append(page)
-            self.loaded.emit()
+    def _clear(self, page: dict[str, Any]) -> None:
+        self.events = []
+        self._keys = set()
 
-        self.ctx.tasks.spawn(load(), "Loading history")
-
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
-    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        return (
-            not parent.isValid()
-            and self.loaded_once
-            and self._next is not None
-            and not self._loading
-        )
-
-    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
-        if not self.canFetchMore(parent):
-            return
-        generation = self._generation
-        before = self._next
-        self._loading = True
-
-        async def load() -> None:
-            try:
-                page = await self._page(before)
-            except ClientError as exc:
-                if generation == self._generation:
-                    self.error = f"Could not load older history: {exc}"
-                    self.loaded.emit()
-                return
-            finally:
-                if generation == self._generation:
-                    self._loading = False
-            if generation == self._generation:
-                self._append(page)
-
-        self.ctx.tasks.spawn(load(), "Loading older history")
-
-    def _append(self, page: dict[str, Any]) -> None:
-        self._next = page.get("next")
+    def _add_page(self, page: dict[str, Any]) -> None:
         events = [TimelineEvent.from_json(item) for item in page["items"]]
         # the cursor never repeats a row; the keys only guard against a reload's overlap
         fresh = [e for e in events if e.key not in self._keys]
@@ -327,22 +255,8 @@ class HistoryPage(QWidget):
         self.ctx = ctx
         self.model = TimelineModel(ctx, self)
         self._dirty = False
-        self._started = False
         self._disconnected: str | None = None
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("History"))
-        titles.addWidget(
-            muted(
-                "What every daemon did: status changes, the jobs it launched "
-                "and how they ended, errors"
-            )
-        )
-        head.addLayout(titles, 1)
         self.daemon_filter = QComboBox()
         self._fill_daemons()
         self.kind_filter = QComboBox()
@@ -363,15 +277,19 @@ class HistoryPage(QWidget):
         self.show_idle.toggled.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (
-            self.show_idle,
-            self.daemon_filter,
-            self.kind_filter,
-            self.span_filter,
-            self.refresh,
-        ):
-            head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "History",
+            "What every daemon did: status changes, the jobs it launched and how they ended, "
+            "errors",
+            actions=(
+                self.show_idle,
+                self.daemon_filter,
+                self.kind_filter,
+                self.span_filter,
+                self.refresh,
+            ),
+        )
+        layout = page_layout(self, self.header)
 
         self.notice = Banner("warning")
         self.notice.setVisible(False)
@@ -386,6 +304,7 @@ class HistoryPage(QWidget):
         layout.addWidget(muted("Double-click an event with a job to open the job."))
 
         self.model.loaded.connect(self._show_notice)
+        self.model.failed.connect(self._show_notice)
         bridge = ctx.bridge
         for signal in (bridge.status_changed, bridge.job_action, bridge.logged):
             signal.connect(self._mark_dirty)
@@ -408,9 +327,7 @@ class HistoryPage(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.model.reload()
+        self.model.start()
 
     def _filters_changed(self) -> None:
         self.model.set_filter(
@@ -427,7 +344,7 @@ class HistoryPage(QWidget):
         if (
             self._dirty
             and self.isVisible()
-            and self._started
+            and self.model.started
             and self.table.verticalScrollBar().value() == 0
         ):
             self._dirty = False
@@ -440,7 +357,7 @@ class HistoryPage(QWidget):
             self._disconnected = None
             if event.resynced:
                 self._fill_daemons()
-            if self._started:
+            if self.model.started:
                 self.model.reload()  # what happened while the link was down
         self._show_notice()
 

@@ -11,6 +11,7 @@ of active jobs corrects rows that changed while a page was on its way.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,14 +37,11 @@ from stashdesk.events import JobCreated, JobFinished, JobProgressed
 from stashdesk.timestamps import from_iso
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import ColumnsModel
+from stashdesk.ui.paged_model import PAGE_SIZE, PagedModel
 
-PAGE_SIZE = 200
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 PROGRESS_ROLE = Qt.ItemDataRole.UserRole + 2
 DEFAULT_SORT = "-created_at"  # newest first: the only order new jobs go on top in
-
-ModelIndex = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(slots=True)
@@ -97,12 +95,10 @@ class JobFilter:
         )
 
 
-class JobTableModel(ColumnsModel):
+class JobTableModel(PagedModel):
     """Jobs in the order asked (newest first by default), loaded page by page.
 
-    Signals:
-        loaded(): a reload finished (the first page and the count are in).
-        failed(str): loading a page failed; the sentence says why.
+    Signals (besides PagedModel's loaded and failed):
         counted(): ``total`` or ``unseen`` changed without rows coming or going.
 
     Attributes:
@@ -127,28 +123,24 @@ class JobTableModel(ColumnsModel):
     PROGRESS_COLUMN = 2
     # The engine's sort key behind each column that can be sorted on.
     SORT_KEYS = {0: "type", 1: "status", 2: "progress", 5: "created_at", 6: "finished_at"}
-    loaded = Signal()
-    failed = Signal(str)
+    RELOAD_FAILED = "Could not load the jobs"
+    MORE_FAILED = "Could not load more jobs"
+    RELOAD_TASK = "Loading jobs"
+    MORE_TASK = "Loading more jobs"
+    # After a failure the view would ask again at every scroll: Refresh retries.
+    FETCH_AFTER_FAILURE = False
     counted = Signal()
 
     def __init__(self, ctx: UiContext, parent: Any = None, page_size: int = PAGE_SIZE) -> None:
-        super().__init__(parent)
-        self.ctx = ctx
-        self.page_size = page_size
+        super().__init__(ctx, parent, page_size)
         self.filter = JobFilter()
         self.sort_key = DEFAULT_SORT
         self.total = 0
-        self.error: str | None = None
         self.unseen = 0
         self._head: list[JobRow] = []  # live arrivals, oldest first (shown reversed, on top)
         self._tail: list[JobRow] = []  # loaded pages, in the sort order
         self._where: dict[str, tuple[bool, int]] = {}  # id -> (in head, index)
-        self._next: str | None = None  # the cursor of the page after the last loaded
-        self._loading = False
-        self._resetting = False
         self._created_meanwhile: list[JobCreated] = []  # while a reload is on its way
-        self._generation = 0
-        self.loaded_once = False
         ctx.bridge.job_created.connect(self.on_created)
         ctx.bridge.job_progressed.connect(self.on_progress)
         ctx.bridge.job_finished.connect(self.on_finished)
@@ -169,11 +161,7 @@ class JobTableModel(ColumnsModel):
         in_head, index = where
         return len(self._head) - 1 - index if in_head else len(self._head) + index
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        job = self.row_at(index.row())
-        column = index.column()
+    def cell(self, job: JobRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(job, column)
         if role == ROW_ROLE:
@@ -222,42 +210,6 @@ class JobTableModel(ColumnsModel):
             return humanize.duration(end - job.started_at)
         return ""
 
-    @property
-    def loading(self) -> bool:
-        return self._loading
-
-    def canFetchMore(self, parent: ModelIndex = QModelIndex()) -> bool:  # noqa: B008
-        # After a failure the view would ask again at every scroll: Refresh retries.
-        return (
-            not parent.isValid()
-            and self.loaded_once
-            and self._next is not None
-            and not self._loading
-            and self.error is None
-        )
-
-    def fetchMore(self, parent: ModelIndex = QModelIndex()) -> None:  # noqa: B008
-        if not self.canFetchMore(parent):
-            return
-        generation, cursor = self._generation, self._next
-        self._loading = True
-
-        async def load() -> None:
-            try:
-                page = await self._page(cursor, count=False)
-            except ClientError as exc:
-                if generation == self._generation:
-                    self._loading = False
-                    self._fail(f"Could not load more jobs: {exc}")
-                return
-            if generation != self._generation:
-                return
-            self._loading = False
-            self._next = page["next"]
-            self._append([JobRow.from_json(item) for item in page["items"]])
-
-        self.ctx.tasks.spawn(load(), "Loading more jobs")
-
     # --- loading ---------------------------------------------------------------------------------
 
     def set_filter(self, flt: JobFilter) -> None:
@@ -268,57 +220,32 @@ class JobTableModel(ColumnsModel):
         self.sort_key = sort
         self.reload()
 
-    def _page(self, cursor: str | None, *, count: bool) -> Any:
+    def _request(self, cursor: str | None) -> Awaitable[dict[str, Any]]:
         return self.ctx.client.ops.list_jobs(
             status=list(self.filter.statuses) if self.filter.statuses is not None else None,
             job_type=self.filter.job_type,
             limit=self.page_size,
             cursor=cursor,
             sort=self.sort_key,
-            count=count,
+            count=cursor is None,  # the first page counts the jobs
         )
 
-    def reload(self) -> None:
-        """Start again from the first job in the order (asynchronously; ``loaded``
-        tells when, ``failed`` when it could not)."""
-        self._generation += 1
-        generation = self._generation
-        self._loading = self._resetting = True
+    def _reload_started(self) -> None:
         self._created_meanwhile = []
 
-        async def load() -> None:
-            try:
-                page = await self._page(None, count=True)
-            except ClientError as exc:
-                if generation == self._generation:
-                    self._loading = self._resetting = False
-                    self._fail(f"Could not load the jobs: {exc}")
-                return
-            if generation != self._generation:
-                return
-            self._loading = self._resetting = False
-            self.beginResetModel()
-            self._head, self._tail, self._where = [], [], {}
-            self.total = page["total"] or 0
-            self.error = None
-            self.unseen = 0
-            self._next = page["next"]
-            self.endResetModel()
-            self.loaded_once = True
-            self._append([JobRow.from_json(item) for item in page["items"]])
-            # Jobs created while the page was on its way may not be in it.
-            created, self._created_meanwhile = self._created_meanwhile, []
-            for event in created:
-                self.on_created(event)
-            self.loaded.emit()
+    def _clear(self, page: dict[str, Any]) -> None:
+        self._head, self._tail, self._where = [], [], {}
+        self.total = page["total"] or 0
+        self.unseen = 0
 
-        self.ctx.tasks.spawn(load(), "Loading jobs")
+    def _reloaded(self) -> None:
+        # Jobs created while the page was on its way may not be in it.
+        created, self._created_meanwhile = self._created_meanwhile, []
+        for event in created:
+            self.on_created(event)
 
-    def _fail(self, message: str) -> None:
-        self.error = message
-        self.failed.emit(message)
-
-    def _append(self, rows: list[JobRow]) -> None:
+    def _add_page(self, page: dict[str, Any]) -> None:
+        rows = [JobRow.from_json(item) for item in page["items"]]
         rows = [r for r in rows if r.id not in self._where]
         if not rows:
             return
@@ -374,7 +301,7 @@ class JobTableModel(ColumnsModel):
     # --- live events -----------------------------------------------------------------------------
 
     def on_created(self, event: JobCreated) -> None:
-        if self._resetting:
+        if self.reloading:
             self._created_meanwhile.append(event)
             return
         if not self.loaded_once or event.job_id in self._where:

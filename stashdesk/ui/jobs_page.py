@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -26,14 +25,9 @@ from stashdesk.engine_client.base import ACTIVE_JOB_STATUSES, EngineConnection
 from stashdesk.engine_client.errors import ClientError
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.job_table import (
-    PAGE_SIZE,
-    JobFilter,
-    JobRow,
-    JobTableModel,
-    ProgressDelegate,
-)
-from stashdesk.ui.widgets import button, data_table, muted, page_title
+from stashdesk.ui.job_table import JobFilter, JobRow, JobTableModel, ProgressDelegate
+from stashdesk.ui.paged_model import PAGE_SIZE
+from stashdesk.ui.widgets import PageHeader, button, data_table, page_layout
 
 __all__ = ["PAGE_SIZE", "STATUS_FILTERS", "JobFilter", "JobRow", "JobTableModel", "JobsPage"]
 
@@ -68,15 +62,6 @@ class JobsPage(QWidget):
         self.model.failed.connect(self._update_summary)
         self.model.rowsInserted.connect(self._update_summary)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Jobs"))
-        self.summary = muted(wrap=True)
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.status_filter = QComboBox()
         for label, _statuses in STATUS_FILTERS:
             self.status_filter.addItem(label)
@@ -88,9 +73,11 @@ class JobsPage(QWidget):
         self.type_filter.currentIndexChanged.connect(self._filters_changed)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.model.reload)
-        for widget in (self.status_filter, self.type_filter, self.refresh):
-            head.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "Jobs", wrap=True, actions=(self.status_filter, self.type_filter, self.refresh)
+        )
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
 
         self.table = data_table(self.model, row_height=30)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -123,7 +110,6 @@ class JobsPage(QWidget):
         layout.addLayout(actions)
         ctx.bridge.connection_changed.connect(self._on_connection)
         self._update_buttons()
-        self._started = False
 
     def _job_types(self) -> list[str]:
         """The job types the engine knows (it said so when the client started)."""
@@ -135,9 +121,7 @@ class JobsPage(QWidget):
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
-        if not self._started:
-            self._started = True
-            self.model.reload()
+        self.model.start()
 
     def _filters_changed(self) -> None:
         statuses = STATUS_FILTERS[self.status_filter.currentIndex()][1]

@@ -16,10 +16,8 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -27,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from stashdesk.engine_client.errors import ClientError
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import Banner, button, muted, section
+from stashdesk.ui.widgets import Banner, button, editor_section, editor_table, muted, section
 
 COLUMNS = ("Name", "Service", "Events", "Last delivery")
 
@@ -144,20 +142,11 @@ class NotificationTargets(QWidget):
         self.targets: list[dict[str, Any]] = []
         self.events: list[dict[str, Any]] = []
         self.dialog: TargetDialog | None = None
-        column = QVBoxLayout(self)
-        column.setContentsMargins(0, 12, 0, 0)
-        column.addWidget(section("Targets"))
-        column.addWidget(
-            muted("Where events go besides the tray. Each target has its own events.", wrap=True)
+        column = editor_section(
+            self, "Targets", "Where events go besides the tray. Each target has its own events."
         )
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = editor_table(COLUMNS, stretch=2)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(140)
         self.table.doubleClicked.connect(lambda _i: self.edit())
         column.addWidget(self.table)
         row = QHBoxLayout()

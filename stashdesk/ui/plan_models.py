@@ -127,11 +127,7 @@ class PlanListModel(RowsModel):
         "Created",
     )
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        plan = self.rows[index.row()]
-        column = index.column()
+    def cell(self, plan: PlanRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             counts = plan.counts
             return (
@@ -155,11 +151,7 @@ class PlanListModel(RowsModel):
 class ChangeModel(RowsModel):
     COLUMNS = ("Scene", "Path", "Field", "Action", "Current", "Proposed", "Confidence", "Status")
 
-    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        change = self.rows[index.row()]
-        column = index.column()
+    def cell(self, change: ChangeRow, column: int, role: int) -> Any:
         if role == Qt.ItemDataRole.DisplayRole:
             return (
                 change.title,

@@ -10,6 +10,7 @@ resynced connection reload what the page shows.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -45,10 +46,11 @@ from stashdesk.ui.plan_models import (
 from stashdesk.ui.plan_review import ReviewView
 from stashdesk.ui.widgets import (
     Banner,
+    PageHeader,
     button,
     data_table,
     muted,
-    page_title,
+    page_layout,
     section,
 )
 
@@ -87,19 +89,15 @@ class PlansPage(QWidget):
         self._reload_timer.setInterval(RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self.reload)
 
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(24, 20, 24, 12)
-        layout.setSpacing(12)
-        head = QHBoxLayout()
-        titles = QVBoxLayout()
-        titles.addWidget(page_title("Plans"))
-        self.summary = muted("Proposed changes to your scenes, waiting for review")
-        titles.addWidget(self.summary)
-        head.addLayout(titles, 1)
         self.refresh = button("Refresh")
         self.refresh.clicked.connect(self.reload)
-        head.addWidget(self.refresh, 0, Qt.AlignmentFlag.AlignBottom)
-        layout.addLayout(head)
+        self.header = PageHeader(
+            "Plans",
+            "Proposed changes to your scenes, waiting for review",
+            actions=(self.refresh,),
+        )
+        self.summary = self.header.subtitle
+        layout = page_layout(self, self.header)
         # Loading failed or the engine is out of reach: what is shown may be old.
         self.stale = Banner("warning", "")
         self.stale.setVisible(False)
@@ -393,23 +391,14 @@ class PlansPage(QWidget):
         plan = self.plan
         if plan is None:
             return
-        plan_id = plan.id
-
-        async def run() -> None:
-            try:
-                result = await self.ctx.client.ops.review_plan(
-                    plan_id, "approve" if approve else "reject", **selectors
-                )
-            except ClientError as exc:
-                self.message.setText(str(exc))
-            else:
-                verb = "Approved" if approve else "Rejected"
-                self.message.setText(
-                    f"{verb} {humanize.count(result['count'], 'change')} ({what})."
-                )
-            self.reload()
-
-        self._spawn(run(), "Reviewing changes")
+        verb = "Approved" if approve else "Rejected"
+        self._act(
+            lambda: self.ctx.client.ops.review_plan(
+                plan.id, "approve" if approve else "reject", **selectors
+            ),
+            lambda result: f"{verb} {humanize.count(result['count'], 'change')} ({what}).",
+            "Reviewing changes",
+        )
 
     def save_edit(self) -> None:
         """Send the edited proposed value of the one selected change."""
@@ -422,36 +411,38 @@ class PlansPage(QWidget):
         except ValueError as exc:
             self.message.setText(str(exc))
             return
-        plan_id = plan.id
-
-        async def run() -> None:
-            try:
-                await self.ctx.client.ops.edit_change(plan_id, change.id, value)
-            except ClientError as exc:
-                self.message.setText(str(exc))
-            else:
-                self.message.setText(
-                    f"Change {change.id} now proposes {humanize.plan_value(value)}."
-                )
-            self.reload()
-
-        self._spawn(run(), "Editing a change")
+        self._act(
+            lambda: self.ctx.client.ops.edit_change(plan.id, change.id, value),
+            lambda _answer: f"Change {change.id} now proposes {humanize.plan_value(value)}.",
+            "Editing a change",
+        )
 
     def cancel_selected_plan(self) -> None:
         plan = self.plan
         if plan is None:
             return
-        plan_id = plan.id
+        self._act(
+            lambda: self.ctx.client.ops.cancel_plan(plan.id),
+            lambda _answer: f"Plan #{plan.id} cancelled.",
+            "Cancelling the plan",
+        )
+
+    def _act(
+        self, call: Callable[[], Awaitable[Any]], said: Callable[[Any], str], what: str
+    ) -> None:
+        """Ask the engine for a change to the plans (``call``), say how it went
+        (``said(answer)``, or the error) and reload."""
 
         async def run() -> None:
             try:
-                await self.ctx.client.ops.cancel_plan(plan_id)
-                self.message.setText(f"Plan #{plan_id} cancelled.")
+                answer = await call()
             except ClientError as exc:
                 self.message.setText(str(exc))
+            else:
+                self.message.setText(said(answer))
             self.reload()
 
-        self._spawn(run(), "Cancelling the plan")
+        self._spawn(run(), what)
 
     # --- apply -----------------------------------------------------------------------------------
 

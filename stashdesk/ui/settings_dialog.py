@@ -38,7 +38,7 @@ from stashdesk.ui.context import UiContext
 from stashdesk.ui.notification_targets import NotificationTargets
 from stashdesk.ui.option_form import OptionForm
 from stashdesk.ui.tag_mapping_editor import TagMappingEditor
-from stashdesk.ui.widgets import Banner, button, flat_scroll, muted, section
+from stashdesk.ui.widgets import Banner, ask, button, flat_scroll, muted, section
 
 # The groups the engine has a connection test for (``test_connection``).
 TESTED_GROUPS = ("Stash", "qBittorrent", "Analysis")
@@ -266,33 +266,30 @@ class SettingsDialog(QDialog):
     def ask_to_discard(self) -> QMessageBox:
         if self._asking_to_discard is not None:
             return self._asking_to_discard
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Unsaved changes",
-            "Some settings were changed but not saved.",
-            QMessageBox.StandardButton.NoButton,
-            self,
-        )
-        save = box.addButton("Save", QMessageBox.ButtonRole.AcceptRole)
-        discard = box.addButton("Discard changes", QMessageBox.ButtonRole.DestructiveRole)
-        box.addButton("Keep editing", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(save)
 
-        def answered(_result: int) -> None:
+        def answered(answer: int | None) -> None:
             self._asking_to_discard = None
-            if box.clickedButton() is save:
+            if answer == 0:
                 self.save()
-            elif box.clickedButton() is discard:
+            elif answer == 1:
                 for form in self.forms.values():
                     form.set_values(
                         dict(form.initial), [k for k, e in form.editors.items() if e.unset]
                     )
                 self.close()
 
-        box.finished.connect(answered)
-        self._asking_to_discard = box
-        box.open()  # not exec(): the engine keeps running while the question waits
-        return box
+        self._asking_to_discard = ask(
+            self,
+            "Unsaved changes",
+            "Some settings were changed but not saved.",
+            [
+                ("Save", QMessageBox.ButtonRole.AcceptRole),
+                ("Discard changes", QMessageBox.ButtonRole.DestructiveRole),
+                ("Keep editing", QMessageBox.ButtonRole.RejectRole),
+            ],
+            answered,
+        )
+        return self._asking_to_discard
 
     def _say(self, kind: str, text: str) -> None:
         self.message.set_kind(kind)

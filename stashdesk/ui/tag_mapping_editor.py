@@ -9,21 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
-    QTableWidget,
     QTableWidgetItem,
-    QVBoxLayout,
     QWidget,
 )
 
 from stashdesk.engine_client.errors import ClientError
 from stashdesk.ui.context import UiContext
-from stashdesk.ui.widgets import button, muted, section
+from stashdesk.ui.widgets import button, editor_section, editor_table
 
 IGNORED = "(ignored)"
 
@@ -40,23 +36,13 @@ class TagMappingEditor(QWidget):
         self.ctx = ctx
         self.mappings: list[dict[str, Any]] = []
         self._file_dialog: QFileDialog | None = None
-        column = QVBoxLayout(self)
-        column.setContentsMargins(0, 12, 0, 0)
-        column.addWidget(section("Tag mapping"))
-        column.addWidget(
-            muted(
-                "With the map tag policy, an AI tag becomes the Stash tag it is "
-                "mapped to; an ignored one is never proposed.",
-                wrap=True,
-            )
+        column = editor_section(
+            self,
+            "Tag mapping",
+            "With the map tag policy, an AI tag becomes the Stash tag it is "
+            "mapped to; an ignored one is never proposed.",
         )
-        self.table = QTableWidget(0, 2)
-        self.table.setHorizontalHeaderLabels(("AI tag", "Stash tag"))
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setMinimumHeight(140)
+        self.table = editor_table(("AI tag", "Stash tag"))
         self.table.itemSelectionChanged.connect(self._picked)
         column.addWidget(self.table)
         row = QHBoxLayout()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from PySide6.QtCore import (
@@ -23,10 +24,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSizePolicy,
     QTableView,
+    QTableWidget,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -152,16 +156,93 @@ def muted(text: str = "", *, wrap: bool = False) -> QLabel:
     return label
 
 
-def page_title(text: str) -> QLabel:
+def role_label(text: str, role: str) -> QLabel:
+    """A label the style sheet styles by its ``role`` (page-title, section)."""
     label = QLabel(text)
-    label.setProperty("role", "page-title")
+    label.setProperty("role", role)
     return label
+
+
+def page_title(text: str) -> QLabel:
+    return role_label(text, "page-title")
+
+
+PAGE_SPACING = 12  # between the parts of a page, and inside its header
+
+
+class PageHeader(QWidget):
+    """The head of a page: its title, a muted line under it, and its actions on the right
+    (buttons, filters), aligned with the bottom of the line.
+
+    Attributes:
+        title: the title label.
+        subtitle: the muted line (pages keep their summary there).
+    """
+
+    def __init__(
+        self,
+        title: str,
+        subtitle: str = "",
+        *,
+        wrap: bool = False,
+        actions: Iterable[QWidget] = (),
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._row = QHBoxLayout(self)
+        self._row.setContentsMargins(0, 0, 0, 0)
+        self._row.setSpacing(PAGE_SPACING)
+        titles = QVBoxLayout()
+        self.title = page_title(title)
+        self.subtitle = muted(subtitle, wrap=wrap)
+        titles.addWidget(self.title)
+        titles.addWidget(self.subtitle)
+        self._row.addLayout(titles, 1)
+        for widget in actions:
+            self.add_action(widget)
+
+    def add_action(self, widget: QWidget) -> None:
+        """Put ``widget`` after the actions already there."""
+        self._row.addWidget(widget, 0, Qt.AlignmentFlag.AlignBottom)
+
+
+def page_layout(page: QWidget, header: PageHeader) -> QVBoxLayout:
+    """The column of a page: its header on top, then what the caller adds."""
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(24, 20, 24, 12)
+    layout.setSpacing(PAGE_SPACING)
+    layout.addWidget(header)
+    return layout
 
 
 def section(text: str) -> QLabel:
-    label = QLabel(text)
-    label.setProperty("role", "section")
-    return label
+    return role_label(text, "section")
+
+
+def editor_section(widget: QWidget, title: str, intro: str) -> QVBoxLayout:
+    """The column of a settings editor (notification targets, tag mapping): a section
+    title and a sentence saying what it is for, then what the caller adds."""
+    column = QVBoxLayout(widget)
+    column.setContentsMargins(0, 12, 0, 0)
+    column.addWidget(section(title))
+    column.addWidget(muted(intro, wrap=True))
+    return column
+
+
+def editor_table(headers: Sequence[str], *, stretch: int | None = None) -> QTableWidget:
+    """The read-only, row-selecting table of a settings editor; ``stretch``: the column
+    that takes the spare width (None: all share it)."""
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.verticalHeader().setVisible(False)
+    if stretch is None:
+        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    else:
+        table.horizontalHeader().setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+    table.setMinimumHeight(140)
+    return table
 
 
 def button(
@@ -175,6 +256,32 @@ def button(
     if tooltip:
         result.setToolTip(tooltip)
     return result
+
+
+def ask(
+    parent: QWidget,
+    title: str,
+    text: str,
+    answers: Sequence[tuple[str, QMessageBox.ButtonRole]],
+    answered: Callable[[int | None], None],
+) -> QMessageBox:
+    """Open a question with one button per answer (the first is the default) and call
+    ``answered`` with the index of the one pressed (None: none of them).
+
+    Opened, not exec(): the engine keeps running while the question waits."""
+    box = QMessageBox(
+        QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent
+    )
+    buttons = [box.addButton(label, role) for label, role in answers]
+    box.setDefaultButton(buttons[0])
+
+    def finished(_result: int) -> None:
+        clicked = box.clickedButton()
+        answered(next((i for i, b in enumerate(buttons) if b is clicked), None))
+
+    box.finished.connect(finished)
+    box.open()
+    return box
 
 
 class Banner(QFrame):
@@ -234,12 +341,28 @@ def flat_scroll(content: QWidget) -> QScrollArea:
 
 class ColumnsModel(QAbstractTableModel):
     """A read-only table model with fixed ``COLUMNS``; subclasses count the rows
-    (``row_count``) and provide ``data``."""
+    (``row_count``), give the one at a number (``row_at``) and say what a ``cell`` of
+    it shows for a role (None: nothing)."""
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
 
     def row_count(self) -> int:
         raise NotImplementedError
+
+    def row_at(self, row: int) -> Any:
+        raise NotImplementedError
+
+    def cell(self, row: Any, column: int, role: int) -> Any:
+        raise NotImplementedError
+
+    def data(
+        self,
+        index: QModelIndex | QPersistentModelIndex,
+        role: int = Qt.ItemDataRole.DisplayRole,
+    ) -> Any:
+        if not index.isValid():
+            return None
+        return self.cell(self.row_at(index.row()), index.column(), role)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else self.row_count()
@@ -269,6 +392,9 @@ class RowsModel(ColumnsModel):
 
     def row_count(self) -> int:
         return len(self.rows)
+
+    def row_at(self, row: int) -> Any:
+        return self.rows[row]
 
 
 def data_table(model: QAbstractTableModel, *, row_height: int = 28) -> QTableView:

@@ -35,7 +35,7 @@ from stashdesk.ui.settings_dialog import SettingsDialog
 from stashdesk.ui.tasks import TaskKeeper
 from stashdesk.ui.tray import TrayController
 from stashdesk.ui.ui_state import UiState
-from stashdesk.ui.widgets import button
+from stashdesk.ui.widgets import ask, button, page_title
 
 if TYPE_CHECKING:
     from stashdesk.engine_client.base import EngineClient
@@ -129,8 +129,7 @@ class MainWindow(QMainWindow):
         side.setFixedWidth(200)
         side_column = QVBoxLayout(side)
         side_column.setContentsMargins(0, 0, 0, 12)
-        brand = QLabel("  StashDesk")
-        brand.setProperty("role", "page-title")
+        brand = page_title("  StashDesk")
         brand.setContentsMargins(12, 18, 0, 8)
         side_column.addWidget(brand)
         self.nav = QListWidget()
@@ -351,26 +350,23 @@ class MainWindow(QMainWindow):
         if self._asking_to_quit is not None:
             self._asking_to_quit.raise_()
             return self._asking_to_quit
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Quit StashDesk?",
-            "There is no system tray to keep StashDesk in. Stop the daemons and quit?",
-            QMessageBox.StandardButton.NoButton,
-            self,
-        )
-        quit_button = box.addButton("Stop daemons and quit", QMessageBox.ButtonRole.AcceptRole)
-        box.addButton("Keep running", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(quit_button)
 
-        def answered(_result: int) -> None:
+        def answered(answer: int | None) -> None:
             self._asking_to_quit = None
-            if box.clickedButton() is quit_button:
+            if answer == 0:
                 self.request_quit()
 
-        box.finished.connect(answered)
-        self._asking_to_quit = box
-        box.open()  # not exec(): the engine keeps running while the question waits
-        return box
+        self._asking_to_quit = ask(
+            self,
+            "Quit StashDesk?",
+            "There is no system tray to keep StashDesk in. Stop the daemons and quit?",
+            [
+                ("Stop daemons and quit", QMessageBox.ButtonRole.AcceptRole),
+                ("Keep running", QMessageBox.ButtonRole.RejectRole),
+            ],
+            answered,
+        )
+        return self._asking_to_quit
 
     def shutdown(self) -> None:
         """Detach from the engine before it stops (no more events reach the views)."""
