@@ -129,12 +129,19 @@ class NotificationCenter:
         self.started = False  # from now on only the tray hears of anything
         for key in list(self._folds):
             self._end_fold_window(key, reopen=False)
-        pending = {t for t in self._tasks if not t.done()}
         self._stopping.set()  # no more back-off: what fails now stays failed
-        if pending:
-            _done, late = await asyncio.wait(pending, timeout=timeout)
-            for task in late:
-                task.cancel()
+        # Until nothing is under way, also what the attempts start meanwhile (a finished
+        # job's message, then its deliveries); what is late is cancelled and awaited, so
+        # no task outlives the loop half-started.
+        deadline = time.monotonic() + timeout
+        while pending := {t for t in self._tasks if not t.done()}:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                break
+            await asyncio.wait(pending, timeout=left)
         self._unregister_privacy()
         self.close()
 
@@ -309,8 +316,13 @@ class NotificationCenter:
     # --- what happens in the engine ------------------------------------------------------------
 
     def _on_job_finished(self, event: JobFinished) -> None:
-        if event.status in ("failed", "completed"):
-            self._spawn(self._job_finished(event), f"notify-job-{event.job_id}")
+        if event.status not in ("failed", "completed"):
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # published while the engine's loop is gone (shutting down)
+            return  # making the coroutine anyway would leave it never awaited
+        self._spawn(self._job_finished(event), f"notify-job-{event.job_id}")
 
     async def _job_finished(self, event: JobFinished) -> None:
         # A task per job, each reading the database: the lock (first come, first served)
