@@ -108,6 +108,8 @@ class BaseDaemon:
     Attributes:
         name: stable identifier (``stash-sync``), used by the CLI and database.
         display_name: shown to people ("Auto Stash Sync").
+        display_order: where cards and listings show it (lower first; equal ones in
+            the order they registered).
         description: one sentence on what it does.
         config_options: the daemon's declared configuration keys.
         config: the current configuration (validated).
@@ -121,6 +123,7 @@ class BaseDaemon:
 
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
+    display_order: ClassVar[int] = 100
     description: ClassVar[str] = ""
     config_options: ClassVar[list[Option]] = []
     # Job types whose successful end may have made work for this daemon (a finished

@@ -87,6 +87,7 @@ class DownloadProcessorDaemon(BaseDaemon):
     """Processes finished qBittorrent downloads and has Stash scan them."""
 
     name = "download-processor"
+    display_order = 4
     display_name = "Download Processor"
     description = (
         "Hard-links finished torrents of the qBittorrent category into the library "

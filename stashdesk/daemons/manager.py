@@ -49,6 +49,12 @@ def register_daemon(cls: type[BaseDaemon]) -> type[BaseDaemon]:
     return cls
 
 
+def daemon_types_in_order() -> list[type[BaseDaemon]]:
+    """The registered daemons in display order, whatever order their modules were
+    imported in (any module may import one daemon first)."""
+    return sorted(DAEMON_TYPES.values(), key=lambda cls: cls.display_order)
+
+
 class UnknownDaemonError(LookupError):
     def __init__(self, name: str) -> None:
         known = ", ".join(sorted(DAEMON_TYPES)) or "none"
@@ -100,7 +106,7 @@ class DaemonManager:
         self.store = services.store
         self.bus = services.bus
         self.handles: dict[str, DaemonHandle] = {
-            name: DaemonHandle(cls) for name, cls in DAEMON_TYPES.items()
+            cls.name: DaemonHandle(cls) for cls in daemon_types_in_order()
         }
         self._unlisten = [
             self.bus.listen(self._on_job_finished, JobFinished),

@@ -52,6 +52,7 @@ class _PlanView:
 @register_daemon
 class PlanApplierDaemon(BaseDaemon):
     name = "plan-applier"
+    display_order = 3
     display_name = "Auto Plan Applier"
     description = "Applies the approved changes of draft and reviewing plans to Stash."
     wake_on_jobs = ("ANALYSIS",)  # a finished analysis leaves a plan to apply

@@ -30,6 +30,7 @@ class StashGenerationDaemon(BaseDaemon):
     """Launches and monitors STASH_GENERATE when StashDesk and Stash are otherwise idle."""
 
     name = "stash-generation"
+    display_order = 5
     display_name = "Auto Stash Generation"
     description = (
         "Has Stash generate covers, sprites, previews and phashes for synced "

@@ -26,6 +26,7 @@ class StashSyncDaemon(BaseDaemon):
     """Syncs scenes changed in Stash into the local database."""
 
     name = "stash-sync"
+    display_order = 2
     display_name = "Auto Stash Sync"
     description = "Brings scenes changed in Stash into StashDesk's local copy."
     # a scan brings new scenes; an applied plan changes scenes in Stash

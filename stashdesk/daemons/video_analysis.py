@@ -76,6 +76,7 @@ def active_analysis_scenes(jobs: list[JobInfo]) -> set[str]:
 @register_daemon
 class VideoAnalysisDaemon(BaseDaemon):
     name = ANALYSIS_DAEMON
+    display_order = 1
     display_name = "Auto Video Analysis"
     description = (
         "Sends synced scenes to the AI video-tag server in batches and builds "

@@ -29,51 +29,11 @@ from typing import Any
 from stashdesk.store.db import STATUS_NOT_IDLE
 from stashdesk.store.models import database
 from stashdesk.store.typed import execute_sql
+from stashdesk.timeline import KINDS, TimelineEvent
 
-KINDS = ("status", "job", "error")
 # breaks (at, id) ties between tables: status first, as the History page always listed them
 _KIND_RANK = {kind: len(KINDS) - i for i, kind in enumerate(KINDS)}
 _PROBLEM = "level IN ('WARNING', 'ERROR')"  # literally as in the partial indexes
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
-    """One row of the History page.
-
-    Attributes:
-        kind: status | job | error.
-        row_id: the row's id in its table.
-        at: POSIX seconds.
-        text: the status message, "Launched job: reason", or the log line.
-        detail: the job action (LAUNCHED...) or the log level; None for a status.
-        job_type: the job's type where the row names a job that still exists.
-        idle: a status of a daemon sleeping between passes (``phase`` sleeping).
-        wake_at: when a sleeping daemon meant to check again (None: not known).
-        repeated: how many idle rows this one stands for (``fold_timeline_page``).
-        first_at: the oldest of them (None: the row stands for itself).
-    """
-
-    kind: str
-    row_id: int
-    at: float
-    daemon: str
-    text: str
-    detail: str | None
-    job_id: str | None
-    job_type: str | None
-    idle: bool = False
-    wake_at: float | None = None
-    repeated: int = 1
-    first_at: float | None = None
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.kind, self.row_id
-
-    @property
-    def cursor(self) -> tuple[float, int, str]:
-        """Where the next page starts: pass it as ``after``."""
-        return self.at, self.row_id, self.kind
 
 
 def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from stashdesk.timestamps import from_iso
+from stashdesk.timeline import KINDS, TimelineEvent
 from stashdesk.ui import humanize, theme
 from stashdesk.ui.context import UiContext
 from stashdesk.ui.paged_model import PAGE_SIZE, PagedModel
 from stashdesk.ui.widgets import Banner, PageHeader, button, data_table, muted, page_layout
 
-KINDS = ("status", "job", "error")
 KIND_LABELS = {"status": "Status", "job": "Job action", "error": "Error"}
 KIND_FILTER_LABELS = {
     "status": "Status changes",
@@ -47,73 +45,21 @@ SPANS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class TimelineEvent:
-    """One row of the timeline (an item of the ``history`` operation).
-
-    Attributes:
-        kind: status | job | error.
-        row_id: the row's id in its table (with ``kind``, the row's key).
-        at: POSIX seconds (for a folded run: its newest row).
-        text: the status message, "Launched job: reason", or the log line.
-        detail: the job action (LAUNCHED...) or the log level; None for a status.
-        idle: a status of a daemon sleeping between passes.
-        wake_at: when a sleeping daemon meant to check again (None: not known).
-        repeated: how many idle rows this one stands for (1: itself only).
-        first_at: the oldest of them.
-    """
-
-    kind: str
-    row_id: int
-    at: float
-    daemon: str
-    text: str
-    detail: str | None
-    job_id: str | None
-    job_type: str | None
-    idle: bool = False
-    wake_at: float | None = None
-    repeated: int = 1
-    first_at: float | None = None
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.kind, self.row_id
-
-    @classmethod
-    def from_json(cls, item: dict[str, Any]) -> TimelineEvent:
-        at = from_iso(item["at"]) or 0.0
-        return cls(
-            kind=item["kind"],
-            row_id=item["id"],
-            at=at,
-            daemon=item["daemon"],
-            text=item["message"],
-            detail=item.get("detail"),
-            job_id=item.get("job_id"),
-            job_type=item.get("job_type"),
-            idle=bool(item.get("idle")),
-            wake_at=from_iso(item.get("wake_at")),
-            repeated=int(item.get("repeated") or 1),
-            first_at=from_iso(item.get("first_at")) or at,
-        )
-
-    @property
-    def shown_text(self) -> str:
-        """What the row says: a folded run as "Sleeping until 14:05 (x12, 13:05-14:05)"."""
-        if self.repeated <= 1:
-            return self.text
-        first = self.first_at if self.first_at is not None else self.at
-        what = f"Sleeping until {_clock(self.wake_at)}" if self.wake_at else self.text
-        return f"{what} (x{self.repeated:,}, {_clock(first)}-{_clock(self.at)})"
-
-
 def _clock(ts: float | None) -> str:
     """14:05 today, 05-01 14:05 on another day."""
     if ts is None:
         return ""
     when = datetime.fromtimestamp(ts)
     return when.strftime("%H:%M" if when.date() == datetime.now().date() else "%m-%d %H:%M")
+
+
+def shown_text(event: TimelineEvent) -> str:
+    """What the row says: a folded run as "Sleeping until 14:05 (x12, 13:05-14:05)"."""
+    if event.repeated <= 1:
+        return event.text
+    first = event.first_at if event.first_at is not None else event.at
+    what = f"Sleeping until {_clock(event.wake_at)}" if event.wake_at else event.text
+    return f"{what} (x{event.repeated:,}, {_clock(first)}-{_clock(event.at)})"
 
 
 class TimelineModel(PagedModel):
@@ -164,7 +110,7 @@ class TimelineModel(PagedModel):
                     return "Warning"
                 return KIND_LABELS[event.kind]
             if column == 3:
-                return event.shown_text
+                return shown_text(event)
             if column == 4:
                 if not event.job_id:
                     return ""

@@ -342,11 +342,11 @@ async def test_status_text_is_shown_in_full_wrapping_as_plain_text(gui):
 
 
 async def test_the_window_has_a_card_for_every_registered_daemon(make_gui, all_daemons):
-    from stashdesk.daemons.manager import DAEMON_TYPES
+    from stashdesk.daemons.manager import DAEMON_TYPES, daemon_types_in_order
 
     gui = await make_gui()
     cards = gui.window.daemons_page.cards
-    assert list(cards) == list(DAEMON_TYPES)
+    assert list(cards) == [cls.name for cls in daemon_types_in_order()]
     for name, cls in DAEMON_TYPES.items():
         assert cards[name].title.text() == (cls.display_name or name)
         assert cards[name].badge.text() == "stopped"

@@ -137,10 +137,15 @@ def test_engine_check_runs_the_migrations_on_a_new_folder(tmp_path):
     ok, detail = selfcheck.check_engine(tmp_path / "data")
     assert ok, detail
     assert f"schema version {SCHEMA_VERSION}" in detail
-    # Earlier tests in the session may have registered test daemons too.
-    assert (
-        "video-analysis, stash-sync, plan-applier, download-processor, stash-generation)" in detail
-    )
+    # Earlier tests in the session may have registered test daemons too (shown after).
+    listed = detail.split(" daemons (", 1)[1].split(")", 1)[0].split(", ")
+    assert [name for name in listed if not name.startswith("test-")] == [
+        "video-analysis",
+        "stash-sync",
+        "plan-applier",
+        "download-processor",
+        "stash-generation",
+    ]
 
 
 def test_keyring_check_fails_when_keyring_metadata_is_missing(monkeypatch):

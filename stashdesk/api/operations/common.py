@@ -13,8 +13,8 @@ from stashdesk.engine_client.errors import (
 )
 from stashdesk.events import LOG_LEVELS as LOG_LEVELS  # declared with the events
 from stashdesk.jobs.outcomes import describe
-from stashdesk.store import history as history_store
 from stashdesk.store.lookups import SQLITE_INT_MAX, ValueOutOfRange, check_int
+from stashdesk.timeline import KINDS as TIMELINE_KINDS
 from stashdesk.timestamps import iso
 
 if TYPE_CHECKING:
@@ -52,24 +52,6 @@ def with_iso_times(item: dict[str, Any]) -> dict[str, Any]:
     return {k: iso(v) if k.endswith("_at") else v for k, v in item.items()}
 
 
-def timeline_item(row: history_store.TimelineEvent) -> dict[str, Any]:
-    return {
-        "kind": row.kind,
-        "id": row.row_id,
-        "daemon": row.daemon,
-        "message": row.text,
-        "detail": row.detail,
-        "job_id": row.job_id,
-        "job_type": row.job_type,
-        "at": iso(row.at),
-        "idle": row.idle,
-        "wake_at": iso(row.wake_at),
-        "repeated": row.repeated,
-        "first_at": iso(row.first_at or row.at),
-        "last_at": iso(row.at),
-    }
-
-
 def encode_cursor(parts: tuple[Any, ...]) -> str:
     """A keyset position as the opaque text a page's ``next`` carries."""
     return "|".join(repr(p) if isinstance(p, float) else str(p) for p in parts)
@@ -84,7 +66,7 @@ def decode_cursor(text: Any, size: int) -> tuple[Any, ...] | None:
         if len(parts) != size:
             raise ValueError
         decoded: list[Any] = [float(parts[0]), int(parts[1]), *parts[2:]]
-        if size == 3 and decoded[2] not in history_store.KINDS:
+        if size == 3 and decoded[2] not in TIMELINE_KINDS:
             raise ValueError
     except ValueError:
         raise BadRequest(f"not a cursor from a previous page: {text!r}") from None

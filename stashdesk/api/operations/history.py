@@ -11,12 +11,12 @@ from stashdesk.api.operations.common import (
     decode_cursor,
     encode_cursor,
     float_cursor,
-    timeline_item,
 )
 from stashdesk.engine_client.errors import (
     BadRequest,
 )
 from stashdesk.store import history as history_store
+from stashdesk.timeline import KINDS as TIMELINE_KINDS
 from stashdesk.timestamps import iso
 
 IDLE_MODES = ("fold", "show")
@@ -46,7 +46,7 @@ class HistoryOperations(OperationsBase):
             self._handle(daemon)
         if idle not in IDLE_MODES:
             raise BadRequest(f"idle must be one of {', '.join(IDLE_MODES)}, not {idle!r}")
-        wanted = self._kinds(kinds, history_store.KINDS)
+        wanted = self._kinds(kinds, TIMELINE_KINDS)
         limit = check_limit(limit)
         cursor = decode_cursor(before, 3)
         since = float_cursor(after, "after")
@@ -62,7 +62,7 @@ class HistoryOperations(OperationsBase):
             )
             last = rows[limit - 1].cursor if len(rows) > limit else None
             rows = rows[:limit]
-        items = [timeline_item(r) for r in rows if since is None or r.at >= since]
+        items = [r.as_json() for r in rows if since is None or r.at >= since]
         more = last is not None and len(items) == len(rows)
         return {"items": items, "next": encode_cursor(last) if more and last else None}
 
