@@ -56,7 +56,7 @@ class StatusJournal:
         line = self._daemons.setdefault(event.daemon, _DaemonLine())
         changed = (event.job_id, event.phase) != (line.job_id, line.phase)
         if changed or time.monotonic() - line.logged_at >= self.interval:
-            line.waiting, line.skipped = None, 0
+            self._flush(line)  # what waited comes first, with its count
             self._write(line, event, 0)
             return
         line.waiting = event

@@ -316,13 +316,8 @@ class NotificationCenter:
     # --- what happens in the engine ------------------------------------------------------------
 
     def _on_job_finished(self, event: JobFinished) -> None:
-        if event.status not in ("failed", "completed"):
-            return
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # published while the engine's loop is gone (shutting down)
-            return  # making the coroutine anyway would leave it never awaited
-        self._spawn(self._job_finished(event), f"notify-job-{event.job_id}")
+        if event.status in ("failed", "completed"):
+            self._spawn(self._job_finished(event), f"notify-job-{event.job_id}")
 
     async def _job_finished(self, event: JobFinished) -> None:
         # A task per job, each reading the database: the lock (first come, first served)

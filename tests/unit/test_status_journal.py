@@ -73,3 +73,14 @@ async def test_cleared_statuses_are_not_written_and_close_writes_what_waits(
     assert lines(caplog) == ["[sync] Page 1", "[sync] Page 2"]
     await asyncio.sleep(0.3)  # the cancelled flush writes nothing more
     assert len(lines(caplog)) == 2
+
+
+async def test_a_new_phase_first_writes_the_newest_status_that_waited(journal, caplog) -> None:
+    for n in range(5):
+        journal(status("sync", f"Page {n}"))
+    journal(status("sync", "Sleeping", phase="sleeping"))
+    assert lines(caplog) == [
+        "[sync] Page 0",
+        "[sync] Page 4 (and 3 earlier updates)",
+        "[sync] Sleeping",
+    ]
